@@ -1,0 +1,123 @@
+package events
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/inflowhq/inflow/pkg/chain"
+)
+
+func sampleRecords(t testing.TB) []*Record {
+	to, _ := chain.ParseAddress(chain.FamilyEVM, "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed")
+	from, _ := chain.ParseAddress(chain.FamilyEVM, "0xfb6916095ca1df60bb79ce92ce3ea74c37c5d359")
+	token, _ := chain.ParseAddress(chain.FamilyEVM, "0xdac17f958d2ee523a2206206994597c13d831ec7")
+	big, _ := chain.ParseAmount("115792089237316195423570985008687907853269984665640564039457584007913129639935")
+	btcTo, _ := chain.ParseAddress(chain.FamilyBitcoin, "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa")
+	h := chain.Hash{1, 2, 3}
+	p := chain.Hash{9, 9}
+	return []*Record{
+		{Type: TypeBlockConnected, Chain: "ethereum", Family: chain.FamilyEVM, Number: 19_000_000, Hash: h, Parent: p, Time: 1_700_000_000,
+			Transfers: []chain.Transfer{
+				{TxHash: bytes.Repeat([]byte{0xaa}, 32), Index: chain.IndexNative, Kind: chain.KindNative, From: from, To: to, Value: chain.AmountFromUint64(1e18), AddressID: 7},
+				{TxHash: bytes.Repeat([]byte{0xbb}, 32), Index: 12, Kind: chain.KindERC20, Token: token, From: from, To: to, Value: big, AddressID: 1 << 40},
+				{TxHash: bytes.Repeat([]byte{0xcc}, 32), Index: 13, Kind: chain.KindERC20, Token: token, To: to}, // mint, zero value
+			}},
+		{Type: TypeBlockConnected, Chain: "evm-devnet", Family: chain.FamilyEVM, Number: 0, Hash: h, Time: -1},
+		{Type: TypeBlockDisconnected, Chain: "polygon", Family: chain.FamilyEVM, Number: 5, Hash: h},
+		{Type: TypeFinalized, Chain: "base-sepolia", Family: chain.FamilyEVM, Number: 1 << 62, Hash: h},
+		{Type: TypeBlockConnected, Chain: "bitcoin", Family: chain.FamilyBitcoin, Number: 800000, Hash: h, Parent: p,
+			Transfers: []chain.Transfer{{TxHash: []byte{1, 2}, Index: 3, Kind: chain.KindNative, To: btcTo, Value: chain.AmountFromUint64(5000)}}},
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, r := range sampleRecords(t) {
+		b, err := r.Marshal()
+		if err != nil {
+			t.Fatalf("%s: %v", r, err)
+		}
+		got, err := Unmarshal(b)
+		if err != nil {
+			t.Fatalf("%s: unmarshal: %v", r, err)
+		}
+		if !reflect.DeepEqual(got, r) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, r)
+		}
+		if got.ID() != r.ID() {
+			t.Errorf("%s: id changed across round trip", r)
+		}
+		// Every strict prefix is an error, never a silent partial record.
+		for i := 0; i < len(b); i++ {
+			if _, err := Unmarshal(b[:i]); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("%s: prefix of %d/%d bytes: err = %v", r, i, len(b), err)
+			}
+		}
+		if _, err := Unmarshal(append(b, 0)); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: trailing byte accepted: %v", r, err)
+		}
+	}
+}
+
+func TestIDIdentity(t *testing.T) {
+	rs := sampleRecords(t)
+	a := *rs[0]
+	b := a
+	b.Transfers = nil // the id names the event, not its payload
+	if a.ID() != b.ID() {
+		t.Error("same (type, chain, number, hash) gave different ids")
+	}
+	seen := map[ID]string{}
+	for _, r := range rs {
+		for _, typ := range []Type{TypeBlockConnected, TypeBlockDisconnected, TypeFinalized} {
+			c := *r
+			c.Type = typ
+			if prev, dup := seen[c.ID()]; dup {
+				t.Errorf("%s collides with %s", c.String(), prev)
+			}
+			seen[c.ID()] = c.String()
+		}
+	}
+}
+
+func TestRejects(t *testing.T) {
+	good, _ := sampleRecords(t)[2].Marshal()
+	cases := map[string][]byte{
+		"empty":          nil,
+		"future version": append([]byte{2}, good[1:]...),
+		"unknown type":   append([]byte{1, 9}, good[2:]...),
+		"unknown family": append([]byte{1, 2, 0}, good[3:]...),
+	}
+	for name, b := range cases {
+		if _, err := Unmarshal(b); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+	bad := &Record{Type: TypeBlockConnected, Chain: "x", Family: chain.FamilyEVM,
+		Transfers: []chain.Transfer{{Kind: chain.KindNative, To: chain.MustAddress(chain.FamilySolana, make([]byte, 32))}}}
+	if _, err := bad.Marshal(); err == nil {
+		t.Error("a solana address in an evm record was encoded")
+	}
+}
+
+func FuzzUnmarshal(f *testing.F) {
+	for _, r := range sampleRecords(f) {
+		b, _ := r.Marshal()
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := Unmarshal(b)
+		if err != nil {
+			return
+		}
+		again, err := r.Marshal()
+		if err != nil {
+			t.Fatalf("decoded record does not encode: %v", err)
+		}
+		r2, err := Unmarshal(again)
+		if err != nil || !reflect.DeepEqual(r, r2) {
+			t.Fatalf("re-encode not stable: %v", err)
+		}
+	})
+}
