@@ -104,3 +104,11 @@ type Transfer struct {
 	// AddressID is the matcher's id of To; 0 when the transfer was not matched.
 	AddressID uint64
 }
+
+// Block is one block's reference and the transfers found in it, in block
+// order. Before matching it holds every transfer; after, only matched ones.
+type Block struct {
+	Ref       BlockRef
+	TxCount   int
+	Transfers []Transfer
+}

@@ -1,0 +1,310 @@
+package evm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/inflowhq/inflow/pkg/chain"
+)
+
+// Errors of this package.
+var (
+	ErrNotFound   = errors.New("evm: block not found")
+	ErrNoFinality = errors.New("evm: node has no finalized block")
+)
+
+// Client reads blocks, heads and finality from one EVM JSON-RPC endpoint over
+// HTTP or WebSocket. It is safe for concurrent use.
+type Client struct {
+	rpc *rpc.Client
+	ws  bool
+
+	// noBlockReceipts is set once the node has answered that it lacks
+	// eth_getBlockReceipts; from then on receipts come per transaction.
+	noBlockReceipts atomic.Bool
+	extractors      sync.Pool
+}
+
+// Dial connects to an endpoint: http(s):// or ws(s)://.
+func Dial(ctx context.Context, url string) (*Client, error) {
+	c, err := rpc.DialContext(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", url, err)
+	}
+	return &Client{rpc: c, ws: strings.HasPrefix(url, "ws")}, nil
+}
+
+// NewClient wraps an existing go-ethereum RPC client.
+func NewClient(c *rpc.Client, websocket bool) *Client { return &Client{rpc: c, ws: websocket} }
+
+// Close closes the connection.
+func (c *Client) Close() { c.rpc.Close() }
+
+// PerTransactionReceipts reports whether the node lacked eth_getBlockReceipts.
+func (c *Client) PerTransactionReceipts() bool { return c.noBlockReceipts.Load() }
+
+func hexNum(n uint64) string { return fmt.Sprintf("0x%x", n) }
+
+// Head returns the number of the node's latest block.
+func (c *Client) Head(ctx context.Context) (uint64, error) {
+	var s string
+	if err := c.rpc.CallContext(ctx, &s, "eth_blockNumber"); err != nil {
+		return 0, fmt.Errorf("eth_blockNumber: %w", err)
+	}
+	n, ok := quantity([]byte(s))
+	if !ok {
+		return 0, fmt.Errorf("eth_blockNumber: bad quantity %q", s)
+	}
+	return n, nil
+}
+
+// Header returns the reference of the canonical block at n, without its
+// transactions.
+func (c *Client) Header(ctx context.Context, n uint64) (chain.BlockRef, error) {
+	return c.headerByTag(ctx, hexNum(n))
+}
+
+// Finalized returns the block the node's `finalized` tag names.
+func (c *Client) Finalized(ctx context.Context) (chain.BlockRef, error) {
+	ref, err := c.headerByTag(ctx, "finalized")
+	if errors.Is(err, ErrNotFound) {
+		return ref, ErrNoFinality
+	}
+	var rerr rpc.Error
+	if errors.As(err, &rerr) {
+		return ref, fmt.Errorf("%w: %v", ErrNoFinality, err)
+	}
+	return ref, err
+}
+
+func (c *Client) headerByTag(ctx context.Context, tag string) (chain.BlockRef, error) {
+	var raw json.RawMessage
+	if err := c.rpc.CallContext(ctx, &raw, "eth_getBlockByNumber", tag, false); err != nil {
+		return chain.BlockRef{}, fmt.Errorf("eth_getBlockByNumber(%s): %w", tag, err)
+	}
+	if isNull(raw) {
+		return chain.BlockRef{}, fmt.Errorf("block %s: %w", tag, ErrNotFound)
+	}
+	return parseHeader(raw)
+}
+
+func parseHeader(raw []byte) (chain.BlockRef, error) {
+	var ref chain.BlockRef
+	var okN, okH, okP bool
+	s := scanner{b: raw}
+	s.object(func(key []byte) {
+		switch string(key) {
+		case "number":
+			ref.Number, okN = quantity(s.str())
+		case "hash":
+			okH = fixedHex(ref.Hash[:], s.str())
+		case "parentHash":
+			okP = fixedHex(ref.Parent[:], s.str())
+		case "timestamp":
+			t, _ := quantity(s.str())
+			ref.Time = int64(t)
+		default:
+			s.skip()
+		}
+	})
+	if s.err != nil {
+		return ref, fmt.Errorf("header: %w", s.err)
+	}
+	if !okN || !okH || !okP {
+		return ref, fmt.Errorf("header: %w: number, hash or parentHash missing", errSyntax)
+	}
+	return ref, nil
+}
+
+func isNull(raw []byte) bool {
+	s := strings.TrimSpace(string(raw))
+	return s == "" || s == "null"
+}
+
+// FetchBlock returns the canonical block at n with every transfer in it. The
+// block and its receipts come in one batched request; if a reorg lands
+// between them the pair is fetched again.
+func (c *Client) FetchBlock(ctx context.Context, n uint64) (*chain.Block, error) {
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		var b *chain.Block
+		b, err = c.fetchOnce(ctx, n)
+		if err == nil || !errors.Is(err, ErrInconsistent) {
+			return b, err
+		}
+	}
+	return nil, fmt.Errorf("fetch block %d: %w", n, err)
+}
+
+func (c *Client) extractor() *Extractor {
+	if x, ok := c.extractors.Get().(*Extractor); ok {
+		return x
+	}
+	return &Extractor{}
+}
+
+func (c *Client) fetchOnce(ctx context.Context, n uint64) (*chain.Block, error) {
+	block, receipts, err := c.FetchRaw(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	x := c.extractor()
+	defer c.extractors.Put(x)
+	b, err := x.Extract(block, receipts)
+	if err != nil {
+		return nil, fmt.Errorf("block %d: %w", n, err)
+	}
+	if b.Ref.Number != n {
+		return nil, fmt.Errorf("%w: asked for block %d, node sent %d", ErrInconsistent, n, b.Ref.Number)
+	}
+	return b, nil
+}
+
+// FetchRaw returns the raw JSON of block n (with full transactions) and of its
+// receipts as one array in transaction order.
+func (c *Client) FetchRaw(ctx context.Context, n uint64) (block, receipts json.RawMessage, err error) {
+	if !c.noBlockReceipts.Load() {
+		var rerr error
+		batch := []rpc.BatchElem{
+			{Method: "eth_getBlockByNumber", Args: []any{hexNum(n), true}, Result: &block},
+			{Method: "eth_getBlockReceipts", Args: []any{hexNum(n)}, Result: &receipts},
+		}
+		if err := c.rpc.BatchCallContext(ctx, batch); err != nil {
+			return nil, nil, fmt.Errorf("fetch block %d: %w", n, err)
+		}
+		if batch[0].Error != nil {
+			return nil, nil, fmt.Errorf("eth_getBlockByNumber(%d): %w", n, batch[0].Error)
+		}
+		if isNull(block) {
+			return nil, nil, fmt.Errorf("block %d: %w", n, ErrNotFound)
+		}
+		rerr = batch[1].Error
+		if rerr == nil && !isNull(receipts) {
+			return block, receipts, nil
+		}
+		if rerr != nil && !unsupported(rerr) {
+			return nil, nil, fmt.Errorf("eth_getBlockReceipts(%d): %w", n, rerr)
+		}
+		if rerr != nil {
+			c.noBlockReceipts.Store(true)
+		}
+		// A null result for a block the node just served means a reorg raced
+		// us, or a node that does not keep block receipts: fall through to the
+		// per-transaction path, which checks block hashes.
+	} else {
+		if err := c.rpc.CallContext(ctx, &block, "eth_getBlockByNumber", hexNum(n), true); err != nil {
+			return nil, nil, fmt.Errorf("eth_getBlockByNumber(%d): %w", n, err)
+		}
+		if isNull(block) {
+			return nil, nil, fmt.Errorf("block %d: %w", n, ErrNotFound)
+		}
+	}
+	receipts, err = c.receiptsPerTx(ctx, block)
+	if err != nil {
+		return nil, nil, fmt.Errorf("receipts of block %d: %w", n, err)
+	}
+	return block, receipts, nil
+}
+
+// receiptsPerTx fetches every receipt of the block with batched
+// eth_getTransactionReceipt calls and joins them into one array.
+func (c *Client) receiptsPerTx(ctx context.Context, block []byte) (json.RawMessage, error) {
+	x := c.extractor()
+	_, err := x.parseBlock(block)
+	hashes := make([]string, len(x.txs))
+	for i := range x.txs {
+		hashes[i] = chain.Hash(x.txs[i].hash).Hex()
+	}
+	c.extractors.Put(x)
+	if err != nil {
+		return nil, err
+	}
+	const perBatch = 200
+	results := make([]json.RawMessage, len(hashes))
+	for lo := 0; lo < len(hashes); lo += perBatch {
+		hi := min(lo+perBatch, len(hashes))
+		batch := make([]rpc.BatchElem, hi-lo)
+		for i := range batch {
+			batch[i] = rpc.BatchElem{Method: "eth_getTransactionReceipt", Args: []any{hashes[lo+i]}, Result: &results[lo+i]}
+		}
+		if err := c.rpc.BatchCallContext(ctx, batch); err != nil {
+			return nil, err
+		}
+		for i, e := range batch {
+			if e.Error != nil {
+				return nil, fmt.Errorf("eth_getTransactionReceipt(%s): %w", hashes[lo+i], e.Error)
+			}
+			if isNull(results[lo+i]) {
+				return nil, fmt.Errorf("%w: no receipt for %s", ErrInconsistent, hashes[lo+i])
+			}
+		}
+	}
+	size := 2
+	for _, r := range results {
+		size += len(r) + 1
+	}
+	out := make([]byte, 0, size)
+	out = append(out, '[')
+	for i, r := range results {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, r...)
+	}
+	return append(out, ']'), nil
+}
+
+// unsupported reports whether an RPC error says the method does not exist.
+func unsupported(err error) bool {
+	var rerr rpc.Error
+	if errors.As(err, &rerr) && rerr.ErrorCode() == -32601 {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "not found") || strings.Contains(msg, "not supported") ||
+		strings.Contains(msg, "does not exist") || strings.Contains(msg, "not available") ||
+		strings.Contains(msg, "unsupported")
+}
+
+// SubscribeHeads delivers the number of every new head the node announces.
+// It works over WebSocket only; over HTTP it returns an error and the caller
+// polls instead. The returned function cancels the subscription; the error
+// channel reports a dropped subscription.
+func (c *Client) SubscribeHeads(ctx context.Context, heads chan<- uint64) (cancel func(), errc <-chan error, err error) {
+	if !c.ws {
+		return nil, nil, errors.New("evm: head subscription needs a ws:// endpoint")
+	}
+	ch := make(chan struct {
+		Number string `json:"number"`
+	}, 16)
+	sub, err := c.rpc.EthSubscribe(ctx, ch, "newHeads")
+	if err != nil {
+		return nil, nil, fmt.Errorf("eth_subscribe newHeads: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case h := <-ch:
+				if n, ok := quantity([]byte(h.Number)); ok {
+					select {
+					case heads <- n:
+					case <-done:
+						return
+					}
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { sub.Unsubscribe(); close(done) }) }, sub.Err(), nil
+}

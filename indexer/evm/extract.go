@@ -1,0 +1,278 @@
+package evm
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/inflowhq/inflow/pkg/chain"
+)
+
+// transferTopic is keccak256("Transfer(address,address,uint256)").
+var transferTopic = [32]byte{
+	0xdd, 0xf2, 0x52, 0xad, 0x1b, 0xe2, 0xc8, 0x9b, 0x69, 0xc2, 0xb0, 0x68, 0xfc, 0x37, 0x8d, 0xaa,
+	0x95, 0x2b, 0xa7, 0xf1, 0x63, 0xc4, 0xa1, 0x16, 0x28, 0xf5, 0x5a, 0x4d, 0xf5, 0x23, 0xb3, 0xef,
+}
+
+// ErrInconsistent means the block and its receipts do not belong together:
+// usually a reorg landed between the two requests. Fetch both again.
+var ErrInconsistent = errors.New("evm: block and receipts disagree")
+
+type txInfo struct {
+	hash  [32]byte
+	from  [20]byte
+	to    [20]byte
+	hasTo bool
+	value [32]byte
+}
+
+type receiptInfo struct {
+	txHash [32]byte
+	failed bool
+}
+
+// Extractor turns eth_getBlockByNumber(n, true) and eth_getBlockReceipts
+// results into transfers. It reuses its buffers between calls, so one
+// Extractor must not be used by two goroutines at once.
+//
+// The rules:
+//   - native: the top-level value of a transaction with a recipient, value > 0
+//     and a successful receipt. A receipt with no status (pre-Byzantium) counts
+//     as successful. Internal (trace) transfers are not seen.
+//   - ERC20: a log whose first topic is Transfer(address,address,uint256), with
+//     exactly 3 topics and exactly 32 bytes of data: from and to are the low 20
+//     bytes of topics 1 and 2, the value is the data. ERC721 (4 topics) and
+//     other shapes are not transfers. Logs marked removed are ignored.
+type Extractor struct {
+	txs    []txInfo
+	topics [][32]byte
+}
+
+// Extract parses one block and its receipts. receipts is the JSON array of
+// receipts in transaction order.
+func (x *Extractor) Extract(block, receipts []byte) (*chain.Block, error) {
+	out := &chain.Block{}
+	if err := x.extract(block, receipts, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (x *Extractor) extract(block, receipts []byte, out *chain.Block) error {
+	ref, err := x.parseBlock(block)
+	if err != nil {
+		return err
+	}
+	out.Ref = ref
+	out.TxCount = len(x.txs)
+	out.Transfers = out.Transfers[:0]
+
+	s := scanner{b: receipts}
+	ri := 0
+	s.array(func() {
+		rec, tstart := x.parseReceipt(&s, ref, out)
+		if s.err != nil {
+			return
+		}
+		// Native value first, so output is in block order.
+		if ri < len(x.txs) {
+			tx := &x.txs[ri]
+			if tx.hash != rec.txHash {
+				s.err = fmt.Errorf("%w: receipt %d is for tx %x, block has %x", ErrInconsistent, ri, rec.txHash, tx.hash)
+				return
+			}
+			if tx.hasTo && tx.value != ([32]byte{}) && !rec.failed {
+				out.Transfers = append(out.Transfers, chain.Transfer{})
+				copy(out.Transfers[tstart+1:], out.Transfers[tstart:])
+				v, _ := chain.AmountFromBytes(tx.value[:])
+				out.Transfers[tstart] = chain.Transfer{
+					TxHash: append([]byte(nil), tx.hash[:]...),
+					Index:  chain.IndexNative,
+					Kind:   chain.KindNative,
+					From:   chain.EVMAddress(tx.from),
+					To:     chain.EVMAddress(tx.to),
+					Value:  v,
+				}
+			}
+		}
+		ri++
+	})
+	if s.err != nil {
+		return fmt.Errorf("receipts of block %d: %w", ref.Number, s.err)
+	}
+	if ri != len(x.txs) {
+		return fmt.Errorf("%w: block %d has %d transactions and %d receipts", ErrInconsistent, ref.Number, len(x.txs), ri)
+	}
+	return nil
+}
+
+func (x *Extractor) parseBlock(b []byte) (chain.BlockRef, error) {
+	var ref chain.BlockRef
+	var haveNum, haveHash, haveParent bool
+	x.txs = x.txs[:0]
+	s := scanner{b: b}
+	if s.null() {
+		return ref, ErrNotFound
+	}
+	s.object(func(key []byte) {
+		switch string(key) {
+		case "number":
+			ref.Number, haveNum = quantity(s.str())
+		case "hash":
+			haveHash = fixedHex(ref.Hash[:], s.str())
+		case "parentHash":
+			haveParent = fixedHex(ref.Parent[:], s.str())
+		case "timestamp":
+			t, ok := quantity(s.str())
+			if !ok || t > 1<<62 {
+				s.fail("bad timestamp")
+			}
+			ref.Time = int64(t)
+		case "transactions":
+			s.array(func() {
+				if s.peek() == '"' {
+					s.fail("block was fetched without full transactions")
+					return
+				}
+				x.txs = append(x.txs, txInfo{})
+				tx := &x.txs[len(x.txs)-1]
+				s.object(func(key []byte) {
+					switch string(key) {
+					case "hash":
+						if !fixedHex(tx.hash[:], s.str()) {
+							s.fail("bad transaction hash")
+						}
+					case "from":
+						if !fixedHex(tx.from[:], s.str()) {
+							s.fail("bad transaction sender")
+						}
+					case "to":
+						if to := s.strOrNull(); to != nil {
+							if !fixedHex(tx.to[:], to) {
+								s.fail("bad transaction recipient")
+							}
+							tx.hasTo = true
+						}
+					case "value":
+						if !word256(&tx.value, s.str()) {
+							s.fail("bad transaction value")
+						}
+					default:
+						s.skip()
+					}
+				})
+			})
+		default:
+			s.skip()
+		}
+	})
+	if s.err != nil {
+		return ref, fmt.Errorf("block: %w", s.err)
+	}
+	if !haveNum || !haveHash || !haveParent {
+		return ref, fmt.Errorf("block: %w: number, hash or parentHash missing", errSyntax)
+	}
+	return ref, nil
+}
+
+// parseReceipt reads one receipt, appending its ERC20 transfers to out. It
+// returns the receipt and the index in out.Transfers where its transfers begin.
+func (x *Extractor) parseReceipt(s *scanner, ref chain.BlockRef, out *chain.Block) (receiptInfo, int) {
+	var rec receiptInfo
+	start := len(out.Transfers)
+	var haveTx bool
+	s.object(func(key []byte) {
+		switch string(key) {
+		case "transactionHash":
+			haveTx = fixedHex(rec.txHash[:], s.str())
+		case "blockHash":
+			var h chain.Hash
+			if v := s.strOrNull(); v != nil && fixedHex(h[:], v) && h != ref.Hash {
+				s.err = fmt.Errorf("%w: receipt of block %s, want %s", ErrInconsistent, h.Hex(), ref.Hash.Hex())
+				s.pos = len(s.b)
+			}
+		case "status":
+			if v := s.strOrNull(); v != nil {
+				st, ok := quantity(v)
+				if !ok {
+					s.fail("bad receipt status")
+				}
+				rec.failed = st == 0
+			}
+		case "logs":
+			s.array(func() { x.parseLog(s, out) })
+		default:
+			s.skip()
+		}
+	})
+	if s.err == nil && !haveTx {
+		s.fail("receipt without transactionHash")
+	}
+	if rec.failed {
+		// A failed transaction has no logs; drop any a node reported anyway.
+		out.Transfers = out.Transfers[:start]
+	}
+	for i := start; i < len(out.Transfers); i++ {
+		out.Transfers[i].TxHash = append([]byte(nil), rec.txHash[:]...)
+	}
+	return rec, start
+}
+
+func (x *Extractor) parseLog(s *scanner, out *chain.Block) {
+	var (
+		addr     [20]byte
+		data     [32]byte
+		dataOK   bool
+		logIndex uint64
+		haveIdx  bool
+		removed  bool
+	)
+	x.topics = x.topics[:0]
+	topicsOK := true
+	s.object(func(key []byte) {
+		switch string(key) {
+		case "address":
+			if !fixedHex(addr[:], s.str()) {
+				s.fail("bad log address")
+			}
+		case "topics":
+			s.array(func() {
+				var t [32]byte
+				if !fixedHex(t[:], s.str()) {
+					topicsOK = false
+				}
+				x.topics = append(x.topics, t)
+			})
+		case "data":
+			v := s.str()
+			// Exactly 32 bytes: "0x" and 64 hex digits.
+			dataOK = len(v) == 66 && fixedHex(data[:], v)
+		case "logIndex":
+			logIndex, haveIdx = quantity(s.str())
+		case "removed":
+			removed = s.peek() == 't'
+			s.skip()
+		default:
+			s.skip()
+		}
+	})
+	if s.err != nil || removed || !topicsOK || len(x.topics) != 3 || x.topics[0] != transferTopic || !dataOK {
+		return
+	}
+	if !haveIdx || logIndex > uint64(^uint32(0)-1) {
+		s.fail("Transfer log without a usable logIndex")
+		return
+	}
+	var from, to [20]byte
+	copy(from[:], x.topics[1][12:])
+	copy(to[:], x.topics[2][12:])
+	v, _ := chain.AmountFromBytes(bytes.TrimLeft(data[:], "\x00"))
+	out.Transfers = append(out.Transfers, chain.Transfer{
+		Index: uint32(logIndex),
+		Kind:  chain.KindERC20,
+		Token: chain.EVMAddress(addr),
+		From:  chain.EVMAddress(from),
+		To:    chain.EVMAddress(to),
+		Value: v,
+	})
+}
