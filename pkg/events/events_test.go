@@ -121,3 +121,24 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+func TestAddressRecord(t *testing.T) {
+	a, _ := chain.ParseAddress(chain.FamilyEVM, "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed")
+	for _, r := range []AddressRecord{{Address: a, ID: 1}, {Address: a, ID: 1 << 50}, {Address: a, Removed: true}} {
+		got, err := ParseAddressRecord(r.Key(), r.Value())
+		if err != nil || got != r {
+			t.Errorf("round trip %+v: %+v %v", r, got, err)
+		}
+	}
+	for name, kv := range map[string][2][]byte{
+		"zero id":     {a.Key(), {1, 0}},
+		"bad version": {a.Key(), {7, 1}},
+		"trailing":    {a.Key(), {1, 1, 1}},
+		"bad key":     {{1, 2, 3}, {1, 1}},
+		"empty value": {a.Key(), {}},
+	} {
+		if _, err := ParseAddressRecord(kv[0], kv[1]); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+}

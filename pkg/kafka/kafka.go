@@ -193,38 +193,124 @@ func (p *TxProducer) Close() { p.cl.Close() }
 // Offsets maps topic → partition → the next offset to read.
 type Offsets map[string]map[int32]int64
 
-// NewConsumer returns a client that reads the given partitions starting at
-// the given offsets; partitions of listed topics that are not in the map start
-// at the beginning. It reads committed records only and never commits
-// offsets: the caller stores them.
+// NewConsumer returns a client that reads every partition of the given topics,
+// each from its offset in from, or from the beginning where from has none. It
+// reads committed records only and never commits offsets: the caller stores
+// them with the effects of the records.
 func NewConsumer(cfg Config, topics []string, from Offsets, extra ...kgo.Opt) (*kgo.Client, error) {
+	admin, err := NewAdmin(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	parts := map[string]map[int32]kgo.Offset{}
+	for _, t := range topics {
+		n, err := partitionCount(ctx, admin, t)
+		if err != nil {
+			admin.Close()
+			return nil, err
+		}
+		parts[t] = map[int32]kgo.Offset{}
+		for p := int32(0); p < n; p++ {
+			if o, ok := from[t][p]; ok {
+				parts[t][p] = kgo.NewOffset().At(o)
+			} else {
+				parts[t][p] = kgo.NewOffset().AtStart()
+			}
+		}
+	}
+	admin.Close()
 	opts := append(cfg.base(),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(200*time.Millisecond),
 		kgo.MetadataMinAge(250*time.Millisecond),
+		kgo.ConsumePartitions(parts),
 	)
-	if len(from) > 0 {
-		parts := map[string]map[int32]kgo.Offset{}
-		for t, ps := range from {
-			parts[t] = map[int32]kgo.Offset{}
-			for p, o := range ps {
-				parts[t][p] = kgo.NewOffset().At(o)
-			}
-		}
-		opts = append(opts, kgo.ConsumePartitions(parts))
-	}
-	var rest []string
-	for _, t := range topics {
-		if _, ok := from[t]; !ok {
-			rest = append(rest, t)
-		}
-	}
-	if len(rest) > 0 {
-		opts = append(opts, kgo.ConsumeTopics(rest...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	}
 	cl, err := kgo.NewClient(append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka consumer: %w", err)
 	}
 	return cl, nil
 }
+
+func partitionCount(ctx context.Context, cl *kgo.Client, topic string) (int32, error) {
+	meta := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(topic)
+	meta.Topics = append(meta.Topics, mt)
+	for {
+		mresp, err := meta.RequestWith(ctx, cl)
+		if err != nil {
+			return 0, fmt.Errorf("metadata of %s: %w", topic, err)
+		}
+		if len(mresp.Topics) == 1 {
+			t := mresp.Topics[0]
+			err := kerr.ErrorForCode(t.ErrorCode)
+			if err == nil && len(t.Partitions) > 0 {
+				return int32(len(t.Partitions)), nil
+			}
+			if err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) && !errors.Is(err, kerr.LeaderNotAvailable) {
+				return 0, fmt.Errorf("metadata of %s: %w", topic, err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("topic %s does not exist: %w", topic, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// EndOffsets returns, per partition of topic, the offset after the last
+// committed record (the last stable offset): a reader that has reached it
+// has seen everything written so far.
+func EndOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
+	meta := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(topic)
+	meta.Topics = append(meta.Topics, mt)
+	mresp, err := meta.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, fmt.Errorf("metadata of %s: %w", topic, err)
+	}
+	if len(mresp.Topics) != 1 {
+		return nil, fmt.Errorf("metadata of %s: %d topics in answer", topic, len(mresp.Topics))
+	}
+	if err := kerr.ErrorForCode(mresp.Topics[0].ErrorCode); err != nil {
+		return nil, fmt.Errorf("metadata of %s: %w", topic, err)
+	}
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.IsolationLevel = 1 // read committed
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = topic
+	for _, p := range mresp.Topics[0].Partitions {
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Partition = p.Partition
+		lp.Timestamp = -1 // latest
+		lp.CurrentLeaderEpoch = -1
+		lt.Partitions = append(lt.Partitions, lp)
+	}
+	req.Topics = append(req.Topics, lt)
+	// Sharded by kgo to each partition's leader.
+	shards := cl.RequestSharded(ctx, req)
+	out := map[int32]int64{}
+	for _, sh := range shards {
+		if sh.Err != nil {
+			return nil, fmt.Errorf("list offsets of %s: %w", topic, sh.Err)
+		}
+		resp := sh.Resp.(*kmsg.ListOffsetsResponse)
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+					return nil, fmt.Errorf("list offsets of %s/%d: %w", topic, p.Partition, err)
+				}
+				out[p.Partition] = p.Offset
+			}
+		}
+	}
+	return out, nil
+}
+
+// Record is a Kafka record, re-exported so that consumers need not import kgo.
+type Record = kgo.Record

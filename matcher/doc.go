@@ -1,0 +1,30 @@
+// Package matcher owns the set of watched addresses and answers, for every
+// recipient of every transfer the indexers see, "is this ours, and which
+// address id is it?".
+//
+// # Structure
+//
+// The exact set lives in Pebble: key = prefix + family byte + canonical
+// address bytes, value = the internal address id. In front of it sits an
+// in-memory filter, a cache-line-blocked Bloom filter: each key sets 8 bits,
+// one in each 64-bit word of one 512-bit block, so a lookup touches a single
+// cache line. Nearly every transfer goes to a stranger, and a stranger costs
+// one hash and one cache-line read, with no disk access.
+//
+// # Invariants
+//
+//   - No false match ever leaves the matcher: every filter positive is
+//     confirmed against the exact set before Match reports it.
+//   - No false miss: an address is added to the filter before its Pebble
+//     batch commits, so from the moment a change is applied the filter covers
+//     it. Removals delete from the exact set only; a stale filter bit costs a
+//     Pebble read, never a wrong answer.
+//   - The filter is sized for a capacity at a chosen number of bits per
+//     address (16 by default, about 0.1% false positives). When the set
+//     outgrows it, a filter twice the size is rebuilt from Pebble and swapped
+//     in atomically; lookups continue on the old one meanwhile.
+//   - The consumer of inflow.addresses writes the changes of a fetch and the
+//     next offsets of their partitions in one synced Pebble batch, so a crash
+//     never applies a change twice nor skips one, and a restart resumes at
+//     the stored offsets.
+package matcher

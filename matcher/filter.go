@@ -1,0 +1,62 @@
+package matcher
+
+import (
+	"math"
+	"math/bits"
+	"sync/atomic"
+)
+
+// blockWords is the number of 64-bit words in one filter block: one cache line.
+const blockWords = 8
+
+// filter is a cache-line-blocked Bloom filter over 64-bit key hashes. Add and
+// mayContain are safe for concurrent use: bits are set with atomic OR and read
+// with atomic loads.
+type filter struct {
+	words  []uint64
+	blocks uint64
+	cap    uint64 // keys it was sized for
+}
+
+// newFilter sizes a filter for capacity keys at bitsPerKey bits each.
+func newFilter(capacity uint64, bitsPerKey float64) *filter {
+	if capacity < 1024 {
+		capacity = 1024
+	}
+	nbits := uint64(math.Ceil(float64(capacity) * bitsPerKey))
+	blocks := (nbits + 511) / 512
+	return &filter{words: make([]uint64, blocks*blockWords), blocks: blocks, cap: capacity}
+}
+
+// sizeBytes is the filter's memory.
+func (f *filter) sizeBytes() int { return len(f.words) * 8 }
+
+// locate maps a hash to its block and the bit mask of each of its 8 words.
+// The block index uses the high 32 bits (multiply-shift, no modulo); the 8 bit
+// positions come from the low 32 bits multiplied by odd salts, as in
+// split-block Bloom filters.
+func (f *filter) locate(h uint64) (base uint64, lo uint32) {
+	hi, _ := bits.Mul64(h>>32|h<<32, f.blocks)
+	return hi * blockWords, uint32(h)
+}
+
+var salts = [blockWords]uint32{0x47b6137b, 0x44974d91, 0x8824ad5b, 0xa2b7289d, 0x705495c7, 0x2df1424b, 0x9efc4947, 0x5c6bfb31}
+
+func (f *filter) add(h uint64) {
+	base, lo := f.locate(h)
+	w := f.words[base : base+blockWords : base+blockWords]
+	for i := range blockWords {
+		atomic.OrUint64(&w[i], 1<<((lo*salts[i])>>26))
+	}
+}
+
+func (f *filter) mayContain(h uint64) bool {
+	base, lo := f.locate(h)
+	w := f.words[base : base+blockWords : base+blockWords]
+	for i := range blockWords {
+		if atomic.LoadUint64(&w[i])&(1<<((lo*salts[i])>>26)) == 0 {
+			return false
+		}
+	}
+	return true
+}

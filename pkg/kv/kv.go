@@ -1,0 +1,48 @@
+// Package kv opens Pebble databases the way every Inflow daemon does: the
+// same options, and Pebble's own log routed to the injected slog logger.
+// Each owner of data in a DB uses its own key prefix; this package owns none.
+package kv
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Open opens (creating if needed) the Pebble DB at dir. fs may be nil for the
+// real filesystem; tests pass vfs.NewMem or a crash-cloning FS.
+func Open(dir string, fs vfs.FS, log *slog.Logger) (*pebble.DB, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	opts := &pebble.Options{
+		Logger:       pebbleLogger{log.With("component", "pebble")},
+		MemTableSize: 64 << 20,
+	}
+	if fs != nil {
+		opts.FS = fs
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open pebble at %s: %w", dir, err)
+	}
+	return db, nil
+}
+
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Log(context.Background(), slog.LevelDebug, fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...))
+}
+
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...))
+	panic(fmt.Sprintf(format, args...))
+}
