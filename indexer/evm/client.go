@@ -11,12 +11,13 @@ import (
 
 	"github.com/ethereum/go-ethereum/rpc"
 
+	"github.com/inflowhq/inflow/indexer/follow"
 	"github.com/inflowhq/inflow/pkg/chain"
 )
 
 // Errors of this package.
 var (
-	ErrNotFound   = errors.New("evm: block not found")
+	ErrNotFound   = fmt.Errorf("evm: %w", follow.ErrNotFound)
 	ErrNoFinality = errors.New("evm: node has no finalized block")
 )
 
