@@ -1,0 +1,113 @@
+package assets
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/inflowhq/inflow/pkg/chain"
+)
+
+func TestSeedCurrencyCodes(t *testing.T) {
+	c := Default()
+	want := map[string]struct {
+		chain    chain.ID
+		currency string
+		decimals uint8
+	}{
+		"BNB": {"bsc", "BNB", 18}, "bUSDT": {"bsc", "USDT", 18}, "BTC": {"bitcoin", "BTC", 8},
+		"ETH": {"ethereum", "ETH", 18}, "eUSDC": {"ethereum", "USDC", 6}, "eUSDT": {"ethereum", "USDT", 6},
+		"FTN": {"bahamut", "FTN", 18}, "POL": {"polygon", "POL", 18}, "pUSDC": {"polygon", "USDC", 6},
+		"SOL": {"solana", "SOL", 9}, "sUSDT": {"solana", "USDT", 6}, "tUSDC": {"tron", "USDC", 6},
+		"tUSDT": {"tron", "USDT", 6}, "wpUSDC": {"polygon", "USDC.E", 6}, "wpUSDT": {"polygon", "USDT", 6},
+	}
+	for code, w := range want {
+		a, err := c.Code(code)
+		if err != nil {
+			t.Errorf("code %s: %v", code, err)
+			continue
+		}
+		if a.Chain != w.chain || a.Currency != w.currency || a.Decimals != w.decimals {
+			t.Errorf("code %s = %s %s/%d, want %s %s/%d", code, a.Chain, a.Currency, a.Decimals, w.chain, w.currency, w.decimals)
+		}
+	}
+}
+
+func TestPayInPairs(t *testing.T) {
+	c := Default()
+	for _, id := range []chain.ID{"ethereum", "polygon", "base"} {
+		for _, cur := range []string{"USDT", "USDC", "DAI"} {
+			if _, err := c.Currency(id, cur); err != nil {
+				t.Errorf("%s on %s: %v", cur, id, err)
+			}
+		}
+	}
+	for _, id := range []chain.ID{"ethereum-sepolia", "polygon-amoy", "base-sepolia", "tron", "tron-nile", "solana", "solana-devnet"} {
+		if _, err := c.Chain(id); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := c.Currency("ethereum", "DOGE"); !errors.Is(err, ErrUnknownCurrency) {
+		t.Errorf("DOGE: %v", err)
+	}
+	if _, err := c.Currency("dogechain", "USDT"); !errors.Is(err, ErrUnknownChain) {
+		t.Errorf("dogechain: %v", err)
+	}
+}
+
+func TestTokenLookup(t *testing.T) {
+	c := Default()
+	usdt, _ := chain.ParseAddress(chain.FamilyEVM, "0xdac17f958d2ee523a2206206994597c13d831ec7")
+	a, ok := c.Token("ethereum", usdt)
+	if !ok || a.Currency != "USDT" || a.Kind != chain.KindERC20 {
+		t.Fatalf("USDT by contract: %+v %v", a, ok)
+	}
+	if _, ok := c.Token("polygon", usdt); ok {
+		t.Error("ethereum's USDT contract found on polygon")
+	}
+	tr := &chain.Transfer{Kind: chain.KindNative}
+	if a, ok := c.ForTransfer("bsc", tr); !ok || a.Currency != "BNB" {
+		t.Errorf("native on bsc: %+v", a)
+	}
+	for _, ch := range c.Chains {
+		if _, ok := c.NativeAsset(ch.ID); !ok {
+			t.Errorf("%s has no native asset", ch.ID)
+		}
+	}
+}
+
+func TestMerge(t *testing.T) {
+	c, err := Merge(Default(), strings.NewReader(`{"chains": [
+		{"id": "ethereum", "policy": {"credit_depth": 20}, "assets": [{"currency": "PYUSD", "contract": "0x6c3ea9036406852006290770BEdFcAbA0e23A0e8", "decimals": 6}]},
+		{"id": "my-l2", "family": "evm", "policy": {"credit_depth": 5, "finality": "tag", "max_reorg_depth": 10}, "assets": [{"currency": "ETH", "decimals": 18}]}
+	]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eth, _ := c.Chain("ethereum")
+	if eth.Policy.CreditDepth != 20 || eth.Policy.MaxReorgDepth != 64 {
+		t.Errorf("ethereum policy = %+v", eth.Policy)
+	}
+	if _, err := c.Currency("ethereum", "pyusd"); err != nil {
+		t.Error(err)
+	}
+	if _, err := c.Currency("ethereum", "USDT"); err != nil {
+		t.Error("merge lost a default asset")
+	}
+	if _, err := c.Chain("my-l2"); err != nil {
+		t.Error(err)
+	}
+	bad := []string{
+		`{"chains": [{"id": "x", "family": "evm", "policy": {"credit_depth": 0, "finality": "tag", "max_reorg_depth": 5}, "assets": [{"currency": "ETH", "decimals": 18}]}]}`,
+		`{"chains": [{"id": "x", "family": "evm", "policy": {"credit_depth": 1, "finality": "vibes", "max_reorg_depth": 5}, "assets": [{"currency": "ETH", "decimals": 18}]}]}`,
+		`{"chains": [{"id": "x", "family": "evm", "policy": {"credit_depth": 1, "finality": "tag", "max_reorg_depth": 5}, "assets": []}]}`,
+		`{"chains": [{"id": "ethereum", "assets": [{"currency": "BAD", "contract": "0xdAC17F958D2ee523a2206206994597C13D831ec8", "decimals": 6}]}]}`,
+		`{"chains": [{"id": "Bad Id", "family": "evm"}]}`,
+		`{"chainz": []}`,
+	}
+	for _, b := range bad {
+		if _, err := Merge(Default(), strings.NewReader(b)); err == nil {
+			t.Errorf("accepted %s", b)
+		}
+	}
+}
