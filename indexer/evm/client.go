@@ -17,7 +17,7 @@ import (
 
 // Errors of this package.
 var (
-	ErrNotFound   = fmt.Errorf("evm: %w", follow.ErrNotFound)
+	ErrNotFound   = follow.ErrNotFound // the same sentinel, so the follower recognises it
 	ErrNoFinality = errors.New("evm: node has no finalized block")
 )
 

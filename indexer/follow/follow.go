@@ -66,7 +66,7 @@ type Publisher interface {
 // Errors of this package.
 var (
 	ErrSkipped       = errors.New("follow: no block at this number")
-	ErrNotFound      = errors.New("follow: block not available")
+	ErrNotFound      = errors.New("follow: block not found")
 	ErrReorgTooDeep  = errors.New("follow: reorg deeper than allowed")
 	ErrInconsistent  = errors.New("follow: node answers are inconsistent")
 	errReorgDetected = errors.New("follow: reorg detected")

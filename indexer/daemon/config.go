@@ -1,0 +1,138 @@
+// Package daemon runs the indexer: one follower per configured chain, the
+// matcher fed by inflow.addresses, the Kafka producers, and the operator
+// endpoints. It owns the indexer's typed Config.
+//
+// Start-up order matters: the matcher must have applied every address record
+// that existed when the indexer started before any follower publishes, or a
+// deposit to an address added earlier could be missed. Followers therefore
+// wait for the matcher to catch up.
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/inflowhq/inflow/pkg/assets"
+	"github.com/inflowhq/inflow/pkg/chain"
+)
+
+// Duration is a time.Duration written as "1.5s" in configuration files.
+type Duration time.Duration
+
+// UnmarshalJSON parses "250ms", "2s"…
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string like \"2s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// ChainConfig is one followed chain.
+type ChainConfig struct {
+	ID chain.ID `json:"id"`
+	// RPC is the node's JSON-RPC endpoint: http(s):// (polling) or ws(s)://
+	// (head subscription, polling as the fallback).
+	RPC string `json:"rpc"`
+	// From is the first block when the indexer has no checkpoint for the
+	// chain; absent, it starts at the node's head.
+	From *uint64 `json:"from,omitempty"`
+	// Fetchers is the parallel block fetches during backfill (default 8).
+	Fetchers int `json:"fetchers,omitempty"`
+	// PollInterval is the head polling interval (default 1s).
+	PollInterval Duration `json:"poll_interval,omitempty"`
+	// WindowSize is the recent headers kept for reorg detection (default:
+	// 2 × the chain's max reorg depth, at least 64).
+	WindowSize int `json:"window_size,omitempty"`
+}
+
+// Config is the indexer daemon's configuration.
+type Config struct {
+	// DataDir holds the indexer's Pebble database (window, matcher set).
+	DataDir string `json:"data_dir"`
+	// KafkaBrokers are the seed brokers.
+	KafkaBrokers []string `json:"kafka_brokers"`
+	// HTTP is the operator endpoint address (/healthz, /readyz, /metrics).
+	HTTP string `json:"http"`
+	// AssetsFile optionally extends the built-in chains and assets.
+	AssetsFile string `json:"assets_file,omitempty"`
+	// FilterBitsPerAddress sizes the matcher's filter (default 16).
+	FilterBitsPerAddress float64       `json:"filter_bits_per_address,omitempty"`
+	Chains               []ChainConfig `json:"chains"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `json:"log_level,omitempty"`
+}
+
+// DefaultConfig returns the defaults every field falls back to.
+func DefaultConfig() Config {
+	return Config{DataDir: "./data/indexer", KafkaBrokers: []string{"127.0.0.1:9092"}, HTTP: "127.0.0.1:9101", LogLevel: "info"}
+}
+
+// LoadConfig reads a JSON configuration file over the defaults.
+func LoadConfig(path string) (Config, error) {
+	cfg := DefaultConfig()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Validate checks the configuration against the asset table.
+func (c Config) Validate(table *assets.Config) error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir is empty"))
+	}
+	if len(c.KafkaBrokers) == 0 {
+		errs = append(errs, errors.New("no kafka brokers"))
+	}
+	if len(c.Chains) == 0 {
+		errs = append(errs, errors.New("no chains to follow"))
+	}
+	seen := map[chain.ID]bool{}
+	for _, ch := range c.Chains {
+		spec, err := table.Chain(ch.ID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if spec.Family != chain.FamilyEVM {
+			errs = append(errs, fmt.Errorf("chain %s: the %s family has no indexer in this build", ch.ID, spec.Family))
+		}
+		if seen[ch.ID] {
+			errs = append(errs, fmt.Errorf("chain %s listed twice", ch.ID))
+		}
+		seen[ch.ID] = true
+		if !strings.HasPrefix(ch.RPC, "http://") && !strings.HasPrefix(ch.RPC, "https://") &&
+			!strings.HasPrefix(ch.RPC, "ws://") && !strings.HasPrefix(ch.RPC, "wss://") {
+			errs = append(errs, fmt.Errorf("chain %s: rpc %q must be an http(s):// or ws(s):// URL", ch.ID, ch.RPC))
+		}
+		if ch.Fetchers < 0 || ch.Fetchers > 256 {
+			errs = append(errs, fmt.Errorf("chain %s: fetchers %d outside 0..256", ch.ID, ch.Fetchers))
+		}
+	}
+	switch c.LogLevel {
+	case "", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level %q (want debug, info, warn or error)", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}

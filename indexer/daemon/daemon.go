@@ -1,0 +1,223 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/inflowhq/inflow/indexer/evm"
+	"github.com/inflowhq/inflow/indexer/follow"
+	"github.com/inflowhq/inflow/matcher"
+	"github.com/inflowhq/inflow/pkg/assets"
+	"github.com/inflowhq/inflow/pkg/kafka"
+	"github.com/inflowhq/inflow/pkg/kv"
+	"github.com/inflowhq/inflow/pkg/ops"
+)
+
+// Daemon is a running indexer.
+type Daemon struct {
+	cfg    Config
+	table  *assets.Config
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	ready  *ops.Readiness
+	db     *pebble.DB
+	match  *matcher.Matcher
+	kcfg   kafka.Config
+	opsURL string
+}
+
+// New opens the indexer's state. reg may be nil for a fresh registry.
+func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error) {
+	table := assets.Default()
+	if cfg.AssetsFile != "" {
+		var err error
+		if table, err = assets.Load(cfg.AssetsFile); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.Validate(table); err != nil {
+		return nil, fmt.Errorf("indexer config: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if reg == nil {
+		reg = ops.NewRegistry()
+	}
+	components := []string{"matcher"}
+	for _, c := range cfg.Chains {
+		components = append(components, "chain:"+string(c.ID))
+	}
+	d := &Daemon{cfg: cfg, table: table, log: log, reg: reg, ready: ops.NewReadiness(components...),
+		kcfg: kafka.Config{Brokers: cfg.KafkaBrokers, ClientID: "inflow-indexer"}}
+	db, err := kv.Open(filepath.Clean(cfg.DataDir), nil, log)
+	if err != nil {
+		return nil, err
+	}
+	d.db = db
+	d.match, err = matcher.Open(db, matcher.Options{BitsPerKey: cfg.FilterBitsPerAddress, Logger: log.With("component", "matcher"), Registerer: reg})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Matcher returns the daemon's matcher.
+func (d *Daemon) Matcher() *matcher.Matcher { return d.match }
+
+// Ready returns the readiness tracker.
+func (d *Daemon) Ready() *ops.Readiness { return d.ready }
+
+// Registry returns the metrics registry.
+func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
+
+// Close releases the state; call after Run returns.
+func (d *Daemon) Close() error { return d.db.Close() }
+
+// Run creates the topics, follows inflow.addresses and every chain until ctx
+// ends or a chain halts. A fenced producer (another indexer took over) ends
+// Run with kafka.ErrFenced.
+func (d *Daemon) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if d.cfg.HTTP != "" {
+		addr, err := ops.Serve(ctx, d.cfg.HTTP, ops.Handler(d.reg, d.ready), d.log)
+		if err != nil {
+			return err
+		}
+		d.log.Info("indexer operator endpoints", "addr", "http://"+addr.String())
+	}
+	if err := d.ensureTopics(ctx); err != nil {
+		return err
+	}
+	caught := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := d.match.Follow(ctx, d.kcfg, caught)
+		if err != nil && ctx.Err() == nil {
+			d.ready.Set("matcher", err)
+			cancel(fmt.Errorf("matcher: %w", err))
+		}
+	}()
+	select {
+	case <-caught:
+		d.ready.Set("matcher", nil)
+	case <-ctx.Done():
+		wg.Wait()
+		return context.Cause(ctx)
+	}
+	errs := make(chan error, len(d.cfg.Chains))
+	for _, cc := range d.cfg.Chains {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := d.runChain(ctx, cc)
+			if err != nil && ctx.Err() == nil {
+				d.ready.Set("chain:"+string(cc.ID), err)
+				errs <- fmt.Errorf("chain %s: %w", cc.ID, err)
+			}
+		}()
+	}
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-errs:
+		// A halted chain stays halted and not ready, but a fenced producer
+		// means this process must stop writing altogether.
+		if errors.Is(first, kafka.ErrFenced) {
+			cancel(first)
+		} else {
+			d.log.Error("chain stopped; the others go on", "err", first)
+			<-ctx.Done()
+		}
+	}
+	cancel(nil)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+		return c
+	}
+	return nil
+}
+
+func (d *Daemon) ensureTopics(ctx context.Context) error {
+	admin, err := kafka.NewAdmin(d.kcfg)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	specs := []kafka.TopicSpec{kafka.AddressesTopic()}
+	for _, c := range d.cfg.Chains {
+		specs = append(specs, kafka.ChainTopic(c.ID))
+	}
+	for {
+		err := kafka.EnsureTopics(ctx, admin, specs...)
+		if err == nil {
+			return nil
+		}
+		d.log.Warn("waiting for Kafka", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// evmDepthSource is a client whose finality comes from a depth: the finalized tag
+// is hidden from the follower.
+type evmDepthSource struct {
+	follow.Source
+	follow.HeaderFetcher
+	follow.HeadSubscriber
+}
+
+func (d *Daemon) runChain(ctx context.Context, cc ChainConfig) error {
+	spec, _ := d.table.Chain(cc.ID)
+	log := d.log.With("chain", string(cc.ID))
+	client, err := evm.Dial(ctx, cc.RPC)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	var src follow.Source = client
+	fcfg := follow.Config{
+		Chain: cc.ID, Family: spec.Family, From: cc.From,
+		MaxReorgDepth: int(spec.Policy.MaxReorgDepth),
+		WindowSize:    cc.WindowSize,
+		Fetchers:      cc.Fetchers,
+		PollInterval:  time.Duration(cc.PollInterval),
+	}
+	if fcfg.WindowSize == 0 {
+		fcfg.WindowSize = max(64, 2*fcfg.MaxReorgDepth)
+	}
+	if spec.Policy.Finality == assets.FinalityDepth {
+		src = evmDepthSource{client, client, client}
+		fcfg.FinalityDepth = spec.Policy.FinalityDepth
+	}
+	prod, err := kafka.NewTxProducer(d.kcfg, "inflow-indexer-"+string(cc.ID))
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	f, err := follow.New(fcfg, src, d.match, follow.KafkaPublisher{P: prod}, d.db, log, d.reg)
+	if err != nil {
+		return err
+	}
+	d.ready.Set("chain:"+string(cc.ID), nil)
+	log.Info("following", "rpc", cc.RPC, "family", spec.Family)
+	return f.Run(ctx)
+}

@@ -1,0 +1,193 @@
+// Command indexer follows chains and publishes their events to Kafka
+// (`indexer run`), or rescans a block range to NDJSON (`indexer scan`).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/inflowhq/inflow/indexer/daemon"
+	"github.com/inflowhq/inflow/indexer/scan"
+	"github.com/inflowhq/inflow/pkg/assets"
+	"github.com/inflowhq/inflow/pkg/chain"
+)
+
+const usage = `usage:
+  indexer run  [--config FILE] [--data DIR] [--kafka-brokers H:P,...] [--http ADDR]
+               [--chain ID --rpc URL [--from N]] [--log-level LEVEL]
+  indexer scan --chain ID --rpc URL --from N --to M (--watch FILE | --all) [--fetchers N]
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "run":
+		return runDaemon(ctx, args[1:], stderr)
+	case "scan":
+		return runScan(ctx, args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "indexer: unknown command %q\n%s", args[0], usage)
+	return 2
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func runDaemon(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("indexer run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		configPath = fs.String("config", "", "JSON configuration file")
+		dataDir    = fs.String("data", "", "data directory (overrides the file)")
+		brokers    = fs.String("kafka-brokers", "", "comma-separated Kafka seed brokers (overrides the file)")
+		httpAddr   = fs.String("http", "", "operator endpoint address (overrides the file)")
+		chainID    = fs.String("chain", "", "follow this chain (with --rpc), in addition to the file's")
+		rpcURL     = fs.String("rpc", "", "JSON-RPC endpoint of --chain")
+		from       = fs.String("from", "", "first block of --chain when it has no checkpoint (default: the head)")
+		logLevel   = fs.String("log-level", "", "debug, info, warn or error")
+	)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg := daemon.DefaultConfig()
+	if *configPath != "" {
+		var err error
+		if cfg, err = daemon.LoadConfig(*configPath); err != nil {
+			fmt.Fprintln(stderr, "indexer:", err)
+			return 2
+		}
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+	if *brokers != "" {
+		cfg.KafkaBrokers = strings.Split(*brokers, ",")
+	}
+	if *httpAddr != "" {
+		cfg.HTTP = *httpAddr
+	}
+	if *logLevel != "" {
+		cfg.LogLevel = *logLevel
+	}
+	if *chainID != "" || *rpcURL != "" {
+		if *chainID == "" || *rpcURL == "" {
+			fmt.Fprintln(stderr, "indexer: --chain and --rpc go together")
+			return 2
+		}
+		cc := daemon.ChainConfig{ID: chain.ID(*chainID), RPC: *rpcURL}
+		if *from != "" {
+			n, err := strconv.ParseUint(*from, 10, 64)
+			if err != nil {
+				fmt.Fprintf(stderr, "indexer: --from %q is not a block number\n", *from)
+				return 2
+			}
+			cc.From = &n
+		}
+		cfg.Chains = append(cfg.Chains, cc)
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	d, err := daemon.New(cfg, log, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "indexer:", err)
+		return 2
+	}
+	defer d.Close()
+	if err := d.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("indexer stopped", "err", err)
+		return 1
+	}
+	log.Info("indexer stopped cleanly")
+	return 0
+}
+
+func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("indexer scan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		chainID  = fs.String("chain", "", "chain id, e.g. ethereum")
+		rpcURL   = fs.String("rpc", "", "JSON-RPC endpoint")
+		from     = fs.Uint64("from", 0, "first block")
+		to       = fs.Uint64("to", 0, "last block (inclusive)")
+		watch    = fs.String("watch", "", "file with one address per line: print only transfers to them")
+		all      = fs.Bool("all", false, "print every transfer")
+		fetchers = fs.Int("fetchers", 8, "parallel block fetches")
+		assetsF  = fs.String("assets", "", "JSON file extending the built-in chains")
+	)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "indexer scan: "+format+"\n", a...)
+		return 2
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case *chainID == "" || *rpcURL == "":
+		return fail("--chain and --rpc are required")
+	case !set["from"] || !set["to"]:
+		return fail("--from and --to are required")
+	case *to < *from:
+		return fail("--to %d is below --from %d", *to, *from)
+	case (*watch == "") == !*all:
+		return fail("choose exactly one of --watch FILE or --all")
+	case *fetchers < 1 || *fetchers > 256:
+		return fail("--fetchers %d outside 1..256", *fetchers)
+	}
+	id, err := chain.ParseID(*chainID)
+	if err != nil {
+		return fail("%v", err)
+	}
+	table := assets.Default()
+	if *assetsF != "" {
+		if table, err = assets.Load(*assetsF); err != nil {
+			return fail("%v", err)
+		}
+	}
+	fam := chain.FamilyEVM
+	if spec, err := table.Chain(id); err == nil {
+		fam = spec.Family
+	}
+	if fam != chain.FamilyEVM {
+		return fail("chain %s is %s; this build scans EVM chains", id, fam)
+	}
+	opts := scan.Options{Chain: id, RPC: *rpcURL, From: *from, To: *to, Fetchers: *fetchers, Progress: time.Second}
+	if *watch != "" {
+		if opts.Watch, err = scan.ReadWatchFile(*watch, fam); err != nil {
+			return fail("%v", err)
+		}
+		fmt.Fprintf(stderr, "scan %s: watching %d addresses\n", id, len(opts.Watch))
+	}
+	if _, err := scan.Run(ctx, opts, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "indexer scan:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,222 @@
+// Package scan is the operator's rescan tool: it reads a block range from any
+// standard JSON-RPC endpoint and prints the transfers in it as NDJSON, in
+// block order, with progress on stderr. It shares the extractor with the
+// indexer, so what it prints is what the indexer sees.
+package scan
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/inflowhq/inflow/indexer/evm"
+	"github.com/inflowhq/inflow/pkg/chain"
+)
+
+// Options is one scan.
+type Options struct {
+	Chain    chain.ID
+	RPC      string
+	From, To uint64
+	// Watch, if not nil, keeps only transfers to these addresses.
+	Watch map[chain.Address]bool
+	// Fetchers is the number of parallel block fetches (default 8).
+	Fetchers int
+	// Progress is how often progress is written to stderr (default 1s).
+	Progress time.Duration
+}
+
+// Row is one NDJSON line.
+type Row struct {
+	Chain       chain.ID `json:"chain"`
+	BlockNumber uint64   `json:"block_number"`
+	BlockHash   string   `json:"block_hash"`
+	TxHash      string   `json:"tx_hash"`
+	Kind        string   `json:"kind"`
+	LogIndex    *uint32  `json:"log_index,omitempty"`
+	Token       string   `json:"token,omitempty"`
+	From        string   `json:"from"`
+	To          string   `json:"to"`
+	Value       string   `json:"value"`
+}
+
+// ReadWatchFile reads one address per line; blank lines and # comments are
+// skipped. Every bad line is reported, with its number.
+func ReadWatchFile(path string, fam chain.Family) (map[chain.Address]bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[chain.Address]bool{}
+	var bad []error
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		a, err := chain.ParseAddress(fam, line)
+		if err != nil {
+			bad = append(bad, fmt.Errorf("%s:%d: %w", path, n, err))
+			continue
+		}
+		out[a] = true
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(bad) > 0 {
+		return nil, errors.Join(bad...)
+	}
+	return out, nil
+}
+
+// Run scans [From, To] and writes rows to out and progress to progress. It
+// returns the number of rows written.
+func Run(ctx context.Context, o Options, out, progress io.Writer) (int, error) {
+	if o.To < o.From {
+		return 0, fmt.Errorf("scan: --to %d is below --from %d", o.To, o.From)
+	}
+	if o.Fetchers <= 0 {
+		o.Fetchers = 8
+	}
+	if o.Progress == 0 {
+		o.Progress = time.Second
+	}
+	client, err := evm.Dial(ctx, o.RPC)
+	if err != nil {
+		return 0, err
+	}
+	defer client.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	total := o.To - o.From + 1
+	type result struct {
+		b   *chain.Block
+		err error
+	}
+	// Fetchers fill slots; the writer drains them in order. The window of
+	// slots bounds memory however long the range.
+	window := uint64(o.Fetchers * 4)
+	slots := make([]chan result, window)
+	for i := range slots {
+		slots[i] = make(chan result, 1)
+	}
+	jobs := make(chan uint64)
+	var wg sync.WaitGroup
+	for w := 0; w < o.Fetchers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range jobs {
+				b, err := client.FetchBlock(ctx, n)
+				select {
+				case slots[(n-o.From)%window] <- result{b, err}:
+				case <-ctx.Done():
+				}
+			}
+		}()
+	}
+	var sem = make(chan struct{}, window)
+	go func() {
+		defer close(jobs)
+		for n := o.From; n <= o.To; n++ {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case jobs <- n:
+			case <-ctx.Done():
+				return
+			}
+			if n == ^uint64(0) {
+				return
+			}
+		}
+	}()
+
+	w := bufio.NewWriterSize(out, 1<<16)
+	enc := json.NewEncoder(w)
+	rows := 0
+	start := time.Now()
+	last := start
+	var done uint64
+	report := func(final bool) {
+		el := time.Since(start).Seconds()
+		rate := float64(done) / max(el, 1e-9)
+		eta := ""
+		if !final && rate > 0 {
+			eta = fmt.Sprintf(", eta %s", (time.Duration(float64(total-done)/rate) * time.Second).Round(time.Second))
+		}
+		fmt.Fprintf(progress, "scan %s: %d/%d blocks (%.1f%%), %d transfers, %.0f blocks/s%s\n",
+			o.Chain, done, total, 100*float64(done)/float64(total), rows, rate, eta)
+	}
+	var scanErr error
+	for n := o.From; n <= o.To; n++ {
+		var r result
+		select {
+		case r = <-slots[(n-o.From)%window]:
+		case <-ctx.Done():
+			scanErr = ctx.Err()
+		}
+		if scanErr != nil {
+			break
+		}
+		<-sem
+		if r.err != nil {
+			scanErr = r.err
+			break
+		}
+		for _, t := range r.b.Transfers {
+			if o.Watch != nil && !o.Watch[t.To] {
+				continue
+			}
+			if err := enc.Encode(row(o.Chain, r.b.Ref, t)); err != nil {
+				scanErr = err
+				break
+			}
+			rows++
+		}
+		done++
+		if time.Since(last) >= o.Progress {
+			w.Flush()
+			report(false)
+			last = time.Now()
+		}
+		if n == ^uint64(0) {
+			break
+		}
+	}
+	cancel()
+	wg.Wait()
+	if err := w.Flush(); err != nil && scanErr == nil {
+		scanErr = err
+	}
+	report(true)
+	return rows, scanErr
+}
+
+func row(id chain.ID, ref chain.BlockRef, t chain.Transfer) Row {
+	r := Row{
+		Chain: id, BlockNumber: ref.Number, BlockHash: ref.Hash.Hex(),
+		TxHash: chain.FormatHash(chain.FamilyEVM, t.TxHash), Kind: t.Kind.String(),
+		From: t.From.String(), To: t.To.String(), Value: t.Value.String(),
+	}
+	if t.Kind.IsToken() {
+		li := t.Index
+		r.LogIndex = &li
+		r.Token = t.Token.String()
+	}
+	return r
+}
