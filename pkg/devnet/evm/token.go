@@ -118,12 +118,12 @@ func tokenCode(decimals uint8) []byte {
 	a.push1(0x24).op(vm.CALLDATALOAD)                    // [value, to]
 	a.op(vm.CALLER, vm.SLOAD)                            // [bal, value, to]
 	a.op(vm.DUP2, vm.DUP2, vm.LT).jumpTo("fail").op(vm.JUMPI)
-	a.op(vm.DUP2, vm.SWAP1, vm.SUB)  // [bal-value, value, to]
-	a.op(vm.CALLER, vm.SSTORE)       // [value, to]
-	a.op(vm.DUP2, vm.SLOAD)          // [tobal, value, to]
-	a.op(vm.DUP2, vm.ADD)            // [tobal+value, value, to]
-	a.op(vm.DUP3, vm.SSTORE)         // [value, to]
-	a.push1(0).op(vm.MSTORE)         // mem[0]=value; [to]
+	a.op(vm.DUP2, vm.SWAP1, vm.SUB) // [bal-value, value, to]
+	a.op(vm.CALLER, vm.SSTORE)      // [value, to]
+	a.op(vm.DUP2, vm.SLOAD)         // [tobal, value, to]
+	a.op(vm.DUP2, vm.ADD)           // [tobal+value, value, to]
+	a.op(vm.DUP3, vm.SSTORE)        // [value, to]
+	a.push1(0).op(vm.MSTORE)        // mem[0]=value; [to]
 	a.op(vm.CALLER).push(transferSig[:]).push1(32).push1(0).op(vm.LOG3)
 	a.push1(1).push1(0).op(vm.MSTORE).push1(32).push1(0).op(vm.RETURN)
 
