@@ -509,3 +509,12 @@ type web3API struct{}
 
 // ClientVersion is web3_clientVersion.
 func (web3API) ClientVersion() string { return "inflow-devnet/go-ethereum" }
+
+// HeaderHash returns the canonical block hash at n.
+func (d *Devnet) HeaderHash(n uint64) (chain.Hash, error) {
+	h := d.eth.BlockChain().GetHeaderByNumber(n)
+	if h == nil {
+		return chain.Hash{}, fmt.Errorf("devnet: no block %d", n)
+	}
+	return chain.Hash(h.Hash()), nil
+}

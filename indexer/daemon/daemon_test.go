@@ -1,0 +1,203 @@
+package daemon
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/holiman/uint256"
+
+	"github.com/inflowhq/inflow/indexer/indexertest"
+	"github.com/inflowhq/inflow/pkg/chain"
+	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
+	"github.com/inflowhq/inflow/pkg/events"
+	"github.com/inflowhq/inflow/pkg/kafka"
+)
+
+func evmAddr(a common.Address) chain.Address { return chain.EVMAddress(a) }
+
+// TestDevnetPipeline drives the whole indexing pipeline on the real devnet:
+// node → follower → matcher → Kafka.
+func TestDevnetPipeline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	broker, err := kafka.StartEmbedded(kafka.EmbeddedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	kcfg := kafka.Config{Brokers: broker.Addrs()}
+	dn, err := devevm.Start(devevm.Config{FinalityLag: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dn.Close()
+
+	alice := common.HexToAddress("0xa11ce00000000000000000000000000000000001")
+	bob := common.HexToAddress("0xb0b0000000000000000000000000000000000002")
+	carol := common.HexToAddress("0xca201000000000000000000000000000000000c3")
+	stranger := common.HexToAddress("0x5712a96e70000000000000000000000000000009")
+	admin, _ := kafka.NewAdmin(kcfg)
+	if err := kafka.EnsureTopics(context.Background(), admin, kafka.AddressesTopic()); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+	indexertest.Watch(t, kcfg, events.AddressRecord{Address: evmAddr(alice), ID: 1}, events.AddressRecord{Address: evmAddr(bob), ID: 2})
+
+	// Blocks exist before the indexer starts: it backfills them.
+	dn.Transfer(alice, "USDT", uint256.NewInt(1_500_000))
+	dn.Transfer(stranger, "USDT", uint256.NewInt(9))
+	dn.Mine(1)
+	dn.Mine(3)
+
+	from := uint64(1)
+	d, err := New(Config{DataDir: t.TempDir(), KafkaBrokers: kcfg.Brokers, Chains: []ChainConfig{{
+		ID: devevm.ChainID, RPC: dn.WSURL(), From: &from, PollInterval: Duration(50 * time.Millisecond),
+	}}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	r := indexertest.NewReader(t, kcfg, devevm.ChainID.Topic())
+	connectedUpTo := func(n uint64) func([]*events.Record) bool {
+		return func(recs []*events.Record) bool {
+			for _, x := range recs {
+				if x.Type == events.TypeBlockConnected && x.Number >= n {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	dn.Transfer(bob, "ETH", uint256.NewInt(7e18))
+	dn.Transfer(alice, "DAI", new(uint256.Int).Mul(uint256.NewInt(3), uint256.NewInt(1e18)))
+	dn.Mine(1) // block 5
+	dn.Mine(10)
+	r.Until(t, 20*time.Second, "block 15", connectedUpTo(15))
+
+	// Every block is present, in order, with the node's hashes; only
+	// watched recipients are carried.
+	var matched []chain.Transfer
+	next := uint64(1)
+	for _, x := range r.Recs {
+		if x.Type != events.TypeBlockConnected {
+			continue
+		}
+		if x.Number != next {
+			t.Fatalf("connected block %d, want %d", x.Number, next)
+		}
+		if h, _ := dn.HeaderHash(x.Number); h != x.Hash {
+			t.Fatalf("block %d hash %s, node has %s", x.Number, x.Hash, h)
+		}
+		next++
+		matched = append(matched, x.Transfers...)
+	}
+	if len(matched) != 3 {
+		t.Fatalf("matched %d transfers, want 3: %+v", len(matched), matched)
+	}
+	check := func(tr chain.Transfer, to common.Address, id uint64, kind chain.Kind, value string) {
+		t.Helper()
+		if tr.To != evmAddr(to) || tr.AddressID != id || tr.Kind != kind || tr.Value.String() != value {
+			t.Errorf("transfer %+v, want to=%s id=%d %s %s", tr, to, id, kind, value)
+		}
+	}
+	check(matched[0], alice, 1, chain.KindERC20, "1500000")
+	check(matched[1], bob, 2, chain.KindNative, "7000000000000000000")
+	check(matched[2], alice, 1, chain.KindERC20, "3000000000000000000")
+	if matched[0].Token != evmAddr(devevm.USDTAddress) || matched[2].Token != evmAddr(devevm.DAIAddress) {
+		t.Error("token contracts not carried")
+	}
+
+	// Finalized follows the devnet's finalized tag (head − 8).
+	r.Until(t, 10*time.Second, "a Finalized record", func(recs []*events.Record) bool {
+		for _, x := range recs {
+			if x.Type == events.TypeFinalized && x.Number >= 7 {
+				return true
+			}
+		}
+		return false
+	})
+
+	// A reorg of depth 3: three disconnections, newest first, then the new
+	// branch, which re-includes the transfer from the orphaned block.
+	dn.Transfer(bob, "USDT", uint256.NewInt(42))
+	dn.Mine(1) // 16
+	r.Until(t, 10*time.Second, "block 16", connectedUpTo(16))
+	mark := len(r.Recs)
+	if _, err := dn.Reorg(3, false); err != nil {
+		t.Fatal(err)
+	}
+	r.Until(t, 10*time.Second, "the new branch", connectedUpTo(17))
+	var tail []*events.Record
+	for _, x := range r.Recs[mark:] {
+		if x.Type != events.TypeFinalized {
+			tail = append(tail, x)
+		}
+	}
+	for i, want := range []uint64{16, 15, 14} {
+		if tail[i].Type != events.TypeBlockDisconnected || tail[i].Number != want {
+			t.Fatalf("after reorg record %d = %s, want BlockDisconnected #%d", i, tail[i], want)
+		}
+	}
+	reincluded := 0
+	for i, want := range []uint64{14, 15, 16, 17} {
+		x := tail[3+i]
+		if x.Type != events.TypeBlockConnected || x.Number != want {
+			t.Fatalf("after reorg record %d = %s, want BlockConnected #%d", 3+i, x, want)
+		}
+		reincluded += len(x.Transfers)
+	}
+	if reincluded != 1 {
+		t.Errorf("the orphaned USDT transfer was re-included %d times in the new branch, want 1", reincluded)
+	}
+
+	// A new address is matched from the next block on.
+	indexertest.Watch(t, kcfg, events.AddressRecord{Address: evmAddr(carol), ID: 3})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, ok := d.Matcher().MatchAddress(evmAddr(carol)); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("carol never watched")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	dn.Transfer(carol, "ETH", uint256.NewInt(5))
+	n, _ := dn.Mine(1)
+	r.Until(t, 10*time.Second, "carol's deposit", func(recs []*events.Record) bool {
+		for _, x := range recs {
+			if x.Type == events.TypeBlockConnected && x.Number == n {
+				return len(x.Transfers) == 1 && x.Transfers[0].AddressID == 3
+			}
+		}
+		return false
+	})
+
+	// The stream replays into exactly the node's canonical chain.
+	tip, _, err := indexertest.Replay(r.Recs, r.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range tip {
+		h, err := dn.HeaderHash(b.Number)
+		if err != nil || h != b.Hash {
+			t.Fatalf("block %d: stream has %s, node has %s", b.Number, b.Hash, h)
+		}
+	}
+	if len(d.Ready().Check()) != 0 {
+		t.Errorf("not ready: %v", d.Ready().Check())
+	}
+}
