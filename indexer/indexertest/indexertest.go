@@ -59,6 +59,13 @@ func (r *Reader) Until(t testing.TB, timeout time.Duration, what string, cond fu
 	}
 }
 
+// Poll reads whatever arrives within d.
+func (r *Reader) Poll(t testing.TB, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	r.Until(t, d+time.Second, "a poll", func([]*events.Record) bool { return time.Now().After(deadline) })
+}
+
 // Watch publishes address records to inflow.addresses.
 func Watch(t testing.TB, cfg kafka.Config, recs ...events.AddressRecord) {
 	t.Helper()
