@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -150,7 +151,8 @@ type Follower struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	window    []chain.BlockRef // ascending by number; the last is the checkpoint
+	window     []chain.BlockRef // ascending by number; the last is the checkpoint
+	checkpoint atomic.Pointer[chain.BlockRef]
 	skipTo    uint64           // numbers below it were looked at (skipped slots need no record)
 	finalized uint64           // last published Finalized number
 	wake      chan struct{}
@@ -176,12 +178,33 @@ func New(cfg Config, src Source, m Matcher, pub Publisher, db *pebble.DB, log *s
 	return f, nil
 }
 
-// Checkpoint returns the newest published block, if any.
+// Checkpoint returns the newest published block, if any. It is safe to call
+// while Run is running.
 func (f *Follower) Checkpoint() (chain.BlockRef, bool) {
+	p := f.checkpoint.Load()
+	if p == nil {
+		return chain.BlockRef{}, false
+	}
+	return *p, true
+}
+
+// tip is the newest window entry; for the follower's own goroutine.
+func (f *Follower) tip() (chain.BlockRef, bool) {
 	if len(f.window) == 0 {
 		return chain.BlockRef{}, false
 	}
 	return f.window[len(f.window)-1], true
+}
+
+// setWindow replaces the window and publishes the new checkpoint.
+func (f *Follower) setWindow(w []chain.BlockRef) {
+	f.window = w
+	if len(w) == 0 {
+		f.checkpoint.Store(nil)
+		return
+	}
+	t := w[len(w)-1]
+	f.checkpoint.Store(&t)
 }
 
 // Run follows the chain until ctx ends or a halting error occurs.
@@ -189,7 +212,7 @@ func (f *Follower) Run(ctx context.Context) error {
 	if err := f.load(); err != nil {
 		return err
 	}
-	if tip, ok := f.Checkpoint(); ok {
+	if tip, ok := f.tip(); ok {
 		f.log.Info("resuming", "checkpoint", tip.Number, "window", len(f.window), "finalized", f.finalized)
 	}
 	if sub, ok := f.src.(HeadSubscriber); ok {
@@ -247,7 +270,7 @@ func (f *Follower) step(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if tip, ok := f.Checkpoint(); ok {
+	if tip, ok := f.tip(); ok {
 		f.metrics.lag.Set(max(0, float64(head)-float64(tip.Number)))
 	}
 	if next > head {
@@ -268,7 +291,7 @@ func (f *Follower) step(ctx context.Context) (bool, error) {
 	}
 	var recs []*events.Record
 	var refs []chain.BlockRef
-	prev, havePrev := f.Checkpoint()
+	prev, havePrev := f.tip()
 	reorged := false
 	for _, b := range blocks {
 		if b == nil {
@@ -299,7 +322,7 @@ func (f *Follower) step(ctx context.Context) (bool, error) {
 
 // next is the first number not yet looked at.
 func (f *Follower) next(head uint64) (uint64, error) {
-	if tip, ok := f.Checkpoint(); ok {
+	if tip, ok := f.tip(); ok {
 		return max(tip.Number+1, f.skipTo), nil
 	}
 	if f.skipTo > 0 {
@@ -402,7 +425,7 @@ func (f *Follower) publishConnected(ctx context.Context, recs []*events.Record, 
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("store checkpoint: %w", err)
 	}
-	f.window = window
+	f.setWindow(window)
 	matched := 0
 	for _, r := range recs {
 		matched += len(r.Transfers)
@@ -429,7 +452,7 @@ func (f *Follower) canonical(ctx context.Context, n uint64) (chain.BlockRef, err
 // verifyTip returns errReorgDetected if the node's block at the checkpoint's
 // number is another one (or gone).
 func (f *Follower) verifyTip(ctx context.Context) error {
-	tip, ok := f.Checkpoint()
+	tip, ok := f.tip()
 	if !ok {
 		return nil
 	}
@@ -491,7 +514,7 @@ func (f *Follower) reorg(ctx context.Context) error {
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("store rewind: %w", err)
 	}
-	f.window = f.window[:len(f.window)-len(gone)]
+	f.setWindow(f.window[:len(f.window)-len(gone)])
 	f.skipTo = 0
 	f.metrics.reorgs.Inc()
 	f.metrics.reorgDepth.Observe(float64(len(gone)))
@@ -502,7 +525,7 @@ func (f *Follower) reorg(ctx context.Context) error {
 
 // finality publishes Finalized when the chain's finality passes a published block.
 func (f *Follower) finality(ctx context.Context) error {
-	tip, ok := f.Checkpoint()
+	tip, ok := f.tip()
 	if !ok {
 		return nil
 	}

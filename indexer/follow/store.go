@@ -40,7 +40,7 @@ func (f *Follower) load() error {
 		return err
 	}
 	defer it.Close()
-	f.window = f.window[:0]
+	var window []chain.BlockRef
 	for it.First(); it.Valid(); it.Next() {
 		k, v := it.Key(), it.Value()
 		if len(k) != len(p)+8 || len(v) != 72 {
@@ -51,11 +51,12 @@ func (f *Follower) load() error {
 		copy(r.Hash[:], v[:32])
 		copy(r.Parent[:], v[32:64])
 		r.Time = int64(binary.BigEndian.Uint64(v[64:]))
-		f.window = append(f.window, r)
+		window = append(window, r)
 	}
 	if err := it.Error(); err != nil {
 		return err
 	}
+	f.setWindow(window)
 	v, closer, err := f.db.Get(f.finalKey())
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
