@@ -23,15 +23,14 @@ import (
 
 // Daemon is a running indexer.
 type Daemon struct {
-	cfg    Config
-	table  *assets.Config
-	log    *slog.Logger
-	reg    *prometheus.Registry
-	ready  *ops.Readiness
-	db     *pebble.DB
-	match  *matcher.Matcher
-	kcfg   kafka.Config
-	opsURL string
+	cfg   Config
+	table *assets.Config
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	ready *ops.Readiness
+	db    *pebble.DB
+	match *matcher.Matcher
+	kcfg  kafka.Config
 }
 
 // New opens the indexer's state. reg may be nil for a fresh registry.
@@ -213,7 +212,7 @@ func (d *Daemon) runChain(ctx context.Context, cc ChainConfig) error {
 		return err
 	}
 	defer prod.Close()
-	f, err := follow.New(fcfg, src, d.match, follow.KafkaPublisher{P: prod}, d.db, log, d.reg)
+	f, err := follow.New(fcfg, src, d.match, follow.KafkaPublisher{P: prod}, d.db, d.log, d.reg)
 	if err != nil {
 		return err
 	}

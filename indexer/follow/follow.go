@@ -153,11 +153,11 @@ type Follower struct {
 
 	window     []chain.BlockRef // ascending by number; the last is the checkpoint
 	checkpoint atomic.Pointer[chain.BlockRef]
-	skipTo    uint64           // numbers below it were looked at (skipped slots need no record)
-	finalized uint64           // last published Finalized number
-	wake      chan struct{}
-	lastHead  uint64
-	lastMove  time.Time
+	skipTo     uint64 // numbers below it were looked at (skipped slots need no record)
+	finalized  uint64 // last published Finalized number
+	wake       chan struct{}
+	lastHead   uint64
+	lastMove   time.Time
 }
 
 // New makes a follower. db holds the window under this chain's prefix.

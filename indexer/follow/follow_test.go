@@ -28,7 +28,6 @@ type fakeChain struct {
 	head      uint64
 	forks     int
 	finalized uint64
-	hasFinal  bool
 	failFetch map[uint64]int // number → failures left
 }
 
@@ -247,7 +246,7 @@ func TestScenarios(t *testing.T) {
 				}
 				var out []string
 				for _, r := range pub.recs[seen:] {
-					out = append(out, describe(r, fc))
+					out = append(out, describe(r))
 				}
 				seen = len(pub.recs)
 				for _, e := range errs {
@@ -265,15 +264,10 @@ func TestScenarios(t *testing.T) {
 	})
 }
 
-// describe prints a record with short names for hashes: the fork generation
-// whose block it was, e.g. 5/f0 is block 5 of the original branch.
-func describe(r *events.Record, fc *fakeChain) string {
-	name := func(n uint64, h chain.Hash) string {
-		for fork := 0; fork <= fc.forks; fork++ {
-			_ = fork
-		}
-		return fmt.Sprintf("#%d/%x", n, h[:2])
-	}
+// describe prints a record with a short name for its block: number and the
+// first two bytes of the hash.
+func describe(r *events.Record) string {
+	name := func(n uint64, h chain.Hash) string { return fmt.Sprintf("#%d/%x", n, h[:2]) }
 	switch r.Type {
 	case events.TypeBlockConnected:
 		var ts []string

@@ -1,0 +1,49 @@
+# Inflow. `make` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+BINARIES := indexer inflow
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
+TEST_TIMEOUT ?= 20m
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build every binary into bin/ (CGO_ENABLED=0)
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/indexer ./indexer
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/inflow ./deploy/local
+
+.PHONY: run
+run: build ## run Inflow in one process: embedded Kafka, the EVM devnet, the indexer (data in ./data)
+	$(BIN)/inflow --data ./data
+
+.PHONY: test
+test: ## run every test, integration tests included (CI=true turns missing services into failures)
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+.PHONY: test-short
+test-short: ## run the fast tests only
+	$(GO) test -short -count=1 ./...
+
+.PHONY: lint
+lint: $(STATICCHECK) ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+$(STATICCHECK):
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+.PHONY: bench
+bench: ## run the benchmark suites that fit 2 cores (see bench/RESULTS.md)
+	$(GO) run ./bench extract
+
+.PHONY: clean
+clean: ## remove bin/ (./data is kept: it is your local chain and state)
+	rm -rf $(BIN)
