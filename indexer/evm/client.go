@@ -96,34 +96,6 @@ func (c *Client) headerByTag(ctx context.Context, tag string) (chain.BlockRef, e
 	return parseHeader(raw)
 }
 
-func parseHeader(raw []byte) (chain.BlockRef, error) {
-	var ref chain.BlockRef
-	var okN, okH, okP bool
-	s := scanner{b: raw}
-	s.object(func(key []byte) {
-		switch string(key) {
-		case "number":
-			ref.Number, okN = quantity(s.str())
-		case "hash":
-			okH = fixedHex(ref.Hash[:], s.str())
-		case "parentHash":
-			okP = fixedHex(ref.Parent[:], s.str())
-		case "timestamp":
-			t, _ := quantity(s.str())
-			ref.Time = int64(t)
-		default:
-			s.skip()
-		}
-	})
-	if s.err != nil {
-		return ref, fmt.Errorf("header: %w", s.err)
-	}
-	if !okN || !okH || !okP {
-		return ref, fmt.Errorf("header: %w: number, hash or parentHash missing", errSyntax)
-	}
-	return ref, nil
-}
-
 func isNull(raw []byte) bool {
 	s := strings.TrimSpace(string(raw))
 	return s == "" || s == "null"

@@ -106,73 +106,105 @@ func (x *Extractor) extract(block, receipts []byte, out *chain.Block) error {
 	return nil
 }
 
-func (x *Extractor) parseBlock(b []byte) (chain.BlockRef, error) {
-	var ref chain.BlockRef
-	var haveNum, haveHash, haveParent bool
-	x.txs = x.txs[:0]
-	s := scanner{b: b}
-	if s.null() {
-		return ref, ErrNotFound
+// headerFields collects the block reference from a block or header object.
+type headerFields struct {
+	ref               chain.BlockRef
+	num, hash, parent bool
+}
+
+// field consumes key's value if it is a header field and reports whether it was.
+func (h *headerFields) field(s *scanner, key []byte) bool {
+	switch string(key) {
+	case "number":
+		h.ref.Number, h.num = quantity(s.str())
+	case "hash":
+		h.hash = fixedHex(h.ref.Hash[:], s.str())
+	case "parentHash":
+		h.parent = fixedHex(h.ref.Parent[:], s.str())
+	case "timestamp":
+		t, ok := quantity(s.str())
+		if !ok || t > 1<<62 {
+			s.fail("bad timestamp")
+		}
+		h.ref.Time = int64(t)
+	default:
+		return false
 	}
+	return true
+}
+
+func (h *headerFields) result(s *scanner, what string) (chain.BlockRef, error) {
+	if s.err != nil {
+		return h.ref, fmt.Errorf("%s: %w", what, s.err)
+	}
+	if !h.num || !h.hash || !h.parent {
+		return h.ref, fmt.Errorf("%s: %w: number, hash or parentHash missing", what, errSyntax)
+	}
+	return h.ref, nil
+}
+
+// parseHeader reads a block object's reference, skipping everything else.
+func parseHeader(raw []byte) (chain.BlockRef, error) {
+	var h headerFields
+	s := scanner{b: raw}
 	s.object(func(key []byte) {
-		switch string(key) {
-		case "number":
-			ref.Number, haveNum = quantity(s.str())
-		case "hash":
-			haveHash = fixedHex(ref.Hash[:], s.str())
-		case "parentHash":
-			haveParent = fixedHex(ref.Parent[:], s.str())
-		case "timestamp":
-			t, ok := quantity(s.str())
-			if !ok || t > 1<<62 {
-				s.fail("bad timestamp")
-			}
-			ref.Time = int64(t)
-		case "transactions":
-			s.array(func() {
-				if s.peek() == '"' {
-					s.fail("block was fetched without full transactions")
-					return
-				}
-				x.txs = append(x.txs, txInfo{})
-				tx := &x.txs[len(x.txs)-1]
-				s.object(func(key []byte) {
-					switch string(key) {
-					case "hash":
-						if !fixedHex(tx.hash[:], s.str()) {
-							s.fail("bad transaction hash")
-						}
-					case "from":
-						if !fixedHex(tx.from[:], s.str()) {
-							s.fail("bad transaction sender")
-						}
-					case "to":
-						if to := s.strOrNull(); to != nil {
-							if !fixedHex(tx.to[:], to) {
-								s.fail("bad transaction recipient")
-							}
-							tx.hasTo = true
-						}
-					case "value":
-						if !word256(&tx.value, s.str()) {
-							s.fail("bad transaction value")
-						}
-					default:
-						s.skip()
-					}
-				})
-			})
-		default:
+		if !h.field(&s, key) {
 			s.skip()
 		}
 	})
-	if s.err != nil {
-		return ref, fmt.Errorf("block: %w", s.err)
+	return h.result(&s, "header")
+}
+
+func (x *Extractor) parseBlock(b []byte) (chain.BlockRef, error) {
+	var h headerFields
+	x.txs = x.txs[:0]
+	s := scanner{b: b}
+	if s.null() {
+		return h.ref, ErrNotFound
 	}
-	if !haveNum || !haveHash || !haveParent {
-		return ref, fmt.Errorf("block: %w: number, hash or parentHash missing", errSyntax)
-	}
-	return ref, nil
+	s.object(func(key []byte) {
+		if h.field(&s, key) {
+			return
+		}
+		if string(key) != "transactions" {
+			s.skip()
+			return
+		}
+		s.array(func() {
+			if s.peek() == '"' {
+				s.fail("block was fetched without full transactions")
+				return
+			}
+			x.txs = append(x.txs, txInfo{})
+			tx := &x.txs[len(x.txs)-1]
+			s.object(func(key []byte) {
+				switch string(key) {
+				case "hash":
+					if !fixedHex(tx.hash[:], s.str()) {
+						s.fail("bad transaction hash")
+					}
+				case "from":
+					if !fixedHex(tx.from[:], s.str()) {
+						s.fail("bad transaction sender")
+					}
+				case "to":
+					if to := s.strOrNull(); to != nil {
+						if !fixedHex(tx.to[:], to) {
+							s.fail("bad transaction recipient")
+						}
+						tx.hasTo = true
+					}
+				case "value":
+					if !word256(&tx.value, s.str()) {
+						s.fail("bad transaction value")
+					}
+				default:
+					s.skip()
+				}
+			})
+		})
+	})
+	return h.result(&s, "block")
 }
 
 // parseReceipt reads one receipt, appending its ERC20 transfers to out. It
