@@ -111,3 +111,48 @@ func (a *Amount) UnmarshalText(b []byte) error {
 	*a = v
 	return nil
 }
+
+// Decimal writes the amount in currency units with the given decimals,
+// exactly, without trailing zeros: 1500000 with 6 decimals is "1.5".
+func (a Amount) Decimal(decimals uint8) string {
+	s := a.v.Dec()
+	if decimals == 0 {
+		return s
+	}
+	d := int(decimals)
+	if len(s) <= d {
+		s = strings.Repeat("0", d-len(s)+1) + s
+	}
+	whole, frac := s[:len(s)-d], strings.TrimRight(s[len(s)-d:], "0")
+	if frac == "" {
+		return whole
+	}
+	return whole + "." + frac
+}
+
+// ParseDecimal reads an amount written in currency units ("1.5") into base
+// units with the given decimals. More fractional digits than decimals is an
+// error, never a rounding.
+func ParseDecimal(s string, decimals uint8) (Amount, error) {
+	if s == "" || strings.ContainsAny(s, "+-eE ") {
+		return Amount{}, fmt.Errorf("%w: %q", ErrBadAmount, s)
+	}
+	whole, frac, hasDot := strings.Cut(s, ".")
+	if hasDot && frac == "" || whole == "" {
+		return Amount{}, fmt.Errorf("%w: %q", ErrBadAmount, s)
+	}
+	if len(frac) > int(decimals) {
+		return Amount{}, fmt.Errorf("%w: %q has more than %d decimals", ErrBadAmount, s, decimals)
+	}
+	digits := whole + frac + strings.Repeat("0", int(decimals)-len(frac))
+	digits = strings.TrimLeft(digits, "0")
+	if digits == "" {
+		return Amount{}, nil
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return Amount{}, fmt.Errorf("%w: %q", ErrBadAmount, s)
+		}
+	}
+	return ParseAmount(digits)
+}

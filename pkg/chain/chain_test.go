@@ -142,3 +142,29 @@ func TestParseID(t *testing.T) {
 		t.Errorf("Topic = %s", got)
 	}
 }
+
+func TestDecimal(t *testing.T) {
+	tests := []struct {
+		base string
+		dec  uint8
+		want string
+	}{
+		{"0", 6, "0"}, {"1", 6, "0.000001"}, {"1500000", 6, "1.5"}, {"100500000", 6, "100.5"},
+		{"123", 0, "123"}, {"1000000000000000000", 18, "1"}, {"1", 18, "0.000000000000000001"},
+	}
+	for _, tt := range tests {
+		a, _ := ParseAmount(tt.base)
+		if got := a.Decimal(tt.dec); got != tt.want {
+			t.Errorf("%s/%d = %s, want %s", tt.base, tt.dec, got, tt.want)
+		}
+		back, err := ParseDecimal(tt.want, tt.dec)
+		if err != nil || back.String() != tt.base {
+			t.Errorf("ParseDecimal(%s, %d) = %s, %v", tt.want, tt.dec, back, err)
+		}
+	}
+	for _, bad := range []string{"", "1.", ".5", "1.0000001", "-1", "1e6", "1,5", "0x10", "1 "} {
+		if _, err := ParseDecimal(bad, 6); err == nil {
+			t.Errorf("ParseDecimal(%q) accepted", bad)
+		}
+	}
+}
