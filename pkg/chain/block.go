@@ -112,3 +112,16 @@ type Block struct {
 	TxCount   int
 	Transfers []Transfer
 }
+
+// MarshalText writes the hash as 0x-hex.
+func (h Hash) MarshalText() ([]byte, error) { return []byte(h.Hex()), nil }
+
+// UnmarshalText reads 0x-hex.
+func (h *Hash) UnmarshalText(b []byte) error {
+	v, err := ParseHash(string(b))
+	if err != nil {
+		return err
+	}
+	*h = v
+	return nil
+}

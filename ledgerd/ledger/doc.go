@@ -1,0 +1,38 @@
+// Package ledger is the state machine that turns the chain topics into
+// deposits, statuses and balances. It is the only code that changes money
+// state, and it does so only inside store.DB.Write batches.
+//
+// # Applying records
+//
+// BlockConnected must extend the ledger's tip for its chain (by parent hash),
+// or repeat a block already applied (a duplicate after an indexer restart,
+// skipped). Each supported transfer in it becomes a pending deposit,
+// attributed through the binding history of its address at the block's time;
+// an address bound to no one then gives an unattributed deposit, never a
+// dropped one. When the tip passes a deposit's block by the chain's credit
+// depth the deposit is confirmed.
+//
+// Finalized completes every open deposit at or below its block: pending
+// balance moves to available.
+//
+// BlockDisconnected must remove the ledger's tip. Its deposits are orphaned
+// and their pending balance is taken back. Completed deposits are never
+// reversed: a disconnection at or below the finalized block, or a reorg
+// deeper than the chain's maximum, halts the chain instead, raises an alert
+// and changes nothing. The depth counts from the tip where the run of
+// disconnections began, and looks ahead through the records of the same
+// batch, so a too-deep reorg is refused before its first block is undone.
+//
+// A halted chain's records are held: the consumed offset of its partition
+// does not move past the record that halted it, so nothing is skipped when an
+// operator resumes the chain.
+//
+// # Identity and order
+//
+// A deposit id is derived from (chain, tx hash, transfer index, block hash).
+// The same transfer re-mined in another block after a reorg is a new deposit
+// whose Replaces names the orphaned one. Statuses only move forward: pending,
+// confirmed, completed, or pending/confirmed to orphaned. Each status change
+// emits one event with a stable id (deposit id and status), written to the
+// outbox in the same batch as the change.
+package ledger

@@ -1,0 +1,44 @@
+package ledger
+
+import (
+	"encoding/binary"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+func u64(b []byte) uint64  { return binary.BigEndian.Uint64(b) }
+func u32(b []byte) uint32  { return binary.BigEndian.Uint32(b) }
+
+type metrics struct {
+	applySeconds                                          prometheus.Observer
+	records, deposits, orphaned, disconnects, unsupported prometheus.Counter
+	halted                                                *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "inflow_ledgerd_ledger_apply_seconds",
+		Help: "Time to apply one consumed batch, synced commit included.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: "inflow_ledgerd_ledger_" + name, Help: help})
+	}
+	m := &metrics{
+		applySeconds: h,
+		records:      c("records_total", "Chain records applied or held."),
+		deposits:     c("deposits_total", "Deposits recorded."),
+		orphaned:     c("orphaned_total", "Deposits orphaned by reorgs."),
+		disconnects:  c("disconnects_total", "Blocks disconnected."),
+		unsupported:  c("unsupported_transfers_total", "Matched transfers of assets Inflow does not credit."),
+		halted: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "inflow_ledgerd_ledger_chain_halted",
+			Help: "1 when a chain is halted (reorg too deep or inconsistent stream)."}, []string{"chain"}),
+	}
+	if reg != nil {
+		for _, col := range []prometheus.Collector{h, m.records, m.deposits, m.orphaned, m.disconnects, m.unsupported, m.halted} {
+			if err := reg.Register(col); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

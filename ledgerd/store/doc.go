@@ -1,0 +1,56 @@
+// Package store is ledgerd's Pebble layout: every key ledgerd writes, the
+// records behind them, and the single-writer discipline around them.
+//
+// # Single writer
+//
+// ledgerd is the only writer of the money state. All writes go through
+// DB.Write, which holds one lock and commits one synced, indexed batch: the
+// batch reads its own writes, so a state transition computed inside it sees
+// everything earlier in the same batch. A Kafka fetch applied by the ledger is
+// one such batch, holding the deposit rows, status changes, balance deltas,
+// outbox rows and the consumed offsets together: a crash leaves either all of
+// it or none of it.
+//
+// # Key layout
+//
+// Separators are 0x00; numbers are big-endian so keys sort numerically.
+// Deposit references and merchant ids never contain 0x00 (validated at the
+// edge).
+//
+//	M/<merchant>                          merchant
+//	K/<sha256(api key)>                   api key → merchant
+//	A/<family><address bytes>             pool address (owner, status, binding)
+//	I/<address id>                        address id → A key
+//	V/<merchant>0<family><address id>     available addresses, in import order
+//	C/<merchant>0<family><until><id>      addresses cooling down until <until>
+//	R/<merchant>0<reference>              deposit reference (metadata, active bindings)
+//	H/<address id><bound at>              binding history of an address
+//	D/<deposit id>                        deposit
+//	DM/<merchant>0<detected at><id>       deposits by merchant, in detection order
+//	DB/<chain>0<number><block hash><id>   deposits by block (orphaning)
+//	DO/<chain>0<number><id>               deposits not yet completed (confirmations, finality)
+//	DT/<chain>0<tx hash><index>           latest deposit of a transfer (replaces)
+//	B/<merchant>0<reference>0<currency>0<chain>   balance: pending, available (base units)
+//	RS/<merchant>0<reference>             reference totals: deposits, last deposit time
+//	S/<chain>                             chain state: tip, finalized, halt
+//	CB/<chain>0<number>                   canonical blocks the ledger applied: hash, parent
+//	O/<seq>                               outbox: events and address records to publish
+//	OF/<topic>0<partition>                next offset to consume
+//	IK/<merchant>0<key>                   idempotency key → stored response
+//	W/<merchant>0<endpoint id>            webhook endpoint
+//	E/<event id>                          event (for replay)
+//	WD/<delivery id>                      webhook delivery state
+//	WL/<endpoint id>0<created><delivery>  delivery log per endpoint
+//	WQ/<due at><delivery id>              deliveries waiting, by due time
+//	Q/<name>                              counters
+//
+// # Invariants kept here
+//
+//   - A balance row equals the sum of its deposits by status: pending holds
+//     pending and confirmed deposits, available holds completed ones, and an
+//     orphaned deposit is in neither. Every status change writes the deposit
+//     and its balance delta in the same batch.
+//   - A deposit id is derived from (chain, tx hash, index, block hash): the
+//     same transfer in the same block is the same deposit, so re-applying a
+//     record is a no-op.
+package store

@@ -1,0 +1,197 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// DB is ledgerd's database with its writer lock.
+type DB struct {
+	*pebble.DB
+	mu sync.Mutex
+}
+
+// Wrap takes an open Pebble DB.
+func Wrap(db *pebble.DB) *DB { return &DB{DB: db} }
+
+// Batch is one write transaction: an indexed batch that reads its own writes.
+type Batch struct {
+	*pebble.Batch
+	db *DB
+}
+
+// ErrNotFound is returned by Get for a missing key.
+var ErrNotFound = pebble.ErrNotFound
+
+// Write runs fn with a fresh batch under the writer lock and commits it
+// synced if fn returns nil. Nothing is written if fn fails.
+func (d *DB) Write(fn func(b *Batch) error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	b := &Batch{Batch: d.NewIndexedBatch(), db: d}
+	defer b.Close()
+	if err := fn(b); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// Reader is what reads need: the DB, a batch or a snapshot.
+type Reader interface {
+	Get(key []byte) ([]byte, io.Closer, error)
+	NewIter(o *pebble.IterOptions) (*pebble.Iterator, error)
+}
+
+// GetJSON reads a JSON record; ErrNotFound if missing.
+func GetJSON(r Reader, key []byte, v any) error {
+	b, closer, err := r.Get(key)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("store: decode %q: %w", printable(key), err)
+	}
+	return nil
+}
+
+// GetRaw reads a value, copied.
+func GetRaw(r Reader, key []byte) ([]byte, error) {
+	b, closer, err := r.Get(key)
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return append([]byte(nil), b...), nil
+}
+
+// Has reports whether key exists.
+func Has(r Reader, key []byte) (bool, error) {
+	_, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	closer.Close()
+	return true, nil
+}
+
+// PutJSON writes a JSON record.
+func (b *Batch) PutJSON(key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Set(key, data, nil)
+}
+
+// Next increments and returns counter name.
+func (b *Batch) Next(name string) (uint64, error) {
+	k := Key("Q/", name)
+	var n uint64
+	if v, err := GetRaw(b, k); err == nil && len(v) == 8 {
+		n = binary.BigEndian.Uint64(v)
+	} else if err != nil && !errors.Is(err, pebble.ErrNotFound) {
+		return 0, err
+	}
+	n++
+	return n, b.Set(k, binary.BigEndian.AppendUint64(nil, n), nil)
+}
+
+// Scan calls fn for every key with prefix, in order (reverse if desc), until
+// fn returns false.
+func Scan(r Reader, prefix []byte, desc bool, fn func(k, v []byte) (bool, error)) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: PrefixEnd(prefix)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	valid := it.First()
+	if desc {
+		valid = it.Last()
+	}
+	for valid {
+		more, err := fn(it.Key(), it.Value())
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		if desc {
+			valid = it.Prev()
+		} else {
+			valid = it.Next()
+		}
+	}
+	return it.Error()
+}
+
+// PrefixEnd is the first key after every key with prefix.
+func PrefixEnd(p []byte) []byte {
+	e := append([]byte(nil), p...)
+	for i := len(e) - 1; i >= 0; i-- {
+		if e[i] < 0xff {
+			e[i]++
+			return e[:i+1]
+		}
+	}
+	return nil
+}
+
+// Key joins parts into a key: strings and byte slices are written as they
+// are, numbers big-endian (uint64: 8 bytes, uint32: 4 bytes, int64 as
+// uint64 with the sign bit flipped so negative sorts first). A Sep part
+// writes the 0x00 separator.
+func Key(parts ...any) []byte {
+	k := make([]byte, 0, 64)
+	for _, p := range parts {
+		switch v := p.(type) {
+		case string:
+			k = append(k, v...)
+		case []byte:
+			k = append(k, v...)
+		case uint64:
+			k = binary.BigEndian.AppendUint64(k, v)
+		case uint32:
+			k = binary.BigEndian.AppendUint32(k, v)
+		case int64:
+			k = binary.BigEndian.AppendUint64(k, uint64(v)^(1<<63))
+		case sep:
+			k = append(k, 0)
+		case byte:
+			k = append(k, v)
+		default:
+			panic(fmt.Sprintf("store: key part of type %T", p))
+		}
+	}
+	return k
+}
+
+type sep struct{}
+
+// Sep is the 0x00 separator in Key.
+var Sep = sep{}
+
+func printable(k []byte) string {
+	out := make([]byte, 0, len(k))
+	for _, c := range k {
+		if c >= 0x20 && c < 0x7f {
+			out = append(out, c)
+		} else {
+			out = append(out, '.')
+		}
+	}
+	return string(out)
+}

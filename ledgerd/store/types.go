@@ -1,0 +1,190 @@
+package store
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/inflowhq/inflow/pkg/chain"
+)
+
+// Merchant is a tenant.
+type Merchant struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Live      bool      `json:"live"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Address statuses.
+const (
+	AddressAvailable = "available"
+	AddressBound     = "bound"
+	AddressCooldown  = "cooldown"
+)
+
+// PoolAddress is one imported deposit address.
+type PoolAddress struct {
+	ID            uint64       `json:"id"`
+	Merchant      string       `json:"merchant"`
+	Family        chain.Family `json:"family"`
+	Raw           []byte       `json:"raw"` // canonical bytes
+	Status        string       `json:"status"`
+	Reference     string       `json:"reference,omitempty"`
+	ChainID       chain.ID     `json:"chainId,omitempty"`
+	Currency      string       `json:"currency,omitempty"`
+	BoundAt       int64        `json:"boundAt,omitempty"` // unix nanos
+	CooldownUntil int64        `json:"cooldownUntil,omitempty"`
+	ImportedAt    time.Time    `json:"importedAt"`
+}
+
+// Address returns the canonical address.
+func (p *PoolAddress) Address() chain.Address { return chain.MustAddress(p.Family, p.Raw) }
+
+// Binding is an active binding of a reference on one chain.
+type Binding struct {
+	ChainID   chain.ID  `json:"chainId"`
+	Currency  string    `json:"currency"`
+	AddressID uint64    `json:"addressId"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Reference is a merchant's deposit reference.
+type Reference struct {
+	Merchant  string                     `json:"merchant"`
+	Reference string                     `json:"reference"`
+	Metadata  map[string]json.RawMessage `json:"metadata,omitempty"`
+	CreatedAt time.Time                  `json:"createdAt"`
+	Bindings  []Binding                  `json:"bindings"`
+}
+
+// BindingRecord is one interval of the binding history of an address.
+type BindingRecord struct {
+	Merchant  string   `json:"merchant"`
+	Reference string   `json:"reference"`
+	ChainID   chain.ID `json:"chainId"`
+	BoundAt   int64    `json:"boundAt"`             // unix nanos
+	UnboundAt int64    `json:"unboundAt,omitempty"` // 0 while bound
+}
+
+// Deposit statuses.
+const (
+	StatusPending   = "pending"
+	StatusConfirmed = "confirmed"
+	StatusCompleted = "completed"
+	StatusOrphaned  = "orphaned"
+)
+
+// Deposit is one transfer into a pool address, in one block.
+type Deposit struct {
+	ID          string       `json:"id"`
+	Merchant    string       `json:"merchant"`
+	Reference   *string      `json:"reference"` // nil: unattributed
+	Chain       chain.ID     `json:"chain"`
+	Family      chain.Family `json:"family"`
+	Currency    string       `json:"currency"`
+	Decimals    uint8        `json:"decimals"`
+	Amount      chain.Amount `json:"amount"` // base units
+	AddressID   uint64       `json:"addressId"`
+	Address     []byte       `json:"address"`
+	TxHash      []byte       `json:"txHash"`
+	Index       uint32       `json:"index"`
+	BlockNumber uint64       `json:"blockNumber"`
+	BlockHash   chain.Hash   `json:"blockHash"`
+	BlockTime   int64        `json:"blockTime"`
+	Status      string       `json:"status"`
+	DetectedAt  time.Time    `json:"detectedAt"`
+	ConfirmedAt *time.Time   `json:"confirmedAt,omitempty"`
+	CompletedAt *time.Time   `json:"completedAt,omitempty"`
+	OrphanedAt  *time.Time   `json:"orphanedAt,omitempty"`
+	Replaces    string       `json:"replaces,omitempty"`
+}
+
+// Ref returns the reference or "" when unattributed.
+func (d *Deposit) Ref() string {
+	if d.Reference == nil {
+		return ""
+	}
+	return *d.Reference
+}
+
+// Balance is one (merchant, reference, currency, chain) balance in base units.
+type Balance struct {
+	Pending   chain.Amount `json:"pending"`
+	Available chain.Amount `json:"available"`
+}
+
+// RefStats are a reference's running totals.
+type RefStats struct {
+	Deposits      int64     `json:"deposits"`
+	LastDepositAt time.Time `json:"lastDepositAt"`
+}
+
+// ChainState is the ledger's view of one chain.
+type ChainState struct {
+	Tip        uint64     `json:"tip"`
+	TipHash    chain.Hash `json:"tipHash"`
+	Finalized  uint64     `json:"finalized"`
+	ReorgFrom  uint64     `json:"reorgFrom,omitempty"` // tip when the current run of disconnections began
+	Halted     bool       `json:"halted,omitempty"`
+	HaltReason string     `json:"haltReason,omitempty"`
+	HaltedAt   *time.Time `json:"haltedAt,omitempty"`
+}
+
+// CanonBlock is a block the ledger applied.
+type CanonBlock struct {
+	Hash   chain.Hash `json:"hash"`
+	Parent chain.Hash `json:"parent"`
+}
+
+// Outbox kinds.
+const (
+	OutboxEvent   = "event"
+	OutboxAddress = "address"
+)
+
+// OutboxRow is one message waiting for the relay.
+type OutboxRow struct {
+	Kind  string          `json:"kind"`
+	Key   []byte          `json:"key"`
+	Value json.RawMessage `json:"value,omitempty"` // events: the JSON event; addresses: raw bytes in ValueBytes
+	Bytes []byte          `json:"bytes,omitempty"`
+}
+
+// Endpoint is a webhook endpoint.
+type Endpoint struct {
+	ID        string    `json:"id"`
+	Merchant  string    `json:"merchant"`
+	URL       string    `json:"url"`
+	Events    []string  `json:"events"`
+	Secret    string    `json:"secret"` // whsec_…
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Delivery is one event's delivery to one endpoint.
+type Delivery struct {
+	ID         string     `json:"id"`
+	EndpointID string     `json:"endpointId"`
+	Merchant   string     `json:"merchant"`
+	EventID    string     `json:"eventId"`
+	EventType  string     `json:"eventType"`
+	Status     string     `json:"status"` // pending, succeeded, failed
+	Attempts   []Attempt  `json:"attempts"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	NextAt     *time.Time `json:"nextAttemptAt,omitempty"`
+}
+
+// Attempt is one delivery attempt.
+type Attempt struct {
+	At         time.Time `json:"at"`
+	StatusCode int       `json:"statusCode,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	DurationMs int64     `json:"durationMs"`
+}
+
+// IdemRecord is a stored response for an idempotency key.
+type IdemRecord struct {
+	RequestHash string          `json:"requestHash"`
+	Status      int             `json:"status"`
+	Body        json.RawMessage `json:"body"`
+	CreatedAt   time.Time       `json:"createdAt"`
+}

@@ -1,0 +1,73 @@
+package events
+
+import "time"
+
+// Deposit event types, the records of inflow.deposits.
+const (
+	DepositPending   = "deposit.pending"
+	DepositConfirmed = "deposit.confirmed"
+	DepositCompleted = "deposit.completed"
+	DepositOrphaned  = "deposit.orphaned"
+)
+
+// DepositEventTypes lists every deposit event type.
+var DepositEventTypes = []string{DepositPending, DepositConfirmed, DepositCompleted, DepositOrphaned}
+
+// Deposit is the public deposit object: the `data` of every deposit event and
+// what the merchant API returns. Amounts are decimal strings in currency
+// units; times are RFC 3339 with milliseconds, UTC.
+type Deposit struct {
+	DepositID        string   `json:"depositId"`
+	DepositReference *string  `json:"depositReference"`
+	Amount           string   `json:"amount"`
+	Currency         string   `json:"currency"`
+	ChainID          string   `json:"chainId"`
+	Address          string   `json:"address"`
+	TxHash           string   `json:"txHash"`
+	BlockNumber      uint64   `json:"blockNumber"`
+	Status           string   `json:"status"`
+	Confirmations    uint64   `json:"confirmations"`
+	DetectedAt       APITime  `json:"detectedAt"`
+	ConfirmedAt      *APITime `json:"confirmedAt"`
+	CompletedAt      *APITime `json:"completedAt"`
+	OrphanedAt       *APITime `json:"orphanedAt"`
+	Replaces         string   `json:"replaces,omitempty"`
+}
+
+// DepositEvent is one record of inflow.deposits. Its Kafka key is the deposit
+// id, so one deposit's events keep their order. ID is stable: the same status
+// change of the same deposit always has the same id.
+type DepositEvent struct {
+	ID         string  `json:"id"`
+	Type       string  `json:"type"`
+	CreatedAt  APITime `json:"createdAt"`
+	MerchantID string  `json:"merchantId"`
+	Data       Deposit `json:"data"`
+}
+
+// APITime is a time written as 2006-01-02T15:04:05.000Z.
+type APITime struct{ time.Time }
+
+// APITimeLayout is the API's time format.
+const APITimeLayout = "2006-01-02T15:04:05.000Z"
+
+// MarshalText implements encoding.TextMarshaler.
+func (t APITime) MarshalText() ([]byte, error) { return []byte(t.UTC().Format(APITimeLayout)), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (t *APITime) UnmarshalText(b []byte) error {
+	v, err := time.Parse(time.RFC3339Nano, string(b))
+	if err != nil {
+		return err
+	}
+	t.Time = v
+	return nil
+}
+
+// TimePtr converts an optional time.
+func TimePtr(t *time.Time) *APITime {
+	if t == nil {
+		return nil
+	}
+	return &APITime{*t}
+}
