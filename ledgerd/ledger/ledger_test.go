@@ -1,0 +1,313 @@
+package ledger_test
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/datadriven"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/inflowhq/inflow/ledgerd/ledger"
+	"github.com/inflowhq/inflow/ledgerd/registry"
+	"github.com/inflowhq/inflow/ledgerd/store"
+	"github.com/inflowhq/inflow/pkg/assets"
+	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/events"
+	"github.com/inflowhq/inflow/pkg/kv"
+)
+
+const testChain = "test-evm"
+
+var usdt = "0x00000000000000000000000000000000000a5d70"
+
+func testAssets(t testing.TB) *assets.Config {
+	c, err := assets.Merge(assets.Default(), strings.NewReader(`{"chains": [{"id": "test-evm", "family": "evm",
+		"policy": {"credit_depth": 3, "finality": "tag", "max_reorg_depth": 4},
+		"assets": [{"currency": "ETH", "decimals": 18}, {"currency": "USDT", "contract": "`+usdt+`", "decimals": 6}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func alias(name string) chain.Address {
+	h := sha256.Sum256([]byte("addr-" + name))
+	var a [20]byte
+	copy(a[:], h[:])
+	return chain.EVMAddress(a)
+}
+
+// env is one scenario's ledger, registry and synthetic chain.
+type env struct {
+	t       *testing.T
+	db      *store.DB
+	led     *ledger.Ledger
+	reg     *registry.Registry
+	tbl     *assets.Config
+	clock   time.Time
+	chain   []chain.BlockRef // the ledger-side canonical chain the test builds
+	fork    int
+	offset  int64
+	merch   string
+	outSeen uint64
+	names   map[string]string // address → alias
+	log     []*events.Record  // every record applied, for redelivery
+}
+
+func newEnv(t *testing.T) *env {
+	pdb, err := kv.Open("db", vfs.NewMem(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pdb.Close() })
+	e := &env{t: t, db: store.Wrap(pdb), tbl: testAssets(t), clock: time.Unix(1_700_000_000, 0).UTC(), names: map[string]string{}}
+	now := func() time.Time { return e.clock }
+	e.led, err = ledger.New(e.db, e.tbl, ledger.Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.reg = registry.New(e.db, e.tbl, registry.Options{Now: now, Cooldown: 30 * time.Minute})
+	m, _, err := e.reg.CreateMerchant("shop", false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.merch = m.ID
+	var addrs []chain.Address
+	for _, n := range []string{"A", "B", "C"} {
+		addrs = append(addrs, alias(n))
+		e.names[alias(n).Checksummed()] = n
+	}
+	if _, err := e.reg.Import(m.ID, chain.FamilyEVM, addrs); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) apply(recs ...*events.Record) error {
+	e.log = append(e.log, recs...)
+	var in []ledger.Input
+	for _, r := range recs {
+		in = append(in, ledger.Input{Record: r, Topic: "inflow.chain." + testChain, Offset: e.offset})
+		e.offset++
+	}
+	return e.led.Apply(in)
+}
+
+func (e *env) blockHash(n uint64, parent chain.Hash) chain.Hash {
+	return chain.Hash(sha256.Sum256(fmt.Appendf(nil, "%x/%d/%d", parent, n, e.fork)))
+}
+
+func TestScenarios(t *testing.T) {
+	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+		e := newEnv(t)
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			arg := func(k, def string) string {
+				for _, a := range d.CmdArgs {
+					if a.Key == k && len(a.Vals) > 0 {
+						return a.Vals[0]
+					}
+				}
+				return def
+			}
+			out := e.run(d, arg)
+			if err := ledger.Audit(e.db); err != nil {
+				out += "\nAUDIT FAILED: " + err.Error()
+			}
+			return out
+		})
+	})
+}
+
+func (e *env) run(d *datadriven.TestData, arg func(string, string) string) string {
+	t := e.t
+	switch d.Cmd {
+	case "tick":
+		dur, _ := time.ParseDuration(arg("d", "1s"))
+		e.clock = e.clock.Add(dur)
+		return e.clock.Format(time.TimeOnly)
+	case "bind":
+		r, err := e.reg.Bind(e.merch, registry.BindRequest{DepositReference: arg("ref", ""), Currency: arg("currency", "USDT"), ChainID: arg("chain", testChain)})
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		return fmt.Sprintf("%s bound to %s on %s", r.DepositReference, e.names[r.Address], r.ChainID)
+	case "unbind":
+		r, err := e.reg.Unbind(e.merch, arg("ref", ""), arg("chain", ""))
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		return fmt.Sprintf("unbound %d", r.UnboundAddresses)
+	case "block":
+		var parent chain.Hash
+		n := uint64(1)
+		if len(e.chain) > 0 {
+			parent = e.chain[len(e.chain)-1].Hash
+			n = e.chain[len(e.chain)-1].Number + 1
+		}
+		ref := chain.BlockRef{Number: n, Parent: parent, Time: e.clock.Unix()}
+		ref.Hash = e.blockHash(n, parent)
+		rec := &events.Record{Type: events.TypeBlockConnected, Chain: testChain, Family: chain.FamilyEVM, Number: n, Hash: ref.Hash, Parent: parent, Time: ref.Time}
+		for i, line := range strings.Split(strings.TrimSpace(d.Input), "\n") {
+			if line == "" {
+				continue
+			}
+			f := map[string]string{}
+			for _, kv := range strings.Fields(line) {
+				k, v, _ := strings.Cut(kv, "=")
+				f[k] = v
+			}
+			val, _ := chain.ParseAmount(f["value"])
+			tr := chain.Transfer{TxHash: []byte("tx-" + f["tx"]), To: alias(f["to"]), Value: val, Kind: chain.KindNative, Index: chain.IndexNative}
+			if tok := f["token"]; tok != "" {
+				tr.Kind, tr.Index = chain.KindERC20, uint32(i)
+				if tok == "USDT" {
+					tr.Token, _ = chain.ParseAddress(chain.FamilyEVM, usdt)
+				} else {
+					tr.Token = alias(tok)
+				}
+			}
+			if f["tx"] == "" {
+				tr.TxHash = fmt.Appendf(nil, "tx-%d-%d", n, i)
+			}
+			rec.Transfers = append(rec.Transfers, tr)
+		}
+		if err := e.apply(rec); err != nil {
+			return "error: " + err.Error()
+		}
+		e.chain = append(e.chain, ref)
+		return fmt.Sprintf("block %d\n%s", n, e.newEvents())
+	case "reorg":
+		depth, _ := strconv.Atoi(arg("depth", "1"))
+		var recs []*events.Record
+		for i := 0; i < depth && len(e.chain) > 0; i++ {
+			b := e.chain[len(e.chain)-1-i]
+			recs = append(recs, &events.Record{Type: events.TypeBlockDisconnected, Chain: testChain, Family: chain.FamilyEVM, Number: b.Number, Hash: b.Hash})
+		}
+		if err := e.apply(recs...); err != nil {
+			return "error: " + err.Error()
+		}
+		st, _ := ledger.ChainStateOf(e.db, testChain)
+		if !st.Halted {
+			e.chain = e.chain[:len(e.chain)-depth]
+			e.fork++
+		}
+		return strings.TrimPrefix(e.newEvents()+"\n"+e.state(), "\n")
+	case "redeliver":
+		// Deliver every record applied so far again, as a restarted indexer
+		// or a replayed topic would: nothing may change.
+		before := e.deposits()
+		if err := e.apply(append([]*events.Record(nil), e.log...)...); err != nil {
+			return "error: " + err.Error()
+		}
+		if ev := e.newEvents(); ev != "" {
+			return "redelivery emitted events:\n" + ev
+		}
+		if after := e.deposits(); after != before {
+			return "redelivery changed deposits:\n" + after
+		}
+		return "no change"
+	case "finalize":
+		n, _ := strconv.ParseUint(arg("n", "0"), 10, 64)
+		var h chain.Hash
+		for _, b := range e.chain {
+			if b.Number == n {
+				h = b.Hash
+			}
+		}
+		if err := e.apply(&events.Record{Type: events.TypeFinalized, Chain: testChain, Family: chain.FamilyEVM, Number: n, Hash: h}); err != nil {
+			return "error: " + err.Error()
+		}
+		return e.newEvents()
+	case "deposits":
+		return e.deposits()
+	case "balances":
+		bals, err := registry.Balances(e.db, e.tbl, e.merch, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, b := range bals {
+			out = append(out, fmt.Sprintf("%s %s pending=%s available=%s", b.DepositReference, b.Currency, b.Pending, b.Available))
+		}
+		return strings.Join(out, "\n")
+	case "state":
+		return e.state()
+	}
+	t.Fatalf("unknown command %s", d.Cmd)
+	return ""
+}
+
+func (e *env) state() string {
+	st, _ := ledger.ChainStateOf(e.db, testChain)
+	s := fmt.Sprintf("tip=%d finalized=%d", st.Tip, st.Finalized)
+	if st.Halted {
+		s += " HALTED: " + st.HaltReason
+	}
+	return s
+}
+
+func (e *env) newEvents() string {
+	var out []string
+	store.Scan(e.db, []byte("O/"), false, func(k, v []byte) (bool, error) {
+		seq := uint64(0)
+		for _, c := range k[2:] {
+			seq = seq<<8 | uint64(c)
+		}
+		if seq <= e.outSeen {
+			return true, nil
+		}
+		e.outSeen = seq
+		var row store.OutboxRow
+		json.Unmarshal(v, &row)
+		if row.Kind != store.OutboxEvent {
+			return true, nil
+		}
+		var ev events.DepositEvent
+		json.Unmarshal(row.Value, &ev)
+		ref := "-"
+		if ev.Data.DepositReference != nil {
+			ref = *ev.Data.DepositReference
+		}
+		out = append(out, fmt.Sprintf("%s %s %s %s %s conf=%d", ev.Type, ev.Data.DepositID[:8], ref, ev.Data.Amount, ev.Data.Currency, ev.Data.Confirmations))
+		return true, nil
+	})
+	return strings.Join(out, "\n")
+}
+
+func (e *env) deposits() string {
+	var ds []store.Deposit
+	store.Scan(e.db, []byte("D/"), false, func(_, v []byte) (bool, error) {
+		var d store.Deposit
+		json.Unmarshal(v, &d)
+		ds = append(ds, d)
+		return true, nil
+	})
+	sort.Slice(ds, func(i, j int) bool {
+		if ds[i].BlockNumber != ds[j].BlockNumber {
+			return ds[i].BlockNumber < ds[j].BlockNumber
+		}
+		return ds[i].ID < ds[j].ID
+	})
+	var out []string
+	for _, d := range ds {
+		s := fmt.Sprintf("#%d %s %s %s %s ref=%s", d.BlockNumber, d.ID[:8], d.Status, d.Amount.Decimal(d.Decimals), d.Currency, strOr(d.Reference))
+		if d.Replaces != "" {
+			s += " replaces=" + d.Replaces[:8]
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, "\n")
+}
+
+func strOr(s *string) string {
+	if s == nil {
+		return "null"
+	}
+	return *s
+}
