@@ -20,6 +20,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/kv"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
 const testChain = "test-evm"
@@ -132,7 +133,7 @@ func (e *env) run(d *datadriven.TestData, arg func(string, string) string) strin
 		e.clock = e.clock.Add(dur)
 		return e.clock.Format(time.TimeOnly)
 	case "bind":
-		r, err := e.reg.Bind(e.merch, registry.BindRequest{DepositReference: arg("ref", ""), Currency: arg("currency", "USDT"), ChainID: arg("chain", testChain)})
+		r, err := e.reg.Bind(e.merch, merchantapi.BindRequest{DepositReference: arg("ref", ""), Currency: arg("currency", "USDT"), ChainID: arg("chain", testChain)})
 		if err != nil {
 			return "error: " + err.Error()
 		}

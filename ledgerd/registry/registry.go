@@ -34,6 +34,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/events"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
 // Registry is the registry over ledgerd's store.
@@ -286,14 +287,6 @@ func byID(rd store.Reader, id uint64) (*store.PoolAddress, []byte, error) {
 	return pa, k, nil
 }
 
-// BindRequest is POST /deposits/references.
-type BindRequest struct {
-	DepositReference string                     `json:"depositReference"`
-	Currency         string                     `json:"currency"`
-	ChainID          string                     `json:"chainId"`
-	Metadata         map[string]json.RawMessage `json:"metadata,omitempty"`
-}
-
 // BindResponse is its answer.
 type BindResponse struct {
 	DepositReference string                     `json:"depositReference"`
@@ -305,38 +298,12 @@ type BindResponse struct {
 	CreatedAt        events.APITime             `json:"createdAt"`
 }
 
-// ValidateReference checks a deposit reference's form.
-func ValidateReference(ref string) error {
-	if ref == "" {
-		return apierr.New(apierr.ValidationFailed, "depositReference is required")
-	}
-	if len(ref) > 255 {
-		return apierr.New(apierr.ReferenceTooLong, "depositReference has %d characters; the maximum is 255", len(ref))
-	}
-	for _, c := range ref {
-		if c < 0x20 || c == 0x7f {
-			return apierr.New(apierr.ValidationFailed, "depositReference contains a control character")
-		}
-	}
-	return nil
-}
-
 // Bind binds the oldest available pool address of the chain's family to a
 // deposit reference on a chain.
-func (r *Registry) Bind(merchant string, req BindRequest) (*BindResponse, error) {
-	if err := ValidateReference(req.DepositReference); err != nil {
+func (r *Registry) Bind(merchant string, req merchantapi.BindRequest) (*BindResponse, error) {
+	spec, asset, err := req.Validate(r.assets)
+	if err != nil {
 		return nil, err
-	}
-	if len(req.Metadata) > 10 {
-		return nil, apierr.New(apierr.TooManyMetadataKeys, "metadata has %d keys; the maximum is 10", len(req.Metadata))
-	}
-	spec, err := r.assets.Chain(chain.ID(req.ChainID))
-	if err != nil {
-		return nil, apierr.New(apierr.UnsupportedChain, "unknown chainId %q", req.ChainID)
-	}
-	asset, err := r.assets.Currency(spec.ID, req.Currency)
-	if err != nil {
-		return nil, apierr.New(apierr.UnsupportedCurrency, "currency %q is not supported on %s", req.Currency, spec.ID)
 	}
 	now := r.now().UTC()
 	var resp *BindResponse
@@ -586,28 +553,8 @@ type ReferenceSummary struct {
 	LastDepositAt    *events.APITime   `json:"lastDepositAt"`
 }
 
-// Page is a page request; pages count from 1.
-type Page struct{ Page, Limit int }
-
-// Pagination is the pagination block of list answers.
-type Pagination struct {
-	Page       int  `json:"page"`
-	Limit      int  `json:"limit"`
-	Total      int  `json:"total"`
-	TotalPages int  `json:"totalPages"`
-	HasMore    bool `json:"hasMore"`
-}
-
-// Paginate slices n items for a page.
-func Paginate(p Page, n int) (lo, hi int, pg Pagination) {
-	pages := (n + p.Limit - 1) / p.Limit
-	lo = min((p.Page-1)*p.Limit, n)
-	hi = min(lo+p.Limit, n)
-	return lo, hi, Pagination{Page: p.Page, Limit: p.Limit, Total: n, TotalPages: pages, HasMore: hi < n}
-}
-
 // ListReferences lists a merchant's references, optionally searching.
-func (r *Registry) ListReferences(merchant string, p Page, search string) ([]ReferenceSummary, Pagination, error) {
+func (r *Registry) ListReferences(merchant string, p merchantapi.Page, search string) ([]ReferenceSummary, merchantapi.Pagination, error) {
 	var refs []store.Reference
 	search = strings.ToLower(search)
 	err := store.Scan(r.db, store.Key("R/", merchant, store.Sep), false, func(_, v []byte) (bool, error) {
@@ -621,9 +568,9 @@ func (r *Registry) ListReferences(merchant string, p Page, search string) ([]Ref
 		return true, nil
 	})
 	if err != nil {
-		return nil, Pagination{}, err
+		return nil, merchantapi.Pagination{}, err
 	}
-	lo, hi, pg := Paginate(p, len(refs))
+	lo, hi, pg := merchantapi.Paginate(p, len(refs))
 	out := make([]ReferenceSummary, 0, hi-lo)
 	for _, ref := range refs[lo:hi] {
 		s := ReferenceSummary{DepositReference: ref.Reference, Protocols: []string{}, AddressCount: len(ref.Bindings)}
@@ -659,7 +606,7 @@ type AddressView struct {
 }
 
 // ListAddresses lists a merchant's pool.
-func (r *Registry) ListAddresses(merchant, status string, fam chain.Family, p Page) ([]AddressView, Pagination, error) {
+func (r *Registry) ListAddresses(merchant, status string, fam chain.Family, p merchantapi.Page) ([]AddressView, merchantapi.Pagination, error) {
 	var rows []AddressView
 	now := r.now().UnixNano()
 	err := store.Scan(r.db, []byte("I/"), false, func(_, k []byte) (bool, error) {
@@ -686,9 +633,9 @@ func (r *Registry) ListAddresses(merchant, status string, fam chain.Family, p Pa
 		return true, nil
 	})
 	if err != nil {
-		return nil, Pagination{}, err
+		return nil, merchantapi.Pagination{}, err
 	}
-	lo, hi, pg := Paginate(p, len(rows))
+	lo, hi, pg := merchantapi.Paginate(p, len(rows))
 	if rows == nil {
 		rows = []AddressView{}
 	}

@@ -1,0 +1,153 @@
+// Package history answers deposit queries from ledgerd's own store: the
+// embedded history. Listing walks a merchant's deposits in detection order
+// (the DM index), so a merchant never sees another's rows by construction.
+package history
+
+import (
+	"errors"
+	"math/big"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/inflowhq/inflow/ledgerd/ledger"
+	"github.com/inflowhq/inflow/ledgerd/store"
+	"github.com/inflowhq/inflow/pkg/apierr"
+	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/events"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
+)
+
+// Filter selects deposits.
+type Filter struct {
+	Reference *string
+	Status    string
+	Currency  string
+	ChainID   string
+	SortBy    string // detectedAt (default), blockNumber, amount, confirmedAt, completedAt
+	Desc      bool
+}
+
+// Tips reads each chain's tip once per query, for confirmations.
+type tips struct {
+	r store.Reader
+	m map[chain.ID]uint64
+}
+
+func (t *tips) of(id chain.ID) uint64 {
+	if v, ok := t.m[id]; ok {
+		return v
+	}
+	st, err := ledger.ChainStateOf(t.r, id)
+	var tip uint64
+	if err == nil {
+		tip = st.Tip
+	}
+	t.m[id] = tip
+	return tip
+}
+
+// List returns a page of a merchant's deposits.
+func List(r store.Reader, merchant string, f Filter, p merchantapi.Page) ([]events.Deposit, merchantapi.Pagination, error) {
+	var ds []*store.Deposit
+	prefix := store.Key("DM/", merchant, store.Sep)
+	desc := f.Desc
+	byDetected := f.SortBy == "" || f.SortBy == "detectedAt"
+	err := store.Scan(r, prefix, byDetected && desc, func(k, _ []byte) (bool, error) {
+		id := string(k[len(prefix)+8:])
+		d := &store.Deposit{}
+		if err := store.GetJSON(r, store.Key("D/", id), d); err != nil {
+			return false, err
+		}
+		if f.Reference != nil && d.Ref() != *f.Reference {
+			return true, nil
+		}
+		if f.Status != "" && d.Status != f.Status {
+			return true, nil
+		}
+		if f.Currency != "" && !strings.EqualFold(d.Currency, f.Currency) {
+			return true, nil
+		}
+		if f.ChainID != "" && string(d.Chain) != f.ChainID {
+			return true, nil
+		}
+		ds = append(ds, d)
+		return true, nil
+	})
+	if err != nil {
+		return nil, merchantapi.Pagination{}, err
+	}
+	if !byDetected {
+		less := lessBy(f.SortBy)
+		sort.SliceStable(ds, func(i, j int) bool {
+			if desc {
+				return less(ds[j], ds[i])
+			}
+			return less(ds[i], ds[j])
+		})
+	}
+	lo, hi, pg := merchantapi.Paginate(p, len(ds))
+	t := &tips{r: r, m: map[chain.ID]uint64{}}
+	out := make([]events.Deposit, 0, hi-lo)
+	for _, d := range ds[lo:hi] {
+		out = append(out, ledger.View(d, t.of(d.Chain)))
+	}
+	return out, pg, nil
+}
+
+func lessBy(field string) func(a, b *store.Deposit) bool {
+	switch field {
+	case "blockNumber":
+		return func(a, b *store.Deposit) bool { return a.BlockNumber < b.BlockNumber }
+	case "amount":
+		// Compare in currency units: scale to the larger decimals first.
+		return func(a, b *store.Deposit) bool { return cmpUnits(a, b) < 0 }
+	case "confirmedAt":
+		return func(a, b *store.Deposit) bool { return before(a.ConfirmedAt, b.ConfirmedAt) }
+	case "completedAt":
+		return func(a, b *store.Deposit) bool { return before(a.CompletedAt, b.CompletedAt) }
+	}
+	return func(a, b *store.Deposit) bool { return a.DetectedAt.Before(b.DetectedAt) }
+}
+
+func before(a, b *time.Time) bool { return nanos(a) < nanos(b) }
+
+func nanos(t *time.Time) int64 {
+	if t == nil {
+		return -1 << 63
+	}
+	return t.UnixNano()
+}
+
+var ten = big.NewInt(10)
+
+func cmpUnits(a, b *store.Deposit) int {
+	x, y := a.Amount.Big(), b.Amount.Big()
+	for i := a.Decimals; i < b.Decimals; i++ {
+		x.Mul(x, ten)
+	}
+	for i := b.Decimals; i < a.Decimals; i++ {
+		y.Mul(y, ten)
+	}
+	return x.Cmp(y)
+}
+
+// Get returns one deposit of a merchant; another merchant's is not found.
+func Get(r store.Reader, merchant, id string) (*events.Deposit, error) {
+	d := &store.Deposit{}
+	if err := store.GetJSON(r, store.Key("D/", id), d); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, apierr.New(apierr.DepositNotFound, "no deposit %q", id)
+		}
+		return nil, err
+	}
+	if d.Merchant != merchant {
+		return nil, apierr.New(apierr.DepositNotFound, "no deposit %q", id)
+	}
+	st, err := ledger.ChainStateOf(r, d.Chain)
+	if err != nil {
+		return nil, err
+	}
+	v := ledger.View(d, st.Tip)
+	return &v, nil
+}

@@ -1,0 +1,130 @@
+// Package outbox relays the rows the ledger and registry queue in Pebble to
+// Kafka: deposit events to inflow.deposits (keyed by deposit id, so one
+// deposit's events stay in order) and address records to inflow.addresses.
+//
+// A row is deleted only after Kafka acknowledges it (acks=all, idempotent
+// producer), so a crash between the two publishes it again: delivery is at
+// least once, and every event carries a stable id for consumers to dedup on.
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/inflowhq/inflow/ledgerd/store"
+	"github.com/inflowhq/inflow/pkg/kafka"
+)
+
+// Relay moves outbox rows to Kafka.
+type Relay struct {
+	db    *store.DB
+	prod  *kgo.Client
+	log   *slog.Logger
+	wake  chan struct{}
+	depth prometheus.Gauge
+	sent  prometheus.Counter
+}
+
+// New makes a relay over an idempotent producer.
+func New(db *store.DB, prod *kgo.Client, log *slog.Logger, reg prometheus.Registerer) (*Relay, error) {
+	r := &Relay{db: db, prod: prod, log: log, wake: make(chan struct{}, 1),
+		depth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "inflow_ledgerd_outbox_depth", Help: "Rows waiting in the outbox."}),
+		sent:  prometheus.NewCounter(prometheus.CounterOpts{Name: "inflow_ledgerd_outbox_published_total", Help: "Outbox rows published."}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{r.depth, r.sent} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return r, nil
+}
+
+// Wake tells the relay there is something to send.
+func (r *Relay) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run relays until ctx ends.
+func (r *Relay) Run(ctx context.Context) error {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		n, err := r.Flush(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("outbox relay: retrying", "err", err)
+		}
+		if n > 0 && err == nil {
+			continue // there may be more
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.wake:
+		case <-t.C:
+		}
+	}
+}
+
+const batchRows = 1000
+
+// Flush publishes up to one batch of rows and deletes them; it returns how
+// many it published.
+func (r *Relay) Flush(ctx context.Context) (int, error) {
+	var keys [][]byte
+	var recs []*kgo.Record
+	depth := 0
+	err := store.Scan(r.db, []byte("O/"), false, func(k, v []byte) (bool, error) {
+		depth++
+		if len(recs) >= batchRows {
+			return true, nil // keep counting for the gauge
+		}
+		var row store.OutboxRow
+		if err := json.Unmarshal(v, &row); err != nil {
+			return false, fmt.Errorf("outbox row %x: %w", k, err)
+		}
+		rec := &kgo.Record{Key: row.Key}
+		switch row.Kind {
+		case store.OutboxEvent:
+			rec.Topic, rec.Value = kafka.TopicDeposits, []byte(row.Value)
+		case store.OutboxAddress:
+			rec.Topic, rec.Value = kafka.TopicAddresses, row.Bytes
+		default:
+			return false, fmt.Errorf("outbox row %x of kind %q", k, row.Kind)
+		}
+		keys = append(keys, append([]byte(nil), k...))
+		recs = append(recs, rec)
+		return true, nil
+	})
+	r.depth.Set(float64(depth))
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	if err := r.prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return 0, fmt.Errorf("publish %d outbox rows: %w", len(recs), err)
+	}
+	err = r.db.Write(func(b *store.Batch) error {
+		for _, k := range keys {
+			if err := b.Delete(k, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	r.sent.Add(float64(len(recs)))
+	r.depth.Set(float64(depth - len(recs)))
+	return len(recs), nil
+}
