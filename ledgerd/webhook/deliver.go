@@ -1,0 +1,523 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/inflowhq/inflow/ledgerd/store"
+	"github.com/inflowhq/inflow/pkg/apierr"
+	"github.com/inflowhq/inflow/pkg/events"
+	"github.com/inflowhq/inflow/pkg/kafka"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
+)
+
+// Options configures delivery.
+type Options struct {
+	Base    time.Duration // first backoff; default 1s
+	Max     time.Duration // longest backoff; default 1h
+	MaxAge  time.Duration // retries stop after this; default 72h
+	Timeout time.Duration // per attempt; default 10s
+	Workers int           // parallel attempts; default 16
+	// AllowLoopbackHTTP lets endpoints on loopback addresses be called, over
+	// http too: the all-in-one dev mode only.
+	AllowLoopbackHTTP bool
+	Now               func() time.Time
+	Logger            *slog.Logger
+	Registerer        prometheus.Registerer
+}
+
+func (o *Options) defaults() {
+	if o.Base == 0 {
+		o.Base = time.Second
+	}
+	if o.Max == 0 {
+		o.Max = time.Hour
+	}
+	if o.MaxAge == 0 {
+		o.MaxAge = 72 * time.Hour
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.Workers == 0 {
+		o.Workers = 16
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Service dispatches and sends webhooks.
+type Service struct {
+	db     *store.DB
+	o      Options
+	client *http.Client
+	wake   chan struct{}
+
+	mu       sync.Mutex
+	inflight map[string]bool
+
+	queue                               prometheus.Gauge
+	attempts, failures, succeeded, dead prometheus.Counter
+}
+
+// New makes the webhook service.
+func New(db *store.DB, o Options) (*Service, error) {
+	o.defaults()
+	s := &Service{db: db, o: o, wake: make(chan struct{}, 1), inflight: map[string]bool{}}
+	dialer := &net.Dialer{Timeout: o.Timeout, Control: s.guard}
+	s.client = &http.Client{
+		Timeout: o.Timeout,
+		Transport: &http.Transport{
+			DialContext: dialer.DialContext, MaxIdleConnsPerHost: 4, IdleConnTimeout: 60 * time.Second,
+			TLSHandshakeTimeout: o.Timeout, ResponseHeaderTimeout: o.Timeout, Proxy: nil,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	s.queue = prometheus.NewGauge(prometheus.GaugeOpts{Name: "inflow_ledgerd_webhook_queue_depth", Help: "Deliveries waiting for an attempt."})
+	c := func(n, h string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: "inflow_ledgerd_webhook_" + n, Help: h})
+	}
+	s.attempts = c("attempts_total", "Delivery attempts.")
+	s.failures = c("delivery_failures_total", "Failed delivery attempts.")
+	s.succeeded = c("deliveries_succeeded_total", "Deliveries that succeeded.")
+	s.dead = c("deliveries_failed_total", "Deliveries that gave up after MaxAge.")
+	if o.Registerer != nil {
+		for _, col := range []prometheus.Collector{s.queue, s.attempts, s.failures, s.succeeded, s.dead} {
+			if err := o.Registerer.Register(col); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return s, nil
+}
+
+// ErrBlockedAddress is the SSRF guard's refusal.
+var ErrBlockedAddress = errors.New("webhook: endpoint resolves to a non-public address")
+
+// guard runs at dial time on the resolved address.
+func (s *Service) guard(network, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return fmt.Errorf("%w: %s", ErrBlockedAddress, address)
+	}
+	if s.o.AllowLoopbackHTTP && ip.IsLoopback() {
+		return nil
+	}
+	if !merchantapi.PublicIP(ip) {
+		return fmt.Errorf("%w: %s", ErrBlockedAddress, ip)
+	}
+	return nil
+}
+
+func (s *Service) wakeUp() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func deliveryID(eventID, endpointID, nonce string) string {
+	h := sha256.Sum256([]byte(eventID + "\x00" + endpointID + "\x00" + nonce))
+	return "wd_" + hex.EncodeToString(h[:12])
+}
+
+func dueKey(at time.Time, id string) []byte { return store.Key("WQ/", at.UnixNano(), id) }
+
+// enqueue creates a delivery of an event to an endpoint, unless one with the
+// same id exists (a redelivered event).
+func (s *Service) enqueue(b *store.Batch, ep *store.Endpoint, ev *events.DepositEvent, nonce string) (bool, error) {
+	id := deliveryID(ev.ID, ep.ID, nonce)
+	k := store.Key("WD/", id)
+	if ok, err := store.Has(b, k); err != nil || ok {
+		return false, err
+	}
+	now := s.o.Now().UTC()
+	d := store.Delivery{ID: id, EndpointID: ep.ID, Merchant: ep.Merchant, EventID: ev.ID, EventType: ev.Type,
+		Status: "pending", Attempts: []store.Attempt{}, CreatedAt: now, NextAt: &now}
+	if err := b.PutJSON(k, d); err != nil {
+		return false, err
+	}
+	if err := b.Set(store.Key("WL/", ep.ID, store.Sep, now.UnixNano(), id), nil, nil); err != nil {
+		return false, err
+	}
+	return true, b.Set(dueKey(now, id), nil, nil)
+}
+
+func subscribed(ep *store.Endpoint, typ string) bool {
+	for _, e := range ep.Events {
+		if e == typ {
+			return true
+		}
+	}
+	return false
+}
+
+func endpointsOf(r store.Reader, merchant string) ([]store.Endpoint, error) {
+	var out []store.Endpoint
+	err := store.Scan(r, store.Key("W/", merchant, store.Sep), false, func(_, v []byte) (bool, error) {
+		var ep store.Endpoint
+		if err := json.Unmarshal(v, &ep); err != nil {
+			return false, err
+		}
+		out = append(out, ep)
+		return true, nil
+	})
+	return out, err
+}
+
+// Dispatch consumes inflow.deposits and creates deliveries until ctx ends.
+func (s *Service) Dispatch(ctx context.Context, cfg kafka.Config) error {
+	offsets, err := storedOffsets(s.db)
+	if err != nil {
+		return err
+	}
+	cl, err := kafka.NewConsumer(cfg, []string{kafka.TopicDeposits}, kafka.Offsets{kafka.TopicDeposits: offsets})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("fetch %s/%d: %w", t, p, err) })
+		if ferr != nil {
+			s.o.Logger.Warn("webhook dispatcher", "err", ferr)
+			continue
+		}
+		var evs []events.DepositEvent
+		next := map[int32]int64{}
+		fs.EachRecord(func(r *kafka.Record) {
+			next[r.Partition] = r.Offset + 1
+			var ev events.DepositEvent
+			if err := json.Unmarshal(r.Value, &ev); err != nil {
+				s.o.Logger.Error("webhook dispatcher: skipping an event that does not decode", "offset", r.Offset, "err", err)
+				return
+			}
+			evs = append(evs, ev)
+		})
+		if len(next) == 0 {
+			continue
+		}
+		created := 0
+		err := s.db.Write(func(b *store.Batch) error {
+			eps := map[string][]store.Endpoint{}
+			for i := range evs {
+				ev := &evs[i]
+				list, ok := eps[ev.MerchantID]
+				if !ok {
+					var err error
+					if list, err = endpointsOf(b, ev.MerchantID); err != nil {
+						return err
+					}
+					eps[ev.MerchantID] = list
+				}
+				for j := range list {
+					if !subscribed(&list[j], ev.Type) {
+						continue
+					}
+					ok, err := s.enqueue(b, &list[j], ev, "")
+					if err != nil {
+						return err
+					}
+					if ok {
+						created++
+					}
+				}
+			}
+			for p, o := range next {
+				if err := b.Set(store.Key("OF/", kafka.TopicDeposits, store.Sep, uint32(p)), be64(uint64(o)), nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if created > 0 {
+			s.wakeUp()
+		}
+	}
+}
+
+func be64(v uint64) []byte {
+	return []byte{byte(v >> 56), byte(v >> 48), byte(v >> 40), byte(v >> 32), byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
+}
+
+func storedOffsets(r store.Reader) (map[int32]int64, error) {
+	p := store.Key("OF/", kafka.TopicDeposits, store.Sep)
+	out := map[int32]int64{}
+	err := store.Scan(r, p, false, func(k, v []byte) (bool, error) {
+		if len(k) == len(p)+4 && len(v) == 8 {
+			var part uint32
+			for _, c := range k[len(p):] {
+				part = part<<8 | uint32(c)
+			}
+			var o uint64
+			for _, c := range v {
+				o = o<<8 | uint64(c)
+			}
+			out[int32(part)] = int64(o)
+		}
+		return true, nil
+	})
+	return out, err
+}
+
+// Replay delivers one stored event again to every subscribed endpoint of its
+// merchant, and returns how many deliveries it made.
+func (s *Service) Replay(merchant, eventID string) (int, error) {
+	var ev events.DepositEvent
+	if err := store.GetJSON(s.db, store.Key("E/", eventID), &ev); err != nil || ev.MerchantID != merchant {
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			return 0, apierr.New(apierr.EventNotFound, "no event %q", eventID)
+		}
+		return 0, err
+	}
+	n := 0
+	nonce := strconv.FormatInt(s.o.Now().UnixNano(), 10)
+	err := s.db.Write(func(b *store.Batch) error {
+		eps, err := endpointsOf(b, merchant)
+		if err != nil {
+			return err
+		}
+		for i := range eps {
+			if !subscribed(&eps[i], ev.Type) {
+				continue
+			}
+			ok, err := s.enqueue(b, &eps[i], &ev, nonce)
+			if err != nil {
+				return err
+			}
+			if ok {
+				n++
+			}
+		}
+		return nil
+	})
+	if n > 0 {
+		s.wakeUp()
+	}
+	return n, err
+}
+
+// Deliveries lists an endpoint's deliveries, newest first.
+func (s *Service) Deliveries(endpointID string, p merchantapi.Page) ([]store.Delivery, merchantapi.Pagination, error) {
+	var ids []string
+	prefix := store.Key("WL/", endpointID, store.Sep)
+	err := store.Scan(s.db, prefix, true, func(k, _ []byte) (bool, error) {
+		ids = append(ids, string(k[len(prefix)+8:]))
+		return true, nil
+	})
+	if err != nil {
+		return nil, merchantapi.Pagination{}, err
+	}
+	lo, hi, pg := merchantapi.Paginate(p, len(ids))
+	out := make([]store.Delivery, 0, hi-lo)
+	for _, id := range ids[lo:hi] {
+		var d store.Delivery
+		if err := store.GetJSON(s.db, store.Key("WD/", id), &d); err != nil {
+			return nil, pg, err
+		}
+		out = append(out, d)
+	}
+	return out, pg, nil
+}
+
+// Send attempts due deliveries until ctx ends.
+func (s *Service) Send(ctx context.Context) error {
+	sem := make(chan struct{}, s.o.Workers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	t := time.NewTicker(min(s.o.Base/2, 250*time.Millisecond))
+	defer t.Stop()
+	for {
+		now := s.o.Now()
+		var due []string
+		depth := 0
+		err := store.Scan(s.db, []byte("WQ/"), false, func(k, _ []byte) (bool, error) {
+			depth++
+			at := int64(be64u(k[3:11]) ^ (1 << 63))
+			if at <= now.UnixNano() && len(due) < 256 {
+				due = append(due, string(k[3:]))
+			}
+			return true, nil
+		})
+		s.queue.Set(float64(depth))
+		if err != nil {
+			return err
+		}
+		for _, key := range due {
+			id := key[8:]
+			s.mu.Lock()
+			busy := s.inflight[id]
+			s.inflight[id] = true
+			s.mu.Unlock()
+			if busy {
+				continue
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			wg.Add(1)
+			go func(qkey []byte, id string) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				defer func() { s.mu.Lock(); delete(s.inflight, id); s.mu.Unlock() }()
+				if err := s.attempt(ctx, qkey, id); err != nil && ctx.Err() == nil {
+					s.o.Logger.Warn("webhook attempt bookkeeping failed", "delivery", id, "err", err)
+				}
+			}(append([]byte("WQ/"), key...), id)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.wake:
+		case <-t.C:
+		}
+	}
+}
+
+func be64u(b []byte) uint64 {
+	var v uint64
+	for _, c := range b {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
+
+// Backoff is the delay before attempt n+1 after n failed attempts: full
+// jitter over [d/2, d] with d = Base·2^(n-1), capped at Max.
+func (s *Service) Backoff(n int) time.Duration {
+	d := s.o.Base
+	for i := 1; i < n && d < s.o.Max; i++ {
+		d *= 2
+	}
+	d = min(d, s.o.Max)
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func (s *Service) attempt(ctx context.Context, qkey []byte, id string) error {
+	var d store.Delivery
+	if err := store.GetJSON(s.db, store.Key("WD/", id), &d); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return s.db.Write(func(b *store.Batch) error { return b.Delete(qkey, nil) })
+		}
+		return err
+	}
+	var ep store.Endpoint
+	epErr := store.GetJSON(s.db, store.Key("W/", d.Merchant, store.Sep, d.EndpointID), &ep)
+	body, evErr := store.GetRaw(s.db, store.Key("E/", d.EventID))
+	start := s.o.Now()
+	att := store.Attempt{At: start.UTC()}
+	var retryAfter time.Duration
+	switch {
+	case errors.Is(epErr, store.ErrNotFound):
+		// The endpoint was deleted: nothing to deliver to.
+		d.Status, d.NextAt = "cancelled", nil
+		return s.db.Write(func(b *store.Batch) error {
+			if err := b.Delete(qkey, nil); err != nil {
+				return err
+			}
+			return b.PutJSON(store.Key("WD/", id), d)
+		})
+	case epErr != nil:
+		return epErr
+	case evErr != nil:
+		return evErr
+	}
+	s.attempts.Inc()
+	att.StatusCode, retryAfter, att.Error = s.post(ctx, &ep, d.EventID, body)
+	att.DurationMs = s.o.Now().Sub(start).Milliseconds()
+	if ctx.Err() != nil {
+		return ctx.Err() // shutting down: the delivery stays due
+	}
+	d.Attempts = append(d.Attempts, att)
+	ok := att.Error == "" && att.StatusCode >= 200 && att.StatusCode < 300
+	var next time.Time
+	switch {
+	case ok:
+		d.Status, d.NextAt = "succeeded", nil
+		s.succeeded.Inc()
+	case s.o.Now().Sub(d.CreatedAt) >= s.o.MaxAge:
+		d.Status, d.NextAt = "failed", nil
+		s.failures.Inc()
+		s.dead.Inc()
+	default:
+		s.failures.Inc()
+		delay := max(s.Backoff(len(d.Attempts)), min(retryAfter, s.o.Max))
+		next = s.o.Now().Add(delay).UTC()
+		d.NextAt = &next
+	}
+	return s.db.Write(func(b *store.Batch) error {
+		if err := b.Delete(qkey, nil); err != nil {
+			return err
+		}
+		if d.NextAt != nil {
+			if err := b.Set(dueKey(next, id), nil, nil); err != nil {
+				return err
+			}
+		}
+		return b.PutJSON(store.Key("WD/", id), d)
+	})
+}
+
+// post makes one attempt: status code, the server's Retry-After, or an error.
+func (s *Service) post(ctx context.Context, ep *store.Endpoint, eventID string, body []byte) (int, time.Duration, string) {
+	hdr, err := Headers(ep.Secret, eventID, s.o.Now(), body)
+	if err != nil {
+		return 0, 0, err.Error()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	if err != nil {
+		return 0, 0, err.Error()
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, 0, err.Error()
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	var ra time.Duration
+	if v := resp.Header.Get("Retry-After"); v != "" {
+		if secs, err := strconv.Atoi(v); err == nil && secs > 0 {
+			ra = time.Duration(secs) * time.Second
+		}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		return resp.StatusCode, ra, ""
+	}
+	return resp.StatusCode, 0, ""
+}
