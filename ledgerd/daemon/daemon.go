@@ -1,0 +1,365 @@
+// Package daemon runs ledgerd: the ledger consuming the chain topics, the
+// outbox relay, the webhook dispatcher and sender, the cooldown sweeper, and
+// one HTTP listener with the internal API and /healthz, /readyz, /metrics.
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/inflowhq/inflow/ledgerd/ledger"
+	"github.com/inflowhq/inflow/ledgerd/outbox"
+	"github.com/inflowhq/inflow/ledgerd/registry"
+	"github.com/inflowhq/inflow/ledgerd/rpc"
+	"github.com/inflowhq/inflow/ledgerd/store"
+	"github.com/inflowhq/inflow/ledgerd/webhook"
+	"github.com/inflowhq/inflow/pkg/assets"
+	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/events"
+	"github.com/inflowhq/inflow/pkg/kafka"
+	"github.com/inflowhq/inflow/pkg/kv"
+	"github.com/inflowhq/inflow/pkg/ops"
+)
+
+// Duration is a time.Duration written as "30m" in configuration files.
+type Duration time.Duration
+
+// UnmarshalJSON parses "30m", "2s"…
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string like \"30m\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+// Config is ledgerd's configuration.
+type Config struct {
+	DataDir      string   `json:"data_dir"`
+	KafkaBrokers []string `json:"kafka_brokers"`
+	// HTTP serves the internal API and the operator endpoints.
+	HTTP       string `json:"http"`
+	AssetsFile string `json:"assets_file,omitempty"`
+	// Chains are the chain topics to consume (default: every known chain).
+	Chains []chain.ID `json:"chains,omitempty"`
+	// Cooldown is how long an unbound address rests (default 30m).
+	Cooldown Duration `json:"cooldown,omitempty"`
+	// InternalToken is the shared secret apid must send.
+	InternalToken string `json:"internal_token,omitempty"`
+	// AllowLoopbackWebhooks allows http://127.0.0.1 endpoints: dev mode only.
+	AllowLoopbackWebhooks bool     `json:"allow_loopback_webhooks,omitempty"`
+	WebhookRetryBase      Duration `json:"webhook_retry_base,omitempty"`
+	WebhookMaxAge         Duration `json:"webhook_max_age,omitempty"`
+	LogLevel              string   `json:"log_level,omitempty"`
+}
+
+// DefaultConfig is what unset fields fall back to.
+func DefaultConfig() Config {
+	return Config{DataDir: "./data/ledgerd", KafkaBrokers: []string{"127.0.0.1:9092"}, HTTP: "127.0.0.1:9201", LogLevel: "info"}
+}
+
+// LoadConfig reads a JSON file over the defaults.
+func LoadConfig(path string) (Config, error) {
+	cfg := DefaultConfig()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Validate checks the configuration.
+func (c Config) Validate(table *assets.Config) error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir is empty"))
+	}
+	if len(c.KafkaBrokers) == 0 {
+		errs = append(errs, errors.New("no kafka brokers"))
+	}
+	if c.HTTP == "" {
+		errs = append(errs, errors.New("http address is empty"))
+	}
+	for _, id := range c.Chains {
+		if _, err := table.Chain(id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.Cooldown < 0 {
+		errs = append(errs, errors.New("cooldown is negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Daemon is a running ledgerd.
+type Daemon struct {
+	cfg    Config
+	Table  *assets.Config
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	ready  *ops.Readiness
+	pdb    *pebble.DB
+	DB     *store.DB
+	Ledger *ledger.Ledger
+	Reg    *registry.Registry
+	Hooks  *webhook.Service
+	kcfg   kafka.Config
+	relay  *outbox.Relay
+	addr   net.Addr
+	addrCh chan struct{}
+}
+
+// New opens ledgerd's state.
+func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error) {
+	table := assets.Default()
+	if cfg.AssetsFile != "" {
+		var err error
+		if table, err = assets.Load(cfg.AssetsFile); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.Validate(table); err != nil {
+		return nil, fmt.Errorf("ledgerd config: %w", err)
+	}
+	if len(cfg.Chains) == 0 {
+		for _, c := range table.Chains {
+			cfg.Chains = append(cfg.Chains, c.ID)
+		}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if reg == nil {
+		reg = ops.NewRegistry()
+	}
+	pdb, err := kv.Open(filepath.Clean(cfg.DataDir), nil, log)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, Table: table, log: log, reg: reg, pdb: pdb, DB: store.Wrap(pdb),
+		ready: ops.NewReadiness("http", "ledger", "relay", "webhooks"),
+		kcfg:  kafka.Config{Brokers: cfg.KafkaBrokers, ClientID: "inflow-ledgerd"}, addrCh: make(chan struct{})}
+	if d.Ledger, err = ledger.New(d.DB, table, ledger.Options{Logger: log.With("component", "ledger"), Registerer: reg}); err != nil {
+		pdb.Close()
+		return nil, err
+	}
+	d.Reg = registry.New(d.DB, table, registry.Options{Cooldown: time.Duration(cfg.Cooldown), Logger: log.With("component", "registry")})
+	d.Hooks, err = webhook.New(d.DB, webhook.Options{Base: time.Duration(cfg.WebhookRetryBase), MaxAge: time.Duration(cfg.WebhookMaxAge),
+		AllowLoopbackHTTP: cfg.AllowLoopbackWebhooks, Logger: log.With("component", "webhook"), Registerer: reg})
+	if err != nil {
+		pdb.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close releases the state; call after Run returns.
+func (d *Daemon) Close() error { return d.pdb.Close() }
+
+// Addr waits for the HTTP listener and returns its address.
+func (d *Daemon) Addr(ctx context.Context) (net.Addr, error) {
+	select {
+	case <-d.addrCh:
+		return d.addr, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Ready returns the readiness tracker.
+func (d *Daemon) Ready() *ops.Readiness { return d.ready }
+
+// Run runs every part until ctx ends or one fails.
+func (d *Daemon) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	topics := make([]string, len(d.cfg.Chains))
+	specs := []kafka.TopicSpec{kafka.AddressesTopic(), kafka.DepositsTopic()}
+	for i, id := range d.cfg.Chains {
+		topics[i] = id.Topic()
+		specs = append(specs, kafka.ChainTopic(id))
+	}
+	if err := d.ensureTopics(ctx, specs); err != nil {
+		return err
+	}
+	prod, err := kafka.NewProducer(d.kcfg)
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	if d.relay, err = outbox.New(d.DB, prod, d.log.With("component", "outbox"), d.reg); err != nil {
+		return err
+	}
+
+	srv := rpc.New(d.DB, d.Reg, d.Hooks, d.Table, rpc.Options{Token: d.cfg.InternalToken,
+		AllowLoopbackHTTP: d.cfg.AllowLoopbackWebhooks, Logger: d.log.With("component", "rpc"), OnChange: d.relay.Wake})
+	mux := http.NewServeMux()
+	mux.Handle("/internal/", srv.Handler())
+	mux.Handle("/", ops.Handler(d.reg, d.ready))
+	ln, err := net.Listen("tcp", d.cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("ledgerd listen %s: %w", d.cfg.HTTP, err)
+	}
+	d.addr = ln.Addr()
+	close(d.addrCh)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	d.ready.Set("http", nil)
+	d.log.Info("ledgerd internal API and operator endpoints", "addr", "http://"+ln.Addr().String())
+
+	var wg sync.WaitGroup
+	run := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				d.ready.Set(name, err)
+				cancel(fmt.Errorf("%s: %w", name, err))
+			}
+		}()
+	}
+	run("http", func(ctx context.Context) error {
+		go func() { <-ctx.Done(); hs.Close() }()
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	run("relay", func(ctx context.Context) error { d.ready.Set("relay", nil); return d.relay.Run(ctx) })
+	run("ledger", func(ctx context.Context) error { return d.consume(ctx, topics) })
+	run("webhooks", func(ctx context.Context) error {
+		d.ready.Set("webhooks", nil)
+		var g sync.WaitGroup
+		errc := make(chan error, 2)
+		g.Add(2)
+		go func() { defer g.Done(); errc <- d.Hooks.Dispatch(ctx, d.kcfg) }()
+		go func() { defer g.Done(); errc <- d.Hooks.Send(ctx) }()
+		err := <-errc
+		g.Wait()
+		return err
+	})
+	run("sweeper", func(ctx context.Context) error {
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			if err := d.Reg.SweepAll(); err != nil {
+				d.log.Warn("cooldown sweep", "err", err)
+			}
+			d.relay.Wake()
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	})
+	<-ctx.Done()
+	wg.Wait()
+	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+		return c
+	}
+	return nil
+}
+
+func (d *Daemon) ensureTopics(ctx context.Context, specs []kafka.TopicSpec) error {
+	admin, err := kafka.NewAdmin(d.kcfg)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	for {
+		err := kafka.EnsureTopics(ctx, admin, specs...)
+		if err == nil {
+			return nil
+		}
+		d.log.Warn("waiting for Kafka", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// consume applies the chain topics to the ledger, one synced batch per fetch.
+func (d *Daemon) consume(ctx context.Context, topics []string) error {
+	offsets, err := ledger.Offsets(d.DB, topics)
+	if err != nil {
+		return err
+	}
+	cl, err := kafka.NewConsumer(d.kcfg, topics, offsets, kgo.FetchMaxBytes(16<<20))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	d.ready.Set("ledger", nil)
+	paused := map[string]bool{}
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("fetch %s/%d: %w", t, p, err) })
+		if ferr != nil {
+			d.log.Warn("ledger consumer", "err", ferr)
+			continue
+		}
+		var in []ledger.Input
+		var bad error
+		fs.EachRecord(func(r *kafka.Record) {
+			if bad != nil {
+				return
+			}
+			rec, err := events.Unmarshal(r.Value)
+			if err != nil {
+				bad = fmt.Errorf("%s/%d offset %d: %w", r.Topic, r.Partition, r.Offset, err)
+				return
+			}
+			in = append(in, ledger.Input{Record: rec, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset})
+		})
+		if bad != nil {
+			// A record that does not decode cannot be applied or skipped
+			// with money at stake: stop, alert, keep the stored offset.
+			d.log.Error("ALERT: undecodable chain record; the ledger stops here", "err", bad)
+			return bad
+		}
+		if len(in) == 0 {
+			continue
+		}
+		if err := d.Ledger.Apply(in); err != nil {
+			return err
+		}
+		d.relay.Wake()
+		for _, x := range in {
+			if paused[x.Topic] {
+				continue
+			}
+			if st, err := ledger.ChainStateOf(d.DB, x.Record.Chain); err == nil && st.Halted {
+				paused[x.Topic] = true
+				cl.PauseFetchPartitions(map[string][]int32{x.Topic: {x.Partition}})
+				d.ready.Set("chain:"+string(x.Record.Chain), errors.New("halted: "+st.HaltReason))
+			}
+		}
+	}
+}
