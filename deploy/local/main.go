@@ -1,11 +1,11 @@
 // Command inflow is Inflow in one process, for a laptop: the embedded Kafka
-// broker, the local EVM devnet with background traffic, and the indexer,
-// all persistent under --data. `make run` starts it.
+// broker, the local EVM devnet with background traffic, the indexer, ledgerd
+// and the merchant API, all persistent under --data. `make run` starts it.
 package main
 
 import (
 	"context"
-	"crypto/sha256"
+	crand "crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,49 +13,34 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/inflowhq/inflow/indexer/daemon"
-	"github.com/inflowhq/inflow/pkg/chain"
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
-	"github.com/inflowhq/inflow/pkg/events"
-	"github.com/inflowhq/inflow/pkg/kafka"
 )
 
-func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-}
+var cryptoRand io.Reader = crand.Reader
 
-// devAddresses are the watched devnet addresses: deterministic, so a restart
-// watches the same ones.
-func devAddresses(n int) []common.Address {
-	out := make([]common.Address, n)
-	for i := range out {
-		h := sha256.Sum256([]byte("inflow-dev-address-" + strconv.Itoa(i)))
-		copy(out[i][:], h[:20])
-	}
-	return out
-}
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("inflow", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var (
-		dataDir   = fs.String("data", "./data", "data directory (Kafka, devnet chain, indexer state)")
-		blockTime = fs.Duration("block-time", 2*time.Second, "devnet block interval")
-		rpcAddr   = fs.String("rpc", "127.0.0.1:8545", "devnet JSON-RPC address (HTTP and WebSocket)")
-		kafkaPort = fs.Int("kafka-port", 19092, "embedded Kafka port on 127.0.0.1")
-		opsAddr   = fs.String("ops", "127.0.0.1:9101", "indexer /healthz, /readyz and /metrics")
-		traffic   = fs.Float64("traffic", 2, "devnet background transfers per second")
-		watchN    = fs.Int("dev-addresses", 100, "devnet addresses to watch")
-		logLevel  = fs.String("log-level", "info", "debug, info, warn or error")
-	)
+	o := Options{}
+	fs.StringVar(&o.DataDir, "data", "./data", "data directory (Kafka log, devnet chain, indexer and ledger state)")
+	fs.StringVar(&o.HTTP, "http", "127.0.0.1:8080", "merchant API and devnet control API")
+	fs.DurationVar(&o.BlockTime, "block-time", 2*time.Second, "devnet block interval")
+	fs.StringVar(&o.RPC, "rpc", "127.0.0.1:8545", "devnet JSON-RPC (HTTP and WebSocket)")
+	fs.IntVar(&o.KafkaPort, "kafka-port", 19092, "embedded Kafka port on 127.0.0.1")
+	fs.StringVar(&o.IndexerOps, "indexer-ops", "127.0.0.1:9101", "indexer /healthz, /readyz, /metrics")
+	fs.StringVar(&o.LedgerHTTP, "ledger-http", "127.0.0.1:9201", "ledgerd internal API and /healthz, /readyz, /metrics")
+	fs.Uint64Var(&o.FinalityLag, "finality-lag", 16, "how far the devnet's finalized tag lags its head")
+	fs.Float64Var(&o.Traffic, "traffic", 2, "devnet background transfers per second")
+	fs.StringVar(&o.DevAPIKey, "dev-api-key", "", "API key of the dev merchant (sk_test_…; default: generated and printed)")
+	fs.StringVar(&o.AdminKey, "admin-key", "", "X-Admin-Key for /admin/v1 (default: generated and printed)")
+	fs.IntVar(&o.PoolSize, "dev-addresses", 100, "devnet addresses in the dev merchant's pool")
+	fs.DurationVar(&o.Cooldown, "cooldown", 30*time.Minute, "how long an unbound address rests before reuse")
+	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -64,94 +49,53 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "inflow: --log-level %q\n", *logLevel)
 		return 2
 	}
-	if *blockTime < 100*time.Millisecond {
-		fmt.Fprintln(stderr, "inflow: --block-time below 100ms")
+	if o.BlockTime != 0 && o.BlockTime < 50*time.Millisecond {
+		fmt.Fprintln(stderr, "inflow: --block-time below 50ms")
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := start(ctx, log, stdout, *dataDir, *blockTime, *rpcAddr, *kafkaPort, *opsAddr, *traffic, *watchN); err != nil {
-		log.Error("inflow stopped", "err", err)
+	s, err := Start(ctx, o)
+	if err != nil {
+		fmt.Fprintln(stderr, "inflow:", err)
 		return 1
 	}
-	log.Info("inflow stopped cleanly; the next start continues from " + *dataDir)
+	printWelcome(stdout, s, o)
+	if err := s.Wait(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(stderr, "inflow:", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "inflow stopped cleanly; the next start continues from %s\n", o.DataDir)
 	return 0
 }
 
-func start(ctx context.Context, log *slog.Logger, stdout io.Writer, dataDir string, blockTime time.Duration,
-	rpcAddr string, kafkaPort int, opsAddr string, traffic float64, watchN int) error {
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return err
-	}
-	broker, err := kafka.StartEmbedded(kafka.EmbeddedOptions{DataDir: filepath.Join(dataDir, "kafka"), Port: kafkaPort})
-	if err != nil {
-		return err
-	}
-	defer broker.Close()
-	kcfg := kafka.Config{Brokers: broker.Addrs(), ClientID: "inflow-local"}
+func printWelcome(w io.Writer, s *Stack, o Options) {
+	c := devevm.ChainID
+	fmt.Fprintf(w, `
+Inflow is running (embedded mode, data in %[1]s).
 
-	watched := devAddresses(watchN)
-	dn, err := devevm.Start(devevm.Config{
-		Addr: rpcAddr, DataDir: filepath.Join(dataDir, "devnet"), BlockTime: blockTime,
-		TrafficRate: traffic, TrafficTargets: func() []common.Address { return watched },
-		Logger: log.With("component", "devnet"),
-	})
-	if err != nil {
-		return err
-	}
-	defer dn.Close()
+  merchant API   %[2]s/api/v1   docs %[2]s/docs   OpenAPI %[2]s/openapi.json
+  devnet         %[3]s (JSON-RPC, chain %[4]s, a block every %[5]s)
+  operators      indexer http://%[6]s/metrics · ledgerd http://%[7]s/metrics
+  dev API key    %[8]s
+  admin key      %[9]s
 
-	// Watch the dev addresses: publish them once; the topic is compacted.
-	admin, err := kafka.NewAdmin(kcfg)
-	if err != nil {
-		return err
-	}
-	err = kafka.EnsureTopics(ctx, admin, kafka.AddressesTopic(), kafka.ChainTopic(devevm.ChainID))
-	admin.Close()
-	if err != nil {
-		return err
-	}
-	prod, err := kafka.NewProducer(kcfg, kgo.DefaultProduceTopic(kafka.TopicAddresses))
-	if err != nil {
-		return err
-	}
-	for i, a := range watched {
-		r := events.AddressRecord{Address: chain.EVMAddress(a), ID: uint64(i + 1)}
-		if err := prod.ProduceSync(ctx, &kgo.Record{Key: r.Key(), Value: r.Value()}).FirstErr(); err != nil {
-			prod.Close()
-			return fmt.Errorf("watch dev addresses: %w", err)
-		}
-	}
-	prod.Close()
+Try it:
 
-	from := uint64(1)
-	d, err := daemon.New(daemon.Config{
-		DataDir: filepath.Join(dataDir, "indexer"), KafkaBrokers: kcfg.Brokers, HTTP: opsAddr, LogLevel: "info",
-		Chains: []daemon.ChainConfig{{ID: devevm.ChainID, RPC: dn.WSURL(), From: &from, PollInterval: daemon.Duration(blockTime / 4)}},
-	}, log.With("component", "indexer"), nil)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
+  # 1. bind a deposit reference: you get a pooled address
+  curl -s -X POST %[2]s/api/v1/deposits/references -H 'X-API-Key: %[8]s' \
+    -H 'Content-Type: application/json' \
+    -d '{"depositReference":"user_alice","currency":"USDT","chainId":"%[4]s"}'
 
-	fmt.Fprintf(stdout, `
-Inflow is running (embedded mode).
+  # 2. send 25 USDT to that address on the devnet (put the address in "to")
+  curl -s -X POST %[2]s/devnet/%[4]s/transfer -H 'Content-Type: application/json' \
+    -d '{"to":"ADDRESS","currency":"USDT","amount":"25"}'
 
-  devnet JSON-RPC   %s  (chain %s, a block every %s)
-  Kafka             %s  (topics %s, %s)
-  indexer           http://%s/metrics  ·  /healthz  ·  /readyz
+  # 3. watch the deposit go pending → confirmed → completed
+  curl -s '%[2]s/api/v1/deposits?depositReference=user_alice' -H 'X-API-Key: %[8]s'
+  curl -s '%[2]s/api/v1/balances?depositReference=user_alice' -H 'X-API-Key: %[8]s'
 
-Watching %d devnet addresses (the first is %s); about one background
-transfer in ten goes to them. Matched deposits so far:
-  curl -s http://%s/metrics | grep inflow_indexer_follow_matched_transfers_total
-
-Ctrl-C stops; the next start continues from %s.
-`, dn.URL(), devevm.ChainID, blockTime, kcfg.Brokers[0], devevm.ChainID.Topic(), kafka.TopicAddresses,
-		opsAddr, watchN, watched[0].Hex(), opsAddr, dataDir)
-
-	if err := d.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
+Ctrl-C stops; the next start continues with the same data.
+`, o.DataDir, s.APIURL, s.Devnet.URL(), c, o.BlockTime, o.IndexerOps, o.LedgerHTTP, s.DevAPIKey, s.AdminKey)
 }

@@ -1,6 +1,9 @@
 package events
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Deposit event types, the records of inflow.deposits.
 const (
@@ -70,4 +73,18 @@ func TimePtr(t *time.Time) *APITime {
 		return nil
 	}
 	return &APITime{*t}
+}
+
+// MarshalJSON writes the API time format (time.Time's own would win otherwise).
+func (t APITime) MarshalJSON() ([]byte, error) {
+	b, _ := t.MarshalText()
+	return append(append([]byte{'"'}, b...), '"'), nil
+}
+
+// UnmarshalJSON reads an RFC 3339 time.
+func (t *APITime) UnmarshalJSON(b []byte) error {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return fmt.Errorf("events: time %s is not a string", b)
+	}
+	return t.UnmarshalText(b[1 : len(b)-1])
 }

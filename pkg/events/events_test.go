@@ -2,9 +2,11 @@ package events
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/inflowhq/inflow/pkg/chain"
 )
@@ -140,5 +142,20 @@ func TestAddressRecord(t *testing.T) {
 		if _, err := ParseAddressRecord(kv[0], kv[1]); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: err = %v", name, err)
 		}
+	}
+}
+
+func TestAPITime(t *testing.T) {
+	ts := APITime{time.Date(2025, 1, 20, 15, 30, 0, 123456789, time.UTC)}
+	b, err := json.Marshal(struct {
+		At APITime  `json:"at"`
+		P  *APITime `json:"p"`
+	}{At: ts, P: &ts})
+	if err != nil || string(b) != `{"at":"2025-01-20T15:30:00.123Z","p":"2025-01-20T15:30:00.123Z"}` {
+		t.Fatalf("%s %v", b, err)
+	}
+	var back struct{ At APITime }
+	if err := json.Unmarshal([]byte(`{"At":"2025-01-20T15:30:00.123Z"}`), &back); err != nil || !back.At.Equal(ts.Truncate(time.Millisecond)) {
+		t.Fatalf("%v %v", back.At, err)
 	}
 }

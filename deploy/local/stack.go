@@ -1,0 +1,349 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/holiman/uint256"
+
+	"github.com/inflowhq/inflow/apid/api"
+	indexer "github.com/inflowhq/inflow/indexer/daemon"
+	ledgerd "github.com/inflowhq/inflow/ledgerd/daemon"
+	"github.com/inflowhq/inflow/ledgerd/store"
+	"github.com/inflowhq/inflow/pkg/apierr"
+	"github.com/inflowhq/inflow/pkg/chain"
+	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
+	"github.com/inflowhq/inflow/pkg/kafka"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
+	"github.com/inflowhq/inflow/pkg/ops"
+)
+
+// Options configures the all-in-one stack.
+type Options struct {
+	DataDir      string
+	HTTP         string        // merchant API and devnet control API
+	RPC          string        // devnet JSON-RPC
+	KafkaPort    int           // 0 picks one
+	IndexerOps   string        // indexer operator endpoints
+	LedgerHTTP   string        // ledgerd internal API and operator endpoints
+	BlockTime    time.Duration // devnet interval; 0 mines only on request
+	FinalityLag  uint64        // devnet finalized-tag lag (default 64)
+	Traffic      float64       // background transfers per second
+	DevAPIKey    string        // the dev merchant's key; empty generates one
+	AdminKey     string        // X-Admin-Key; empty generates one
+	PoolSize     int           // dev addresses in the dev merchant's pool
+	Cooldown     time.Duration
+	WebhookRetry time.Duration // first webhook retry delay (default 1s)
+	Logger       *slog.Logger
+}
+
+// Stack is Inflow running in one process.
+type Stack struct {
+	Devnet     *devevm.Devnet
+	Ledger     *ledgerd.Daemon
+	Indexer    *indexer.Daemon
+	APIURL     string
+	DevAPIKey  string
+	AdminKey   string
+	MerchantID string
+	Pool       []common.Address
+
+	broker *kafka.Embedded
+	wg     sync.WaitGroup
+	errc   chan error
+	cancel context.CancelFunc
+}
+
+// devAddresses are the dev merchant's pool: deterministic, so a restart
+// finds the same ones.
+func devAddresses(n int) []common.Address {
+	out := make([]common.Address, n)
+	for i := range out {
+		h := sha256.Sum256([]byte("inflow-dev-address-" + strconv.Itoa(i)))
+		copy(out[i][:], h[:20])
+	}
+	return out
+}
+
+func randomKey(prefix string) string {
+	b := make([]byte, 24)
+	if _, err := io.ReadFull(cryptoRand, b); err != nil {
+		panic(err)
+	}
+	return prefix + fmt.Sprintf("%x", b)
+}
+
+// Start brings the stack up; it runs until ctx ends or a part fails.
+func Start(ctx context.Context, o Options) (*Stack, error) {
+	if o.PoolSize == 0 {
+		o.PoolSize = 100
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	log := o.Logger
+	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &Stack{errc: make(chan error, 4), cancel: cancel, Pool: devAddresses(o.PoolSize)}
+	fail := func(err error) (*Stack, error) {
+		cancel()
+		s.wg.Wait()
+		s.close()
+		return nil, err
+	}
+	var err error
+	if s.broker, err = kafka.StartEmbedded(kafka.EmbeddedOptions{DataDir: filepath.Join(o.DataDir, "kafka"), Port: o.KafkaPort}); err != nil {
+		return fail(err)
+	}
+	brokers := s.broker.Addrs()
+
+	if s.Devnet, err = devevm.Start(devevm.Config{
+		Addr: o.RPC, DataDir: filepath.Join(o.DataDir, "devnet"), BlockTime: o.BlockTime, FinalityLag: o.FinalityLag,
+		TrafficRate: o.Traffic, TrafficTargets: func() []common.Address { return s.Pool }, Logger: log.With("component", "devnet"),
+	}); err != nil {
+		return fail(err)
+	}
+
+	token := randomKey("it_")
+	if s.Ledger, err = ledgerd.New(ledgerd.Config{
+		DataDir: filepath.Join(o.DataDir, "ledgerd"), KafkaBrokers: brokers, HTTP: o.LedgerHTTP,
+		Chains: []chain.ID{devevm.ChainID}, Cooldown: ledgerd.Duration(o.Cooldown), InternalToken: token,
+		AllowLoopbackWebhooks: true, WebhookRetryBase: ledgerd.Duration(o.WebhookRetry),
+	}, log.With("component", "ledgerd"), nil); err != nil {
+		return fail(err)
+	}
+	if err := s.devMerchant(o); err != nil {
+		return fail(err)
+	}
+	s.run(ctx, "ledgerd", s.Ledger.Run)
+	laddr, err := s.Ledger.Addr(ctx)
+	if err != nil {
+		return fail(err)
+	}
+
+	from := uint64(1)
+	if s.Indexer, err = indexer.New(indexer.Config{
+		DataDir: filepath.Join(o.DataDir, "indexer"), KafkaBrokers: brokers, HTTP: o.IndexerOps,
+		Chains: []indexer.ChainConfig{{ID: devevm.ChainID, RPC: s.Devnet.WSURL(), From: &from, PollInterval: indexer.Duration(max(o.BlockTime/4, 20*time.Millisecond))}},
+	}, log.With("component", "indexer"), nil); err != nil {
+		return fail(err)
+	}
+	s.run(ctx, "indexer", s.Indexer.Run)
+
+	if o.AdminKey == "" {
+		o.AdminKey = randomKey("adm_")
+	}
+	s.AdminKey = o.AdminKey
+	reg := ops.NewRegistry()
+	srv, err := api.New(api.Config{LedgerURL: "http://" + laddr.String(), InternalToken: token, AdminKey: o.AdminKey,
+		AllowLoopbackWebhooks: true, Logger: log.With("component", "apid"), Registerer: reg})
+	if err != nil {
+		return fail(err)
+	}
+	ln, err := net.Listen("tcp", o.HTTP)
+	if err != nil {
+		return fail(fmt.Errorf("listen %s: %w", o.HTTP, err))
+	}
+	s.APIURL = "http://" + ln.Addr().String()
+	mux := http.NewServeMux()
+	mux.Handle("/devnet/", s.devnetAPI())
+	mux.Handle("/", api.Mount(ctx, srv, reg))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.run(ctx, "apid", func(ctx context.Context) error {
+		go func() { <-ctx.Done(); hs.Close() }()
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	return s, nil
+}
+
+// devMerchant makes (or finds) the dev merchant, its key and its pool.
+func (s *Stack) devMerchant(o Options) error {
+	reg := s.Ledger.Reg
+	m, err := reg.FindMerchantByName("dev")
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		key := o.DevAPIKey
+		if key == "" {
+			key = randomKey("sk_test_")
+		}
+		nm, k, err := reg.CreateMerchant("dev", false, key)
+		if err != nil {
+			return fmt.Errorf("dev merchant: %w", err)
+		}
+		m, s.DevAPIKey = nm, k
+	case err != nil:
+		return err
+	default:
+		key := o.DevAPIKey
+		if key == "" {
+			key = randomKey("sk_test_")
+		}
+		if err := reg.AddKey(m.ID, key); err != nil {
+			return err
+		}
+		s.DevAPIKey = key
+	}
+	s.MerchantID = m.ID
+	addrs := make([]chain.Address, len(s.Pool))
+	for i, a := range s.Pool {
+		addrs[i] = chain.EVMAddress(a)
+	}
+	_, err = reg.Import(m.ID, chain.FamilyEVM, addrs)
+	return err
+}
+
+func (s *Stack) run(ctx context.Context, name string, fn func(context.Context) error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := fn(ctx); err != nil && ctx.Err() == nil {
+			s.errc <- fmt.Errorf("%s: %w", name, err)
+			s.cancel()
+		}
+	}()
+}
+
+// Wait blocks until the stack stops, and returns the first failure.
+func (s *Stack) Wait(ctx context.Context) error {
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-s.errc:
+	}
+	s.cancel()
+	s.wg.Wait()
+	s.close()
+	return err
+}
+
+func (s *Stack) close() {
+	if s.Indexer != nil {
+		s.Indexer.Close()
+	}
+	if s.Ledger != nil {
+		s.Ledger.Close()
+	}
+	if s.Devnet != nil {
+		s.Devnet.Close()
+	}
+	if s.broker != nil {
+		s.broker.Close()
+	}
+}
+
+// devnetAPI is the devnet control API: transfer, reorg, mine.
+func (s *Stack) devnetAPI() http.Handler {
+	mux := http.NewServeMux()
+	reply := func(w http.ResponseWriter, v any, err error) {
+		if err != nil {
+			apierr.Write(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(v)
+	}
+	check := func(r *http.Request) error {
+		if c := r.PathValue("chain"); c != string(devevm.ChainID) {
+			return apierr.New(apierr.UnsupportedChain, "the devnet is %s, not %q", devevm.ChainID, c)
+		}
+		return nil
+	}
+	mux.HandleFunc("POST /devnet/{chain}/transfer", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ To, Currency, Amount string }
+		if err := check(r); err != nil {
+			reply(w, nil, err)
+			return
+		}
+		if err := merchantapi.DecodeJSON(r.Body, &req); err != nil {
+			reply(w, nil, err)
+			return
+		}
+		to, err := chain.ParseAddress(chain.FamilyEVM, req.To)
+		if err != nil {
+			reply(w, nil, apierr.New(apierr.InvalidAddress, "to: %v", err))
+			return
+		}
+		dec, cur := uint8(18), "ETH"
+		if req.Currency != "" && req.Currency != "ETH" {
+			tok, ok := devevm.TokenBySymbol(req.Currency)
+			if !ok {
+				reply(w, nil, apierr.New(apierr.UnsupportedCurrency, "currency %q (ETH, USDT, DAI)", req.Currency))
+				return
+			}
+			dec, cur = tok.Decimals, tok.Symbol
+		}
+		amt, err := chain.ParseDecimal(req.Amount, dec)
+		if err != nil || amt.IsZero() {
+			reply(w, nil, apierr.New(apierr.ValidationFailed, "amount %q must be a positive decimal with at most %d decimals", req.Amount, dec))
+			return
+		}
+		v, _ := uint256.FromBig(amt.Big())
+		h, err := s.Devnet.Transfer(common.BytesToAddress(to.Bytes()), cur, v)
+		if err != nil {
+			reply(w, nil, apierr.New(apierr.ValidationFailed, "%v", err))
+			return
+		}
+		reply(w, map[string]any{"txHash": h.Hex()}, nil)
+	})
+	mux.HandleFunc("POST /devnet/{chain}/reorg", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Depth            int  `json:"depth"`
+			DropTransactions bool `json:"dropTransactions"`
+		}
+		if err := check(r); err != nil {
+			reply(w, nil, err)
+			return
+		}
+		if err := merchantapi.DecodeJSON(r.Body, &req); err != nil {
+			reply(w, nil, err)
+			return
+		}
+		head, err := s.Devnet.Reorg(req.Depth, req.DropTransactions)
+		if err != nil {
+			reply(w, nil, apierr.New(apierr.ValidationFailed, "%v", err))
+			return
+		}
+		reply(w, map[string]any{"head": head}, nil)
+	})
+	mux.HandleFunc("POST /devnet/{chain}/mine", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Blocks int `json:"blocks"`
+		}
+		if err := check(r); err != nil {
+			reply(w, nil, err)
+			return
+		}
+		if err := merchantapi.DecodeJSON(r.Body, &req); err != nil {
+			reply(w, nil, err)
+			return
+		}
+		if req.Blocks == 0 {
+			req.Blocks = 1
+		}
+		head, err := s.Devnet.Mine(req.Blocks)
+		if err != nil {
+			reply(w, nil, apierr.New(apierr.ValidationFailed, "%v", err))
+			return
+		}
+		reply(w, map[string]any{"head": head}, nil)
+	})
+	return mux
+}
