@@ -62,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	printWelcome(stdout, s, o)
-	if err := s.Wait(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	if err := s.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(stderr, "inflow:", err)
 		return 1
 	}

@@ -64,6 +64,7 @@ type Stack struct {
 	broker *kafka.Embedded
 	wg     sync.WaitGroup
 	errc   chan error
+	ctx    context.Context // the stack's own; cancelled on failure or stop
 	cancel context.CancelFunc
 }
 
@@ -99,7 +100,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Stack{errc: make(chan error, 4), cancel: cancel, Pool: devAddresses(o.PoolSize)}
+	s := &Stack{errc: make(chan error, 4), ctx: ctx, cancel: cancel, Pool: devAddresses(o.PoolSize)}
 	fail := func(err error) (*Stack, error) {
 		cancel()
 		s.wg.Wait()
@@ -221,12 +222,17 @@ func (s *Stack) run(ctx context.Context, name string, fn func(context.Context) e
 	}()
 }
 
-// Wait blocks until the stack stops, and returns the first failure.
-func (s *Stack) Wait(ctx context.Context) error {
+// Wait blocks until the stack stops (its context ends, or a part fails) and
+// returns the first failure.
+func (s *Stack) Wait() error {
 	var err error
 	select {
-	case <-ctx.Done():
+	case <-s.ctx.Done():
 	case err = <-s.errc:
+	}
+	select {
+	case err = <-s.errc:
+	default:
 	}
 	s.cancel()
 	s.wg.Wait()
