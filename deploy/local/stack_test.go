@@ -240,7 +240,9 @@ func TestHappyPathAndReorg(t *testing.T) {
 		return statuses("depositReference=user_alice&sortBy=amount&sortOrder=desc") == "25.5 USDT completed,1.25 ETH completed"
 	})
 	balances := func() string {
-		var b struct{ Data []struct{ Currency, Pending, Available string } }
+		var b struct {
+			Data []struct{ Currency, Pending, Available string }
+		}
 		c.do("GET", "/api/v1/balances?depositReference=user_alice", nil, &b)
 		var out []string
 		for _, x := range b.Data {

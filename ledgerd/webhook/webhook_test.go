@@ -1,0 +1,226 @@
+package webhook
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/inflowhq/inflow/ledgerd/ledger"
+	"github.com/inflowhq/inflow/ledgerd/store"
+	"github.com/inflowhq/inflow/pkg/events"
+	"github.com/inflowhq/inflow/pkg/kv"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
+)
+
+func newStore(t *testing.T) *store.DB {
+	pdb, err := kv.Open("db", vfs.NewMem(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pdb.Close() })
+	return store.Wrap(pdb)
+}
+
+// verify checks a Standard Webhooks request the way the specification says.
+func verify(secret string, r *http.Request, body []byte) error {
+	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	id, ts := r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp")
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(id + "." + ts + "." + string(body)))
+	want := "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+	for _, s := range strings.Fields(r.Header.Get("webhook-signature")) {
+		if hmac.Equal([]byte(s), []byte(want)) {
+			return nil
+		}
+	}
+	return errors.New("no valid signature")
+}
+
+// TestReceiverFaults: the endpoint times out, answers 500 and 429, and drops
+// connections; every event is still delivered, with valid signatures.
+func TestReceiverFaults(t *testing.T) {
+	db := newStore(t)
+	var (
+		mu        sync.Mutex
+		delivered = map[string]int{}
+		badSigs   int
+		faults    = map[string]int{}
+	)
+	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef01234567"))
+	rng := rand.New(rand.NewPCG(1, 2))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		roll := rng.IntN(10)
+		mu.Unlock()
+		fault := ""
+		switch {
+		case roll == 0:
+			fault = "timeout"
+			time.Sleep(300 * time.Millisecond) // beyond the 150ms attempt timeout
+		case roll == 1:
+			fault = "500"
+			w.WriteHeader(500)
+		case roll == 2:
+			fault = "429"
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(429)
+		case roll == 3:
+			fault = "drop"
+			hj, _ := w.(http.Hijacker)
+			conn, _, _ := hj.Hijack()
+			conn.Close()
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if fault != "" {
+			faults[fault]++
+			return
+		}
+		if err := verify(secret, r, body); err != nil {
+			badSigs++
+			w.WriteHeader(400)
+			return
+		}
+		delivered[r.Header.Get("webhook-id")]++
+	}))
+	defer srv.Close()
+
+	s, err := New(db, Options{Base: 20 * time.Millisecond, Max: 200 * time.Millisecond, Timeout: 150 * time.Millisecond, AllowLoopbackHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := store.Endpoint{ID: "we_1", Merchant: "m1", URL: srv.URL, Events: events.DepositEventTypes, Secret: secret}
+	const n = 200
+	var ids []string
+	err = db.Write(func(b *store.Batch) error {
+		if err := b.PutJSON(store.Key("W/", "m1", store.Sep, "we_1"), ep); err != nil {
+			return err
+		}
+		for i := 0; i < n; i++ {
+			ev := events.DepositEvent{ID: fmt.Sprintf("evt_%03d", i), Type: events.DepositPending, MerchantID: "m1",
+				Data: events.Deposit{DepositID: fmt.Sprintf("dep_%03d", i), Amount: "1", Status: "pending"}}
+			if err := ledger.Emit(b, ev); err != nil {
+				return err
+			}
+			if _, err := s.enqueue(b, &ep, &ev, ""); err != nil {
+				return err
+			}
+			ids = append(ids, ev.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Send(ctx) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		mu.Lock()
+		got := len(delivered)
+		mu.Unlock()
+		if got == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d events delivered", got, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range ids {
+		if delivered[id] == 0 {
+			t.Errorf("%s never delivered", id)
+		}
+	}
+	if badSigs > 0 {
+		t.Errorf("%d deliveries failed signature verification", badSigs)
+	}
+	for _, f := range []string{"timeout", "500", "429", "drop"} {
+		if faults[f] == 0 {
+			t.Errorf("fault %s never injected", f)
+		}
+	}
+	// The delivery log records the failed attempts.
+	ds, _, err := s.Deliveries("we_1", pageAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	retried := 0
+	for _, d := range ds {
+		if d.Status != "succeeded" {
+			t.Errorf("delivery %s is %s", d.ID, d.Status)
+		}
+		if len(d.Attempts) > 1 {
+			retried++
+		}
+	}
+	t.Logf("faults injected: %v; %d deliveries needed retries", faults, retried)
+	if retried == 0 {
+		t.Error("no delivery was retried")
+	}
+}
+
+// TestBackoff: the first retry comes within Base (≤ 5 s by default), the
+// delay grows, and with the defaults retries go on for more than 24 h.
+func TestBackoff(t *testing.T) {
+	s, _ := New(newStore(t), Options{})
+	if d := s.Backoff(1); d > 5*time.Second || d < 500*time.Millisecond {
+		t.Errorf("first retry after %s", d)
+	}
+	var total time.Duration
+	attempts := 0
+	for total < 24*time.Hour {
+		attempts++
+		d := s.Backoff(attempts)
+		if d > time.Hour {
+			t.Fatalf("backoff %s above the cap", d)
+		}
+		total += d
+	}
+	if s.o.MaxAge < 24*time.Hour {
+		t.Errorf("retries stop after %s", s.o.MaxAge)
+	}
+	t.Logf("24 h of retries takes %d attempts", attempts)
+}
+
+// TestSSRFGuard: a public-only sender refuses loopback and private targets at
+// dial time, even behind a name.
+func TestSSRFGuard(t *testing.T) {
+	db := newStore(t)
+	hits := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
+	defer srv.Close()
+	s, _ := New(db, Options{Timeout: time.Second})
+	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+	for _, u := range []string{srv.URL, "http://localhost:" + port, "http://10.0.0.1:" + port, "http://169.254.169.254/latest"} {
+		ep := &store.Endpoint{URL: u, Secret: "whsec_" + base64.StdEncoding.EncodeToString([]byte("k"))}
+		code, _, errText := s.post(context.Background(), ep, "evt_x", []byte("{}"))
+		if code != 0 || !strings.Contains(errText, "non-public") {
+			t.Errorf("%s: code %d err %q, want a refusal at dial time", u, code, errText)
+		}
+	}
+	if hits != 0 {
+		t.Errorf("the guarded sender reached the server %d times", hits)
+	}
+}
+
+var pageAll = merchantapi.Page{Page: 1, Limit: 1000}
