@@ -21,9 +21,14 @@ import (
 
 var cryptoRand io.Reader = crand.Reader
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
 
-func run(args []string, stdout, stderr io.Writer) int {
+// run is the command; it stops when ctx ends.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("inflow", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := Options{}
@@ -54,8 +59,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	s, err := Start(ctx, o)
 	if err != nil {
 		fmt.Fprintln(stderr, "inflow:", err)
