@@ -2,7 +2,6 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := bin
-BINARIES := indexer inflow
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 TEST_TIMEOUT ?= 20m
@@ -17,10 +16,12 @@ help: ## list the targets
 build: ## build every binary into bin/ (CGO_ENABLED=0)
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/indexer ./indexer
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ledgerd ./ledgerd
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/apid ./apid
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/inflow ./deploy/local
 
 .PHONY: run
-run: build ## run Inflow in one process: embedded Kafka, the EVM devnet, the indexer (data in ./data)
+run: build ## run Inflow in one process: Kafka, the EVM devnet, indexer, ledgerd and the API on :8080 (data in ./data)
 	$(BIN)/inflow --data ./data
 
 .PHONY: test
