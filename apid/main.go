@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/inflowhq/inflow/apid/api"
 	"github.com/inflowhq/inflow/pkg/assets"
+	"github.com/inflowhq/inflow/pkg/config"
 	"github.com/inflowhq/inflow/pkg/ops"
 )
 
@@ -45,9 +45,7 @@ func run(args []string, stderr io.Writer) int {
 	if *adminKey == "" {
 		*adminKey = os.Getenv("INFLOW_ADMIN_KEY")
 	}
-	var lvl slog.Level
-	lvl.UnmarshalText([]byte(*logLevel))
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	log := config.Logger(stderr, *logLevel)
 	table := assets.Default()
 	if *assetsF != "" {
 		var err error

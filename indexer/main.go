@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/inflowhq/inflow/indexer/scan"
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/config"
 )
 
 const usage = `usage:
@@ -50,14 +50,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "indexer: unknown command %q\n%s", args[0], usage)
 	return 2
-}
-
-func newLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
 func runDaemon(ctx context.Context, args []string, stderr io.Writer) int {
@@ -112,7 +104,7 @@ func runDaemon(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 		cfg.Chains = append(cfg.Chains, cc)
 	}
-	log := newLogger(stderr, cfg.LogLevel)
+	log := config.Logger(stderr, cfg.LogLevel)
 	d, err := daemon.New(cfg, log, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "indexer:", err)

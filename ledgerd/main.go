@@ -9,13 +9,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
 	"github.com/inflowhq/inflow/ledgerd/daemon"
+	"github.com/inflowhq/inflow/pkg/config"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
@@ -59,9 +59,7 @@ func run(args []string, stderr io.Writer) int {
 	if *logLevel != "" {
 		cfg.LogLevel = *logLevel
 	}
-	var lvl slog.Level
-	lvl.UnmarshalText([]byte(cfg.LogLevel))
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	log := config.Logger(stderr, cfg.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, err := daemon.New(cfg, log, nil)

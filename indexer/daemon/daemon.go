@@ -153,27 +153,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 func (d *Daemon) ensureTopics(ctx context.Context) error {
-	admin, err := kafka.NewAdmin(d.kcfg)
-	if err != nil {
-		return err
-	}
-	defer admin.Close()
 	specs := []kafka.TopicSpec{kafka.AddressesTopic()}
 	for _, c := range d.cfg.Chains {
 		specs = append(specs, kafka.ChainTopic(c.ID))
 	}
-	for {
-		err := kafka.EnsureTopics(ctx, admin, specs...)
-		if err == nil {
-			return nil
-		}
-		d.log.Warn("waiting for Kafka", "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
-	}
+	return kafka.WaitEnsureTopics(ctx, d.kcfg, d.log, specs...)
 }
 
 // evmDepthSource is a client whose finality comes from a depth: the finalized tag

@@ -5,15 +5,12 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +26,7 @@ import (
 	"github.com/inflowhq/inflow/ledgerd/webhook"
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/config"
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/kafka"
 	"github.com/inflowhq/inflow/pkg/kv"
@@ -36,18 +34,7 @@ import (
 )
 
 // Duration is a time.Duration written as "30m" in configuration files.
-type Duration time.Duration
-
-// UnmarshalJSON parses "30m", "2s"…
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("duration must be a string like \"30m\": %w", err)
-	}
-	v, err := time.ParseDuration(s)
-	*d = Duration(v)
-	return err
-}
+type Duration = config.Duration
 
 // Config is ledgerd's configuration.
 type Config struct {
@@ -77,16 +64,7 @@ func DefaultConfig() Config {
 // LoadConfig reads a JSON file over the defaults.
 func LoadConfig(path string) (Config, error) {
 	cfg := DefaultConfig()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return cfg, fmt.Errorf("config: %w", err)
-	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
-		return cfg, fmt.Errorf("config %s: %w", path, err)
-	}
-	return cfg, nil
+	return cfg, config.Load(path, &cfg)
 }
 
 // Validate checks the configuration.
@@ -200,7 +178,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		topics[i] = id.Topic()
 		specs = append(specs, kafka.ChainTopic(id))
 	}
-	if err := d.ensureTopics(ctx, specs); err != nil {
+	if err := kafka.WaitEnsureTopics(ctx, d.kcfg, d.log, specs...); err != nil {
 		return err
 	}
 	prod, err := kafka.NewProducer(d.kcfg)
@@ -279,26 +257,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return c
 	}
 	return nil
-}
-
-func (d *Daemon) ensureTopics(ctx context.Context, specs []kafka.TopicSpec) error {
-	admin, err := kafka.NewAdmin(d.kcfg)
-	if err != nil {
-		return err
-	}
-	defer admin.Close()
-	for {
-		err := kafka.EnsureTopics(ctx, admin, specs...)
-		if err == nil {
-			return nil
-		}
-		d.log.Warn("waiting for Kafka", "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
-	}
 }
 
 // consume applies the chain topics to the ledger, one synced batch per fetch.

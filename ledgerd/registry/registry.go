@@ -777,8 +777,13 @@ func validEvent(e string) bool {
 
 // Endpoints lists a merchant's endpoints.
 func (r *Registry) Endpoints(merchant string) ([]store.Endpoint, error) {
+	return EndpointsOf(r.db, merchant)
+}
+
+// EndpointsOf lists a merchant's endpoints from any reader (a batch, too).
+func EndpointsOf(rd store.Reader, merchant string) ([]store.Endpoint, error) {
 	out := []store.Endpoint{}
-	err := store.Scan(r.db, store.Key("W/", merchant, store.Sep), false, func(_, v []byte) (bool, error) {
+	err := store.Scan(rd, store.Key("W/", merchant, store.Sep), false, func(_, v []byte) (bool, error) {
 		var ep store.Endpoint
 		if err := json.Unmarshal(v, &ep); err != nil {
 			return false, err

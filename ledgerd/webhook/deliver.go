@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inflowhq/inflow/ledgerd/ledger"
+	"github.com/inflowhq/inflow/ledgerd/registry"
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/apierr"
 	"github.com/inflowhq/inflow/pkg/events"
@@ -176,26 +179,13 @@ func subscribed(ep *store.Endpoint, typ string) bool {
 	return false
 }
 
-func endpointsOf(r store.Reader, merchant string) ([]store.Endpoint, error) {
-	var out []store.Endpoint
-	err := store.Scan(r, store.Key("W/", merchant, store.Sep), false, func(_, v []byte) (bool, error) {
-		var ep store.Endpoint
-		if err := json.Unmarshal(v, &ep); err != nil {
-			return false, err
-		}
-		out = append(out, ep)
-		return true, nil
-	})
-	return out, err
-}
-
 // Dispatch consumes inflow.deposits and creates deliveries until ctx ends.
 func (s *Service) Dispatch(ctx context.Context, cfg kafka.Config) error {
-	offsets, err := storedOffsets(s.db)
+	offsets, err := ledger.Offsets(s.db, []string{kafka.TopicDeposits})
 	if err != nil {
 		return err
 	}
-	cl, err := kafka.NewConsumer(cfg, []string{kafka.TopicDeposits}, kafka.Offsets{kafka.TopicDeposits: offsets})
+	cl, err := kafka.NewConsumer(cfg, []string{kafka.TopicDeposits}, offsets)
 	if err != nil {
 		return err
 	}
@@ -233,7 +223,7 @@ func (s *Service) Dispatch(ctx context.Context, cfg kafka.Config) error {
 				list, ok := eps[ev.MerchantID]
 				if !ok {
 					var err error
-					if list, err = endpointsOf(b, ev.MerchantID); err != nil {
+					if list, err = registry.EndpointsOf(b, ev.MerchantID); err != nil {
 						return err
 					}
 					eps[ev.MerchantID] = list
@@ -252,7 +242,7 @@ func (s *Service) Dispatch(ctx context.Context, cfg kafka.Config) error {
 				}
 			}
 			for p, o := range next {
-				if err := b.Set(store.Key("OF/", kafka.TopicDeposits, store.Sep, uint32(p)), be64(uint64(o)), nil); err != nil {
+				if err := b.Set(ledger.OffsetKey(kafka.TopicDeposits, p), binary.BigEndian.AppendUint64(nil, uint64(o)), nil); err != nil {
 					return err
 				}
 			}
@@ -265,30 +255,6 @@ func (s *Service) Dispatch(ctx context.Context, cfg kafka.Config) error {
 			s.wakeUp()
 		}
 	}
-}
-
-func be64(v uint64) []byte {
-	return []byte{byte(v >> 56), byte(v >> 48), byte(v >> 40), byte(v >> 32), byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
-}
-
-func storedOffsets(r store.Reader) (map[int32]int64, error) {
-	p := store.Key("OF/", kafka.TopicDeposits, store.Sep)
-	out := map[int32]int64{}
-	err := store.Scan(r, p, false, func(k, v []byte) (bool, error) {
-		if len(k) == len(p)+4 && len(v) == 8 {
-			var part uint32
-			for _, c := range k[len(p):] {
-				part = part<<8 | uint32(c)
-			}
-			var o uint64
-			for _, c := range v {
-				o = o<<8 | uint64(c)
-			}
-			out[int32(part)] = int64(o)
-		}
-		return true, nil
-	})
-	return out, err
 }
 
 // Replay delivers one stored event again to every subscribed endpoint of its
@@ -304,7 +270,7 @@ func (s *Service) Replay(merchant, eventID string) (int, error) {
 	n := 0
 	nonce := strconv.FormatInt(s.o.Now().UnixNano(), 10)
 	err := s.db.Write(func(b *store.Batch) error {
-		eps, err := endpointsOf(b, merchant)
+		eps, err := registry.EndpointsOf(b, merchant)
 		if err != nil {
 			return err
 		}
@@ -364,7 +330,7 @@ func (s *Service) Send(ctx context.Context) error {
 		depth := 0
 		err := store.Scan(s.db, []byte("WQ/"), false, func(k, _ []byte) (bool, error) {
 			depth++
-			at := int64(be64u(k[3:11]) ^ (1 << 63))
+			at := int64(binary.BigEndian.Uint64(k[3:11]) ^ (1 << 63))
 			if at <= now.UnixNano() && len(due) < 256 {
 				due = append(due, string(k[3:]))
 			}
@@ -405,14 +371,6 @@ func (s *Service) Send(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-}
-
-func be64u(b []byte) uint64 {
-	var v uint64
-	for _, c := range b {
-		v = v<<8 | uint64(c)
-	}
-	return v
 }
 
 // Backoff is the delay before attempt n+1 after n failed attempts: full

@@ -314,3 +314,25 @@ func EndOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]in
 
 // Record is a Kafka record, re-exported so that consumers need not import kgo.
 type Record = kgo.Record
+
+// WaitEnsureTopics creates the topics, retrying every 2 s while the brokers
+// are unreachable, until ctx ends.
+func WaitEnsureTopics(ctx context.Context, cfg Config, log interface{ Warn(string, ...any) }, specs ...TopicSpec) error {
+	admin, err := NewAdmin(cfg)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	for {
+		err := EnsureTopics(ctx, admin, specs...)
+		if err == nil {
+			return nil
+		}
+		log.Warn("waiting for Kafka", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
