@@ -31,12 +31,14 @@ func newFilter(capacity uint64, bitsPerKey float64) *filter {
 // sizeBytes is the filter's memory.
 func (f *filter) sizeBytes() int { return len(f.words) * 8 }
 
-// locate maps a hash to its block and the bit mask of each of its 8 words.
-// The block index uses the high 32 bits (multiply-shift, no modulo); the 8 bit
-// positions come from the low 32 bits multiplied by odd salts, as in
-// split-block Bloom filters.
+// locate maps a hash to its block and the seed of its 8 bit positions. The
+// block index comes from the high 32 bits (multiply-shift, no modulo), the
+// bit positions from the low 32 bits multiplied by odd salts, as in
+// split-block Bloom filters: the two must not share bits, or keys of one
+// block would share bit patterns and the false-positive rate would climb
+// with the number of blocks.
 func (f *filter) locate(h uint64) (base uint64, lo uint32) {
-	hi, _ := bits.Mul64(h>>32|h<<32, f.blocks)
+	hi, _ := bits.Mul64(h&^0xffffffff, f.blocks)
 	return hi * blockWords, uint32(h)
 }
 
@@ -50,13 +52,25 @@ func (f *filter) add(h uint64) {
 	}
 }
 
+// mayContain tests the key's 8 bits without a branch per word: a stranger's
+// early miss is as unpredictable as a coin, and a mispredicted branch costs
+// more than reading the rest of the cache line.
 func (f *filter) mayContain(h uint64) bool {
 	base, lo := f.locate(h)
-	w := f.words[base : base+blockWords : base+blockWords]
+	w := (*[blockWords]uint64)(f.words[base : base+blockWords])
+	all := uint64(1)
 	for i := range blockWords {
-		if atomic.LoadUint64(&w[i])&(1<<((lo*salts[i])>>26)) == 0 {
-			return false
-		}
+		all &= atomic.LoadUint64(&w[i]) >> ((lo * salts[i]) >> 26)
 	}
-	return true
+	return all&1 != 0
+}
+
+// mayContainAt is mayContain for a block already located.
+func (f *filter) mayContainAt(base uint64, lo uint32) bool {
+	w := (*[blockWords]uint64)(f.words[base : base+blockWords])
+	all := uint64(1)
+	for i := range blockWords {
+		all &= atomic.LoadUint64(&w[i]) >> ((lo * salts[i]) >> 26)
+	}
+	return all&1 != 0
 }

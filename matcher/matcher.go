@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,7 @@ import (
 var (
 	prefixAddr   = []byte("mA") // + family + address bytes → id (8 bytes, big-endian)
 	prefixOffset = []byte("mO") // + topic + 0x00 + partition (4 bytes) → next offset (8 bytes)
+	countKey     = []byte("mN") // → number of watched addresses (8 bytes)
 )
 
 // Options configures a Matcher.
@@ -50,9 +52,9 @@ type Matcher struct {
 
 	writeMu sync.Mutex // serialises Apply and filter growth
 
-	lookups, positives, matches prometheus.Counter
-	size                        prometheus.GaugeFunc
-	filterBytes                 prometheus.GaugeFunc
+	positives, matches prometheus.Counter
+	size               prometheus.GaugeFunc
+	filterBytes        prometheus.GaugeFunc
 }
 
 // Open loads the exact set from db and builds the filter.
@@ -67,7 +69,6 @@ func Open(db *pebble.DB, opts Options) (*Matcher, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Matcher{db: db, opts: opts, log: opts.Logger}
-	m.lookups = prometheus.NewCounter(prometheus.CounterOpts{Name: "inflow_indexer_matcher_lookups_total", Help: "Addresses looked up."})
 	m.positives = prometheus.NewCounter(prometheus.CounterOpts{Name: "inflow_indexer_matcher_filter_positives_total", Help: "Lookups the filter passed to the exact set."})
 	m.matches = prometheus.NewCounter(prometheus.CounterOpts{Name: "inflow_indexer_matcher_matches_total", Help: "Lookups that matched a watched address."})
 	m.size = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "inflow_indexer_matcher_addresses", Help: "Watched addresses."},
@@ -75,15 +76,22 @@ func Open(db *pebble.DB, opts Options) (*Matcher, error) {
 	m.filterBytes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "inflow_indexer_matcher_filter_bytes", Help: "Memory of the in-memory filter."},
 		func() float64 { return float64(m.filter.Load().sizeBytes()) })
 	if r := opts.Registerer; r != nil {
-		for _, c := range []prometheus.Collector{m.lookups, m.positives, m.matches, m.size, m.filterBytes} {
+		for _, c := range []prometheus.Collector{m.positives, m.matches, m.size, m.filterBytes} {
 			if err := r.Register(c); err != nil {
 				return nil, fmt.Errorf("matcher: register metrics: %w", err)
 			}
 		}
 	}
 	start := time.Now()
-	n, err := m.countStored()
-	if err != nil {
+	var n int64
+	if v, closer, err := db.Get(countKey); err == nil {
+		n = int64(binary.BigEndian.Uint64(v))
+		closer.Close()
+	} else if errors.Is(err, pebble.ErrNotFound) {
+		if n, err = m.countStored(); err != nil {
+			return nil, err
+		}
+	} else {
 		return nil, err
 	}
 	capacity := opts.Capacity
@@ -135,14 +143,31 @@ func prefixEnd(p []byte) []byte {
 	return e
 }
 
-// hashKey hashes (family, address bytes) to 64 bits.
+// hashKey hashes (family, address bytes) to 64 bits. Keys of up to 32 bytes
+// (EVM, Tron and Solana addresses, common output scripts) take a wyhash-style
+// pair of 64×64→128 multiplications; longer ones take xxhash. Both halves of
+// the result are well mixed, as locate needs.
 func hashKey(fam chain.Family, addr []byte) uint64 {
-	h := xxhash.Sum64(addr) ^ (uint64(fam) * 0x9e3779b97f4a7c15)
-	// fmix64 from MurmurHash3, so the family shift reaches every bit.
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	return h
+	const k0, k1, k2 = 0xa0761d6478bd642f, 0xe7037ed1a0b428db, 0x8ebc6af09c88c6e3
+	n := len(addr)
+	if n > 32 || n < 8 {
+		h := xxhash.Sum64(addr) ^ (uint64(fam) * 0x9e3779b97f4a7c15)
+		return mum(h^k0, h^k1)
+	}
+	a := binary.LittleEndian.Uint64(addr)
+	b := binary.LittleEndian.Uint64(addr[n-8:])
+	var c, d uint64
+	if n > 16 {
+		c = binary.LittleEndian.Uint64(addr[8:])
+		d = binary.LittleEndian.Uint64(addr[n-16:])
+	}
+	h := mum(a^k0, b^k1^uint64(n)) ^ mum(c^k2, d^uint64(fam)*k0)
+	return mum(h^k1, h^k2)
+}
+
+func mum(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
 }
 
 func addrKey(dst []byte, fam chain.Family, addr []byte) []byte {
@@ -158,11 +183,64 @@ func (m *Matcher) Len() int64 { return m.count.Load() }
 func (m *Matcher) FilterBytes() int { return m.filter.Load().sizeBytes() }
 
 // Match reports whether (fam, addr) is watched, and its address id.
+//
+// A stranger costs one hash and one cache-line read; nothing on that path
+// writes shared memory (callers count lookups themselves, per block).
 func (m *Matcher) Match(fam chain.Family, addr []byte) (uint64, bool) {
-	m.lookups.Inc()
 	if !m.filter.Load().mayContain(hashKey(fam, addr)) {
 		return 0, false
 	}
+	return m.exact(fam, addr)
+}
+
+// batchChunk is how many lookups MatchBatch overlaps: enough independent
+// cache misses in flight to cover memory latency, few enough to stay in
+// registers and L1.
+const batchChunk = 32
+
+// MatchBatch looks up many addresses of one family at once, the way the
+// indexer checks a block's recipients: ids[i] is the address id of addrs[i],
+// or 0. It returns the number of matches.
+//
+// A single lookup is bound by one memory miss that the CPU cannot overlap
+// with the next, because a lookup is too long for its reorder window. The
+// batch first hashes a chunk of keys, then touches each key's cache line with
+// independent loads (so the misses overlap), then tests the lines, which are
+// in cache by then.
+func (m *Matcher) MatchBatch(fam chain.Family, addrs [][]byte, ids []uint64) int {
+	f := m.filter.Load()
+	var lo [batchChunk]uint32
+	var base [batchChunk]uint64
+	matched := 0
+	var touched uint64
+	for start := 0; start < len(addrs); start += batchChunk {
+		n := min(batchChunk, len(addrs)-start)
+		for i := 0; i < n; i++ {
+			h := hashKey(fam, addrs[start+i])
+			base[i], lo[i] = f.locate(h)
+		}
+		for i := 0; i < n; i++ {
+			touched += atomic.LoadUint64(&f.words[base[i]])
+		}
+		for i := 0; i < n; i++ {
+			ids[start+i] = 0
+			if !f.mayContainAt(base[i], lo[i]) {
+				continue
+			}
+			if id, ok := m.exact(fam, addrs[start+i]); ok {
+				ids[start+i] = id
+				matched++
+			}
+		}
+	}
+	touchSink.Add(touched & 1) // keeps the touching loads; one write per batch
+	return matched
+}
+
+var touchSink atomic.Uint64
+
+// exact confirms a filter positive against the Pebble set.
+func (m *Matcher) exact(fam chain.Family, addr []byte) (uint64, bool) {
 	m.positives.Inc()
 	var buf [64]byte
 	v, closer, err := m.db.Get(addrKey(buf[:0], fam, addr))
@@ -199,19 +277,25 @@ func (m *Matcher) Apply(changes []events.AddressRecord, offsets map[int32]int64)
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
 	f := m.filter.Load()
-	b := m.db.NewBatch()
+	b := m.db.NewIndexedBatch() // reads see this batch's own writes
 	defer b.Close()
 	var key []byte
 	added := int64(0)
 	for _, c := range changes {
 		fam, raw := c.Address.Family(), []byte(c.Address.Raw())
 		key = addrKey(key, fam, raw)
-		_, closer, err := m.db.Get(key)
-		exists := err == nil
-		if exists {
-			closer.Close()
-		} else if !errors.Is(err, pebble.ErrNotFound) {
-			return fmt.Errorf("matcher: read %s: %w", c.Address, err)
+		h := hashKey(fam, raw)
+		// The filter has no false negatives: if it says no, the key is new
+		// and Pebble need not be asked (nearly every add takes this path).
+		exists := false
+		if f.mayContain(h) {
+			_, closer, err := b.Get(key)
+			exists = err == nil
+			if exists {
+				closer.Close()
+			} else if !errors.Is(err, pebble.ErrNotFound) {
+				return fmt.Errorf("matcher: read %s: %w", c.Address, err)
+			}
 		}
 		if c.Removed {
 			if exists {
@@ -226,7 +310,7 @@ func (m *Matcher) Apply(changes []events.AddressRecord, offsets map[int32]int64)
 			added++
 		}
 		// The filter learns the key before Pebble does: never a false miss.
-		f.add(hashKey(fam, raw))
+		f.add(h)
 		var v [8]byte
 		binary.BigEndian.PutUint64(v[:], c.ID)
 		if err := b.Set(key, v[:], nil); err != nil {
@@ -240,10 +324,14 @@ func (m *Matcher) Apply(changes []events.AddressRecord, offsets map[int32]int64)
 			return err
 		}
 	}
+	n := m.count.Load() + added
+	if err := b.Set(countKey, binary.BigEndian.AppendUint64(nil, uint64(n)), nil); err != nil {
+		return err
+	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("matcher: commit %d changes: %w", len(changes), err)
 	}
-	n := m.count.Add(added)
+	m.count.Store(n)
 	if uint64(n) > f.cap {
 		if err := m.grow(uint64(n)); err != nil {
 			return err

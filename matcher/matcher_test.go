@@ -332,3 +332,64 @@ func BenchmarkMatchStranger(b *testing.B) {
 	}
 	_ = binary.BigEndian
 }
+
+// TestCountPersists: the stored count survives restarts and ignores repeats
+// within one batch.
+func TestCountPersists(t *testing.T) {
+	fs := vfs.NewMem()
+	db := openMem(t, fs)
+	m, _ := Open(db, Options{})
+	a := randomAddrs(3)
+	cs := []events.AddressRecord{{Address: chain.EVMAddress(a[0]), ID: 1}, {Address: chain.EVMAddress(a[0]), ID: 1}, {Address: chain.EVMAddress(a[1]), ID: 2}}
+	if err := m.Apply(cs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if m.Len() != 2 {
+		t.Fatalf("len = %d, want 2", m.Len())
+	}
+	m.Apply([]events.AddressRecord{{Address: chain.EVMAddress(a[1]), Removed: true}, {Address: chain.EVMAddress(a[2]), Removed: true}}, nil)
+	db.Close()
+	db = openMem(t, fs)
+	defer db.Close()
+	m, _ = Open(db, Options{})
+	if m.Len() != 1 {
+		t.Fatalf("len after restart = %d, want 1", m.Len())
+	}
+}
+
+// TestMatchBatch: the batch answers exactly what single lookups answer.
+func TestMatchBatch(t *testing.T) {
+	db := openMem(t, vfs.NewMem())
+	defer db.Close()
+	m, _ := Open(db, Options{Capacity: 20_000})
+	watched := randomAddrs(10_000)
+	cs := make([]events.AddressRecord, len(watched))
+	for i, a := range watched {
+		cs[i] = events.AddressRecord{Address: chain.EVMAddress(a), ID: uint64(i + 1)}
+	}
+	m.Apply(cs, nil)
+	mixed := append(randomAddrs(5_000), watched[:3_000]...)
+	addrs := make([][]byte, len(mixed))
+	for i := range mixed {
+		addrs[i] = mixed[i][:]
+	}
+	for _, size := range []int{1, 7, 32, 33, len(addrs)} {
+		ids := make([]uint64, size)
+		for lo := 0; lo+size <= len(addrs); lo += size {
+			n := m.MatchBatch(chain.FamilyEVM, addrs[lo:lo+size], ids)
+			got := 0
+			for i, id := range ids {
+				want, ok := m.Match(chain.FamilyEVM, addrs[lo+i])
+				if id != want || ok != (id != 0) {
+					t.Fatalf("batch of %d, item %d: %d, single lookup %d %v", size, lo+i, id, want, ok)
+				}
+				if ok {
+					got++
+				}
+			}
+			if n != got {
+				t.Fatalf("batch reported %d matches, %d found", n, got)
+			}
+		}
+	}
+}

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	crand "crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,10 +15,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/inflowhq/inflow/deploy/local/stack"
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
 )
-
-var cryptoRand io.Reader = crand.Reader
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -31,7 +29,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("inflow", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	o := Options{}
+	o := stack.Options{}
 	fs.StringVar(&o.DataDir, "data", "./data", "data directory (Kafka log, devnet chain, indexer and ledger state)")
 	fs.StringVar(&o.HTTP, "http", "127.0.0.1:8080", "merchant API and devnet control API")
 	fs.DurationVar(&o.BlockTime, "block-time", 2*time.Second, "devnet block interval")
@@ -59,7 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	s, err := Start(ctx, o)
+	s, err := stack.Start(ctx, o)
 	if err != nil {
 		fmt.Fprintln(stderr, "inflow:", err)
 		return 1
@@ -73,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func printWelcome(w io.Writer, s *Stack, o Options) {
+func printWelcome(w io.Writer, s *stack.Stack, o stack.Options) {
 	c := devevm.ChainID
 	fmt.Fprintf(w, `
 Inflow is running (embedded mode, data in %[1]s).

@@ -54,9 +54,10 @@ type Source interface {
 	BlockFetcher
 }
 
-// Matcher says whether a recipient is watched.
+// Matcher says which recipients are watched: ids[i] is the address id of
+// addrs[i] (canonical bytes of family fam), or 0.
 type Matcher interface {
-	MatchAddress(a chain.Address) (uint64, bool)
+	MatchBatch(fam chain.Family, addrs [][]byte, ids []uint64) int
 }
 
 // Publisher writes records in order and returns once they are acknowledged.
@@ -383,11 +384,29 @@ func (f *Follower) fetchRange(ctx context.Context, from, to uint64) ([]*chain.Bl
 	return out, nil
 }
 
-// filter keeps the transfers whose recipient the matcher knows.
+// filter keeps the transfers whose recipient the matcher knows, looking the
+// block's recipients up in one batch.
 func (f *Follower) filter(b *chain.Block) {
+	f.metrics.checked.Add(float64(len(b.Transfers)))
+	addrs := make([][]byte, 0, len(b.Transfers))
+	idx := make([]int, 0, len(b.Transfers))
+	for i, t := range b.Transfers {
+		if t.To.Family() == f.cfg.Family {
+			addrs = append(addrs, []byte(t.To.Raw()))
+			idx = append(idx, i)
+		}
+	}
+	ids := make([]uint64, len(addrs))
+	f.match.MatchBatch(f.cfg.Family, addrs, ids)
+	matched := make(map[int]uint64, 4)
+	for j, id := range ids {
+		if id != 0 {
+			matched[idx[j]] = id
+		}
+	}
 	kept := b.Transfers[:0]
-	for _, t := range b.Transfers {
-		if id, ok := f.match.MatchAddress(t.To); ok {
+	for i, t := range b.Transfers {
+		if id, ok := matched[i]; ok {
 			t.AddressID = id
 			kept = append(kept, t)
 		}

@@ -119,7 +119,16 @@ func (c finalChain) Finalized(ctx context.Context) (chain.BlockRef, error) {
 
 type watchSet map[chain.Address]uint64
 
-func (w watchSet) MatchAddress(a chain.Address) (uint64, bool) { id, ok := w[a]; return id, ok }
+func (w watchSet) MatchBatch(fam chain.Family, addrs [][]byte, ids []uint64) int {
+	n := 0
+	for i, a := range addrs {
+		ids[i] = w[chain.MustAddress(fam, a)]
+		if ids[i] != 0 {
+			n++
+		}
+	}
+	return n
+}
 
 type memPublisher struct {
 	recs []*events.Record

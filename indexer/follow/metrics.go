@@ -10,7 +10,7 @@ import (
 
 type metrics struct {
 	head, checkpoint, lag, finalized, halted, subscribed prometheus.Gauge
-	blocks, matched, reorgs, errors, stalls              prometheus.Counter
+	blocks, matched, checked, reorgs, errors, stalls     prometheus.Counter
 	reorgDepth, fetchSeconds                             prometheus.Observer
 }
 
@@ -31,6 +31,7 @@ func newMetrics(reg prometheus.Registerer, id chain.ID) (*metrics, error) {
 		subscribed: g("head_subscribed", "1 while a head subscription is live."),
 		blocks:     c("blocks_total", "Blocks published as BlockConnected."),
 		matched:    c("matched_transfers_total", "Matched transfers published."),
+		checked:    c("checked_transfers_total", "Transfers whose recipient was looked up in the matcher."),
 		reorgs:     c("reorgs_total", "Reorganisations handled."),
 		errors:     c("errors_total", "Failed follow steps (retried)."),
 		stalls:     c("stalls_total", "Times the head did not move within the stall timeout."),
@@ -42,7 +43,7 @@ func newMetrics(reg prometheus.Registerer, id chain.ID) (*metrics, error) {
 	m.reorgDepth, m.fetchSeconds = rd, fs
 	if reg != nil {
 		for _, col := range []prometheus.Collector{m.head, m.checkpoint, m.lag, m.finalized, m.halted, m.subscribed,
-			m.blocks, m.matched, m.reorgs, m.errors, m.stalls, rd, fs} {
+			m.blocks, m.matched, m.checked, m.reorgs, m.errors, m.stalls, rd, fs} {
 			if err := reg.Register(col); err != nil {
 				return nil, fmt.Errorf("follow %s: register metrics: %w", id, err)
 			}

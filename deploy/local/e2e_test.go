@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/inflowhq/inflow/deploy/local/stack"
 )
 
 // receiver is a webhook endpoint that checks signatures the way the
@@ -139,10 +141,10 @@ type depositList struct {
 	} `json:"data"`
 }
 
-func startStack(t *testing.T) (*Stack, *client) {
+func startStack(t *testing.T) (*stack.Stack, *client) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := Start(ctx, Options{DataDir: t.TempDir(), HTTP: "127.0.0.1:0", RPC: "127.0.0.1:0", IndexerOps: "127.0.0.1:0",
+	s, err := stack.Start(ctx, stack.Options{DataDir: t.TempDir(), HTTP: "127.0.0.1:0", RPC: "127.0.0.1:0", IndexerOps: "127.0.0.1:0",
 		LedgerHTTP: "127.0.0.1:0", FinalityLag: 6, PoolSize: 10, WebhookRetry: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

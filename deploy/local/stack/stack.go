@@ -1,12 +1,17 @@
-package main
+// Package stack is Inflow in one process: the embedded Kafka broker, the EVM
+// devnet with its control API, the indexer, ledgerd and apid, wired the way
+// the distributed daemons are but sharing nothing but loopback. The
+// all-in-one command, its tests and the pipeline benchmark start it.
+package stack
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -68,9 +73,9 @@ type Stack struct {
 	cancel context.CancelFunc
 }
 
-// devAddresses are the dev merchant's pool: deterministic, so a restart
+// DevAddresses are the dev merchant's pool: deterministic, so a restart
 // finds the same ones.
-func devAddresses(n int) []common.Address {
+func DevAddresses(n int) []common.Address {
 	out := make([]common.Address, n)
 	for i := range out {
 		h := sha256.Sum256([]byte("inflow-dev-address-" + strconv.Itoa(i)))
@@ -81,10 +86,10 @@ func devAddresses(n int) []common.Address {
 
 func randomKey(prefix string) string {
 	b := make([]byte, 24)
-	if _, err := io.ReadFull(cryptoRand, b); err != nil {
+	if _, err := rand.Read(b); err != nil {
 		panic(err)
 	}
-	return prefix + fmt.Sprintf("%x", b)
+	return prefix + hex.EncodeToString(b)
 }
 
 // Start brings the stack up; it runs until ctx ends or a part fails.
@@ -100,7 +105,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Stack{errc: make(chan error, 4), ctx: ctx, cancel: cancel, Pool: devAddresses(o.PoolSize)}
+	s := &Stack{errc: make(chan error, 4), ctx: ctx, cancel: cancel, Pool: DevAddresses(o.PoolSize)}
 	fail := func(err error) (*Stack, error) {
 		cancel()
 		s.wg.Wait()

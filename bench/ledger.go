@@ -1,0 +1,139 @@
+package main
+
+import (
+	"crypto/sha256"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/inflowhq/inflow/ledgerd/ledger"
+	"github.com/inflowhq/inflow/ledgerd/registry"
+	"github.com/inflowhq/inflow/ledgerd/store"
+	"github.com/inflowhq/inflow/pkg/assets"
+	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/events"
+	"github.com/inflowhq/inflow/pkg/kv"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
+)
+
+func init() {
+	register(suite{name: "ledger", about: "deposits applied per second with synced batches vs raw Pebble synced writes of the same batch sizes", run: runLedger})
+}
+
+func runLedger(args []string, progress io.Writer) ([]Result, error) {
+	fs := flag.NewFlagSet("ledger", flag.ContinueOnError)
+	sizes := fs.String("batch-sizes", "1,10,100,1000", "deposits per applied block (one synced batch each)")
+	total := fs.Int("deposits", 20_000, "deposits per batch size")
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	var res []Result
+	for _, s := range strings.Split(*sizes, ",") {
+		k, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || k < 1 {
+			return nil, fmt.Errorf("bad batch size %q", s)
+		}
+		blocks := max(1, *total/k)
+		led, raw, err := ledgerRun(k, blocks, progress)
+		if err != nil {
+			return nil, err
+		}
+		met := led >= raw/2
+		res = append(res, Result{Name: fmt.Sprintf("deposits_per_s_batch_%d", k), Value: led, Unit: "deposits/s",
+			Baseline: fmt.Sprintf("raw Pebble synced batches of %d writes", k), BaselineValue: raw, Ratio: led / raw,
+			Target: ">= 0.5x baseline", Met: &met})
+	}
+	return res, nil
+}
+
+// ledgerRun applies blocks of k deposits through the ledger, then writes the
+// same number of synced batches of k raw keys, each on a fresh database.
+func ledgerRun(k, blocks int, progress io.Writer) (ledgerRate, rawRate float64, err error) {
+	dir, err := os.MkdirTemp("", "inflow-bench-ledger-")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.RemoveAll(dir)
+	pdb, err := kv.Open(dir+"/ledger", nil, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer pdb.Close()
+	db := store.Wrap(pdb)
+	table := assets.Default()
+	reg := registry.New(db, table, registry.Options{Now: func() time.Time { return time.Unix(1_700_000_000, 0) }})
+	m, _, err := reg.CreateMerchant("bench", false, "")
+	if err != nil {
+		return 0, 0, err
+	}
+	pool := make([]chain.Address, 1000)
+	for i := range pool {
+		h := sha256.Sum256([]byte("bench-" + strconv.Itoa(i)))
+		var a [20]byte
+		copy(a[:], h[:])
+		pool[i] = chain.EVMAddress(a)
+	}
+	if _, err := reg.Import(m.ID, chain.FamilyEVM, pool); err != nil {
+		return 0, 0, err
+	}
+	for i := 0; i < 800; i++ {
+		if _, err := reg.Bind(m.ID, merchantapi.BindRequest{DepositReference: "u" + strconv.Itoa(i), Currency: "USDT", ChainID: "evm-devnet"}); err != nil {
+			return 0, 0, err
+		}
+	}
+	led, err := ledger.New(db, table, ledger.Options{})
+	if err != nil {
+		return 0, 0, err
+	}
+	usdt, _ := chain.ParseAddress(chain.FamilyEVM, "0x00000000000000000000000000000000000a5d70")
+	recs := make([]*events.Record, blocks)
+	var parent chain.Hash
+	for b := range recs {
+		n := uint64(b + 1)
+		h := chain.Hash(sha256.Sum256(fmt.Appendf(nil, "%d", n)))
+		r := &events.Record{Type: events.TypeBlockConnected, Chain: "evm-devnet", Family: chain.FamilyEVM, Number: n, Hash: h, Parent: parent, Time: 1_800_000_000 + int64(n)}
+		for i := 0; i < k; i++ {
+			id := (b*k + i) % len(pool)
+			r.Transfers = append(r.Transfers, chain.Transfer{TxHash: fmt.Appendf(nil, "tx-%d-%d", n, i), Index: uint32(i), Kind: chain.KindERC20,
+				Token: usdt, To: pool[id], AddressID: uint64(id + 1), Value: chain.AmountFromUint64(uint64(1000 + i))})
+		}
+		recs[b], parent = r, h
+	}
+	fmt.Fprintf(progress, "ledger: %d blocks of %d deposits…\n", blocks, k)
+	start := time.Now()
+	for i, r := range recs {
+		if err := led.Apply([]ledger.Input{{Record: r, Topic: "inflow.chain.evm-devnet", Offset: int64(i)}}); err != nil {
+			return 0, 0, err
+		}
+	}
+	ledgerRate = float64(blocks*k) / time.Since(start).Seconds()
+	if err := ledger.Audit(db); err != nil {
+		return 0, 0, fmt.Errorf("audit after the run: %w", err)
+	}
+
+	raw, err := kv.Open(dir+"/raw", nil, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer raw.Close()
+	val := make([]byte, 600) // about one deposit row
+	start = time.Now()
+	for b := 0; b < blocks; b++ {
+		batch := raw.NewBatch()
+		for i := 0; i < k; i++ {
+			batch.Set(fmt.Appendf(nil, "D/%08d/%06d", b, i), val, nil)
+		}
+		if err := batch.Commit(pebble.Sync); err != nil {
+			return 0, 0, err
+		}
+		batch.Close()
+	}
+	rawRate = float64(blocks*k) / time.Since(start).Seconds()
+	return ledgerRate, rawRate, nil
+}
