@@ -132,7 +132,7 @@ func runMatcher(args []string, progress io.Writer) ([]Result, error) {
 		}
 	}
 	for round := 0; round < 3; round++ {
-		best(&missNs, perBlock*timeLoop(len(keys)/perBlock, 1, func(i int) {
+		best(&missNs, timeLoop(len(keys)/perBlock, 1, func(i int) {
 			sink += uint64(m.MatchBatch(chain.FamilyEVM, keys[i*perBlock:(i+1)*perBlock], ids))
 		})/perBlock)
 		best(&singleNs, timeLoop(len(miss), 1, func(i int) {

@@ -11,6 +11,21 @@
 // cache line. Nearly every transfer goes to a stranger, and a stranger costs
 // one hash and one cache-line read, with no disk access.
 //
+// # The hot path
+//
+// A stranger must cost as little as the memory system allows. Match hashes
+// the key (a pair of 128-bit multiplications for keys up to 32 bytes), picks
+// the block from the hash's high half and the 8 bit positions from its low
+// half (sharing bits between the two correlates keys of one block and lifts
+// the false-positive rate as the filter grows), and tests the 8 bits without
+// a branch per word. Nothing on that path writes shared memory.
+//
+// At exchange scale the filter does not fit in cache, and a lookup is one
+// memory miss. One lookup is too long for the CPU to overlap its miss with
+// the next one's, so MatchBatch, which the indexer uses for a block's
+// recipients, hashes a chunk of keys, touches each key's cache line with
+// independent loads so the misses overlap, and then tests the lines.
+//
 // # Invariants
 //
 //   - No false match ever leaves the matcher: every filter positive is

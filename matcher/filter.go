@@ -16,6 +16,7 @@ type filter struct {
 	words  []uint64
 	blocks uint64
 	cap    uint64 // keys it was sized for
+	free   func() // releases words once no lookup can hold them
 }
 
 // newFilter sizes a filter for capacity keys at bitsPerKey bits each.
@@ -25,30 +26,29 @@ func newFilter(capacity uint64, bitsPerKey float64) *filter {
 	}
 	nbits := uint64(math.Ceil(float64(capacity) * bitsPerKey))
 	blocks := (nbits + 511) / 512
-	return &filter{words: make([]uint64, blocks*blockWords), blocks: blocks, cap: capacity}
+	words, free := allocWords(int(blocks * blockWords))
+	return &filter{words: words, blocks: blocks, cap: capacity, free: free}
 }
 
 // sizeBytes is the filter's memory.
 func (f *filter) sizeBytes() int { return len(f.words) * 8 }
 
 // locate maps a hash to its block and the seed of its 8 bit positions. The
-// block index comes from the high 32 bits (multiply-shift, no modulo), the
-// bit positions from the low 32 bits multiplied by odd salts, as in
-// split-block Bloom filters: the two must not share bits, or keys of one
-// block would share bit patterns and the false-positive rate would climb
-// with the number of blocks.
-func (f *filter) locate(h uint64) (base uint64, lo uint32) {
+// block index comes from the high 32 bits (multiply-shift, no modulo); the
+// positions from the low 32 bits, spread by one multiplication into a 64-bit
+// word whose top 48 bits give 8 positions of 6 bits. Block and positions
+// must not share bits, or keys of one block would share bit patterns and the
+// false-positive rate would climb with the number of blocks.
+func (f *filter) locate(h uint64) (base, pos uint64) {
 	hi, _ := bits.Mul64(h&^0xffffffff, f.blocks)
-	return hi * blockWords, uint32(h)
+	return hi * blockWords, (h & 0xffffffff) * 0x9e3779b97f4a7c15
 }
 
-var salts = [blockWords]uint32{0x47b6137b, 0x44974d91, 0x8824ad5b, 0xa2b7289d, 0x705495c7, 0x2df1424b, 0x9efc4947, 0x5c6bfb31}
-
 func (f *filter) add(h uint64) {
-	base, lo := f.locate(h)
-	w := f.words[base : base+blockWords : base+blockWords]
+	base, pos := f.locate(h)
+	w := (*[blockWords]uint64)(f.words[base : base+blockWords])
 	for i := range blockWords {
-		atomic.OrUint64(&w[i], 1<<((lo*salts[i])>>26))
+		atomic.OrUint64(&w[i], 1<<((pos>>(16+6*i))&63))
 	}
 }
 
@@ -56,21 +56,16 @@ func (f *filter) add(h uint64) {
 // early miss is as unpredictable as a coin, and a mispredicted branch costs
 // more than reading the rest of the cache line.
 func (f *filter) mayContain(h uint64) bool {
-	base, lo := f.locate(h)
-	w := (*[blockWords]uint64)(f.words[base : base+blockWords])
-	all := uint64(1)
-	for i := range blockWords {
-		all &= atomic.LoadUint64(&w[i]) >> ((lo * salts[i]) >> 26)
-	}
-	return all&1 != 0
+	base, pos := f.locate(h)
+	return f.mayContainAt(base, pos)
 }
 
 // mayContainAt is mayContain for a block already located.
-func (f *filter) mayContainAt(base uint64, lo uint32) bool {
+func (f *filter) mayContainAt(base, pos uint64) bool {
 	w := (*[blockWords]uint64)(f.words[base : base+blockWords])
 	all := uint64(1)
 	for i := range blockWords {
-		all &= atomic.LoadUint64(&w[i]) >> ((lo * salts[i]) >> 26)
+		all &= atomic.LoadUint64(&w[i]) >> ((pos >> (16 + 6*i)) & 63)
 	}
 	return all&1 != 0
 }

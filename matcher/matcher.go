@@ -209,7 +209,7 @@ const batchChunk = 32
 // in cache by then.
 func (m *Matcher) MatchBatch(fam chain.Family, addrs [][]byte, ids []uint64) int {
 	f := m.filter.Load()
-	var lo [batchChunk]uint32
+	var pos [batchChunk]uint64
 	var base [batchChunk]uint64
 	matched := 0
 	var touched uint64
@@ -217,14 +217,14 @@ func (m *Matcher) MatchBatch(fam chain.Family, addrs [][]byte, ids []uint64) int
 		n := min(batchChunk, len(addrs)-start)
 		for i := 0; i < n; i++ {
 			h := hashKey(fam, addrs[start+i])
-			base[i], lo[i] = f.locate(h)
+			base[i], pos[i] = f.locate(h)
 		}
 		for i := 0; i < n; i++ {
 			touched += atomic.LoadUint64(&f.words[base[i]])
 		}
 		for i := 0; i < n; i++ {
 			ids[start+i] = 0
-			if !f.mayContainAt(base[i], lo[i]) {
+			if !f.mayContainAt(base[i], pos[i]) {
 				continue
 			}
 			if id, ok := m.exact(fam, addrs[start+i]); ok {
@@ -347,7 +347,8 @@ func (m *Matcher) grow(n uint64) error {
 	if err != nil {
 		return fmt.Errorf("matcher: grow filter: %w", err)
 	}
-	m.filter.Store(f)
+	old := m.filter.Swap(f)
+	old.free()
 	m.log.Info("matcher filter grown", "addresses", n, "filter_bytes", f.sizeBytes(), "took", time.Since(start))
 	return nil
 }

@@ -393,3 +393,27 @@ func TestMatchBatch(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkMatchBatch(b *testing.B) {
+	db := openMem(b, vfs.NewMem())
+	defer db.Close()
+	m, _ := Open(db, Options{Capacity: 1 << 20})
+	watched := randomAddrs(1 << 20)
+	cs := make([]events.AddressRecord, len(watched))
+	for i, a := range watched {
+		cs[i] = events.AddressRecord{Address: chain.EVMAddress(a), ID: uint64(i + 1)}
+	}
+	m.Apply(cs, nil)
+	strangers := randomAddrs(1 << 16)
+	keys := make([][]byte, len(strangers))
+	for i := range strangers {
+		keys[i] = strangers[i][:]
+	}
+	ids := make([]uint64, 64)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		j := (i * 64) & (1<<16 - 1)
+		m.MatchBatch(chain.FamilyEVM, keys[j:j+64], ids)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64), "ns/lookup")
+}
