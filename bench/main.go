@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -80,13 +81,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	asJSON := false
+	profile := ""
 	var rest []string
-	for _, a := range args[1:] {
-		if a == "--json" || a == "-json" {
+	for i := 1; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--json" || a == "-json":
 			asJSON = true
-			continue
+		case (a == "--profile" || a == "-profile") && i+1 < len(args):
+			profile = args[i+1]
+			i++
+		default:
+			rest = append(rest, a)
 		}
-		rest = append(rest, a)
+	}
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
 	res, err := s.run(rest, stderr)

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/pprof"
 	"sort"
 	"strconv"
 	"sync"
@@ -31,7 +30,6 @@ func runPipeline(args []string, progress io.Writer) ([]Result, error) {
 	blocks := fs.Int("blocks", 150, "blocks to mine")
 	perBlock := fs.Int("transfers", 20, "matched transfers per block")
 	interval := fs.Duration("interval", 100*time.Millisecond, "time between blocks")
-	profile := fs.String("profile", "", "write a CPU profile of the run to this file")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
@@ -90,17 +88,6 @@ func runPipeline(args []string, progress io.Writer) ([]Result, error) {
 	// Let the indexer's matcher learn the pool before the first block.
 	time.Sleep(2 * time.Second)
 
-	if *profile != "" {
-		f, err := os.Create(*profile)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	fmt.Fprintf(progress, "pipeline: %d blocks of %d transfers, one every %s…\n", *blocks, *perBlock, *interval)
 	mined := map[string]time.Time{} // tx hash → block available
 	start := time.Now()

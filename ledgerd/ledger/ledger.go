@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inflowhq/inflow/ledgerd/store"
@@ -265,6 +266,12 @@ func (l *Ledger) deposit(b *store.Batch, spec *assets.Chain, st *store.ChainStat
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	if st.PendingFrom == 0 || r.Number < st.PendingFrom {
+		st.PendingFrom = r.Number
+	}
+	if st.OpenFrom == 0 || r.Number < st.OpenFrom {
+		st.OpenFrom = r.Number
+	}
 	for _, k := range [][]byte{
 		store.Key("DM/", d.Merchant, store.Sep, now.UnixNano(), id),
 		store.Key("DB/", string(r.Chain), store.Sep, r.Number, r.Hash[:], id),
@@ -399,7 +406,11 @@ func (l *Ledger) confirm(b *store.Batch, spec *assets.Chain, st *store.ChainStat
 		return nil
 	}
 	maxN := st.Tip + 1 - spec.Policy.CreditDepth
-	return l.eachIndexed(b, "DP/", spec.ID, maxN, func(d *store.Deposit, k []byte) error {
+	if st.PendingFrom > maxN {
+		return nil // nothing pending at or below maxN (0 means unknown: scan)
+	}
+	defer func() { st.PendingFrom = maxN + 1 }()
+	return l.eachIndexed(b, "DP/", spec.ID, st.PendingFrom, maxN, func(d *store.Deposit, k []byte) error {
 		if err := b.Delete(k, nil); err != nil {
 			return err
 		}
@@ -411,21 +422,24 @@ func (l *Ledger) confirm(b *store.Batch, spec *assets.Chain, st *store.ChainStat
 }
 
 // eachIndexed visits the deposits of an index prefix with block number ≤ maxN.
-func (l *Ledger) eachIndexed(b *store.Batch, prefix string, id chain.ID, maxN uint64, fn func(d *store.Deposit, key []byte) error) error {
+func (l *Ledger) eachIndexed(b *store.Batch, prefix string, id chain.ID, from, maxN uint64, fn func(d *store.Deposit, key []byte) error) error {
 	p := store.Key(prefix, string(id), store.Sep)
 	type item struct {
 		k  []byte
 		id string
 	}
 	var items []item
-	err := store.Scan(b, p, false, func(k, _ []byte) (bool, error) {
-		if len(k) < len(p)+8 || u64(k[len(p):]) > maxN {
-			return false, nil
-		}
-		items = append(items, item{append([]byte(nil), k...), string(k[len(p)+8:])})
-		return true, nil
-	})
+	it, err := b.NewIter(&pebble.IterOptions{LowerBound: store.Key(p, from), UpperBound: store.Key(p, maxN+1)})
 	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) >= len(p)+8 {
+			items = append(items, item{append([]byte(nil), k...), string(k[len(p)+8:])})
+		}
+	}
+	if err := it.Close(); err != nil {
 		return err
 	}
 	for _, it := range items {
@@ -453,7 +467,11 @@ func (l *Ledger) finalized(b *store.Batch, spec *assets.Chain, st *store.ChainSt
 		return err
 	}
 	n := min(r.Number, st.Tip)
-	err = l.eachIndexed(b, "DO/", spec.ID, n, func(d *store.Deposit, k []byte) error {
+	if st.OpenFrom > n {
+		st.Finalized = n
+		return nil // nothing open at or below n (0 means unknown: scan)
+	}
+	err = l.eachIndexed(b, "DO/", spec.ID, st.OpenFrom, n, func(d *store.Deposit, k []byte) error {
 		if err := b.Delete(k, nil); err != nil {
 			return err
 		}
@@ -480,7 +498,7 @@ func (l *Ledger) finalized(b *store.Batch, spec *assets.Chain, st *store.ChainSt
 	if err != nil {
 		return err
 	}
-	st.Finalized = n
+	st.Finalized, st.OpenFrom = n, n+1
 	return nil
 }
 
@@ -607,7 +625,7 @@ func Outbox(b *store.Batch, row store.OutboxRow) error {
 	if err != nil {
 		return err
 	}
-	return b.PutJSON(store.Key("O/", seq), row)
+	return b.Set(store.Key("O/", seq), row.Encode(), nil)
 }
 
 // View is the public deposit object.

@@ -264,8 +264,10 @@ func (e *env) newEvents() string {
 			return true, nil
 		}
 		e.outSeen = seq
-		var row store.OutboxRow
-		json.Unmarshal(v, &row)
+		row, err := store.DecodeOutboxRow(v)
+		if err != nil {
+			e.t.Fatal(err)
+		}
 		if row.Kind != store.OutboxEvent {
 			return true, nil
 		}

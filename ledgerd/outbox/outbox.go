@@ -9,7 +9,6 @@ package outbox
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -89,18 +88,13 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 		if len(recs) >= batchRows {
 			return true, nil // keep counting for the gauge
 		}
-		var row store.OutboxRow
-		if err := json.Unmarshal(v, &row); err != nil {
+		row, err := store.DecodeOutboxRow(v)
+		if err != nil {
 			return false, fmt.Errorf("outbox row %x: %w", k, err)
 		}
-		rec := &kgo.Record{Key: row.Key}
-		switch row.Kind {
-		case store.OutboxEvent:
-			rec.Topic, rec.Value = kafka.TopicDeposits, []byte(row.Value)
-		case store.OutboxAddress:
-			rec.Topic, rec.Value = kafka.TopicAddresses, row.Bytes
-		default:
-			return false, fmt.Errorf("outbox row %x of kind %q", k, row.Kind)
+		rec := &kgo.Record{Key: row.Key, Value: row.Value, Topic: kafka.TopicDeposits}
+		if row.Kind == store.OutboxAddress {
+			rec.Topic = kafka.TopicAddresses
 		}
 		keys = append(keys, append([]byte(nil), k...))
 		recs = append(recs, rec)

@@ -235,7 +235,7 @@ func coolKey(merchant string, fam chain.Family, until int64, id uint64) []byte {
 // publishAddress queues the watch record of a pool address for inflow.addresses.
 func publishAddress(b *store.Batch, pa *store.PoolAddress) error {
 	rec := events.AddressRecord{Address: pa.Address(), ID: pa.ID}
-	return ledger.Outbox(b, store.OutboxRow{Kind: store.OutboxAddress, Key: rec.Key(), Bytes: rec.Value()})
+	return ledger.Outbox(b, store.OutboxRow{Kind: store.OutboxAddress, Key: rec.Key(), Value: rec.Value()})
 }
 
 // sweep returns cooled-down addresses of a merchant and family to the pool.

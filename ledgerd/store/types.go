@@ -1,7 +1,9 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/inflowhq/inflow/pkg/chain"
@@ -121,13 +123,19 @@ type RefStats struct {
 
 // ChainState is the ledger's view of one chain.
 type ChainState struct {
-	Tip        uint64     `json:"tip"`
-	TipHash    chain.Hash `json:"tipHash"`
-	Finalized  uint64     `json:"finalized"`
-	ReorgFrom  uint64     `json:"reorgFrom,omitempty"` // tip when the current run of disconnections began
-	Halted     bool       `json:"halted,omitempty"`
-	HaltReason string     `json:"haltReason,omitempty"`
-	HaltedAt   *time.Time `json:"haltedAt,omitempty"`
+	Tip       uint64     `json:"tip"`
+	TipHash   chain.Hash `json:"tipHash"`
+	Finalized uint64     `json:"finalized"`
+	ReorgFrom uint64     `json:"reorgFrom,omitempty"` // tip when the current run of disconnections began
+	// PendingFrom and OpenFrom are low-water marks: no pending (DP) or open
+	// (DO) index entry of this chain has a lower block number, so the
+	// confirmation and finality passes start there instead of wading through
+	// the tombstones of everything already confirmed or completed.
+	PendingFrom uint64     `json:"pendingFrom,omitempty"`
+	OpenFrom    uint64     `json:"openFrom,omitempty"`
+	Halted      bool       `json:"halted,omitempty"`
+	HaltReason  string     `json:"haltReason,omitempty"`
+	HaltedAt    *time.Time `json:"haltedAt,omitempty"`
 }
 
 // CanonBlock is a block the ledger applied.
@@ -142,12 +150,55 @@ const (
 	OutboxAddress = "address"
 )
 
-// OutboxRow is one message waiting for the relay.
+// OutboxRow is one message waiting for the relay: a Kafka key and value.
+// Rows are stored in a compact binary form (see Encode), since an event's
+// JSON must not be re-encoded inside another JSON on the hot path.
 type OutboxRow struct {
-	Kind  string          `json:"kind"`
-	Key   []byte          `json:"key"`
-	Value json.RawMessage `json:"value,omitempty"` // events: the JSON event; addresses: raw bytes in ValueBytes
-	Bytes []byte          `json:"bytes,omitempty"`
+	Kind  string // OutboxEvent or OutboxAddress
+	Key   []byte
+	Value []byte // nil for an address tombstone
+}
+
+// Encode is kind:u8 key-length:uvarint key value-present:u8 value.
+func (r OutboxRow) Encode() []byte {
+	out := make([]byte, 0, 2+binary.MaxVarintLen64+len(r.Key)+len(r.Value))
+	k := byte(1)
+	if r.Kind == OutboxAddress {
+		k = 2
+	}
+	out = append(out, k)
+	out = binary.AppendUvarint(out, uint64(len(r.Key)))
+	out = append(out, r.Key...)
+	if r.Value == nil {
+		return append(out, 0)
+	}
+	return append(append(out, 1), r.Value...)
+}
+
+// DecodeOutboxRow is the inverse of Encode.
+func DecodeOutboxRow(b []byte) (OutboxRow, error) {
+	var r OutboxRow
+	if len(b) < 2 {
+		return r, fmt.Errorf("store: outbox row of %d bytes", len(b))
+	}
+	switch b[0] {
+	case 1:
+		r.Kind = OutboxEvent
+	case 2:
+		r.Kind = OutboxAddress
+	default:
+		return r, fmt.Errorf("store: outbox row kind %d", b[0])
+	}
+	n, w := binary.Uvarint(b[1:])
+	if w <= 0 || uint64(len(b)-1-w) < n+1 {
+		return r, fmt.Errorf("store: outbox row key")
+	}
+	b = b[1+w:]
+	r.Key = append([]byte(nil), b[:n]...)
+	if b[n] == 1 {
+		r.Value = append([]byte{}, b[n+1:]...)
+	}
+	return r, nil
 }
 
 // Endpoint is a webhook endpoint.

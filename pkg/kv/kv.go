@@ -9,6 +9,7 @@ import (
 	"log/slog"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -21,6 +22,13 @@ func Open(dir string, fs vfs.FS, log *slog.Logger) (*pebble.DB, error) {
 	opts := &pebble.Options{
 		Logger:       pebbleLogger{log.With("component", "pebble")},
 		MemTableSize: 64 << 20,
+		// Point reads for keys that do not exist (a new deposit id, a new
+		// address) are common: a bloom filter per table answers them
+		// without reading blocks, and a larger cache keeps hot blocks.
+		CacheSize: 128 << 20,
+	}
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	if fs != nil {
 		opts.FS = fs

@@ -7,8 +7,8 @@ package stack
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
