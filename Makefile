@@ -42,8 +42,11 @@ $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 .PHONY: bench
-bench: ## run the benchmark suites that fit 2 cores (see bench/RESULTS.md)
+bench: ## run the benchmark suites at sizes that fit 2 cores and 24 GiB (see bench/RESULTS.md)
 	$(GO) run ./bench extract
+	$(GO) run ./bench matcher
+	$(GO) run ./bench ledger
+	$(GO) run ./bench pipeline
 
 .PHONY: clean
 clean: ## remove bin/ (./data is kept: it is your local chain and state)
