@@ -260,101 +260,71 @@ func (s *Stack) close() {
 	}
 }
 
+// devnetRoute serves one devnet control endpoint: it checks the chain in
+// the path, decodes the JSON body into a T, and answers fn's result as JSON.
+func devnetRoute[T any](mux *http.ServeMux, pattern string, fn func(T) (any, error)) {
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		var req T
+		var err error
+		if c := r.PathValue("chain"); c != string(devevm.ChainID) {
+			err = apierr.New(apierr.UnsupportedChain, "the devnet is %s, not %q", devevm.ChainID, c)
+		} else if err = merchantapi.DecodeJSON(r.Body, &req); err == nil {
+			var v any
+			if v, err = fn(req); err == nil {
+				w.Header().Set("Content-Type", "application/json")
+				json.NewEncoder(w).Encode(v)
+				return
+			}
+		}
+		apierr.Write(w, err)
+	})
+}
+
 // devnetAPI is the devnet control API: transfer, reorg, mine.
 func (s *Stack) devnetAPI() http.Handler {
 	mux := http.NewServeMux()
-	reply := func(w http.ResponseWriter, v any, err error) {
-		if err != nil {
-			apierr.Write(w, err)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(v)
-	}
-	check := func(r *http.Request) error {
-		if c := r.PathValue("chain"); c != string(devevm.ChainID) {
-			return apierr.New(apierr.UnsupportedChain, "the devnet is %s, not %q", devevm.ChainID, c)
-		}
-		return nil
-	}
-	mux.HandleFunc("POST /devnet/{chain}/transfer", func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ To, Currency, Amount string }
-		if err := check(r); err != nil {
-			reply(w, nil, err)
-			return
-		}
-		if err := merchantapi.DecodeJSON(r.Body, &req); err != nil {
-			reply(w, nil, err)
-			return
-		}
+	devnetRoute(mux, "POST /devnet/{chain}/transfer", func(req struct{ To, Currency, Amount string }) (any, error) {
 		to, err := chain.ParseAddress(chain.FamilyEVM, req.To)
 		if err != nil {
-			reply(w, nil, apierr.New(apierr.InvalidAddress, "to: %v", err))
-			return
+			return nil, apierr.New(apierr.InvalidAddress, "to: %v", err)
 		}
 		dec, cur := uint8(18), "ETH"
 		if req.Currency != "" && req.Currency != "ETH" {
 			tok, ok := devevm.TokenBySymbol(req.Currency)
 			if !ok {
-				reply(w, nil, apierr.New(apierr.UnsupportedCurrency, "currency %q (ETH, USDT, DAI)", req.Currency))
-				return
+				return nil, apierr.New(apierr.UnsupportedCurrency, "currency %q (ETH, USDT, DAI)", req.Currency)
 			}
 			dec, cur = tok.Decimals, tok.Symbol
 		}
 		amt, err := chain.ParseDecimal(req.Amount, dec)
 		if err != nil || amt.IsZero() {
-			reply(w, nil, apierr.New(apierr.ValidationFailed, "amount %q must be a positive decimal with at most %d decimals", req.Amount, dec))
-			return
+			return nil, apierr.New(apierr.ValidationFailed, "amount %q must be a positive decimal with at most %d decimals", req.Amount, dec)
 		}
 		v, _ := uint256.FromBig(amt.Big())
 		h, err := s.Devnet.Transfer(common.BytesToAddress(to.Bytes()), cur, v)
 		if err != nil {
-			reply(w, nil, apierr.New(apierr.ValidationFailed, "%v", err))
-			return
+			return nil, apierr.New(apierr.ValidationFailed, "%v", err)
 		}
-		reply(w, map[string]any{"txHash": h.Hex()}, nil)
+		return map[string]any{"txHash": h.Hex()}, nil
 	})
-	mux.HandleFunc("POST /devnet/{chain}/reorg", func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Depth            int  `json:"depth"`
-			DropTransactions bool `json:"dropTransactions"`
-		}
-		if err := check(r); err != nil {
-			reply(w, nil, err)
-			return
-		}
-		if err := merchantapi.DecodeJSON(r.Body, &req); err != nil {
-			reply(w, nil, err)
-			return
-		}
+	devnetRoute(mux, "POST /devnet/{chain}/reorg", func(req struct {
+		Depth            int  `json:"depth"`
+		DropTransactions bool `json:"dropTransactions"`
+	}) (any, error) {
 		head, err := s.Devnet.Reorg(req.Depth, req.DropTransactions)
 		if err != nil {
-			reply(w, nil, apierr.New(apierr.ValidationFailed, "%v", err))
-			return
+			return nil, apierr.New(apierr.ValidationFailed, "%v", err)
 		}
-		reply(w, map[string]any{"head": head}, nil)
+		return map[string]any{"head": head}, nil
 	})
-	mux.HandleFunc("POST /devnet/{chain}/mine", func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Blocks int `json:"blocks"`
-		}
-		if err := check(r); err != nil {
-			reply(w, nil, err)
-			return
-		}
-		if err := merchantapi.DecodeJSON(r.Body, &req); err != nil {
-			reply(w, nil, err)
-			return
-		}
-		if req.Blocks == 0 {
-			req.Blocks = 1
-		}
-		head, err := s.Devnet.Mine(req.Blocks)
+	devnetRoute(mux, "POST /devnet/{chain}/mine", func(req struct {
+		Blocks int `json:"blocks"`
+	}) (any, error) {
+		head, err := s.Devnet.Mine(max(req.Blocks, 1))
 		if err != nil {
-			reply(w, nil, apierr.New(apierr.ValidationFailed, "%v", err))
-			return
+			return nil, apierr.New(apierr.ValidationFailed, "%v", err)
 		}
-		reply(w, map[string]any{"head": head}, nil)
+		return map[string]any{"head": head}, nil
 	})
 	return mux
 }
