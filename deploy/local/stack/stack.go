@@ -320,7 +320,10 @@ func (s *Stack) devnetAPI() http.Handler {
 	devnetRoute(mux, "POST /devnet/{chain}/mine", func(req struct {
 		Blocks int `json:"blocks"`
 	}) (any, error) {
-		head, err := s.Devnet.Mine(max(req.Blocks, 1))
+		if req.Blocks == 0 {
+			req.Blocks = 1
+		}
+		head, err := s.Devnet.Mine(req.Blocks)
 		if err != nil {
 			return nil, apierr.New(apierr.ValidationFailed, "%v", err)
 		}
