@@ -46,13 +46,10 @@ func run(args []string, stderr io.Writer) int {
 		*adminKey = os.Getenv("INFLOW_ADMIN_KEY")
 	}
 	log := config.Logger(stderr, *logLevel)
-	table := assets.Default()
-	if *assetsF != "" {
-		var err error
-		if table, err = assets.Load(*assetsF); err != nil {
-			fmt.Fprintln(stderr, "apid:", err)
-			return 2
-		}
+	table, err := assets.LoadOrDefault(*assetsF)
+	if err != nil {
+		fmt.Fprintln(stderr, "apid:", err)
+		return 2
 	}
 	reg := ops.NewRegistry()
 	srv, err := api.New(api.Config{LedgerURL: *ledger, InternalToken: *token, AdminKey: *adminKey, RateLimit: *rps, Burst: *burst,

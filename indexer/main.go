@@ -157,11 +157,9 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
-	table := assets.Default()
-	if *assetsF != "" {
-		if table, err = assets.Load(*assetsF); err != nil {
-			return fail("%v", err)
-		}
+	table, err := assets.LoadOrDefault(*assetsF)
+	if err != nil {
+		return fail("%v", err)
 	}
 	fam := chain.FamilyEVM
 	if spec, err := table.Chain(id); err == nil {

@@ -110,12 +110,9 @@ type Daemon struct {
 
 // New opens ledgerd's state.
 func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error) {
-	table := assets.Default()
-	if cfg.AssetsFile != "" {
-		var err error
-		if table, err = assets.Load(cfg.AssetsFile); err != nil {
-			return nil, err
-		}
+	table, err := assets.LoadOrDefault(cfg.AssetsFile)
+	if err != nil {
+		return nil, err
 	}
 	if err := cfg.Validate(table); err != nil {
 		return nil, fmt.Errorf("ledgerd config: %w", err)

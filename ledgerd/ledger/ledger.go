@@ -208,8 +208,11 @@ func (l *Ledger) connected(b *store.Batch, spec *assets.Chain, st *store.ChainSt
 		}
 	}
 	st.Tip, st.TipHash, st.ReorgFrom = r.Number, r.Hash, 0
+	// One block has one time, so each recipient's pool entry and attribution
+	// are read once per block however many transfers it receives.
+	owners := map[chain.Address]*owner{}
 	for i := range r.Transfers {
-		if err := l.deposit(b, spec, st, r, &r.Transfers[i]); err != nil {
+		if err := l.deposit(b, spec, st, r, &r.Transfers[i], owners); err != nil {
 			return err
 		}
 	}
@@ -227,26 +230,42 @@ func DepositID(id chain.ID, tx []byte, index uint32, block chain.Hash) string {
 	return "dep_" + hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-func (l *Ledger) deposit(b *store.Batch, spec *assets.Chain, st *store.ChainState, r *events.Record, t *chain.Transfer) error {
+// owner is a recipient's pool entry and the reference it was bound to when
+// the block was made; pa is nil for an address outside the pool.
+type owner struct {
+	pa  *store.PoolAddress
+	ref *string
+}
+
+func (l *Ledger) deposit(b *store.Batch, spec *assets.Chain, st *store.ChainState, r *events.Record, t *chain.Transfer, owners map[chain.Address]*owner) error {
 	asset, ok := l.assets.ForTransfer(r.Chain, t)
 	if !ok {
 		l.m.unsupported.Inc()
 		return nil // not an asset Inflow credits (a spam token, say)
 	}
-	pa, err := poolAddress(b, t)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+	o, ok := owners[t.To]
+	if !ok {
+		o = &owner{}
+		pa, err := poolAddress(b, t)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
 			l.log.Warn("matched address is not in the pool", "chain", r.Chain, "address", t.To, "id", t.AddressID)
-			return nil
+		case err != nil:
+			return err
+		default:
+			if o.ref, err = attribution(b, pa.ID, r.Time); err != nil {
+				return err
+			}
+			o.pa = pa
 		}
-		return err
+		owners[t.To] = o
 	}
+	if o.pa == nil {
+		return nil
+	}
+	pa, ref := o.pa, o.ref
 	id := DepositID(r.Chain, t.TxHash, t.Index, r.Hash)
 	if ok, err := store.Has(b, depositKey(id)); err != nil || ok {
-		return err
-	}
-	ref, err := attribution(b, pa.ID, r.Time)
-	if err != nil {
 		return err
 	}
 	now := l.now().UTC()

@@ -19,11 +19,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"sort"
 	"strings"
 	"time"
@@ -243,7 +245,7 @@ func (r *Registry) sweep(b *store.Batch, merchant string, fam chain.Family, now 
 	p := store.Key("C/", merchant, store.Sep, byte(fam))
 	var due [][]byte
 	err := store.Scan(b, p, false, func(k, _ []byte) (bool, error) {
-		if len(k) < len(p)+16 || int64(u64(k[len(p):])^(1<<63)) > now.UnixNano() {
+		if len(k) < len(p)+16 || int64(binary.BigEndian.Uint64(k[len(p):])^(1<<63)) > now.UnixNano() {
 			return false, nil
 		}
 		due = append(due, append([]byte(nil), k...))
@@ -253,7 +255,7 @@ func (r *Registry) sweep(b *store.Batch, merchant string, fam chain.Family, now 
 		return err
 	}
 	for _, k := range due {
-		id := u64(k[len(k)-8:])
+		id := binary.BigEndian.Uint64(k[len(k)-8:])
 		pa, key, err := byID(b, id)
 		if err != nil {
 			return err
@@ -329,7 +331,7 @@ func (r *Registry) Bind(merchant string, req merchantapi.BindRequest) (*BindResp
 		var avail []byte
 		err = store.Scan(b, store.Key("V/", merchant, store.Sep, byte(spec.Family)), false, func(k, _ []byte) (bool, error) {
 			avail = append([]byte(nil), k...)
-			id = u64(k[len(k)-8:])
+			id = binary.BigEndian.Uint64(k[len(k)-8:])
 			return false, nil
 		})
 		if err != nil {
@@ -714,27 +716,21 @@ type part struct {
 	dec uint8
 }
 
+// sumParts adds amounts of different decimals, each scaled to `to` decimals.
 func sumParts(ps []part, to uint8) chain.Amount {
-	var sum chain.Amount
+	sum := new(big.Int)
 	for _, p := range ps {
-		v := p.v
-		for i := p.dec; i < to; i++ {
-			v, _ = mul10(v)
-		}
-		sum, _ = sum.Add(v)
+		v := p.v.Big()
+		v.Mul(v, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(to-p.dec)), nil))
+		sum.Add(sum, v)
 	}
-	return sum
-}
-
-func mul10(a chain.Amount) (chain.Amount, bool) {
-	r := a
-	var ok bool
-	for i := 0; i < 9; i++ {
-		if r, ok = r.Add(a); !ok {
-			return a, false
-		}
+	out, err := chain.AmountFromBig(sum)
+	if err != nil {
+		// Scaled balances beyond 256 bits cannot come from real tokens; show
+		// the largest amount rather than a wrapped one.
+		out, _ = chain.ParseAmount("115792089237316195423570985008687907853269984665640564039457584007913129639935")
 	}
-	return r, true
+	return out
 }
 
 // Endpoint webhook management.
@@ -812,12 +808,4 @@ func (r *Registry) DeleteEndpoint(merchant, id string) error {
 		return err
 	}
 	return r.db.Write(func(b *store.Batch) error { return b.Delete(store.Key("W/", merchant, store.Sep, id), nil) })
-}
-
-func u64(b []byte) uint64 {
-	var v uint64
-	for _, c := range b[:8] {
-		v = v<<8 | uint64(c)
-	}
-	return v
 }

@@ -263,6 +263,15 @@ func Load(path string) (*Config, error) {
 	return Merge(Default(), f)
 }
 
+// LoadOrDefault is Load for a path that may be empty: no file means the
+// built-in table.
+func LoadOrDefault(path string) (*Config, error) {
+	if path == "" {
+		return Default(), nil
+	}
+	return Load(path)
+}
+
 // Merge applies the JSON document in r over base.
 func Merge(base *Config, r io.Reader) (*Config, error) {
 	var over Config
