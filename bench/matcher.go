@@ -57,7 +57,7 @@ func runMatcher(args []string, progress io.Writer) ([]Result, error) {
 	fs := flag.NewFlagSet("matcher", flag.ContinueOnError)
 	n := fs.Int("addresses", 10_000_000, "watched addresses (100M is opt-in: about 40 GB of disk and a long load)")
 	strangers := fs.Int("lookups", 2_000_000, "stranger addresses looked up")
-	adds := fs.Int("adds", 1_000_000, "addresses added into the live matcher while lookups go on")
+	adds := fs.Int("adds", 1_500_000, "addresses added into the live matcher while lookups go on")
 	dir := fs.String("dir", "", "where the Pebble set goes (default: a temporary folder, removed afterwards)")
 	noMap := fs.Bool("no-map", false, "skip the map baseline (it needs about 50 bytes per address of memory)")
 	if err := parse(fs, args); err != nil {
@@ -75,6 +75,8 @@ func runMatcher(args []string, progress io.Writer) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Sized for the set up front, as a restart would size it; growing from
+	// empty would rebuild the filter at every 10% along the way.
 	m, err := matcher.Open(db, matcher.Options{Capacity: uint64(*n)})
 	if err != nil {
 		return nil, err
@@ -181,7 +183,21 @@ func runMatcher(args []string, progress io.Writer) ([]Result, error) {
 		rand.Read(b[:])
 		idx[i] = uint32((uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])) % uint64(len(words)))
 	}
-	memNs := timeLoop(len(idx), 3, func(i int) { sink += words[idx[i]] })
+	// A plain loop, not through timeLoop's closure: the limit is the
+	// memory, so nothing else may be timed with it.
+	memNs := 0.0
+	for r := 0; r < 3; r++ {
+		var acc uint64
+		start := time.Now()
+		for _, j := range idx {
+			acc += words[j]
+		}
+		ns := float64(time.Since(start).Nanoseconds()) / float64(len(idx))
+		sink += acc
+		if memNs == 0 || ns < memNs {
+			memNs = ns
+		}
+	}
 	words = nil
 
 	watched = nil
@@ -221,6 +237,11 @@ func runMatcher(args []string, progress io.Writer) ([]Result, error) {
 	addSecs := time.Since(addStart).Seconds()
 	stop.Store(true)
 	wg.Wait()
+	// Past 1.1× the set the filter is rebuilt in the background, sized for
+	// the new set; once that is done, memory per address is back at 16 bits.
+	m.WaitRebuild()
+	bitsAfter := float64(m.FilterBytes()*8) / float64(*n+*adds)
+	m.Close()
 	addRate := float64(*adds) / addSecs
 	concurrentLookups := float64(lookups.Load()) / addSecs
 
@@ -240,6 +261,7 @@ func runMatcher(args []string, progress io.Writer) ([]Result, error) {
 	if _, ok := m2.Match(chain.FamilyEVM, more[len(more)-1][:]); !ok {
 		return nil, fmt.Errorf("after the restart the last added address does not match")
 	}
+	m2.Close()
 	db.Close()
 
 	runtime.KeepAlive(sink)
@@ -268,6 +290,7 @@ func runMatcher(args []string, progress io.Writer) ([]Result, error) {
 		Result{Name: "lookups_per_s_during_adds", Value: concurrentLookups, Unit: "lookups/s"},
 		Result{Name: "initial_load_per_s", Value: loadRate, Unit: "addresses/s"},
 		Result{Name: "startup_s", Value: startup, Unit: "s", Target: "<= 10 s at 10M", Met: tr(startup <= 10*float64(*n+*adds)/10e6 || startup <= 10)},
+		Result{Name: "filter_bits_after_adds", Value: bitsAfter, Unit: "bits", Target: "<= 16", Met: tr(bitsAfter <= 16.01)},
 		Result{Name: "filter_mb", Value: float64(m2.FilterBytes()) / 1e6, Unit: "MB"},
 	)
 	return res, nil

@@ -52,6 +52,17 @@ func (f *filter) add(h uint64) {
 	}
 }
 
+// addPrivate is add for a filter no other goroutine can see yet: plain ORs,
+// which are several times cheaper than atomic ones, so a rebuild of 10M
+// addresses is bound by reading Pebble.
+func (f *filter) addPrivate(h uint64) {
+	base, pos := f.locate(h)
+	w := (*[blockWords]uint64)(f.words[base : base+blockWords])
+	for i := range blockWords {
+		w[i] |= 1 << ((pos >> (16 + 6*i)) & 63)
+	}
+}
+
 // mayContain tests the key's 8 bits without a branch per word: a stranger's
 // early miss is as unpredictable as a coin, and a mispredicted branch costs
 // more than reading the rest of the cache line.
@@ -60,12 +71,27 @@ func (f *filter) mayContain(h uint64) bool {
 	return f.mayContainAt(base, pos)
 }
 
-// mayContainAt is mayContain for a block already located.
+// mayContainAt is mayContain for a block already located. It is unrolled by
+// hand (the compiler does not unroll loops), with each word's shift taken
+// from a running shift rather than recomputed: this is the matcher's hottest
+// code, and the unrolled form is about twice as fast in cache.
 func (f *filter) mayContainAt(base, pos uint64) bool {
 	w := (*[blockWords]uint64)(f.words[base : base+blockWords])
-	all := uint64(1)
-	for i := range blockWords {
-		all &= atomic.LoadUint64(&w[i]) >> ((pos >> (16 + 6*i)) & 63)
-	}
+	s := pos >> 16
+	all := atomic.LoadUint64(&w[0]) >> (s & 63)
+	s >>= 6
+	all &= atomic.LoadUint64(&w[1]) >> (s & 63)
+	s >>= 6
+	all &= atomic.LoadUint64(&w[2]) >> (s & 63)
+	s >>= 6
+	all &= atomic.LoadUint64(&w[3]) >> (s & 63)
+	s >>= 6
+	all &= atomic.LoadUint64(&w[4]) >> (s & 63)
+	s >>= 6
+	all &= atomic.LoadUint64(&w[5]) >> (s & 63)
+	s >>= 6
+	all &= atomic.LoadUint64(&w[6]) >> (s & 63)
+	s >>= 6
+	all &= atomic.LoadUint64(&w[7]) >> (s & 63)
 	return all&1 != 0
 }

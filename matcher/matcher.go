@@ -33,8 +33,10 @@ var (
 type Options struct {
 	// BitsPerKey is the filter's memory per watched address. Default 16.
 	BitsPerKey float64
-	// Capacity is the number of addresses the first filter is sized for; it
-	// grows by doubling. Default: twice the stored set, at least 1M.
+	// Capacity is the number of addresses the first filter is sized for.
+	// Default: the stored set, at least 64K. Whenever the set passes
+	// growAt times the filter's capacity, a filter sized for the set is
+	// rebuilt in the background and swapped in.
 	Capacity uint64
 	Logger   *slog.Logger
 	// Registerer receives the matcher's metrics; nil registers nothing.
@@ -50,7 +52,14 @@ type Matcher struct {
 	filter atomic.Pointer[filter]
 	count  atomic.Int64
 
-	writeMu sync.Mutex // serialises Apply and filter growth
+	writeMu sync.Mutex // serialises Apply and filter swaps
+
+	// A rebuild in progress; all guarded by writeMu.
+	building  bool
+	pending   []uint64      // hashes applied while the rebuild runs
+	buildDone chan struct{} // closed when the running rebuild ends
+	closed    bool
+	stopBuild atomic.Bool
 
 	positives, matches prometheus.Counter
 	size               prometheus.GaugeFunc
@@ -94,12 +103,12 @@ func Open(db *pebble.DB, opts Options) (*Matcher, error) {
 	} else {
 		return nil, err
 	}
-	capacity := opts.Capacity
-	if capacity == 0 {
-		capacity = 1 << 20
+	capacity := max(opts.Capacity, uint64(n), minCapacity)
+	it, err := m.db.NewIter(&pebble.IterOptions{LowerBound: prefixAddr, UpperBound: prefixEnd(prefixAddr)})
+	if err != nil {
+		return nil, err
 	}
-	capacity = max(capacity, uint64(n)*2)
-	f, err := m.build(capacity)
+	f, err := m.fill(newFilter(capacity, m.opts.BitsPerKey), it)
 	if err != nil {
 		return nil, err
 	}
@@ -122,20 +131,27 @@ func (m *Matcher) countStored() (int64, error) {
 	return n, it.Error()
 }
 
-// build makes a filter of the given capacity holding every stored address.
-func (m *Matcher) build(capacity uint64) (*filter, error) {
-	f := newFilter(capacity, m.opts.BitsPerKey)
-	it, err := m.db.NewIter(&pebble.IterOptions{LowerBound: prefixAddr, UpperBound: prefixEnd(prefixAddr)})
-	if err != nil {
-		return nil, err
-	}
+// fill adds every address the iterator holds to a filter no lookup can see
+// yet, and closes the iterator. A rebuild being stopped returns an error.
+func (m *Matcher) fill(f *filter, it *pebble.Iterator) (*filter, error) {
 	defer it.Close()
+	n := 0
 	for it.First(); it.Valid(); it.Next() {
 		k := it.Key()[len(prefixAddr):]
-		f.add(hashKey(chain.Family(k[0]), k[1:]))
+		f.addPrivate(hashKey(chain.Family(k[0]), k[1:]))
+		if n++; n&0xffff == 0 && m.stopBuild.Load() {
+			f.free()
+			return nil, errStopped
+		}
 	}
-	return f, it.Error()
+	if err := it.Error(); err != nil {
+		f.free()
+		return nil, err
+	}
+	return f, nil
 }
+
+var errStopped = errors.New("matcher: closed")
 
 func prefixEnd(p []byte) []byte {
 	e := append([]byte(nil), p...)
@@ -150,6 +166,13 @@ func prefixEnd(p []byte) []byte {
 func hashKey(fam chain.Family, addr []byte) uint64 {
 	const k0, k1, k2 = 0xa0761d6478bd642f, 0xe7037ed1a0b428db, 0x8ebc6af09c88c6e3
 	n := len(addr)
+	if n == 20 { // EVM: the commonest key, three loads instead of four
+		a := binary.LittleEndian.Uint64(addr)
+		b := binary.LittleEndian.Uint64(addr[12:])
+		c := uint64(binary.LittleEndian.Uint32(addr[8:]))
+		h := mum(a^k0, b^k1^20) ^ mum(c^k2, uint64(fam)*k0)
+		return mum(h^k1, h^k2)
+	}
 	if n > 32 || n < 8 {
 		h := xxhash.Sum64(addr) ^ (uint64(fam) * 0x9e3779b97f4a7c15)
 		return mum(h^k0, h^k1)
@@ -190,7 +213,9 @@ func (m *Matcher) Match(fam chain.Family, addr []byte) (uint64, bool) {
 	if !m.filter.Load().mayContain(hashKey(fam, addr)) {
 		return 0, false
 	}
-	return m.exact(fam, addr)
+	var ex exactReader
+	defer ex.close()
+	return m.exact(&ex, fam, addr)
 }
 
 // batchChunk is how many lookups MatchBatch overlaps: enough independent
@@ -209,26 +234,30 @@ const batchChunk = 32
 // in cache by then.
 func (m *Matcher) MatchBatch(fam chain.Family, addrs [][]byte, ids []uint64) int {
 	f := m.filter.Load()
+	words := f.words
 	var pos [batchChunk]uint64
 	var base [batchChunk]uint64
 	matched := 0
 	var touched uint64
+	var ex exactReader
+	defer ex.close()
+	ids = ids[:len(addrs)]
 	for start := 0; start < len(addrs); start += batchChunk {
-		n := min(batchChunk, len(addrs)-start)
-		for i := 0; i < n; i++ {
-			h := hashKey(fam, addrs[start+i])
-			base[i], pos[i] = f.locate(h)
+		ks := addrs[start:min(start+batchChunk, len(addrs))]
+		out := ids[start : start+len(ks)]
+		for i, k := range ks {
+			base[i], pos[i] = f.locate(hashKey(fam, k))
 		}
-		for i := 0; i < n; i++ {
-			touched += atomic.LoadUint64(&f.words[base[i]])
+		for i := range ks {
+			touched += atomic.LoadUint64(&words[base[i]])
 		}
-		for i := 0; i < n; i++ {
-			ids[start+i] = 0
+		for i, k := range ks {
+			out[i] = 0
 			if !f.mayContainAt(base[i], pos[i]) {
 				continue
 			}
-			if id, ok := m.exact(fam, addrs[start+i]); ok {
-				ids[start+i] = id
+			if id, ok := m.exact(&ex, fam, k); ok {
+				out[i] = id
 				matched++
 			}
 		}
@@ -239,18 +268,46 @@ func (m *Matcher) MatchBatch(fam chain.Family, addrs [][]byte, ids []uint64) int
 
 var touchSink atomic.Uint64
 
+// exactReader reads the Pebble set for one lookup call. Its iterator is
+// made on the first filter positive and serves the rest of the batch.
+//
+// A point Get would be simpler, but Pebble's Get skips the bloom filters of
+// the bottom level (they are large, and most Gets are for keys that exist),
+// and nearly all of the set lives in the bottom level; a filter positive is
+// almost always a stranger, so each Get would read and decompress a data
+// block. An iterator with UseL6Filters answers a stranger from the table's
+// filter instead.
+type exactReader struct {
+	it *pebble.Iterator
+}
+
+func (e *exactReader) close() {
+	if e.it != nil {
+		e.it.Close()
+		e.it = nil
+	}
+}
+
 // exact confirms a filter positive against the Pebble set.
-func (m *Matcher) exact(fam chain.Family, addr []byte) (uint64, bool) {
+func (m *Matcher) exact(e *exactReader, fam chain.Family, addr []byte) (uint64, bool) {
 	m.positives.Inc()
+	if e.it == nil {
+		it, err := m.db.NewIter(&pebble.IterOptions{UseL6Filters: true})
+		if err != nil {
+			m.log.Error("matcher: exact set read failed", "err", err)
+			return 0, false
+		}
+		e.it = it
+	}
 	var buf [64]byte
-	v, closer, err := m.db.Get(addrKey(buf[:0], fam, addr))
-	if err != nil {
-		if !errors.Is(err, pebble.ErrNotFound) {
+	key := addrKey(buf[:0], fam, addr)
+	if !e.it.SeekPrefixGE(key) || !bytes.Equal(e.it.Key(), key) {
+		if err := e.it.Error(); err != nil {
 			m.log.Error("matcher: exact set read failed", "err", err)
 		}
 		return 0, false
 	}
-	defer closer.Close()
+	v := e.it.Value()
 	if len(v) != 8 {
 		return 0, false
 	}
@@ -310,7 +367,11 @@ func (m *Matcher) Apply(changes []events.AddressRecord, offsets map[int32]int64)
 			added++
 		}
 		// The filter learns the key before Pebble does: never a false miss.
+		// A rebuild running from an older snapshot learns it at the swap.
 		f.add(h)
+		if m.building {
+			m.pending = append(m.pending, h)
+		}
 		var v [8]byte
 		binary.BigEndian.PutUint64(v[:], c.ID)
 		if err := b.Set(key, v[:], nil); err != nil {
@@ -332,25 +393,87 @@ func (m *Matcher) Apply(changes []events.AddressRecord, offsets map[int32]int64)
 		return fmt.Errorf("matcher: commit %d changes: %w", len(changes), err)
 	}
 	m.count.Store(n)
-	if uint64(n) > f.cap {
-		if err := m.grow(uint64(n)); err != nil {
-			return err
-		}
-	}
+	m.maybeRebuild()
 	return nil
 }
 
-// grow rebuilds the filter at twice the needed capacity and swaps it in.
-func (m *Matcher) grow(n uint64) error {
-	start := time.Now()
-	f, err := m.build(n * 2)
-	if err != nil {
-		return fmt.Errorf("matcher: grow filter: %w", err)
+// Filter sizing. The filter is built for the set as it is, at BitsPerKey
+// bits per address, and rebuilt when the set passes growAt times that: so
+// the memory per watched address stays between BitsPerKey/growAt and
+// BitsPerKey (14.5 to 16 bits by default), and the false-positive rate
+// between about 0.09% and 0.15%.
+const (
+	growAt      = 1.1
+	minCapacity = 1 << 16
+)
+
+// maybeRebuild starts a background rebuild if the set has outgrown the
+// filter and none runs. Called with writeMu held.
+func (m *Matcher) maybeRebuild() {
+	f := m.filter.Load()
+	n := uint64(max(m.count.Load(), 0))
+	if m.building || m.closed || float64(n) <= float64(f.cap)*growAt {
+		return
 	}
-	old := m.filter.Swap(f)
-	old.free()
-	m.log.Info("matcher filter grown", "addresses", n, "filter_bytes", f.sizeBytes(), "took", time.Since(start))
-	return nil
+	// The snapshot is taken under writeMu: every change committed so far is
+	// in it, and every later one is recorded in pending.
+	it, err := m.db.NewIter(&pebble.IterOptions{LowerBound: prefixAddr, UpperBound: prefixEnd(prefixAddr)})
+	if err != nil {
+		m.log.Error("matcher: filter rebuild not started", "err", err)
+		return
+	}
+	m.building, m.pending = true, nil
+	done := make(chan struct{})
+	m.buildDone = done
+	go func() {
+		defer close(done)
+		start := time.Now()
+		nf, err := m.fill(newFilter(n, m.opts.BitsPerKey), it)
+		m.writeMu.Lock()
+		defer m.writeMu.Unlock()
+		pending := m.pending
+		m.building, m.pending = false, nil
+		if err != nil {
+			if !errors.Is(err, errStopped) {
+				m.log.Error("matcher: filter rebuild failed; the next change retries", "err", err)
+			}
+			return
+		}
+		for _, h := range pending {
+			nf.addPrivate(h)
+		}
+		old := m.filter.Swap(nf)
+		old.free()
+		m.log.Info("matcher filter rebuilt", "addresses", m.count.Load(), "filter_bytes", nf.sizeBytes(), "took", time.Since(start))
+		m.maybeRebuild()
+	}()
+}
+
+// WaitRebuild waits until no filter rebuild is in progress (one may chain
+// into the next if the set outgrew the new filter meanwhile).
+func (m *Matcher) WaitRebuild() {
+	for {
+		m.writeMu.Lock()
+		building, done := m.building, m.buildDone
+		m.writeMu.Unlock()
+		if !building {
+			return
+		}
+		<-done
+	}
+}
+
+// Close stops a filter rebuild in progress and waits for it, so that the
+// Pebble DB can be closed. Lookups still work on the current filter.
+func (m *Matcher) Close() {
+	m.writeMu.Lock()
+	m.closed = true
+	done := m.buildDone
+	m.writeMu.Unlock()
+	m.stopBuild.Store(true)
+	if done != nil {
+		<-done
+	}
 }
 
 func offsetKey(topic string, partition int32) []byte {

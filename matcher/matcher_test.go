@@ -162,8 +162,9 @@ func TestGrowth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer m.Close()
 	before := m.FilterBytes()
-	addrs := randomAddrs(20_000)
+	addrs := randomAddrs(150_000)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	wg.Add(1)
@@ -187,7 +188,7 @@ func TestGrowth(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Everything added so far matches right away.
-		for i := 0; i < lo+1000; i += 97 {
+		for i := 0; i < lo+1000; i += 997 {
 			if _, ok := m.Match(chain.FamilyEVM, addrs[i][:]); !ok {
 				t.Fatalf("address %d lost after adding %d", i, lo+1000)
 			}
@@ -195,8 +196,74 @@ func TestGrowth(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+	m.WaitRebuild()
 	if m.FilterBytes() <= before {
 		t.Errorf("filter did not grow: %d bytes", m.FilterBytes())
+	}
+	// Reopened, the filter is sized for the set: 16 bits per address.
+	m2, err := Open(db, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := m2.FilterBytes(); b != newFilter(uint64(len(addrs)), 16).sizeBytes() {
+		t.Errorf("reopened filter is %d bytes", b)
+	}
+	for i := range addrs {
+		if _, ok := m2.Match(chain.FamilyEVM, addrs[i][:]); !ok {
+			t.Fatalf("address %d lost after reopening", i)
+		}
+	}
+}
+
+// TestRebuildKeepsMemory: past the minimum, each rebuild sizes the filter for
+// the set, so memory per address stays within [16/growAt, 16] bits and every
+// address added while a rebuild runs still matches after the swap.
+func TestRebuildKeepsMemory(t *testing.T) {
+	db := openMem(t, vfs.NewMem())
+	defer db.Close()
+	m, err := Open(db, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	addrs := randomAddrs(400_000)
+	rebuilds := 0
+	last := m.FilterBytes()
+	for lo := 0; lo < len(addrs); lo += 5000 {
+		var cs []events.AddressRecord
+		for i := lo; i < lo+5000; i++ {
+			cs = append(cs, events.AddressRecord{Address: chain.EVMAddress(addrs[i]), ID: uint64(i + 1)})
+		}
+		if err := m.Apply(cs, nil); err != nil {
+			t.Fatal(err)
+		}
+		if lo%20000 == 0 {
+			m.WaitRebuild()
+		}
+		if b := m.FilterBytes(); b != last {
+			rebuilds++
+			last = b
+			// Adds may outrun a rebuild for a while (the next one then
+			// starts at once), so only the upper bound holds throughout.
+			if n := lo + 5000; n > minCapacity {
+				bits := float64(b*8) / float64(n)
+				if bits > 16.01 {
+					t.Errorf("after a rebuild at %d addresses: %.2f bits per address", n, bits)
+				}
+			}
+		}
+	}
+	m.WaitRebuild()
+	if rebuilds < 5 {
+		t.Errorf("only %d rebuilds while growing to %d", rebuilds, len(addrs))
+	}
+	if bits := float64(m.FilterBytes()*8) / float64(len(addrs)); bits > 16.01 || bits < 16/growAt-0.01 {
+		t.Errorf("%.2f bits per address at the end", bits)
+	}
+	for i := range addrs {
+		if _, ok := m.Match(chain.FamilyEVM, addrs[i][:]); !ok {
+			t.Fatalf("address %d lost", i)
+		}
 	}
 }
 

@@ -77,7 +77,10 @@ func (d *Daemon) Ready() *ops.Readiness { return d.ready }
 func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
 
 // Close releases the state; call after Run returns.
-func (d *Daemon) Close() error { return d.db.Close() }
+func (d *Daemon) Close() error {
+	d.match.Close()
+	return d.db.Close()
+}
 
 // Run creates the topics, follows inflow.addresses and every chain until ctx
 // ends or a chain halts. A fenced producer (another indexer took over) ends

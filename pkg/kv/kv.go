@@ -13,6 +13,11 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
+const (
+	memTableSize = 32 << 20
+	cacheSize    = 256 << 20
+)
+
 // Open opens (creating if needed) the Pebble DB at dir. fs may be nil for the
 // real filesystem; tests pass vfs.NewMem or a crash-cloning FS.
 func Open(dir string, fs vfs.FS, log *slog.Logger) (*pebble.DB, error) {
@@ -21,11 +26,16 @@ func Open(dir string, fs vfs.FS, log *slog.Logger) (*pebble.DB, error) {
 	}
 	opts := &pebble.Options{
 		Logger:       pebbleLogger{log.With("component", "pebble")},
-		MemTableSize: 64 << 20,
+		MemTableSize: memTableSize,
 		// Point reads for keys that do not exist (a new deposit id, a new
 		// address) are common: a bloom filter per table answers them
-		// without reading blocks, and a larger cache keeps hot blocks.
-		CacheSize: 128 << 20,
+		// without reading blocks, and the cache keeps those filters and the
+		// index blocks in memory. Pebble reserves every live memtable's size
+		// out of the block cache, so the cache must be well above
+		// memtables × MemTableStopWritesThreshold or it holds no block at
+		// all and each read decompresses its filter blocks again.
+		CacheSize:                   cacheSize,
+		MemTableStopWritesThreshold: 4,
 	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
