@@ -1,0 +1,176 @@
+package chstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/inflowhq/inflow/pkg/analytics"
+	"github.com/inflowhq/inflow/pkg/events"
+)
+
+var _ analytics.Store = (*DB)(nil)
+
+// where builds the filter shared by the deposit queries; every query is
+// scoped to one merchant first.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) sql() string { return " WHERE " + strings.Join(w.conds, " AND ") }
+
+func (w *where) timeRange(from, to time.Time) {
+	if !from.IsZero() {
+		w.add("detected_ms >= ?", from.UnixMilli())
+	}
+	if !to.IsZero() {
+		w.add("detected_ms < ?", to.UnixMilli())
+	}
+}
+
+// DepositStats implements analytics.Store.
+func (db *DB) DepositStats(ctx context.Context, merchant string, q analytics.Query) ([]analytics.Row, error) {
+	var key string
+	switch q.GroupBy {
+	case analytics.ByCurrency:
+		key = "currency"
+	case analytics.ByChain:
+		key = "chain_id"
+	case analytics.ByReference:
+		key = "reference"
+	default:
+		key = "toString(day)"
+	}
+	w := &where{}
+	w.add("merchant_id = ?", merchant)
+	w.timeRange(q.From, q.To)
+	if q.Currency != "" {
+		w.add("upper(currency) = ?", strings.ToUpper(q.Currency))
+	}
+	if q.ChainID != "" {
+		w.add("chain_id = ?", q.ChainID)
+	}
+	if q.Status == "" {
+		w.add("status != 'orphaned'")
+	} else {
+		w.add("status = ?", q.Status)
+	}
+	nullKey := "0"
+	if q.GroupBy == analytics.ByReference {
+		nullKey = "has_reference = 0"
+	}
+	query := "SELECT " + key + " AS k, " + nullKey + " AS null_key, currency, scale, count(), " +
+		"sum(l0), sum(l1), sum(l2), sum(l3), sum(l4), sum(l5), sum(l6), sum(l7) FROM deposits FINAL" +
+		w.sql() + " GROUP BY k, null_key, currency, scale"
+	rows, err := db.conn.Query(ctx, query, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("chstore: deposit stats: %w", err)
+	}
+	defer rows.Close()
+	var sums analytics.Sums
+	for rows.Next() {
+		var (
+			k, currency string
+			null, scale uint8
+			n           uint64
+			l           [8]uint64
+		)
+		if err := rows.Scan(&k, &null, &currency, &scale, &n, &l[0], &l[1], &l[2], &l[3], &l[4], &l[5], &l[6], &l[7]); err != nil {
+			return nil, fmt.Errorf("chstore: deposit stats: %w", err)
+		}
+		sums.Add(k, null == 1, currency, scale, int64(n), joinLimbs(l))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("chstore: deposit stats: %w", err)
+	}
+	return sums.Rows(), nil
+}
+
+// Latency implements analytics.Store.
+func (db *DB) Latency(ctx context.Context, merchant string, chainID string) ([]analytics.ChainLatency, error) {
+	w := &where{}
+	w.add("merchant_id = ?", merchant)
+	w.add("status != 'orphaned'")
+	if chainID != "" {
+		w.add("chain_id = ?", chainID)
+	}
+	levels := "0.5, 0.9, 0.99"
+	query := "SELECT chain_id, countIf(confirmed_ms > 0), quantilesExactIf(" + levels + ")(confirmed_ms - detected_ms, confirmed_ms > 0), " +
+		"countIf(completed_ms > 0), quantilesExactIf(" + levels + ")(completed_ms - detected_ms, completed_ms > 0) " +
+		"FROM deposits FINAL" + w.sql() + " GROUP BY chain_id ORDER BY chain_id"
+	rows, err := db.conn.Query(ctx, query, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("chstore: latency: %w", err)
+	}
+	defer rows.Close()
+	var out []analytics.ChainLatency
+	for rows.Next() {
+		var (
+			id         string
+			nc, nd     uint64
+			conf, comp []int64
+		)
+		if err := rows.Scan(&id, &nc, &conf, &nd, &comp); err != nil {
+			return nil, fmt.Errorf("chstore: latency: %w", err)
+		}
+		out = append(out, analytics.ChainLatency{ChainID: id, ToConfirmed: quantiles(nc, conf), ToCompleted: quantiles(nd, comp)})
+	}
+	return out, rows.Err()
+}
+
+func quantiles(n uint64, vs []int64) analytics.Quantiles {
+	q := analytics.Quantiles{Count: int64(n)}
+	if n == 0 || len(vs) != len(analytics.Levels) {
+		return q
+	}
+	s := make([]float64, len(vs))
+	for i, v := range vs {
+		s[i] = analytics.Seconds(v)
+	}
+	q.P50, q.P90, q.P99 = &s[0], &s[1], &s[2]
+	return q
+}
+
+// Export implements analytics.Store: rows are read as ClickHouse streams
+// them, one block at a time.
+func (db *DB) Export(ctx context.Context, merchant string, q analytics.ExportQuery, emit func(*analytics.Record) error) error {
+	w := &where{}
+	w.add("merchant_id = ?", merchant)
+	w.timeRange(q.From, q.To)
+	query := "SELECT deposit_id, has_reference, reference, amount, currency, chain_id, address, tx_hash, block_number, " +
+		"toString(status), detected_ms, confirmed_ms, completed_ms, orphaned_ms, replaces FROM deposits FINAL" +
+		w.sql() + " ORDER BY detected_ms, deposit_id"
+	rows, err := db.conn.Query(ctx, query, w.args...)
+	if err != nil {
+		return fmt.Errorf("chstore: export: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			r                        analytics.Record
+			hasRef                   uint8
+			ref                      string
+			det, conf, comp, orphan int64
+		)
+		if err := rows.Scan(&r.DepositID, &hasRef, &ref, &r.Amount, &r.Currency, &r.ChainID, &r.Address, &r.TxHash,
+			&r.BlockNumber, &r.Status, &det, &conf, &comp, &orphan, &r.Replaces); err != nil {
+			return fmt.Errorf("chstore: export: %w", err)
+		}
+		if hasRef == 1 {
+			r.DepositReference = &ref
+		}
+		r.DetectedAt = events.APITime{Time: time.UnixMilli(det).UTC()}
+		r.ConfirmedAt, r.CompletedAt, r.OrphanedAt = analytics.MsTime(conf), analytics.MsTime(comp), analytics.MsTime(orphan)
+		if err := emit(&r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

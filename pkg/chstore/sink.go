@@ -1,0 +1,396 @@
+package chstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/inflowhq/inflow/pkg/analytics"
+	"github.com/inflowhq/inflow/pkg/assets"
+	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/events"
+	"github.com/inflowhq/inflow/pkg/kafka"
+)
+
+// SinkOptions configures a Sink.
+type SinkOptions struct {
+	Kafka kafka.Config
+	// Assets gives each currency's decimals, the scale its amounts are
+	// summed at; an unknown one is stored at its own fractional digits.
+	Assets *assets.Config
+	// Chains whose blocks are written to the blocks table.
+	Chains []chain.ID
+	// BatchRows is the most rows per insert (default 50,000); BatchWait is
+	// how long records wait for a fuller batch (default 500 ms).
+	BatchRows  int
+	BatchWait  time.Duration
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+// Sink writes inflow.deposits and the chain topics' blocks into ClickHouse.
+type Sink struct {
+	db   *DB
+	opts SinkOptions
+
+	rows    *prometheus.CounterVec
+	batches prometheus.Counter
+	caught  chan struct{}
+}
+
+// NewSink returns a sink writing into db.
+func NewSink(db *DB, opts SinkOptions) (*Sink, error) {
+	if opts.BatchRows <= 0 {
+		opts.BatchRows = 50_000
+	}
+	if opts.BatchWait <= 0 {
+		opts.BatchWait = 500 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Assets == nil {
+		opts.Assets = assets.Default()
+	}
+	s := &Sink{db: db, opts: opts, caught: make(chan struct{}),
+		rows:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "inflow_history_sink_rows_total", Help: "Rows inserted into ClickHouse, by table."}, []string{"table"}),
+		batches: prometheus.NewCounter(prometheus.CounterOpts{Name: "inflow_history_sink_batches_total", Help: "Insert batches committed."}),
+	}
+	if r := opts.Registerer; r != nil {
+		for _, c := range []prometheus.Collector{s.rows, s.batches} {
+			if err := r.Register(c); err != nil {
+				return nil, fmt.Errorf("chstore: register metrics: %w", err)
+			}
+		}
+	}
+	return s, nil
+}
+
+// CaughtUp is closed once the sink has written everything that was in the
+// topics when it started.
+func (s *Sink) CaughtUp() <-chan struct{} { return s.caught }
+
+// Offsets returns the stored next offset of each topic partition.
+func (db *DB) Offsets(ctx context.Context) (kafka.Offsets, error) {
+	rows, err := db.conn.Query(ctx, "SELECT topic, partition, max(next_offset) FROM sink_offsets GROUP BY topic, partition")
+	if err != nil {
+		return nil, fmt.Errorf("chstore: read offsets: %w", err)
+	}
+	defer rows.Close()
+	out := kafka.Offsets{}
+	for rows.Next() {
+		var t string
+		var p int32
+		var o int64
+		if err := rows.Scan(&t, &p, &o); err != nil {
+			return nil, err
+		}
+		if out[t] == nil {
+			out[t] = map[int32]int64{}
+		}
+		out[t][p] = o
+	}
+	return out, rows.Err()
+}
+
+// batch is what one insert round writes.
+type batch struct {
+	deposits []depositRow
+	events   []eventRow
+	blocks   []blockRow
+	next     map[string]map[int32]int64
+	records  int
+}
+
+type depositRow struct {
+	merchant string
+	ev       *events.DepositEvent
+	units    [8]uint32
+	scale    uint8
+}
+
+type eventRow struct {
+	merchant, id, typ, deposit, status string
+	created                            int64
+}
+
+type blockRow struct {
+	chain        string
+	number       uint64
+	hash, parent string
+	time         int64
+	connected    uint8
+	offset       uint64
+}
+
+func (b *batch) rows() int { return len(b.deposits) + len(b.events) + len(b.blocks) }
+
+// Run consumes until ctx ends. A failed insert is retried with backoff; the
+// offsets move only after the rows they cover are in.
+func (s *Sink) Run(ctx context.Context) error {
+	from, err := s.db.Offsets(ctx)
+	if err != nil {
+		return err
+	}
+	topics := []string{kafka.TopicDeposits}
+	for _, id := range s.opts.Chains {
+		topics = append(topics, id.Topic())
+	}
+	admin, err := kafka.NewAdmin(s.opts.Kafka)
+	if err != nil {
+		return err
+	}
+	ends := map[string]map[int32]int64{}
+	for _, t := range topics {
+		e, err := kafka.EndOffsets(ctx, admin, t)
+		if err != nil {
+			admin.Close()
+			return fmt.Errorf("chstore: end offsets of %s: %w", t, err)
+		}
+		ends[t] = e
+	}
+	admin.Close()
+	cl, err := kafka.NewConsumer(s.opts.Kafka, topics, from)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	pos := map[string]map[int32]int64{}
+	for t, ps := range from {
+		pos[t] = map[int32]int64{}
+		for p, o := range ps {
+			pos[t][p] = o
+		}
+	}
+	caughtUp := func() bool {
+		for t, ps := range ends {
+			for p, end := range ps {
+				if pos[t][p] < end {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	signalled := false
+	if caughtUp() {
+		close(s.caught)
+		signalled = true
+	}
+	b := &batch{next: map[string]map[int32]int64{}}
+	var first time.Time
+	for {
+		pctx, cancel := context.WithTimeout(ctx, s.opts.BatchWait)
+		fs := cl.PollRecords(pctx, s.opts.BatchRows-b.records)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		for _, fe := range fs.Errors() {
+			if !errors.Is(fe.Err, context.DeadlineExceeded) && !errors.Is(fe.Err, context.Canceled) {
+				s.opts.Logger.Warn("history sink fetch", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+			}
+		}
+		var perr error
+		fs.EachRecord(func(r *kgo.Record) {
+			if perr != nil {
+				return
+			}
+			if b.records == 0 {
+				first = time.Now()
+			}
+			if err := s.add(b, r); err != nil {
+				perr = err
+			}
+		})
+		if perr != nil {
+			return perr
+		}
+		if b.records > 0 && (b.records >= s.opts.BatchRows || time.Since(first) >= s.opts.BatchWait || fs.NumRecords() == 0) {
+			if err := s.flush(ctx, b); err != nil {
+				return err
+			}
+			for t, ps := range b.next {
+				if pos[t] == nil {
+					pos[t] = map[int32]int64{}
+				}
+				for p, o := range ps {
+					pos[t][p] = o
+				}
+			}
+			b = &batch{next: map[string]map[int32]int64{}}
+		}
+		if !signalled && b.records == 0 && caughtUp() {
+			close(s.caught)
+			signalled = true
+		}
+	}
+}
+
+func (s *Sink) add(b *batch, r *kgo.Record) error {
+	b.records++
+	if b.next[r.Topic] == nil {
+		b.next[r.Topic] = map[int32]int64{}
+	}
+	b.next[r.Topic][r.Partition] = r.Offset + 1
+	if r.Topic == kafka.TopicDeposits {
+		var ev events.DepositEvent
+		if err := json.Unmarshal(r.Value, &ev); err != nil {
+			return fmt.Errorf("chstore: %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+		}
+		if _, ok := statusRank[ev.Data.Status]; !ok {
+			return fmt.Errorf("chstore: %s/%d@%d: status %q", r.Topic, r.Partition, r.Offset, ev.Data.Status)
+		}
+		var scale uint8
+		if a, err := s.opts.Assets.Currency(chain.ID(ev.Data.ChainID), ev.Data.Currency); err == nil {
+			scale = a.Decimals
+		}
+		units, scale, ok := analytics.ParseUnits(ev.Data.Amount, scale)
+		if !ok {
+			return fmt.Errorf("chstore: %s/%d@%d: amount %q", r.Topic, r.Partition, r.Offset, ev.Data.Amount)
+		}
+		l, err := limbs(units)
+		if err != nil {
+			return err
+		}
+		b.deposits = append(b.deposits, depositRow{merchant: ev.MerchantID, ev: &ev, units: l, scale: scale})
+		b.events = append(b.events, eventRow{merchant: ev.MerchantID, id: ev.ID, typ: ev.Type, deposit: ev.Data.DepositID,
+			status: ev.Data.Status, created: ev.CreatedAt.UnixMilli()})
+		return nil
+	}
+	rec, err := events.Unmarshal(r.Value)
+	if err != nil {
+		return fmt.Errorf("chstore: %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+	}
+	switch rec.Type {
+	case events.TypeBlockConnected:
+		b.blocks = append(b.blocks, blockRow{chain: string(rec.Chain), number: rec.Number, hash: rec.Hash.String(),
+			parent: rec.Parent.String(), time: rec.Time, connected: 1, offset: uint64(r.Offset)})
+	case events.TypeBlockDisconnected:
+		b.blocks = append(b.blocks, blockRow{chain: string(rec.Chain), number: rec.Number, hash: rec.Hash.String(),
+			connected: 0, offset: uint64(r.Offset)})
+	}
+	return nil
+}
+
+// flush inserts a batch, retrying until it is in or ctx ends, then stores
+// the offsets it covers.
+func (s *Sink) flush(ctx context.Context, b *batch) error {
+	delay := 200 * time.Millisecond
+	for {
+		err := s.insert(ctx, b)
+		if err == nil {
+			s.batches.Inc()
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.opts.Logger.Warn("history sink insert failed; retrying", "rows", b.rows(), "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+}
+
+func (s *Sink) insert(ctx context.Context, b *batch) error {
+	conn := s.db.conn
+	if len(b.deposits) > 0 {
+		ib, err := conn.PrepareBatch(ctx, `INSERT INTO deposits (merchant_id, deposit_id, version, status, has_reference, reference,
+			chain_id, currency, amount, scale, l0, l1, l2, l3, l4, l5, l6, l7, address, tx_hash, block_number,
+			detected_ms, confirmed_ms, completed_ms, orphaned_ms, replaces, day)`)
+		if err != nil {
+			return fmt.Errorf("prepare deposits: %w", err)
+		}
+		for _, r := range b.deposits {
+			d := &r.ev.Data
+			var hasRef uint8
+			ref := ""
+			if d.DepositReference != nil {
+				hasRef, ref = 1, *d.DepositReference
+			}
+			det := d.DetectedAt.UnixMilli()
+			u := r.units
+			if err := ib.Append(r.merchant, d.DepositID, statusRank[d.Status], d.Status, hasRef, ref,
+				d.ChainID, d.Currency, d.Amount, r.scale, u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7],
+				d.Address, d.TxHash, d.BlockNumber, det, ms(d.ConfirmedAt), ms(d.CompletedAt), ms(d.OrphanedAt),
+				d.Replaces, day(det)); err != nil {
+				ib.Abort()
+				return fmt.Errorf("append deposit: %w", err)
+			}
+		}
+		if err := ib.Send(); err != nil {
+			return fmt.Errorf("insert deposits: %w", err)
+		}
+		s.rows.WithLabelValues("deposits").Add(float64(len(b.deposits)))
+	}
+	if len(b.events) > 0 {
+		ib, err := conn.PrepareBatch(ctx, "INSERT INTO deposit_events (merchant_id, event_id, type, deposit_id, status, created_ms, day)")
+		if err != nil {
+			return fmt.Errorf("prepare events: %w", err)
+		}
+		for _, e := range b.events {
+			if err := ib.Append(e.merchant, e.id, e.typ, e.deposit, e.status, e.created, day(e.created)); err != nil {
+				ib.Abort()
+				return fmt.Errorf("append event: %w", err)
+			}
+		}
+		if err := ib.Send(); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		s.rows.WithLabelValues("deposit_events").Add(float64(len(b.events)))
+	}
+	if len(b.blocks) > 0 {
+		ib, err := conn.PrepareBatch(ctx, "INSERT INTO blocks (chain_id, number, hash, parent, time_s, connected, version)")
+		if err != nil {
+			return fmt.Errorf("prepare blocks: %w", err)
+		}
+		for _, r := range b.blocks {
+			if err := ib.Append(r.chain, r.number, r.hash, r.parent, r.time, r.connected, r.offset); err != nil {
+				ib.Abort()
+				return fmt.Errorf("append block: %w", err)
+			}
+		}
+		if err := ib.Send(); err != nil {
+			return fmt.Errorf("insert blocks: %w", err)
+		}
+		s.rows.WithLabelValues("blocks").Add(float64(len(b.blocks)))
+	}
+	ib, err := conn.PrepareBatch(ctx, "INSERT INTO sink_offsets (topic, partition, next_offset)")
+	if err != nil {
+		return fmt.Errorf("prepare offsets: %w", err)
+	}
+	for t, ps := range b.next {
+		for p, o := range ps {
+			if err := ib.Append(t, p, o); err != nil {
+				ib.Abort()
+				return fmt.Errorf("append offset: %w", err)
+			}
+		}
+	}
+	if err := ib.Send(); err != nil {
+		return fmt.Errorf("insert offsets: %w", err)
+	}
+	return nil
+}
+
+func ms(t *events.APITime) int64 {
+	if t == nil {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func day(ms int64) time.Time {
+	t := time.UnixMilli(ms).UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
