@@ -17,6 +17,7 @@ import (
 
 	"github.com/inflowhq/inflow/apid/api"
 	"github.com/inflowhq/inflow/pkg/assets"
+	"github.com/inflowhq/inflow/pkg/chstore"
 	"github.com/inflowhq/inflow/pkg/config"
 	"github.com/inflowhq/inflow/pkg/ops"
 )
@@ -35,6 +36,7 @@ func run(args []string, stderr io.Writer) int {
 		burst    = fs.Int("burst", 100, "burst per API key")
 		assetsF  = fs.String("assets", "", "JSON file extending the built-in chains and assets")
 		logLevel = fs.String("log-level", "info", "debug, info, warn or error")
+		chDSN    = fs.String("clickhouse-dsn", "", "answer analytics and exports from this ClickHouse (default: ledgerd's own store)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -52,8 +54,20 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	reg := ops.NewRegistry()
-	srv, err := api.New(api.Config{LedgerURL: *ledger, InternalToken: *token, AdminKey: *adminKey, RateLimit: *rps, Burst: *burst,
-		Assets: table, Logger: log, Registerer: reg})
+	cfg := api.Config{LedgerURL: *ledger, InternalToken: *token, AdminKey: *adminKey, RateLimit: *rps, Burst: *burst,
+		Assets: table, Logger: log, Registerer: reg}
+	if *chDSN != "" {
+		octx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		db, err := chstore.Open(octx, *chDSN, log)
+		cancel()
+		if err != nil {
+			fmt.Fprintln(stderr, "apid:", err)
+			return 1
+		}
+		defer db.Close()
+		cfg.History = db
+	}
+	srv, err := api.New(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "apid:", err)
 		return 2

@@ -30,6 +30,7 @@ func run(args []string, stderr io.Writer) int {
 		httpAddr   = fs.String("http", "", "internal API and operator endpoint address")
 		token      = fs.String("internal-token", "", "shared secret apid sends (default: $INFLOW_INTERNAL_TOKEN)")
 		logLevel   = fs.String("log-level", "", "debug, info, warn or error")
+		chDSN      = fs.String("clickhouse-dsn", "", "run the history sink into this ClickHouse (clickhouse://127.0.0.1:9000/inflow)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -55,6 +56,9 @@ func run(args []string, stderr io.Writer) int {
 		cfg.InternalToken = *token
 	} else if v := os.Getenv("INFLOW_INTERNAL_TOKEN"); v != "" && cfg.InternalToken == "" {
 		cfg.InternalToken = v
+	}
+	if *chDSN != "" {
+		cfg.ClickHouseDSN = *chDSN
 	}
 	if *logLevel != "" {
 		cfg.LogLevel = *logLevel

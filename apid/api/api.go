@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/inflowhq/inflow/pkg/analytics"
 	"github.com/inflowhq/inflow/pkg/apierr"
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
@@ -49,14 +50,18 @@ type Config struct {
 	// AllowLoopbackWebhooks accepts http://127.0.0.1 webhook URLs (dev mode).
 	AllowLoopbackWebhooks bool
 	Assets                *assets.Config
-	Logger                *slog.Logger
-	Registerer            prometheus.Registerer
+	// History answers the analytics and export endpoints (ClickHouse); nil
+	// forwards them to ledgerd, which answers from its own store.
+	History    analytics.Store
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Server is apid.
 type Server struct {
 	cfg    Config
 	client *http.Client
+	stream *http.Client // for exports: no overall timeout, the request's context ends it
 	log    *slog.Logger
 
 	mu       sync.Mutex
@@ -90,7 +95,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, client: &http.Client{Timeout: 30 * time.Second},
+	s := &Server{cfg: cfg, log: cfg.Logger, client: &http.Client{Timeout: 30 * time.Second}, stream: &http.Client{},
 		auth: map[[32]byte]authEntry{}, limiters: map[[32]byte]*rate.Limiter{}}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "inflow_apid_http_requests_total", Help: "API requests by route and status."}, []string{"route", "status"})
 	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "inflow_apid_http_request_seconds", Help: "API latency by route.",
@@ -109,6 +114,10 @@ func New(cfg Config) (*Server, error) {
 type route struct {
 	pattern  string
 	validate func(r *http.Request, body []byte) error
+	// local answers in apid instead of forwarding, when set.
+	local func(w http.ResponseWriter, r *http.Request, merchant string)
+	// stream forwards without a response timeout (exports).
+	stream bool
 }
 
 var depositIDPattern = regexp.MustCompile(`^dep_[0-9a-f]{24}$`)
@@ -119,7 +128,7 @@ func (s *Server) Handler() http.Handler {
 	table := s.cfg.Assets
 	page := func(r *http.Request, _ []byte) error { _, err := merchantapi.ParsePage(r.URL.Query()); return err }
 	routes := []route{
-		{"POST /api/v1/deposits/references", func(r *http.Request, b []byte) error {
+		{pattern: "POST /api/v1/deposits/references", validate: func(r *http.Request, b []byte) error {
 			var req merchantapi.BindRequest
 			if err := merchantapi.DecodeJSON(bytes.NewReader(b), &req); err != nil {
 				return err
@@ -127,28 +136,28 @@ func (s *Server) Handler() http.Handler {
 			_, _, err := req.Validate(table)
 			return err
 		}},
-		{"GET /api/v1/deposits/references", func(r *http.Request, b []byte) error {
+		{pattern: "GET /api/v1/deposits/references", validate: func(r *http.Request, b []byte) error {
 			if len(r.URL.Query().Get("search")) > merchantapi.MaxReferenceLen {
 				return apierr.New(apierr.InvalidParameter, "search is longer than %d characters", merchantapi.MaxReferenceLen)
 			}
 			return page(r, b)
 		}},
-		{"GET /api/v1/deposits/references/{ref}", s.refAndChain},
-		{"DELETE /api/v1/deposits/references/{ref}", s.refAndChain},
-		{"GET /api/v1/deposits", func(r *http.Request, b []byte) error {
+		{pattern: "GET /api/v1/deposits/references/{ref}", validate: s.refAndChain},
+		{pattern: "DELETE /api/v1/deposits/references/{ref}", validate: s.refAndChain},
+		{pattern: "GET /api/v1/deposits", validate: func(r *http.Request, b []byte) error {
 			if err := page(r, b); err != nil {
 				return err
 			}
 			_, err := merchantapi.ParseDepositQuery(r.URL.Query(), table)
 			return err
 		}},
-		{"GET /api/v1/deposits/{id}", func(r *http.Request, _ []byte) error {
+		{pattern: "GET /api/v1/deposits/{id}", validate: func(r *http.Request, _ []byte) error {
 			if !depositIDPattern.MatchString(r.PathValue("id")) {
 				return apierr.New(apierr.DepositNotFound, "no deposit %q", r.PathValue("id"))
 			}
 			return nil
 		}},
-		{"POST /api/v1/addresses/import", func(r *http.Request, b []byte) error {
+		{pattern: "POST /api/v1/addresses/import", validate: func(r *http.Request, b []byte) error {
 			var req merchantapi.ImportRequest
 			if err := merchantapi.DecodeJSON(bytes.NewReader(b), &req); err != nil {
 				return err
@@ -156,31 +165,56 @@ func (s *Server) Handler() http.Handler {
 			_, _, err := req.Parse()
 			return err
 		}},
-		{"GET /api/v1/addresses", func(r *http.Request, b []byte) error {
+		{pattern: "GET /api/v1/addresses", validate: func(r *http.Request, b []byte) error {
 			if err := page(r, b); err != nil {
 				return err
 			}
 			_, _, err := merchantapi.ParseAddressQuery(r.URL.Query())
 			return err
 		}},
-		{"GET /api/v1/balances", func(r *http.Request, _ []byte) error {
+		{pattern: "GET /api/v1/balances", validate: func(r *http.Request, _ []byte) error {
 			if q := r.URL.Query(); q.Has("depositReference") {
 				return merchantapi.ValidateReference(q.Get("depositReference"))
 			}
 			return nil
 		}},
-		{"POST /api/v1/webhooks/endpoints", func(r *http.Request, b []byte) error {
+		{pattern: "POST /api/v1/webhooks/endpoints", validate: func(r *http.Request, b []byte) error {
 			var req merchantapi.EndpointRequest
 			if err := merchantapi.DecodeJSON(bytes.NewReader(b), &req); err != nil {
 				return err
 			}
 			return req.Validate(s.cfg.AllowLoopbackWebhooks)
 		}},
-		{"GET /api/v1/webhooks/endpoints", nil},
-		{"GET /api/v1/webhooks/endpoints/{id}", nil},
-		{"DELETE /api/v1/webhooks/endpoints/{id}", nil},
-		{"GET /api/v1/webhooks/endpoints/{id}/deliveries", page},
-		{"POST /api/v1/webhooks/events/{id}/replay", nil},
+		{pattern: "GET /api/v1/webhooks/endpoints", validate: nil},
+		{pattern: "GET /api/v1/webhooks/endpoints/{id}", validate: nil},
+		{pattern: "DELETE /api/v1/webhooks/endpoints/{id}", validate: nil},
+		{pattern: "GET /api/v1/webhooks/endpoints/{id}/deliveries", validate: page},
+		{pattern: "POST /api/v1/webhooks/events/{id}/replay"},
+		{pattern: "GET /api/v1/analytics/deposits", validate: func(r *http.Request, _ []byte) error {
+			_, err := analytics.ParseQuery(r.URL.Query(), table)
+			return err
+		}},
+		{pattern: "GET /api/v1/analytics/latency", validate: func(r *http.Request, _ []byte) error {
+			_, err := analytics.ParseChainID(r, table)
+			return err
+		}},
+		{pattern: "GET /api/v1/deposits/export", stream: true, validate: func(r *http.Request, _ []byte) error {
+			_, err := analytics.ParseExportQuery(r.URL.Query())
+			return err
+		}},
+	}
+	if s.cfg.History != nil {
+		an := analytics.HTTP{Store: s.cfg.History, Assets: table, Log: s.log}
+		for i := range routes {
+			switch routes[i].pattern {
+			case "GET /api/v1/analytics/deposits":
+				routes[i].local = an.Deposits
+			case "GET /api/v1/analytics/latency":
+				routes[i].local = an.Latency
+			case "GET /api/v1/deposits/export":
+				routes[i].local = an.Export
+			}
+		}
 	}
 	for _, rt := range routes {
 		mux.Handle(rt.pattern, s.merchant(rt))
@@ -293,7 +327,15 @@ func (s *Server) merchant(rt route) http.Handler {
 				return
 			}
 		}
-		s.forward(rec, r, "/internal/v1"+strings.TrimPrefix(r.URL.Path, "/api/v1"), merchant, body)
+		if rt.local != nil {
+			rt.local(rec, r, merchant)
+			return
+		}
+		client := s.client
+		if rt.stream {
+			client = s.stream
+		}
+		s.forward(rec, r, client, "/internal/v1"+strings.TrimPrefix(r.URL.Path, "/api/v1"), merchant, body)
 	})
 }
 
@@ -360,7 +402,7 @@ func (s *Server) authenticate(ctx context.Context, h [32]byte) (string, error) {
 }
 
 // forward passes a validated request to ledgerd and relays the answer.
-func (s *Server) forward(w http.ResponseWriter, r *http.Request, path, merchant string, body []byte) {
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, client *http.Client, path, merchant string, body []byte) {
 	u := s.cfg.LedgerURL + path
 	if r.URL.RawQuery != "" {
 		u += "?" + r.URL.RawQuery
@@ -376,14 +418,14 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, path, merchant 
 	if k := r.Header.Get("Idempotency-Key"); k != "" {
 		req.Header.Set("Idempotency-Key", k)
 	}
-	resp, err := s.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		s.log.Warn("ledger unreachable", "err", err)
 		apierr.Write(w, apierr.New(apierr.Unavailable, "the ledger is unreachable; try again"))
 		return
 	}
 	defer resp.Body.Close()
-	for _, h := range []string{"Content-Type", "Idempotent-Replayed"} {
+	for _, h := range []string{"Content-Type", "Idempotent-Replayed", "Content-Disposition"} {
 		if v := resp.Header.Get(h); v != "" {
 			w.Header().Set(h, v)
 		}
@@ -413,7 +455,7 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 		apierr.Write(w, apierr.New(apierr.ValidationFailed, "name is required"))
 		return
 	}
-	s.forward(w, r, "/internal/v1/admin/merchants", "", body)
+	s.forward(w, r, s.client, "/internal/v1/admin/merchants", "", body)
 }
 
 // Ready reports whether ledgerd answers.
@@ -455,4 +497,11 @@ func Mount(ctx context.Context, srv *Server, reg *prometheus.Registry) http.Hand
 	}
 	mux.Handle("/", srv.Handler())
 	return mux
+}
+
+// Flush lets streamed answers (exports) reach the client as they are written.
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/inflowhq/inflow/ledgerd/webhook"
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/chstore"
 	"github.com/inflowhq/inflow/pkg/config"
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/kafka"
@@ -54,6 +55,9 @@ type Config struct {
 	WebhookRetryBase      Duration `json:"webhook_retry_base,omitempty"`
 	WebhookMaxAge         Duration `json:"webhook_max_age,omitempty"`
 	LogLevel              string   `json:"log_level,omitempty"`
+	// ClickHouseDSN, when set, runs the history sink: inflow.deposits and
+	// the chain topics' blocks into ClickHouse (clickhouse://host:9000/db).
+	ClickHouseDSN string `json:"clickhouse_dsn,omitempty"`
 }
 
 // DefaultConfig is what unset fields fall back to.
@@ -221,6 +225,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return nil
 	})
 	run("relay", func(ctx context.Context) error { d.ready.Set("relay", nil); return d.relay.Run(ctx) })
+	if d.cfg.ClickHouseDSN != "" {
+		d.ready.Set("history-sink", errors.New("connecting to ClickHouse"))
+		run("history-sink", func(ctx context.Context) error { return d.runSink(ctx) })
+	}
 	run("ledger", func(ctx context.Context) error { return d.consume(ctx, topics) })
 	run("webhooks", func(ctx context.Context) error {
 		d.ready.Set("webhooks", nil)
@@ -252,6 +260,42 @@ func (d *Daemon) Run(ctx context.Context) error {
 	wg.Wait()
 	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
 		return c
+	}
+	return nil
+}
+
+// runSink writes the deposit events and blocks into ClickHouse. ClickHouse
+// being down at start is waited out; the sink itself retries failed inserts.
+func (d *Daemon) runSink(ctx context.Context) error {
+	log := d.log.With("component", "history-sink")
+	var db *chstore.DB
+	for delay := time.Second; ; delay = min(delay*2, 30*time.Second) {
+		var err error
+		if db, err = chstore.Open(ctx, d.cfg.ClickHouseDSN, log); err == nil {
+			break
+		}
+		log.Warn("ClickHouse unreachable; retrying", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+	}
+	defer db.Close()
+	sink, err := chstore.NewSink(db, chstore.SinkOptions{Kafka: d.kcfg, Assets: d.Table, Chains: d.cfg.Chains, Logger: log, Registerer: d.reg})
+	if err != nil {
+		return err
+	}
+	d.ready.Set("history-sink", nil)
+	go func() {
+		select {
+		case <-sink.CaughtUp():
+			log.Info("history sink caught up")
+		case <-ctx.Done():
+		}
+	}()
+	if err := sink.Run(ctx); ctx.Err() == nil {
+		return err
 	}
 	return nil
 }

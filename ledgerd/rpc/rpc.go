@@ -27,6 +27,7 @@ import (
 	"github.com/inflowhq/inflow/ledgerd/registry"
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/ledgerd/webhook"
+	"github.com/inflowhq/inflow/pkg/analytics"
 	"github.com/inflowhq/inflow/pkg/apierr"
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
@@ -98,6 +99,20 @@ func (s *Server) Handler() http.Handler {
 	m("DELETE /internal/v1/webhooks/endpoints/{id}", s.deleteEndpoint)
 	m("GET /internal/v1/webhooks/endpoints/{id}/deliveries", s.deliveries)
 	m("POST /internal/v1/webhooks/events/{id}/replay", s.replay)
+	an := analytics.HTTP{Store: history.Embedded{Reader: func() store.Reader { return s.db }}, Assets: s.assets, Log: s.log}
+	raw := func(pattern string, fn func(w http.ResponseWriter, r *http.Request, merchant string)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			merchant := r.Header.Get(HeaderMerchant)
+			if merchant == "" {
+				apierr.Write(w, apierr.New(apierr.Unauthorized, "no merchant"))
+				return
+			}
+			fn(w, r, merchant)
+		})
+	}
+	raw("GET /internal/v1/analytics/deposits", an.Deposits)
+	raw("GET /internal/v1/analytics/latency", an.Latency)
+	raw("GET /internal/v1/deposits/export", an.Export)
 	return s.checkToken(mux)
 }
 

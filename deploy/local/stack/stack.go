@@ -30,6 +30,7 @@ import (
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/apierr"
 	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/chstore"
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
 	"github.com/inflowhq/inflow/pkg/kafka"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
@@ -52,7 +53,10 @@ type Options struct {
 	PoolSize     int           // dev addresses in the dev merchant's pool
 	Cooldown     time.Duration
 	WebhookRetry time.Duration // first webhook retry delay (default 1s)
-	Logger       *slog.Logger
+	// ClickHouseDSN puts history in ClickHouse: ledgerd runs the sink and
+	// apid answers analytics and exports from it. Empty: ledgerd's store.
+	ClickHouseDSN string
+	Logger        *slog.Logger
 }
 
 // Stack is Inflow running in one process.
@@ -66,11 +70,12 @@ type Stack struct {
 	MerchantID string
 	Pool       []common.Address
 
-	broker *kafka.Embedded
-	wg     sync.WaitGroup
-	errc   chan error
-	ctx    context.Context // the stack's own; cancelled on failure or stop
-	cancel context.CancelFunc
+	broker  *kafka.Embedded
+	history *chstore.DB
+	wg      sync.WaitGroup
+	errc    chan error
+	ctx     context.Context // the stack's own; cancelled on failure or stop
+	cancel  context.CancelFunc
 }
 
 // DevAddresses are the dev merchant's pool: deterministic, so a restart
@@ -129,7 +134,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if s.Ledger, err = ledgerd.New(ledgerd.Config{
 		DataDir: filepath.Join(o.DataDir, "ledgerd"), KafkaBrokers: brokers, HTTP: o.LedgerHTTP,
 		Chains: []chain.ID{devevm.ChainID}, Cooldown: ledgerd.Duration(o.Cooldown), InternalToken: token,
-		AllowLoopbackWebhooks: true, WebhookRetryBase: ledgerd.Duration(o.WebhookRetry),
+		AllowLoopbackWebhooks: true, WebhookRetryBase: ledgerd.Duration(o.WebhookRetry), ClickHouseDSN: o.ClickHouseDSN,
 	}, log.With("component", "ledgerd"), nil); err != nil {
 		return fail(err)
 	}
@@ -156,8 +161,18 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	s.AdminKey = o.AdminKey
 	reg := ops.NewRegistry()
-	srv, err := api.New(api.Config{LedgerURL: "http://" + laddr.String(), InternalToken: token, AdminKey: o.AdminKey,
-		AllowLoopbackWebhooks: true, Logger: log.With("component", "apid"), Registerer: reg})
+	acfg := api.Config{LedgerURL: "http://" + laddr.String(), InternalToken: token, AdminKey: o.AdminKey,
+		AllowLoopbackWebhooks: true, Logger: log.With("component", "apid"), Registerer: reg}
+	if o.ClickHouseDSN != "" {
+		octx, ocancel := context.WithTimeout(ctx, 30*time.Second)
+		s.history, err = chstore.Open(octx, o.ClickHouseDSN, log.With("component", "apid"))
+		ocancel()
+		if err != nil {
+			return fail(err)
+		}
+		acfg.History = s.history
+	}
+	srv, err := api.New(acfg)
 	if err != nil {
 		return fail(err)
 	}
@@ -257,6 +272,9 @@ func (s *Stack) close() {
 	}
 	if s.broker != nil {
 		s.broker.Close()
+	}
+	if s.history != nil {
+		s.history.Close()
 	}
 }
 
