@@ -36,6 +36,9 @@ func TestMain(m *testing.M) {
 	if args := os.Getenv(childEnv); args != "" {
 		os.Exit(run(strings.Split(args, "\x1f"), io.Discard))
 	}
+	if spec := os.Getenv(sinkChildEnv); spec != "" {
+		os.Exit(runSinkChild(spec))
+	}
 	os.Exit(m.Run())
 }
 
