@@ -244,24 +244,9 @@ func (s *Sink) add(b *batch, r *kgo.Record) error {
 		if err := json.Unmarshal(r.Value, &ev); err != nil {
 			return fmt.Errorf("chstore: %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
 		}
-		if _, ok := statusRank[ev.Data.Status]; !ok {
-			return fmt.Errorf("chstore: %s/%d@%d: status %q", r.Topic, r.Partition, r.Offset, ev.Data.Status)
+		if err := s.addEvent(b, &ev); err != nil {
+			return fmt.Errorf("chstore: %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
 		}
-		var scale uint8
-		if a, err := s.opts.Assets.Currency(chain.ID(ev.Data.ChainID), ev.Data.Currency); err == nil {
-			scale = a.Decimals
-		}
-		units, scale, ok := analytics.ParseUnits(ev.Data.Amount, scale)
-		if !ok {
-			return fmt.Errorf("chstore: %s/%d@%d: amount %q", r.Topic, r.Partition, r.Offset, ev.Data.Amount)
-		}
-		l, err := limbs(units)
-		if err != nil {
-			return err
-		}
-		b.deposits = append(b.deposits, depositRow{merchant: ev.MerchantID, ev: &ev, units: l, scale: scale})
-		b.events = append(b.events, eventRow{merchant: ev.MerchantID, id: ev.ID, typ: ev.Type, deposit: ev.Data.DepositID,
-			status: ev.Data.Status, created: ev.CreatedAt.UnixMilli()})
 		return nil
 	}
 	rec, err := events.Unmarshal(r.Value)
@@ -277,6 +262,42 @@ func (s *Sink) add(b *batch, r *kgo.Record) error {
 			connected: 0, offset: uint64(r.Offset)})
 	}
 	return nil
+}
+
+// addEvent adds a deposit event's rows to a batch.
+func (s *Sink) addEvent(b *batch, ev *events.DepositEvent) error {
+	if _, ok := statusRank[ev.Data.Status]; !ok {
+		return fmt.Errorf("status %q", ev.Data.Status)
+	}
+	var scale uint8
+	if a, err := s.opts.Assets.Currency(chain.ID(ev.Data.ChainID), ev.Data.Currency); err == nil {
+		scale = a.Decimals
+	}
+	units, scale, ok := analytics.ParseUnits(ev.Data.Amount, scale)
+	if !ok {
+		return fmt.Errorf("amount %q", ev.Data.Amount)
+	}
+	l, err := limbs(units)
+	if err != nil {
+		return err
+	}
+	b.deposits = append(b.deposits, depositRow{merchant: ev.MerchantID, ev: ev, units: l, scale: scale})
+	b.events = append(b.events, eventRow{merchant: ev.MerchantID, id: ev.ID, typ: ev.Type, deposit: ev.Data.DepositID,
+		status: ev.Data.Status, created: ev.CreatedAt.UnixMilli()})
+	return nil
+}
+
+// WriteEvents inserts deposit events as the sink does, outside of Kafka:
+// for the history benchmark and for backfills. It is idempotent like the
+// sink.
+func (s *Sink) WriteEvents(ctx context.Context, evs []*events.DepositEvent) error {
+	b := &batch{}
+	for _, ev := range evs {
+		if err := s.addEvent(b, ev); err != nil {
+			return fmt.Errorf("chstore: event %s: %w", ev.ID, err)
+		}
+	}
+	return s.insert(ctx, b)
 }
 
 // flush inserts a batch, retrying until it is in or ctx ends, then stores
@@ -364,6 +385,9 @@ func (s *Sink) insert(ctx context.Context, b *batch) error {
 			return fmt.Errorf("insert blocks: %w", err)
 		}
 		s.rows.WithLabelValues("blocks").Add(float64(len(b.blocks)))
+	}
+	if len(b.next) == 0 {
+		return nil
 	}
 	ib, err := conn.PrepareBatch(ctx, "INSERT INTO sink_offsets (topic, partition, next_offset)")
 	if err != nil {
