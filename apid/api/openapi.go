@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/inflowhq/inflow/pkg/analytics"
 	"github.com/inflowhq/inflow/pkg/apierr"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
@@ -33,6 +34,8 @@ var (
 	pRef    = param{name: "ref", in: "path", typ: "string", desc: "Deposit reference (max 255 characters)", required: true}
 	pChain  = param{name: "chainId", in: "query", typ: "string", desc: "Chain id, e.g. ethereum-sepolia"}
 	pID     = param{name: "id", in: "path", typ: "string", desc: "Object id", required: true}
+	pFrom   = param{name: "from", in: "query", typ: "string", desc: "Detected at or after: RFC 3339 time or date (UTC midnight)"}
+	pTo     = param{name: "to", in: "query", typ: "string", desc: "Detected before: RFC 3339 time or date (UTC midnight)"}
 	authErr = []apierr.Code{apierr.Unauthorized, apierr.RateLimited}
 )
 
@@ -69,6 +72,15 @@ var operations = []op{
 	{"delete", "/api/v1/webhooks/endpoints/{id}", "Delete a webhook endpoint", []param{pID}, "", 200, "Success", []apierr.Code{apierr.EndpointNotFound}},
 	{"get", "/api/v1/webhooks/endpoints/{id}/deliveries", "An endpoint's delivery log, newest first", []param{pID, pPage, pLimit}, "", 200, "DeliveryList", []apierr.Code{apierr.EndpointNotFound}},
 	{"post", "/api/v1/webhooks/events/{id}/replay", "Deliver one event again to every subscribed endpoint", []param{pID}, "", 202, "ReplayResult", []apierr.Code{apierr.EventNotFound}},
+	{"get", "/api/v1/analytics/deposits", "Deposit count and exact total per group (day, currency, chain or reference) and currency; orphaned deposits only when status=orphaned",
+		[]param{{name: "groupBy", in: "query", typ: "string", enum: analytics.GroupBys, desc: "Default day (UTC, by detectedAt)"}, pFrom, pTo,
+			{name: "currency", in: "query", typ: "string"}, pChain, {name: "status", in: "query", typ: "string", enum: analytics.Statuses}},
+		"", 200, "DepositStats", []apierr.Code{apierr.InvalidParameter, apierr.UnsupportedChain, apierr.UnsupportedCurrency}},
+	{"get", "/api/v1/analytics/latency", "Seconds from detection to confirmed and to completed per chain, at p50, p90 and p99, over deposits not orphaned",
+		[]param{pChain}, "", 200, "LatencyList", []apierr.Code{apierr.UnsupportedChain}},
+	{"get", "/api/v1/deposits/export", "Stream every deposit detected in [from, to) as CSV (with a header row) or NDJSON, ordered by detectedAt then depositId",
+		[]param{{name: "format", in: "query", typ: "string", enum: []string{analytics.FormatCSV, analytics.FormatNDJSON}, desc: "Default csv"}, pFrom, pTo},
+		"", 200, "ExportRecord", []apierr.Code{apierr.InvalidParameter}},
 	{"post", "/admin/v1/merchants", "Create a merchant and its API key (X-Admin-Key)", nil, "MerchantRequest", 201, "MerchantCreated", nil},
 }
 
@@ -83,6 +95,7 @@ func obj(props map[string]any, required ...string) map[string]any {
 var (
 	str      = map[string]any{"type": "string"}
 	nullStr  = map[string]any{"type": []string{"string", "null"}}
+	nullNum  = map[string]any{"type": []string{"number", "null"}, "description": "Seconds; null when count is 0"}
 	integer  = map[string]any{"type": "integer"}
 	boolean  = map[string]any{"type": "boolean"}
 	decimal  = map[string]any{"type": "string", "pattern": `^[0-9]+(\.[0-9]+)?$`, "description": "Exact decimal in currency units"}
@@ -135,7 +148,16 @@ func schemas() map[string]any {
 		"Success":         obj(map[string]any{"success": boolean, "id": str}),
 		"MerchantRequest": obj(map[string]any{"name": str}, "name"),
 		"MerchantCreated": obj(map[string]any{"merchantId": str, "name": str, "apiKey": map[string]any{"type": "string", "description": "sk_live_… or sk_test_…, shown once"}}),
-		"WebhookEvent":    obj(map[string]any{"id": str, "type": str, "createdAt": dateTime, "merchantId": str, "data": ref("Deposit")}),
+		"DepositStats": obj(map[string]any{"data": map[string]any{"type": "array", "items": obj(map[string]any{
+			"key":      map[string]any{"type": []string{"string", "null"}, "description": "The day (2006-01-02), currency, chain id or reference; null is deposits with no reference"},
+			"currency": str, "count": integer, "amount": decimal})}}),
+		"LatencyList": obj(map[string]any{"data": map[string]any{"type": "array", "items": obj(map[string]any{
+			"chainId": str, "detectedToConfirmed": ref("Quantiles"), "detectedToCompleted": ref("Quantiles")})}}),
+		"Quantiles": obj(map[string]any{"count": integer, "p50": nullNum, "p90": nullNum, "p99": nullNum}),
+		"ExportRecord": obj(map[string]any{"depositId": str, "depositReference": nullStr, "amount": decimal, "currency": str, "chainId": str,
+			"address": str, "txHash": str, "blockNumber": integer, "status": map[string]any{"type": "string", "enum": merchantapi.Statuses},
+			"detectedAt": dateTime, "confirmedAt": nullTime, "completedAt": nullTime, "orphanedAt": nullTime, "replaces": str}),
+		"WebhookEvent": obj(map[string]any{"id": str, "type": str, "createdAt": dateTime, "merchantId": str, "data": ref("Deposit")}),
 	}
 }
 
@@ -165,8 +187,12 @@ func OpenAPI() map[string]any {
 			}
 			params = append(params, map[string]any{"name": p.name, "in": p.in, "required": p.required, "description": p.desc, "schema": sch})
 		}
-		resps := map[string]any{fmt.Sprint(o.status): map[string]any{"description": "OK",
-			"content": map[string]any{"application/json": map[string]any{"schema": ref(o.resp)}}}}
+		content := map[string]any{"application/json": map[string]any{"schema": ref(o.resp)}}
+		if o.resp == "ExportRecord" {
+			content = map[string]any{"text/csv": map[string]any{"schema": map[string]any{"type": "string", "description": "Header: " + strings.Join(analytics.CSVHeader, ",")}},
+				"application/x-ndjson": map[string]any{"schema": ref(o.resp)}}
+		}
+		resps := map[string]any{fmt.Sprint(o.status): map[string]any{"description": "OK", "content": content}}
 		errs := o.errors
 		if !strings.HasPrefix(o.path, "/admin") {
 			errs = append(append([]apierr.Code(nil), errs...), authErr...)
