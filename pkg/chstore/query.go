@@ -26,11 +26,15 @@ func (w *where) add(cond string, args ...any) {
 
 func (w *where) sql() string { return " WHERE " + strings.Join(w.conds, " AND ") }
 
+// timeRange selects detection times in [from, to). The day bounds say the
+// same in terms of the partition key, so ClickHouse skips whole months.
 func (w *where) timeRange(from, to time.Time) {
 	if !from.IsZero() {
+		w.add("day >= toDate(?)", from.UTC().Format(time.DateOnly))
 		w.add("detected_ms >= ?", from.UnixMilli())
 	}
 	if !to.IsZero() {
+		w.add("day <= toDate(?)", to.UTC().Format(time.DateOnly))
 		w.add("detected_ms < ?", to.UnixMilli())
 	}
 }
