@@ -158,9 +158,9 @@ func (db *DB) Export(ctx context.Context, merchant string, q analytics.ExportQue
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			r                        analytics.Record
-			hasRef                   uint8
-			ref                      string
+			r                       analytics.Record
+			hasRef                  uint8
+			ref                     string
 			det, conf, comp, orphan int64
 		)
 		if err := rows.Scan(&r.DepositID, &hasRef, &ref, &r.Amount, &r.Currency, &r.ChainID, &r.Address, &r.TxHash,
