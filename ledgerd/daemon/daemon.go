@@ -294,10 +294,22 @@ func (d *Daemon) runSink(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
-	if err := sink.Run(ctx); ctx.Err() == nil {
-		return err
+	// History is not money: a sink that fails is reported in /readyz and
+	// restarted from its stored offsets, and the ledger goes on.
+	for delay := time.Second; ; delay = min(delay*2, time.Minute) {
+		err := sink.Run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		d.ready.Set("history-sink", err)
+		log.Error("history sink stopped; restarting", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		d.ready.Set("history-sink", nil)
 	}
-	return nil
 }
 
 // consume applies the chain topics to the ledger, one synced batch per fetch.

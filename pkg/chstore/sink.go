@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +43,7 @@ type Sink struct {
 	rows    *prometheus.CounterVec
 	batches prometheus.Counter
 	caught  chan struct{}
+	once    sync.Once // closes caught; Run may be called again after an error
 }
 
 // NewSink returns a sink writing into db.
@@ -131,7 +133,8 @@ type blockRow struct {
 
 func (b *batch) rows() int { return len(b.deposits) + len(b.events) + len(b.blocks) }
 
-// Run consumes until ctx ends. A failed insert is retried with backoff; the
+// Run consumes until ctx ends or a record cannot be read; it may be called
+// again, and resumes from the stored offsets. A failed insert is retried with backoff; the
 // offsets move only after the rows they cover are in.
 func (s *Sink) Run(ctx context.Context) error {
 	from, err := s.db.Offsets(ctx)
@@ -146,16 +149,14 @@ func (s *Sink) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ends := map[string]map[int32]int64{}
-	for _, t := range topics {
-		e, err := kafka.EndOffsets(ctx, admin, t)
-		if err != nil {
-			admin.Close()
-			return fmt.Errorf("chstore: end offsets of %s: %w", t, err)
-		}
-		ends[t] = e
-	}
+	// Caught up means inflow.deposits: the chain topics are transactional,
+	// and their end offsets sit past commit markers no record reaches.
+	e, err := kafka.EndOffsets(ctx, admin, kafka.TopicDeposits)
 	admin.Close()
+	if err != nil {
+		return fmt.Errorf("chstore: end offsets of %s: %w", kafka.TopicDeposits, err)
+	}
+	ends := map[string]map[int32]int64{kafka.TopicDeposits: e}
 	cl, err := kafka.NewConsumer(s.opts.Kafka, topics, from)
 	if err != nil {
 		return err
@@ -180,7 +181,7 @@ func (s *Sink) Run(ctx context.Context) error {
 	}
 	signalled := false
 	if caughtUp() {
-		close(s.caught)
+		s.once.Do(func() { close(s.caught) })
 		signalled = true
 	}
 	b := &batch{next: map[string]map[int32]int64{}}
@@ -227,7 +228,7 @@ func (s *Sink) Run(ctx context.Context) error {
 			b = &batch{next: map[string]map[int32]int64{}}
 		}
 		if !signalled && b.records == 0 && caughtUp() {
-			close(s.caught)
+			s.once.Do(func() { close(s.caught) })
 			signalled = true
 		}
 	}
