@@ -270,6 +270,10 @@ func TestCrashes(t *testing.T) {
 	const wantTransfers, wantKills = 10_000, 20
 	kills := 0
 	cmd := start()
+	t.Cleanup(func() { // a failing test must not leave a ledgerd behind
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
 	nextKill := time.Now().Add(time.Duration(150+g.rng.IntN(500)) * time.Millisecond)
 	for g.transfers < wantTransfers || kills < wantKills {
 		var chunk []*events.Record

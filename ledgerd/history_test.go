@@ -171,6 +171,10 @@ func TestHistoryParity(t *testing.T) {
 	}
 	const wantTransfers, wantKills = 115_000, 10
 	cmd := start()
+	t.Cleanup(func() { // a failing test must not leave a sink behind
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
 	kills, midStream := 0, 0
 	nextKill := time.Now().Add(time.Duration(300+g.rng.IntN(600)) * time.Millisecond)
 	var offset int64
