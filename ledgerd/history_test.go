@@ -282,7 +282,7 @@ func TestHistoryParity(t *testing.T) {
 	for _, e := range g.model(table, nil) {
 		model[e.status]++
 	}
-	for _, st := range analytics.Statuses {
+	for _, st := range merchantapi.Statuses {
 		var n int64
 		for _, m := range merchants {
 			rows, err := chdb.DepositStats(ctx, m, analytics.Query{GroupBy: analytics.ByChain, Status: st})

@@ -195,7 +195,7 @@ func (s *Server) Handler() http.Handler {
 			return err
 		}},
 		{pattern: "GET /api/v1/analytics/latency", validate: func(r *http.Request, _ []byte) error {
-			_, err := analytics.ParseChainID(r, table)
+			_, err := merchantapi.ParseChainFilter(r.URL.Query(), table)
 			return err
 		}},
 		{pattern: "GET /api/v1/deposits/export", stream: true, validate: func(r *http.Request, _ []byte) error {

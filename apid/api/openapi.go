@@ -74,7 +74,7 @@ var operations = []op{
 	{"post", "/api/v1/webhooks/events/{id}/replay", "Deliver one event again to every subscribed endpoint", []param{pID}, "", 202, "ReplayResult", []apierr.Code{apierr.EventNotFound}},
 	{"get", "/api/v1/analytics/deposits", "Deposit count and exact total per group (day, currency, chain or reference) and currency; orphaned deposits only when status=orphaned",
 		[]param{{name: "groupBy", in: "query", typ: "string", enum: analytics.GroupBys, desc: "Default day (UTC, by detectedAt)"}, pFrom, pTo,
-			{name: "currency", in: "query", typ: "string"}, pChain, {name: "status", in: "query", typ: "string", enum: analytics.Statuses}},
+			{name: "currency", in: "query", typ: "string"}, pChain, {name: "status", in: "query", typ: "string", enum: merchantapi.Statuses}},
 		"", 200, "DepositStats", []apierr.Code{apierr.InvalidParameter, apierr.UnsupportedChain, apierr.UnsupportedCurrency}},
 	{"get", "/api/v1/analytics/latency", "Seconds from detection to confirmed and to completed per chain, at p50, p90 and p99, over deposits not orphaned",
 		[]param{pChain}, "", 200, "LatencyList", []apierr.Code{apierr.UnsupportedChain}},

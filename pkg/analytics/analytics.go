@@ -27,6 +27,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/events"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
 // Store answers the history questions of one merchant.
@@ -48,9 +49,6 @@ const (
 
 // GroupBys lists the accepted groupBy values.
 var GroupBys = []string{ByDay, ByCurrency, ByChain, ByReference}
-
-// Statuses are the deposit statuses a query may select.
-var Statuses = []string{"pending", "confirmed", "completed", "orphaned"}
 
 // Query is GET /api/v1/analytics/deposits.
 type Query struct {
@@ -121,15 +119,12 @@ func ParseQuery(v url.Values, table *assets.Config) (Query, error) {
 		}
 		q.Currency = strings.ToUpper(s)
 	}
-	if s := v.Get("chainId"); s != "" {
-		if _, err := table.Chain(chain.ID(s)); err != nil {
-			return q, apierr.New(apierr.UnsupportedChain, "unknown chainId %q", s)
-		}
-		q.ChainID = s
+	if q.ChainID, err = merchantapi.ParseChainFilter(v, table); err != nil {
+		return q, err
 	}
 	if s := v.Get("status"); s != "" {
-		if !slices.Contains(Statuses, s) {
-			return q, apierr.New(apierr.InvalidParameter, "status %q (want one of %s)", s, strings.Join(Statuses, ", "))
+		if !slices.Contains(merchantapi.Statuses, s) {
+			return q, apierr.New(apierr.InvalidParameter, "status %q (want one of %s)", s, strings.Join(merchantapi.Statuses, ", "))
 		}
 		q.Status = s
 	}
@@ -257,21 +252,7 @@ func joinScales(units map[uint8]*big.Int) string {
 
 // FormatUnits writes base units at a scale as a decimal string without
 // trailing zeros: 1500000 at 6 is "1.5".
-func FormatUnits(v *big.Int, scale uint8) string {
-	s := v.String()
-	if scale == 0 {
-		return s
-	}
-	d := int(scale)
-	if len(s) <= d {
-		s = strings.Repeat("0", d-len(s)+1) + s
-	}
-	whole, frac := s[:len(s)-d], strings.TrimRight(s[len(s)-d:], "0")
-	if frac == "" {
-		return whole
-	}
-	return whole + "." + frac
-}
+func FormatUnits(v *big.Int, scale uint8) string { return chain.FormatDecimal(v.String(), scale) }
 
 // ParseUnits reads a decimal string into base units at the given scale, or
 // at its own number of fractional digits if that is larger. It never rounds.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/inflowhq/inflow/pkg/apierr"
 	"github.com/inflowhq/inflow/pkg/assets"
-	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
 // HTTP serves the three endpoints from a Store, for a merchant the caller
@@ -46,21 +46,9 @@ func (h HTTP) Deposits(w http.ResponseWriter, r *http.Request, merchant string) 
 	writeData(w, rows)
 }
 
-// ParseChainID reads the optional chainId of GET analytics/latency.
-func ParseChainID(r *http.Request, table *assets.Config) (string, error) {
-	s := r.URL.Query().Get("chainId")
-	if s == "" {
-		return "", nil
-	}
-	if _, err := table.Chain(chain.ID(s)); err != nil {
-		return "", apierr.New(apierr.UnsupportedChain, "unknown chainId %q", s)
-	}
-	return s, nil
-}
-
 // Latency serves GET analytics/latency.
 func (h HTTP) Latency(w http.ResponseWriter, r *http.Request, merchant string) {
-	id, err := ParseChainID(r, h.Assets)
+	id, err := merchantapi.ParseChainFilter(r.URL.Query(), h.Assets)
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -114,8 +114,12 @@ func (a *Amount) UnmarshalText(b []byte) error {
 
 // Decimal writes the amount in currency units with the given decimals,
 // exactly, without trailing zeros: 1500000 with 6 decimals is "1.5".
-func (a Amount) Decimal(decimals uint8) string {
-	s := a.v.Dec()
+func (a Amount) Decimal(decimals uint8) string { return FormatDecimal(a.v.Dec(), decimals) }
+
+// FormatDecimal writes a base-10 integer of base units (digits only) in
+// currency units with the given decimals, without trailing zeros.
+func FormatDecimal(digits string, decimals uint8) string {
+	s := digits
 	if decimals == 0 {
 		return s
 	}
