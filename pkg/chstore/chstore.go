@@ -116,9 +116,6 @@ func (db *DB) Close() error { return db.conn.Close() }
 // Conn is the underlying connection, for tests and the benchmark.
 func (db *DB) Conn() driver.Conn { return db.conn }
 
-// Ping checks the server, for readiness.
-func (db *DB) Ping(ctx context.Context) error { return db.conn.Ping(ctx) }
-
 // migrations are applied in order, once each; a migration is never edited
 // after it has shipped, only followed by another.
 var migrations = []string{

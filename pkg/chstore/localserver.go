@@ -19,7 +19,6 @@ import (
 type LocalServer struct {
 	cmd  *exec.Cmd
 	Port int // native protocol
-	dir  string
 	done chan error
 }
 
@@ -112,7 +111,7 @@ func StartLocalServer(dir string) (*LocalServer, error) {
 		out.Close()
 		return nil, fmt.Errorf("chstore: start %s: %w", bin, err)
 	}
-	s := &LocalServer{cmd: cmd, Port: tcp, dir: abs, done: make(chan error, 1)}
+	s := &LocalServer{cmd: cmd, Port: tcp, done: make(chan error, 1)}
 	go func() { s.done <- cmd.Wait(); out.Close() }()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
