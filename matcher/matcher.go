@@ -104,7 +104,7 @@ func Open(db *pebble.DB, opts Options) (*Matcher, error) {
 		return nil, err
 	}
 	capacity := max(opts.Capacity, uint64(n), minCapacity)
-	it, err := m.db.NewIter(&pebble.IterOptions{LowerBound: prefixAddr, UpperBound: prefixEnd(prefixAddr)})
+	it, err := m.setIter()
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +119,7 @@ func Open(db *pebble.DB, opts Options) (*Matcher, error) {
 }
 
 func (m *Matcher) countStored() (int64, error) {
-	it, err := m.db.NewIter(&pebble.IterOptions{LowerBound: prefixAddr, UpperBound: prefixEnd(prefixAddr)})
+	it, err := m.setIter()
 	if err != nil {
 		return 0, err
 	}
@@ -129,6 +129,11 @@ func (m *Matcher) countStored() (int64, error) {
 		n++
 	}
 	return n, it.Error()
+}
+
+// setIter iterates over the stored addresses as of now.
+func (m *Matcher) setIter() (*pebble.Iterator, error) {
+	return m.db.NewIter(&pebble.IterOptions{LowerBound: prefixAddr, UpperBound: prefixEnd(prefixAddr)})
 }
 
 // fill adds every address the iterator holds to a filter no lookup can see
@@ -417,7 +422,7 @@ func (m *Matcher) maybeRebuild() {
 	}
 	// The snapshot is taken under writeMu: every change committed so far is
 	// in it, and every later one is recorded in pending.
-	it, err := m.db.NewIter(&pebble.IterOptions{LowerBound: prefixAddr, UpperBound: prefixEnd(prefixAddr)})
+	it, err := m.setIter()
 	if err != nil {
 		m.log.Error("matcher: filter rebuild not started", "err", err)
 		return
