@@ -126,6 +126,15 @@ var depositIDPattern = regexp.MustCompile(`^dep_[0-9a-f]{24}$`)
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	table := s.cfg.Assets
+	// local answers a history endpoint in apid when it has a history store
+	// (ClickHouse); without one the route forwards to ledgerd.
+	local := func(serve func(analytics.HTTP, http.ResponseWriter, *http.Request, string)) func(http.ResponseWriter, *http.Request, string) {
+		if s.cfg.History == nil {
+			return nil
+		}
+		h := analytics.HTTP{Store: s.cfg.History, Assets: table, Log: s.log}
+		return func(w http.ResponseWriter, r *http.Request, merchant string) { serve(h, w, r, merchant) }
+	}
 	page := func(r *http.Request, _ []byte) error { _, err := merchantapi.ParsePage(r.URL.Query()); return err }
 	routes := []route{
 		{pattern: "POST /api/v1/deposits/references", validate: func(r *http.Request, b []byte) error {
@@ -190,31 +199,18 @@ func (s *Server) Handler() http.Handler {
 		{pattern: "DELETE /api/v1/webhooks/endpoints/{id}", validate: nil},
 		{pattern: "GET /api/v1/webhooks/endpoints/{id}/deliveries", validate: page},
 		{pattern: "POST /api/v1/webhooks/events/{id}/replay"},
-		{pattern: "GET /api/v1/analytics/deposits", validate: func(r *http.Request, _ []byte) error {
+		{pattern: "GET /api/v1/analytics/deposits", local: local(analytics.HTTP.Deposits), validate: func(r *http.Request, _ []byte) error {
 			_, err := analytics.ParseQuery(r.URL.Query(), table)
 			return err
 		}},
-		{pattern: "GET /api/v1/analytics/latency", validate: func(r *http.Request, _ []byte) error {
+		{pattern: "GET /api/v1/analytics/latency", local: local(analytics.HTTP.Latency), validate: func(r *http.Request, _ []byte) error {
 			_, err := merchantapi.ParseChainFilter(r.URL.Query(), table)
 			return err
 		}},
-		{pattern: "GET /api/v1/deposits/export", stream: true, validate: func(r *http.Request, _ []byte) error {
+		{pattern: "GET /api/v1/deposits/export", local: local(analytics.HTTP.Export), stream: true, validate: func(r *http.Request, _ []byte) error {
 			_, err := analytics.ParseExportQuery(r.URL.Query())
 			return err
 		}},
-	}
-	if s.cfg.History != nil {
-		an := analytics.HTTP{Store: s.cfg.History, Assets: table, Log: s.log}
-		for i := range routes {
-			switch routes[i].pattern {
-			case "GET /api/v1/analytics/deposits":
-				routes[i].local = an.Deposits
-			case "GET /api/v1/analytics/latency":
-				routes[i].local = an.Latency
-			case "GET /api/v1/deposits/export":
-				routes[i].local = an.Export
-			}
-		}
 	}
 	for _, rt := range routes {
 		mux.Handle(rt.pattern, s.merchant(rt))

@@ -175,3 +175,50 @@ func TestClickHouseHistory(t *testing.T) {
 		t.Errorf("from after to: %d", st)
 	}
 }
+
+// TestEmbeddedHistory: without ClickHouse the same endpoints answer through
+// apid from ledgerd's own store, the export streaming through the forward.
+func TestEmbeddedHistory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	s, c := startStack(t)
+	devnet := &client{t: t, base: s.APIURL}
+	var bind struct{ Address string }
+	if st := c.do("POST", "/api/v1/deposits/references", map[string]any{"depositReference": "user_eve", "currency": "USDT", "chainId": "evm-devnet"}, &bind); st != 201 {
+		t.Fatalf("bind: %d", st)
+	}
+	devnet.do("POST", "/devnet/evm-devnet/transfer", map[string]any{"to": bind.Address, "currency": "USDT", "amount": "25.5"}, nil)
+	devnet.do("POST", "/devnet/evm-devnet/transfer", map[string]any{"to": bind.Address, "currency": "USDT", "amount": "0.5"}, nil)
+	devnet.do("POST", "/devnet/evm-devnet/mine", map[string]any{"blocks": 1}, nil)
+	var stats struct{ Data []analytics.Row }
+	eventually(t, "two USDT deposits in the analytics", func() bool {
+		c.do("GET", "/api/v1/analytics/deposits?groupBy=reference", nil, &stats)
+		return len(stats.Data) == 1 && stats.Data[0].Count == 2
+	})
+	if r := stats.Data[0]; r.Key == nil || *r.Key != "user_eve" || r.Currency != "USDT" || r.Amount != "26" {
+		t.Errorf("analytics row %+v", r)
+	}
+	var lat struct{ Data []analytics.ChainLatency }
+	if st := c.do("GET", "/api/v1/analytics/latency", nil, &lat); st != 200 || len(lat.Data) != 1 || lat.Data[0].ChainID != "evm-devnet" {
+		t.Errorf("latency: %d %+v", st, lat)
+	}
+	req, _ := http.NewRequest("GET", s.APIURL+"/api/v1/deposits/export?format=csv", nil)
+	req.Header.Set("X-API-Key", s.DevAPIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var lines []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if resp.StatusCode != 200 || len(lines) != 3 || lines[0] != strings.Join(analytics.CSVHeader, ",") || !strings.Contains(resp.Header.Get("Content-Disposition"), "deposits.csv") {
+		t.Errorf("export: %d %q %v", resp.StatusCode, resp.Header.Get("Content-Disposition"), lines)
+	}
+	if st := c.do("GET", "/api/v1/analytics/latency?chainId=mars", nil, nil); st != 400 {
+		t.Errorf("unknown chain: %d", st)
+	}
+}
