@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -156,34 +157,25 @@ func (s *Sink) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("chstore: end offsets of %s: %w", kafka.TopicDeposits, err)
 	}
-	ends := map[string]map[int32]int64{kafka.TopicDeposits: e}
+	ends := e
 	cl, err := kafka.NewConsumer(s.opts.Kafka, topics, from)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	pos := map[string]map[int32]int64{}
-	for t, ps := range from {
-		pos[t] = map[int32]int64{}
-		for p, o := range ps {
-			pos[t][p] = o
-		}
+	pos := maps.Clone(from[kafka.TopicDeposits]) // what ClickHouse holds
+	if pos == nil {
+		pos = map[int32]int64{}
 	}
-	caughtUp := func() bool {
-		for t, ps := range ends {
-			for p, end := range ps {
-				if pos[t][p] < end {
-					return false
-				}
+	checkCaughtUp := func() {
+		for p, end := range ends {
+			if pos[p] < end {
+				return
 			}
 		}
-		return true
-	}
-	signalled := false
-	if caughtUp() {
 		s.once.Do(func() { close(s.caught) })
-		signalled = true
 	}
+	checkCaughtUp()
 	b := &batch{next: map[string]map[int32]int64{}}
 	var first time.Time
 	for {
@@ -217,19 +209,11 @@ func (s *Sink) Run(ctx context.Context) error {
 			if err := s.flush(ctx, b); err != nil {
 				return err
 			}
-			for t, ps := range b.next {
-				if pos[t] == nil {
-					pos[t] = map[int32]int64{}
-				}
-				for p, o := range ps {
-					pos[t][p] = o
-				}
-			}
+			maps.Copy(pos, b.next[kafka.TopicDeposits])
 			b = &batch{next: map[string]map[int32]int64{}}
 		}
-		if !signalled && b.records == 0 && caughtUp() {
-			s.once.Do(func() { close(s.caught) })
-			signalled = true
+		if b.records == 0 {
+			checkCaughtUp()
 		}
 	}
 }
