@@ -267,7 +267,7 @@ func runMatcher(args []string, progress io.Writer) ([]Result, error) {
 	runtime.KeepAlive(sink)
 	tr := func(b bool) *bool { return &b }
 	res := []Result{{Name: "addresses", Value: float64(*n), Unit: "addresses"}}
-	missRes := Result{Name: "miss_ns", Value: missNs, Unit: "ns", Baseline: "per lookup, in blocks of 64 (MatchBatch)"}
+	missRes := Result{Name: "miss_ns", Value: missNs, Unit: "ns"} // in blocks of 64 (MatchBatch)
 	if mapNs > 0 {
 		missRes.Baseline, missRes.BaselineValue, missRes.Ratio = "map[[20]byte]uint64 lookup of the same strangers", mapNs, mapNs/missNs
 		res = append(res, missRes, Result{Name: "miss_single_ns", Value: singleNs, Unit: "ns", Baseline: "map lookup", BaselineValue: mapNs, Ratio: mapNs / singleNs})
@@ -289,9 +289,17 @@ func runMatcher(args []string, progress io.Writer) ([]Result, error) {
 		Result{Name: "adds_per_s", Value: addRate, Unit: "addresses/s", Target: ">= 200000 with lookups running", Met: tr(addRate >= 200_000)},
 		Result{Name: "lookups_per_s_during_adds", Value: concurrentLookups, Unit: "lookups/s"},
 		Result{Name: "initial_load_per_s", Value: loadRate, Unit: "addresses/s"},
-		Result{Name: "startup_s", Value: startup, Unit: "s", Target: "<= 10 s at 10M", Met: tr(startup <= 10*float64(*n+*adds)/10e6 || startup <= 10)},
+		startupResult(startup, *n+*adds),
 		Result{Name: "filter_bits_after_adds", Value: bitsAfter, Unit: "bits", Target: "<= 16", Met: tr(bitsAfter <= 16.01)},
 		Result{Name: "filter_mb", Value: float64(m2.FilterBytes()) / 1e6, Unit: "MB"},
 	)
 	return res, nil
+}
+
+// startupResult holds a restart to 10 s per 10M addresses: the target is
+// 10 s at 10M, and a restart reads the whole set, so it scales with it.
+func startupResult(s float64, n int) Result {
+	limit := max(10, 10*float64(n)/10e6)
+	met := s <= limit
+	return Result{Name: "startup_s", Value: s, Unit: "s", Target: fmt.Sprintf("<= %.0f s at %s addresses (10 s per 10M)", limit, fmtNum(float64(n))), Met: &met}
 }

@@ -2,34 +2,60 @@
 // migrations, the sink that writes inflow.deposits (and the chain topics'
 // blocks) into it, and the analytics.Store that answers merchants from it.
 //
-// # Idempotence
+// # Tables
 //
-// The sink delivers at least once: it stores its Kafka offsets in ClickHouse
-// after the rows they cover, so a crash between the two replays a batch. Every
-// table is a ReplacingMergeTree keyed by the row's identity, and every query
-// reads with FINAL, so a replayed or retried batch never shows twice:
-//
-//   - deposits: one row per (merchant, deposit id); the version is the
+//   - deposits: each deposit's latest state, for the export. A
+//     ReplacingMergeTree keyed by (merchant, deposit id) and versioned by the
 //     status rank (pending 1, confirmed 2, completed 3, orphaned 4), which
-//     only grows along a deposit's life, so the latest status wins;
-//   - deposit_events: one row per event id;
+//     only grows along a deposit's life; it is read with FINAL.
+//   - deposit_states: what the analytics read. Each status event inserts a
+//     +1 row for the state the deposit enters and, unless it is the first, a
+//     -1 row for the state it leaves, derived from the event itself (the
+//     previous status follows from the new one and the timestamps it
+//     carries). A sum over sign is therefore the set of current states, with
+//     no FINAL: counts are sum(sign) and amounts sum(sign × limb). A
+//     CollapsingMergeTree keyed by (merchant, day, deposit id, status): the
+//     +1 and -1 rows of one state are identical but for the sign, so merges
+//     drop the pairs and the table shrinks towards one row per deposit.
+//   - deposit_events: one row per event id (ReplacingMergeTree, FINAL).
 //   - blocks: one row per (chain, number, hash); the version is the chain
 //     topic offset, so a disconnection supersedes its connection.
 //
-// The partition key of each table is a function of columns that never change
-// for one identity (detection day, event day, block number), because
-// ReplacingMergeTree only collapses rows within a partition.
+// # Exactly once into deposit_states
 //
-// Insert deduplication tokens would save the merge work, but ClickHouse
-// 18.16 (Debian's) has them for replicated tables only; FINAL works on every
-// version.
+// A sum over sign counts every row, so deposit_states must receive each
+// event exactly once; the other tables collapse repeats under FINAL and take
+// them at least once. Three things make it exact:
+//
+//   - The table has no partition key, so one insert is one block is one part:
+//     it is in whole or not at all.
+//   - Each row carries the Kafka partition and offset of its event. The event
+//     with the highest offset in a partition keeps its +1 row (only a later
+//     event of the same deposit could cancel it), so max(src_offset)+1 is
+//     exactly where the table stands in that partition. The sink resumes from
+//     there, after waiting out any insert still running on the server, and
+//     does the same before it retries a failed insert.
+//   - The ledger's outbox publishes at least once: after a crash between
+//     Kafka's acknowledgement and the row's delete it publishes the same
+//     event again, within one relay batch (1,000 records) of the first copy.
+//     The sink remembers the event ids of the last 10,000 records of each
+//     partition, reading them again from Kafka when it starts, and skips a
+//     repeated id.
+//
+// Only one sink may write a database.
+//
+// The partition key of the other tables is a function of columns that never
+// change for one identity (detection day, event day, block number), because
+// ReplacingMergeTree only collapses rows within a partition. Insert
+// deduplication tokens would save the merge work, but ClickHouse 18.16
+// (Debian's) has them for replicated tables only.
 //
 // # Exact amounts
 //
 // Amounts are never floats. A deposit keeps its decimal string, its base
 // units at a scale (the asset's decimals), and those units split into eight
-// 32-bit limbs: sum() of a UInt32 column is a UInt64 that cannot overflow
-// below 2^32 rows, and the limb sums are joined exactly in Go.
+// 32-bit limbs: sum() of a limb times the sign is an Int64 that cannot
+// overflow below 2^31 rows, and the limb sums are joined exactly in Go.
 package chstore
 
 import (
@@ -171,6 +197,27 @@ var migrations = []string{
 		next_offset Int64
 	) ENGINE = ReplacingMergeTree(next_offset)
 	ORDER BY (topic, partition)`,
+	// An existing history fills this table by the sink replaying
+	// inflow.deposits from its start (the topic keeps everything).
+	5: `CREATE TABLE IF NOT EXISTS deposit_states (
+		merchant_id String,
+		day Date,
+		deposit_id String,
+		status Enum8('pending' = 1, 'confirmed' = 2, 'completed' = 3, 'orphaned' = 4),
+		sign Int8,
+		has_reference UInt8,
+		reference String,
+		chain_id String,
+		currency String,
+		scale UInt8,
+		l0 UInt32, l1 UInt32, l2 UInt32, l3 UInt32, l4 UInt32, l5 UInt32, l6 UInt32, l7 UInt32,
+		detected_ms Int64,
+		confirmed_ms Int64,
+		completed_ms Int64,
+		src_partition Int32,
+		src_offset Int64
+	) ENGINE = CollapsingMergeTree(sign)
+	ORDER BY (merchant_id, day, deposit_id, status)`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {

@@ -3,6 +3,7 @@ package chstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,7 +28,8 @@ func (w *where) add(cond string, args ...any) {
 func (w *where) sql() string { return " WHERE " + strings.Join(w.conds, " AND ") }
 
 // timeRange selects detection times in [from, to). The day bounds say the
-// same in terms of the partition key, so ClickHouse skips whole months.
+// same in terms of the tables' keys (deposit_states' primary key, the
+// partition key of deposits), so ClickHouse skips what is outside.
 func (w *where) timeRange(from, to time.Time) {
 	if !from.IsZero() {
 		w.add("day >= toDate(?)", from.UTC().Format(time.DateOnly))
@@ -70,9 +72,12 @@ func (db *DB) DepositStats(ctx context.Context, merchant string, q analytics.Que
 	if q.GroupBy == analytics.ByReference {
 		nullKey = "has_reference = 0"
 	}
-	query := "SELECT " + key + " AS k, " + nullKey + " AS null_key, currency, scale, count(), " +
-		"sum(l0), sum(l1), sum(l2), sum(l3), sum(l4), sum(l5), sum(l6), sum(l7) FROM deposits FINAL" +
-		w.sql() + " GROUP BY k, null_key, currency, scale"
+	// Every row is a state entered (+1) or left (-1): the sums over sign
+	// are the deposits as they stand, and a group whose deposits all moved
+	// on sums to nothing.
+	query := "SELECT " + key + " AS k, " + nullKey + " AS null_key, currency, scale, sum(sign) AS n, " +
+		"sum(sign * l0), sum(sign * l1), sum(sign * l2), sum(sign * l3), sum(sign * l4), sum(sign * l5), sum(sign * l6), sum(sign * l7) " +
+		"FROM deposit_states" + w.sql() + " GROUP BY k, null_key, currency, scale HAVING n != 0"
 	rows, err := db.conn.Query(ctx, query, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("chstore: deposit stats: %w", err)
@@ -83,13 +88,20 @@ func (db *DB) DepositStats(ctx context.Context, merchant string, q analytics.Que
 		var (
 			k, currency string
 			null, scale uint8
-			n           uint64
-			l           [8]uint64
+			n           int64
+			l           [8]int64
 		)
 		if err := rows.Scan(&k, &null, &currency, &scale, &n, &l[0], &l[1], &l[2], &l[3], &l[4], &l[5], &l[6], &l[7]); err != nil {
 			return nil, fmt.Errorf("chstore: deposit stats: %w", err)
 		}
-		sums.Add(k, null == 1, currency, scale, int64(n), joinLimbs(l))
+		if n < 0 || slices.ContainsFunc(l[:], func(v int64) bool { return v < 0 }) {
+			return nil, fmt.Errorf("chstore: deposit_states is inconsistent: group %q %s holds %d deposits", k, currency, n)
+		}
+		var u [8]uint64
+		for i, v := range l {
+			u[i] = uint64(v)
+		}
+		sums.Add(k, null == 1, currency, scale, n, joinLimbs(u))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("chstore: deposit stats: %w", err)
@@ -105,10 +117,16 @@ func (db *DB) Latency(ctx context.Context, merchant string, chainID string) ([]a
 	if chainID != "" {
 		w.add("chain_id = ?", chainID)
 	}
+	// quantileExactWeighted takes the -1 rows' weight as 2^64-1, and its
+	// per-value weights are UInt64 sums, so a state entered and left nets
+	// to zero weight, which it never picks; its rank rule is
+	// analytics.QuantileIndex's.
 	levels := "0.5, 0.9, 0.99"
-	query := "SELECT chain_id, countIf(confirmed_ms > 0), quantilesExactIf(" + levels + ")(confirmed_ms - detected_ms, confirmed_ms > 0), " +
-		"countIf(completed_ms > 0), quantilesExactIf(" + levels + ")(completed_ms - detected_ms, completed_ms > 0) " +
-		"FROM deposits FINAL" + w.sql() + " GROUP BY chain_id ORDER BY chain_id"
+	query := "SELECT chain_id, sumIf(sign, confirmed_ms > 0), " +
+		"quantilesExactWeightedIf(" + levels + ")(confirmed_ms - detected_ms, toUInt64(sign), confirmed_ms > 0), " +
+		"sumIf(sign, completed_ms > 0), " +
+		"quantilesExactWeightedIf(" + levels + ")(completed_ms - detected_ms, toUInt64(sign), completed_ms > 0) " +
+		"FROM deposit_states" + w.sql() + " GROUP BY chain_id HAVING sum(sign) != 0 ORDER BY chain_id"
 	rows, err := db.conn.Query(ctx, query, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("chstore: latency: %w", err)
@@ -118,7 +136,7 @@ func (db *DB) Latency(ctx context.Context, merchant string, chainID string) ([]a
 	for rows.Next() {
 		var (
 			id         string
-			nc, nd     uint64
+			nc, nd     int64
 			conf, comp []int64
 		)
 		if err := rows.Scan(&id, &nc, &conf, &nd, &comp); err != nil {
@@ -129,9 +147,9 @@ func (db *DB) Latency(ctx context.Context, merchant string, chainID string) ([]a
 	return out, rows.Err()
 }
 
-func quantiles(n uint64, vs []int64) analytics.Quantiles {
-	q := analytics.Quantiles{Count: int64(n)}
-	if n == 0 || len(vs) != len(analytics.Levels) {
+func quantiles(n int64, vs []int64) analytics.Quantiles {
+	q := analytics.Quantiles{Count: n}
+	if n <= 0 || len(vs) != len(analytics.Levels) {
 		return q
 	}
 	s := make([]float64, len(vs))

@@ -45,6 +45,12 @@ type Sink struct {
 	batches prometheus.Counter
 	caught  chan struct{}
 	once    sync.Once // closes caught; Run may be called again after an error
+
+	// Where each table stands in each inflow.deposits partition: records
+	// below mainPos are in deposits and deposit_events, below statePos in
+	// deposit_states.
+	mainPos, statePos map[int32]int64
+	seen              seenIDs
 }
 
 // NewSink returns a sink writing into db.
@@ -105,10 +111,23 @@ func (db *DB) Offsets(ctx context.Context) (kafka.Offsets, error) {
 // batch is what one insert round writes.
 type batch struct {
 	deposits []depositRow
+	states   []stateRow
 	events   []eventRow
 	blocks   []blockRow
 	next     map[string]map[int32]int64
 	records  int
+}
+
+// stateRow is one row of deposit_states: sign +1 for the state an event
+// enters, -1 for the state it leaves.
+type stateRow struct {
+	dep       *depositRow
+	status    string
+	sign      int8
+	confirmed int64
+	completed int64
+	partition int32
+	offset    int64
 }
 
 type depositRow struct {
@@ -132,16 +151,96 @@ type blockRow struct {
 	offset       uint64
 }
 
-func (b *batch) rows() int { return len(b.deposits) + len(b.events) + len(b.blocks) }
+func (b *batch) rows() int { return len(b.deposits) + len(b.states) + len(b.events) + len(b.blocks) }
+
+// stateWindow is how many records of each inflow.deposits partition the sink
+// remembers the event ids of: ten relay batches (see the package doc).
+const stateWindow = 10_000
+
+// seenIDs holds the event ids of the last stateWindow records of each
+// partition, by the offset of their first copy.
+type seenIDs struct {
+	parts map[int32]*seenPart
+}
+
+type seenPart struct {
+	ids   map[string]struct{}
+	order []seenEntry // by offset
+	head  int
+}
+
+type seenEntry struct {
+	offset int64
+	id     string
+}
+
+// add remembers id at offset and forgets what fell out of the window; it
+// reports whether id was already there.
+func (s *seenIDs) add(partition int32, offset int64, id string) bool {
+	if s.parts == nil {
+		s.parts = map[int32]*seenPart{}
+	}
+	p := s.parts[partition]
+	if p == nil {
+		p = &seenPart{ids: map[string]struct{}{}}
+		s.parts[partition] = p
+	}
+	for p.head < len(p.order) && p.order[p.head].offset <= offset-stateWindow {
+		delete(p.ids, p.order[p.head].id)
+		p.order[p.head] = seenEntry{}
+		p.head++
+	}
+	if p.head > len(p.order)/2 && p.head > 1024 {
+		p.order = append(p.order[:0], p.order[p.head:]...)
+		p.head = 0
+	}
+	if _, ok := p.ids[id]; ok {
+		return true
+	}
+	p.ids[id] = struct{}{}
+	p.order = append(p.order, seenEntry{offset, id})
+	return false
+}
 
 // Run consumes until ctx ends or a record cannot be read; it may be called
-// again, and resumes from the stored offsets. A failed insert is retried with backoff; the
-// offsets move only after the rows they cover are in.
+// again, and resumes from where ClickHouse stands. A failed insert is retried
+// with backoff; the offsets move only after the rows they cover are in.
 func (s *Sink) Run(ctx context.Context) error {
 	from, err := s.db.Offsets(ctx)
 	if err != nil {
 		return err
 	}
+	if err := s.db.waitInserts(ctx); err != nil {
+		return err
+	}
+	statePos, err := s.db.statePositions(ctx)
+	if err != nil {
+		return err
+	}
+	s.mainPos = maps.Clone(from[kafka.TopicDeposits])
+	if s.mainPos == nil {
+		s.mainPos = map[int32]int64{}
+	}
+	s.statePos, s.seen = statePos, seenIDs{}
+	// Start early enough for both tables, and for the window of event ids
+	// before deposit_states' position.
+	start := maps.Clone(from)
+	if start == nil {
+		start = kafka.Offsets{}
+	}
+	dep := map[int32]int64{}
+	done := map[int32]int64{} // what every table holds
+	for p, o := range s.mainPos {
+		dep[p], done[p] = o, 0
+	}
+	for p := range statePos {
+		dep[p], done[p] = 0, 0
+	}
+	for p := range dep {
+		dep[p] = min(s.mainPos[p], max(0, statePos[p]-stateWindow))
+		done[p] = min(s.mainPos[p], statePos[p])
+	}
+	start[kafka.TopicDeposits] = dep
 	topics := []string{kafka.TopicDeposits}
 	for _, id := range s.opts.Chains {
 		topics = append(topics, id.Topic())
@@ -152,24 +251,19 @@ func (s *Sink) Run(ctx context.Context) error {
 	}
 	// Caught up means inflow.deposits: the chain topics are transactional,
 	// and their end offsets sit past commit markers no record reaches.
-	e, err := kafka.EndOffsets(ctx, admin, kafka.TopicDeposits)
+	ends, err := kafka.EndOffsets(ctx, admin, kafka.TopicDeposits)
 	admin.Close()
 	if err != nil {
 		return fmt.Errorf("chstore: end offsets of %s: %w", kafka.TopicDeposits, err)
 	}
-	ends := e
-	cl, err := kafka.NewConsumer(s.opts.Kafka, topics, from)
+	cl, err := kafka.NewConsumer(s.opts.Kafka, topics, start)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	pos := maps.Clone(from[kafka.TopicDeposits]) // what ClickHouse holds
-	if pos == nil {
-		pos = map[int32]int64{}
-	}
 	checkCaughtUp := func() {
 		for p, end := range ends {
-			if pos[p] < end {
+			if done[p] < end {
 				return
 			}
 		}
@@ -201,6 +295,9 @@ func (s *Sink) Run(ctx context.Context) error {
 			if err := s.add(b, r); err != nil {
 				perr = err
 			}
+			if r.Topic == kafka.TopicDeposits {
+				done[r.Partition] = max(done[r.Partition], r.Offset+1)
+			}
 		})
 		if perr != nil {
 			return perr
@@ -209,7 +306,7 @@ func (s *Sink) Run(ctx context.Context) error {
 			if err := s.flush(ctx, b); err != nil {
 				return err
 			}
-			maps.Copy(pos, b.next[kafka.TopicDeposits])
+			maps.Copy(s.mainPos, b.next[kafka.TopicDeposits])
 			b = &batch{next: map[string]map[int32]int64{}}
 		}
 		if b.records == 0 {
@@ -220,20 +317,20 @@ func (s *Sink) Run(ctx context.Context) error {
 
 func (s *Sink) add(b *batch, r *kgo.Record) error {
 	b.records++
-	if b.next[r.Topic] == nil {
-		b.next[r.Topic] = map[int32]int64{}
-	}
-	b.next[r.Topic][r.Partition] = r.Offset + 1
 	if r.Topic == kafka.TopicDeposits {
 		var ev events.DepositEvent
 		if err := json.Unmarshal(r.Value, &ev); err != nil {
 			return fmt.Errorf("chstore: %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
 		}
-		if err := s.addEvent(b, &ev); err != nil {
+		if err := s.addEvent(b, &ev, r.Partition, r.Offset); err != nil {
 			return fmt.Errorf("chstore: %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
 		}
 		return nil
 	}
+	if b.next[r.Topic] == nil {
+		b.next[r.Topic] = map[int32]int64{}
+	}
+	b.next[r.Topic][r.Partition] = r.Offset + 1
 	rec, err := events.Unmarshal(r.Value)
 	if err != nil {
 		return fmt.Errorf("chstore: %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
@@ -249,44 +346,108 @@ func (s *Sink) add(b *batch, r *kgo.Record) error {
 	return nil
 }
 
-// addEvent adds a deposit event's rows to a batch.
-func (s *Sink) addEvent(b *batch, ev *events.DepositEvent) error {
-	if _, ok := statusRank[ev.Data.Status]; !ok {
-		return fmt.Errorf("status %q", ev.Data.Status)
+// addEvent adds the rows of the deposit event at (partition, offset) of
+// inflow.deposits to a batch: the tables that do not hold it yet get it,
+// and deposit_states only if it is not a repeat of an event in the window.
+func (s *Sink) addEvent(b *batch, ev *events.DepositEvent, partition int32, offset int64) error {
+	d := &ev.Data
+	if _, ok := statusRank[d.Status]; !ok {
+		return fmt.Errorf("status %q", d.Status)
+	}
+	if ev.ID == "" {
+		return errors.New("event without an id")
+	}
+	repeat := s.seen.add(partition, offset, ev.ID)
+	toMain := offset >= s.mainPos[partition]
+	toStates := offset >= s.statePos[partition] && !repeat
+	if toMain && b.next != nil { // WriteEvents' batches have no offsets
+		if b.next[kafka.TopicDeposits] == nil {
+			b.next[kafka.TopicDeposits] = map[int32]int64{}
+		}
+		b.next[kafka.TopicDeposits][partition] = offset + 1
+	}
+	if !toMain && !toStates {
+		return nil
 	}
 	var scale uint8
-	if a, err := s.opts.Assets.Currency(chain.ID(ev.Data.ChainID), ev.Data.Currency); err == nil {
+	if a, err := s.opts.Assets.Currency(chain.ID(d.ChainID), d.Currency); err == nil {
 		scale = a.Decimals
 	}
-	units, scale, ok := analytics.ParseUnits(ev.Data.Amount, scale)
+	units, scale, ok := analytics.ParseUnits(d.Amount, scale)
 	if !ok {
-		return fmt.Errorf("amount %q", ev.Data.Amount)
+		return fmt.Errorf("amount %q", d.Amount)
 	}
 	l, err := limbs(units)
 	if err != nil {
 		return err
 	}
-	b.deposits = append(b.deposits, depositRow{merchant: ev.MerchantID, ev: ev, units: l, scale: scale})
-	b.events = append(b.events, eventRow{merchant: ev.MerchantID, id: ev.ID, typ: ev.Type, deposit: ev.Data.DepositID,
-		status: ev.Data.Status, created: ev.CreatedAt.UnixMilli()})
+	row := &depositRow{merchant: ev.MerchantID, ev: ev, units: l, scale: scale}
+	if toMain {
+		b.deposits = append(b.deposits, *row)
+		b.events = append(b.events, eventRow{merchant: ev.MerchantID, id: ev.ID, typ: ev.Type, deposit: d.DepositID,
+			status: d.Status, created: ev.CreatedAt.UnixMilli()})
+	}
+	if toStates {
+		enter := stateRow{dep: row, status: d.Status, sign: 1, confirmed: ms(d.ConfirmedAt), completed: ms(d.CompletedAt),
+			partition: partition, offset: offset}
+		b.states = append(b.states, enter)
+		// The state left: pending has none; completed follows confirmed
+		// (the ledger confirms before it completes); orphaned follows
+		// confirmed if the deposit was ever confirmed, else pending.
+		leave := enter
+		leave.sign = -1
+		switch d.Status {
+		case "confirmed":
+			leave.status, leave.confirmed = "pending", 0
+		case "completed":
+			leave.status, leave.completed = "confirmed", 0
+		case "orphaned":
+			leave.status = "pending"
+			if leave.confirmed != 0 {
+				leave.status = "confirmed"
+			}
+		}
+		if d.Status != "pending" {
+			b.states = append(b.states, leave)
+		}
+	}
 	return nil
 }
 
 // WriteEvents inserts deposit events as the sink does, outside of Kafka:
-// for the history benchmark and for backfills. It is idempotent like the
-// sink.
+// for the history benchmark and for backfills. Each call is one insert;
+// deposit_states takes each event once, by its id, within the last 10,000
+// events written this way.
 func (s *Sink) WriteEvents(ctx context.Context, evs []*events.DepositEvent) error {
+	const outside = -1 // the partition of events that came without Kafka
+	if s.statePos == nil {
+		if err := s.db.waitInserts(ctx); err != nil {
+			return err
+		}
+		pos, err := s.db.statePositions(ctx)
+		if err != nil {
+			return err
+		}
+		s.statePos = map[int32]int64{outside: pos[outside]}
+	}
 	b := &batch{}
+	off := s.statePos[outside]
 	for _, ev := range evs {
-		if err := s.addEvent(b, ev); err != nil {
+		if err := s.addEvent(b, ev, outside, off); err != nil {
 			return fmt.Errorf("chstore: event %s: %w", ev.ID, err)
 		}
+		off++
 	}
-	return s.insert(ctx, b)
+	if err := s.flush(ctx, b); err != nil {
+		return err
+	}
+	s.statePos[outside] = off
+	return nil
 }
 
 // flush inserts a batch, retrying until it is in or ctx ends, then stores
-// the offsets it covers.
+// the offsets it covers. Before a retry it learns from the server whether
+// the deposit_states rows went in.
 func (s *Sink) flush(ctx context.Context, b *batch) error {
 	delay := 200 * time.Millisecond
 	for {
@@ -305,11 +466,96 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 30*time.Second)
+		if len(b.states) == 0 {
+			continue
+		}
+		if err := s.db.waitInserts(ctx); err != nil {
+			continue
+		}
+		pos, err := s.db.statePositions(ctx)
+		if err != nil {
+			continue
+		}
+		// One insert is one part, so this keeps all of the rows or none.
+		kept := b.states[:0]
+		for _, r := range b.states {
+			if r.offset >= pos[r.partition] {
+				kept = append(kept, r)
+			}
+		}
+		clear(b.states[len(kept):])
+		b.states = kept
+	}
+}
+
+// statePositions is where deposit_states stands in each source partition:
+// one past the highest offset it holds a row of.
+func (db *DB) statePositions(ctx context.Context) (map[int32]int64, error) {
+	rows, err := db.conn.Query(ctx, "SELECT src_partition, max(src_offset) FROM deposit_states GROUP BY src_partition")
+	if err != nil {
+		return nil, fmt.Errorf("chstore: read deposit_states positions: %w", err)
+	}
+	defer rows.Close()
+	out := map[int32]int64{}
+	for rows.Next() {
+		var p int32
+		var o int64
+		if err := rows.Scan(&p, &o); err != nil {
+			return nil, err
+		}
+		out[p] = o + 1
+	}
+	return out, rows.Err()
+}
+
+// waitInserts waits until the server runs no insert into deposit_states: a
+// client that died or timed out may leave one finishing on the server.
+func (db *DB) waitInserts(ctx context.Context) error {
+	for {
+		var n uint64
+		err := db.conn.QueryRow(ctx, "SELECT count() FROM system.processes WHERE query LIKE 'INSERT INTO deposit_states%'").Scan(&n)
+		if err != nil {
+			return fmt.Errorf("chstore: running inserts: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 
 func (s *Sink) insert(ctx context.Context, b *batch) error {
 	conn := s.db.conn
+	if len(b.states) > 0 {
+		// One block, so one part: all of it or none (see the package doc).
+		ib, err := conn.PrepareBatch(ctx, `INSERT INTO deposit_states (merchant_id, day, deposit_id, status, sign, has_reference,
+			reference, chain_id, currency, scale, l0, l1, l2, l3, l4, l5, l6, l7, detected_ms, confirmed_ms, completed_ms,
+			src_partition, src_offset)`)
+		if err != nil {
+			return fmt.Errorf("prepare deposit_states: %w", err)
+		}
+		for _, r := range b.states {
+			d := &r.dep.ev.Data
+			hasRef, ref := reference(d)
+			det := d.DetectedAt.UnixMilli()
+			u := r.dep.units
+			if err := ib.Append(r.dep.merchant, day(det), d.DepositID, r.status, r.sign, hasRef, ref, d.ChainID, d.Currency,
+				r.dep.scale, u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], det, r.confirmed, r.completed,
+				r.partition, r.offset); err != nil {
+				ib.Abort()
+				return fmt.Errorf("append deposit state: %w", err)
+			}
+		}
+		if err := ib.Send(); err != nil {
+			return fmt.Errorf("insert deposit_states: %w", err)
+		}
+		s.rows.WithLabelValues("deposit_states").Add(float64(len(b.states)))
+		b.states = nil // in: a retry of the rest must not repeat them
+	}
 	if len(b.deposits) > 0 {
 		ib, err := conn.PrepareBatch(ctx, `INSERT INTO deposits (merchant_id, deposit_id, version, status, has_reference, reference,
 			chain_id, currency, amount, scale, l0, l1, l2, l3, l4, l5, l6, l7, address, tx_hash, block_number,
@@ -319,11 +565,7 @@ func (s *Sink) insert(ctx context.Context, b *batch) error {
 		}
 		for _, r := range b.deposits {
 			d := &r.ev.Data
-			var hasRef uint8
-			ref := ""
-			if d.DepositReference != nil {
-				hasRef, ref = 1, *d.DepositReference
-			}
+			hasRef, ref := reference(d)
 			det := d.DetectedAt.UnixMilli()
 			u := r.units
 			if err := ib.Append(r.merchant, d.DepositID, statusRank[d.Status], d.Status, hasRef, ref,
@@ -390,6 +632,13 @@ func (s *Sink) insert(ctx context.Context, b *batch) error {
 		return fmt.Errorf("insert offsets: %w", err)
 	}
 	return nil
+}
+
+func reference(d *events.Deposit) (uint8, string) {
+	if d.DepositReference == nil {
+		return 0, ""
+	}
+	return 1, *d.DepositReference
 }
 
 func ms(t *events.APITime) int64 {
