@@ -8,7 +8,7 @@
 //   - amounts are summed exactly, in base units per (group, currency,
 //     scale), and turned into one decimal string per currency by Sums;
 //   - quantiles are nearest-rank on the sorted values, index
-//     ceil(level × n) - 1, which is ClickHouse's quantileExactWeighted;
+//     floor(level × n), which is ClickHouse's quantileExact;
 //   - times are Unix milliseconds, as in the API;
 //   - the export is ordered by (detectedAt, depositId).
 //
@@ -17,7 +17,6 @@ package analytics
 
 import (
 	"context"
-	"math"
 	"math/big"
 	"net/url"
 	"slices"
@@ -298,12 +297,13 @@ func NewQuantiles(ms []int64) Quantiles {
 	return q
 }
 
-// QuantileIndex is the index of a quantile in n sorted values: the nearest
-// rank, ceil(level × n), counted from 1. It is what ClickHouse's
-// quantileExactWeighted picks, in the same float64 arithmetic.
+// QuantileIndex is the index of a quantile in n sorted values, the way
+// ClickHouse's quantileExact picks it.
 func QuantileIndex(level float64, n int) int {
-	i := int(math.Ceil(float64(n)*level)) - 1
-	return max(0, min(i, n-1))
+	if level >= 1 {
+		return n - 1
+	}
+	return min(int(level*float64(n)), n-1)
 }
 
 // Seconds turns milliseconds into seconds.

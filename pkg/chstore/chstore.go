@@ -14,9 +14,11 @@
 //     previous status follows from the new one and the timestamps it
 //     carries). A sum over sign is therefore the set of current states, with
 //     no FINAL: counts are sum(sign) and amounts sum(sign × limb). A
-//     CollapsingMergeTree keyed by (merchant, day, deposit id, status): the
-//     +1 and -1 rows of one state are identical but for the sign, so merges
-//     drop the pairs and the table shrinks towards one row per deposit.
+//     CollapsingMergeTree keyed by (merchant, status, day, deposit id): the
+//     +1 and -1 rows of one state are identical but for the sign (and the
+//     offset they came from), so merges drop the pairs and the table shrinks
+//     towards one row per deposit. The status leads the key, so a question
+//     about one status reads only its rows.
 //   - deposit_events: one row per event id (ReplacingMergeTree, FINAL).
 //   - blocks: one row per (chain, number, hash); the version is the chain
 //     topic offset, so a disconnection supersedes its connection.
@@ -217,7 +219,7 @@ var migrations = []string{
 		src_partition Int32,
 		src_offset Int64
 	) ENGINE = CollapsingMergeTree(sign)
-	ORDER BY (merchant_id, day, deposit_id, status)`,
+	ORDER BY (merchant_id, status, day, deposit_id)`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {

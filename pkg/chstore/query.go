@@ -110,24 +110,36 @@ func (db *DB) DepositStats(ctx context.Context, merchant string, q analytics.Que
 }
 
 // Latency implements analytics.Store.
+//
+// Completed is the one state no deposit leaves, so its rows are only ever
+// +1 and carry both latencies: quantileExact reads them as they are. The
+// deposits confirmed now are netted per latency value first (a -1 row
+// repeats the +1 row it cancels) and expanded back to one value per deposit.
+// Pending deposits only name their chain. The status leads the table's key,
+// so each part reads its own status.
 func (db *DB) Latency(ctx context.Context, merchant string, chainID string) ([]analytics.ChainLatency, error) {
-	w := &where{}
-	w.add("merchant_id = ?", merchant)
-	w.add("status != 'orphaned'")
-	if chainID != "" {
-		w.add("chain_id = ?", chainID)
+	part := func(status string) *where {
+		w := &where{}
+		w.add("merchant_id = ?", merchant)
+		w.add("status = '" + status + "'")
+		if chainID != "" {
+			w.add("chain_id = ?", chainID)
+		}
+		return w
 	}
-	// quantileExactWeighted takes the -1 rows' weight as 2^64-1, and its
-	// per-value weights are UInt64 sums, so a state entered and left nets
-	// to zero weight, which it never picks; its rank rule is
-	// analytics.QuantileIndex's.
+	done, confirmed, pending := part("completed"), part("confirmed"), part("pending")
 	levels := "0.5, 0.9, 0.99"
-	query := "SELECT chain_id, sumIf(sign, confirmed_ms > 0), " +
-		"quantilesExactWeightedIf(" + levels + ")(confirmed_ms - detected_ms, toUInt64(sign), confirmed_ms > 0), " +
-		"sumIf(sign, completed_ms > 0), " +
-		"quantilesExactWeightedIf(" + levels + ")(completed_ms - detected_ms, toUInt64(sign), completed_ms > 0) " +
-		"FROM deposit_states" + w.sql() + " GROUP BY chain_id HAVING sum(sign) != 0 ORDER BY chain_id"
-	rows, err := db.conn.Query(ctx, query, w.args...)
+	query := "SELECT chain_id, countIf(has_conf), quantilesExactIf(" + levels + ")(conf, has_conf = 1), " +
+		"countIf(has_comp), quantilesExactIf(" + levels + ")(comp, has_comp = 1) FROM (" +
+		"SELECT chain_id, toUInt8(1) AS has_conf, confirmed_ms - detected_ms AS conf, toUInt8(1) AS has_comp, completed_ms - detected_ms AS comp " +
+		"FROM deposit_states" + done.sql() +
+		" UNION ALL SELECT chain_id, toUInt8(1), conf, toUInt8(0), toInt64(0) FROM (SELECT chain_id, confirmed_ms - detected_ms AS conf, sum(sign) AS n " +
+		"FROM deposit_states" + confirmed.sql() + " GROUP BY chain_id, conf HAVING n > 0) ARRAY JOIN range(toUInt64(n)) AS copy" +
+		" UNION ALL SELECT chain_id, toUInt8(0), toInt64(0), toUInt8(0), toInt64(0) FROM (SELECT chain_id, sum(sign) AS n " +
+		"FROM deposit_states" + pending.sql() + " GROUP BY chain_id HAVING n > 0)" +
+		") GROUP BY chain_id ORDER BY chain_id"
+	args := append(append(done.args, confirmed.args...), pending.args...)
+	rows, err := db.conn.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("chstore: latency: %w", err)
 	}
@@ -136,7 +148,7 @@ func (db *DB) Latency(ctx context.Context, merchant string, chainID string) ([]a
 	for rows.Next() {
 		var (
 			id         string
-			nc, nd     int64
+			nc, nd     uint64
 			conf, comp []int64
 		)
 		if err := rows.Scan(&id, &nc, &conf, &nd, &comp); err != nil {
@@ -147,9 +159,9 @@ func (db *DB) Latency(ctx context.Context, merchant string, chainID string) ([]a
 	return out, rows.Err()
 }
 
-func quantiles(n int64, vs []int64) analytics.Quantiles {
-	q := analytics.Quantiles{Count: n}
-	if n <= 0 || len(vs) != len(analytics.Levels) {
+func quantiles(n uint64, vs []int64) analytics.Quantiles {
+	q := analytics.Quantiles{Count: int64(n)}
+	if n == 0 || len(vs) != len(analytics.Levels) {
 		return q
 	}
 	s := make([]float64, len(vs))
