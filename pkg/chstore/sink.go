@@ -230,15 +230,11 @@ func (s *Sink) Run(ctx context.Context) error {
 	}
 	dep := map[int32]int64{}
 	done := map[int32]int64{} // what every table holds
-	for p, o := range s.mainPos {
-		dep[p], done[p] = o, 0
-	}
-	for p := range statePos {
-		dep[p], done[p] = 0, 0
-	}
-	for p := range dep {
-		dep[p] = min(s.mainPos[p], max(0, statePos[p]-stateWindow))
-		done[p] = min(s.mainPos[p], statePos[p])
+	for _, known := range []map[int32]int64{s.mainPos, statePos} {
+		for p := range known {
+			dep[p] = min(s.mainPos[p], max(0, statePos[p]-stateWindow))
+			done[p] = min(s.mainPos[p], statePos[p])
+		}
 	}
 	start[kafka.TopicDeposits] = dep
 	topics := []string{kafka.TopicDeposits}
