@@ -307,12 +307,8 @@ func TestHistoryParity(t *testing.T) {
 	}
 	// deposit_states, summed without FINAL: each deposit nets to exactly
 	// one current state, whatever the kills and the repeated events did.
-	var netted, notOne uint64
-	if err := chdb.Conn().QueryRow(ctx, "SELECT count(), countIf(n != 1) FROM (SELECT deposit_id, sum(sign) AS n FROM deposit_states GROUP BY deposit_id)").Scan(&netted, &notOne); err != nil {
-		t.Fatal(err)
-	}
-	var repeated uint64
-	if err := chdb.Conn().QueryRow(ctx, "SELECT count() FROM (SELECT deposit_id, status, sign FROM deposit_states GROUP BY deposit_id, status, sign HAVING count() > 1)").Scan(&repeated); err != nil {
+	netted, notOne, repeated, err := chtest.States(ctx, chdb.Conn())
+	if err != nil {
 		t.Fatal(err)
 	}
 	if repeated != 0 {

@@ -210,9 +210,6 @@ func (s *Sink) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.db.waitInserts(ctx); err != nil {
-		return err
-	}
 	statePos, err := s.db.statePositions(ctx)
 	if err != nil {
 		return err
@@ -411,15 +408,13 @@ func (s *Sink) addEvent(b *batch, ev *events.DepositEvent, partition int32, offs
 }
 
 // WriteEvents inserts deposit events as the sink does, outside of Kafka:
-// for the history benchmark and for backfills. Each call is one insert;
+// for the history benchmark and for backfills, never while Run runs on the
+// same Sink. Each call is one insert;
 // deposit_states takes each event once, by its id, within the last 10,000
 // events written this way.
 func (s *Sink) WriteEvents(ctx context.Context, evs []*events.DepositEvent) error {
 	const outside = -1 // the partition of events that came without Kafka
 	if s.statePos == nil {
-		if err := s.db.waitInserts(ctx); err != nil {
-			return err
-		}
 		pos, err := s.db.statePositions(ctx)
 		if err != nil {
 			return err
@@ -465,9 +460,6 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 		if len(b.states) == 0 {
 			continue
 		}
-		if err := s.db.waitInserts(ctx); err != nil {
-			continue
-		}
 		pos, err := s.db.statePositions(ctx)
 		if err != nil {
 			continue
@@ -485,8 +477,12 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 }
 
 // statePositions is where deposit_states stands in each source partition:
-// one past the highest offset it holds a row of.
+// one past the highest offset it holds a row of. It first waits out any
+// insert still running on the server.
 func (db *DB) statePositions(ctx context.Context) (map[int32]int64, error) {
+	if err := db.waitInserts(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := db.conn.Query(ctx, "SELECT src_partition, max(src_offset) FROM deposit_states GROUP BY src_partition")
 	if err != nil {
 		return nil, fmt.Errorf("chstore: read deposit_states positions: %w", err)
