@@ -333,7 +333,7 @@ func TestCrashes(t *testing.T) {
 	got := map[string]store.Deposit{}
 	store.Scan(db, []byte("D/"), false, func(_, v []byte) (bool, error) {
 		var d store.Deposit
-		if err := json.Unmarshal(v, &d); err != nil {
+		if err := store.DecodeDeposit(v, &d); err != nil {
 			return false, err
 		}
 		k := fmt.Sprintf("%s/%d/%x", d.TxHash, d.Index, d.BlockHash[:])
@@ -383,8 +383,8 @@ func TestCrashes(t *testing.T) {
 	for r := range bound {
 		ref := bound[r]
 		for _, cur := range []string{"USDT", "DAI", "ETH"} {
-			var bal store.Balance
-			if err := store.GetJSON(db, ledger.BalanceKey(merchantOf(t, db), ref, cur, crashChain), &bal); err != nil && err != store.ErrNotFound {
+			bal, err := store.GetBalance(db, ledger.BalanceKey(merchantOf(t, db), ref, cur, crashChain))
+			if err != nil {
 				t.Fatal(err)
 			}
 			w := wantBal[bk{ref, cur}]

@@ -159,12 +159,14 @@ func TestHistoryParity(t *testing.T) {
 		if g.rng.IntN(8) == 0 {
 			var recs []*kgo.Record
 			err := store.Scan(db, []byte("O/"), false, func(_, v []byte) (bool, error) {
-				row, err := store.DecodeOutboxRow(v)
+				rs, _, err := outbox.Records(v)
 				if err != nil {
 					return false, err
 				}
-				if row.Kind == store.OutboxEvent {
-					recs = append(recs, &kgo.Record{Topic: kafka.TopicDeposits, Key: row.Key, Value: row.Value})
+				for _, r := range rs {
+					if r.Topic == kafka.TopicDeposits {
+						recs = append(recs, r)
+					}
 				}
 				return len(recs) < 1000, nil
 			})

@@ -30,8 +30,8 @@ func eachDeposit(ctx context.Context, r store.Reader, merchant string, fn func(*
 		if n++; n%4096 == 0 && ctx.Err() != nil {
 			return false, ctx.Err()
 		}
-		d := &store.Deposit{}
-		if err := store.GetJSON(r, store.Key("D/", string(k[len(prefix)+8:])), d); err != nil {
+		d, err := store.GetDeposit(r, string(k[len(prefix)+8:]))
+		if err != nil {
 			return false, err
 		}
 		return true, fn(d)

@@ -54,9 +54,8 @@ func List(r store.Reader, merchant string, f Filter, p merchantapi.Page) ([]even
 	desc := f.Desc
 	byDetected := f.SortBy == "" || f.SortBy == "detectedAt"
 	err := store.Scan(r, prefix, byDetected && desc, func(k, _ []byte) (bool, error) {
-		id := string(k[len(prefix)+8:])
-		d := &store.Deposit{}
-		if err := store.GetJSON(r, store.Key("D/", id), d); err != nil {
+		d, err := store.GetDeposit(r, string(k[len(prefix)+8:]))
+		if err != nil {
 			return false, err
 		}
 		if f.Reference != nil && d.Ref() != *f.Reference {
@@ -134,8 +133,8 @@ func cmpUnits(a, b *store.Deposit) int {
 
 // Get returns one deposit of a merchant; another merchant's is not found.
 func Get(r store.Reader, merchant, id string) (*events.Deposit, error) {
-	d := &store.Deposit{}
-	if err := store.GetJSON(r, store.Key("D/", id), d); err != nil {
+	d, err := store.GetDeposit(r, id)
+	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, apierr.New(apierr.DepositNotFound, "no deposit %q", id)
 		}

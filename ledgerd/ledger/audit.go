@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/inflowhq/inflow/ledgerd/store"
@@ -10,12 +9,12 @@ import (
 // Audit recomputes every balance from the deposits and compares it with the
 // stored balance rows: pending is the sum of pending and confirmed deposits,
 // available the sum of completed ones, orphaned deposits count nowhere. It
-// also checks each deposit's index entries against its status.
+// also checks that each deposit is in the merchant and block indexes.
 func Audit(r store.Reader) error {
 	want := map[string]*store.Balance{}
 	err := store.Scan(r, []byte("D/"), false, func(_, v []byte) (bool, error) {
 		var d store.Deposit
-		if err := json.Unmarshal(v, &d); err != nil {
+		if err := store.DecodeDeposit(v, &d); err != nil {
 			return false, err
 		}
 		k := string(BalanceKey(d.Merchant, d.Ref(), d.Currency, d.Chain))
@@ -37,12 +36,14 @@ func Audit(r store.Reader) error {
 		if !ok {
 			return false, fmt.Errorf("balance overflow at %s", d.ID)
 		}
-		open, err := store.Has(r, openKey(d.Chain, d.BlockNumber, d.ID))
-		if err != nil {
-			return false, err
-		}
-		if isOpen := d.Status == store.StatusPending || d.Status == store.StatusConfirmed; open != isOpen {
-			return false, fmt.Errorf("deposit %s is %s but its open index entry exists=%v", d.ID, d.Status, open)
+		for _, k := range [][]byte{blockIndexKey(d.Chain, d.BlockNumber, d.BlockHash, d.ID), merchantIndexKey(&d)} {
+			ok, err := store.Has(r, k)
+			if err != nil {
+				return false, err
+			}
+			if !ok {
+				return false, fmt.Errorf("deposit %s is missing its index entry %q", d.ID, k)
+			}
 		}
 		return true, nil
 	})
@@ -51,8 +52,8 @@ func Audit(r store.Reader) error {
 	}
 	seen := map[string]bool{}
 	err = store.Scan(r, []byte("B/"), false, func(k, v []byte) (bool, error) {
-		var got store.Balance
-		if err := json.Unmarshal(v, &got); err != nil {
+		got, err := store.DecodeBalance(v)
+		if err != nil {
 			return false, err
 		}
 		w := want[string(k)]

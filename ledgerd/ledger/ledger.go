@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/inflowhq/inflow/ledgerd/store"
@@ -36,6 +35,10 @@ type Ledger struct {
 	now    func() time.Time
 	log    *slog.Logger
 	m      *metrics
+	// hot is the state the ledger reads on every deposit, kept in memory
+	// (see state.go). nil until the first Apply, and dropped whenever an
+	// Apply fails, since it may then hold changes that were not committed.
+	hot *state
 }
 
 // Options configures a Ledger.
@@ -65,7 +68,11 @@ func New(db *store.DB, table *assets.Config, o Options) (*Ledger, error) {
 // stops at the first of them.
 func (l *Ledger) Apply(in []Input) error {
 	start := time.Now()
-	err := l.db.Write(func(b *store.Batch) error {
+	if l.hot == nil {
+		l.hot = newState()
+	}
+	err := l.db.WriteUnindexed(func(b *store.Batch) error {
+		tx := l.hot.begin(l.db, b, l.now().UTC())
 		held := map[tp]bool{}
 		next := map[tp]int64{}
 		for i, x := range in {
@@ -73,7 +80,7 @@ func (l *Ledger) Apply(in []Input) error {
 			if held[k] {
 				continue
 			}
-			applied, err := l.applyOne(b, x.Record, in[i+1:])
+			applied, err := l.applyOne(tx, x.Record, in[i+1:])
 			if err != nil {
 				return fmt.Errorf("apply %s: %w", x.Record, err)
 			}
@@ -88,13 +95,15 @@ func (l *Ledger) Apply(in []Input) error {
 				return err
 			}
 		}
-		return nil
+		return tx.flush()
 	})
-	if err == nil {
-		l.m.applySeconds.Observe(time.Since(start).Seconds())
-		l.m.records.Add(float64(len(in)))
+	if err != nil {
+		l.hot = nil
+		return err
 	}
-	return err
+	l.m.applySeconds.Observe(time.Since(start).Seconds())
+	l.m.records.Add(float64(len(in)))
+	return nil
 }
 
 type tp struct {
@@ -131,27 +140,28 @@ func Offsets(r store.Reader, topics []string) (map[string]map[int32]int64, error
 
 // applyOne applies one record; false means the chain is halted and the
 // record is held.
-func (l *Ledger) applyOne(b *store.Batch, r *events.Record, rest []Input) (bool, error) {
+func (l *Ledger) applyOne(tx *applyTx, r *events.Record, rest []Input) (bool, error) {
 	spec, err := l.assets.Chain(r.Chain)
 	if err != nil {
 		// A chain this ledger is not configured for: nothing to do with it.
 		l.log.Warn("record for an unconfigured chain skipped", "chain", r.Chain)
 		return true, nil
 	}
-	st, err := ChainStateOf(b, r.Chain)
+	c, err := tx.chain(r.Chain)
 	if err != nil {
 		return false, err
 	}
+	st := c.st
 	if st.Halted {
 		return false, nil
 	}
 	switch r.Type {
 	case events.TypeBlockConnected:
-		err = l.connected(b, spec, st, r)
+		err = l.connected(tx, spec, c, r)
 	case events.TypeBlockDisconnected:
-		err = l.disconnected(b, spec, st, r, rest)
+		err = l.disconnected(tx, spec, c, r, rest)
 	case events.TypeFinalized:
-		err = l.finalized(b, spec, st, r)
+		err = l.finalized(tx, spec, c, r)
 	}
 	var h *haltError
 	if errors.As(err, &h) {
@@ -159,12 +169,14 @@ func (l *Ledger) applyOne(b *store.Batch, r *events.Record, rest []Input) (bool,
 		st.Halted, st.HaltReason, st.HaltedAt = true, h.reason, &now
 		l.m.halted.WithLabelValues(string(r.Chain)).Set(1)
 		l.log.Error("ALERT: chain halted; records held until an operator resumes it", "chain", r.Chain, "reason", h.reason)
-		return false, b.PutJSON(chainKey(r.Chain), st)
+		tx.touchChain(c)
+		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	return true, b.PutJSON(chainKey(r.Chain), st)
+	tx.touchChain(c)
+	return true, nil
 }
 
 type haltError struct{ reason string }
@@ -186,194 +198,151 @@ func ChainStateOf(r store.Reader, id chain.ID) (*store.ChainState, error) {
 	return st, nil
 }
 
-func (l *Ledger) connected(b *store.Batch, spec *assets.Chain, st *store.ChainState, r *events.Record) error {
-	var cb store.CanonBlock
-	err := store.GetJSON(b, canonKey(r.Chain, r.Number), &cb)
-	switch {
-	case err == nil && cb.Hash == r.Hash:
-		return nil // applied before: a duplicate
-	case err != nil && !errors.Is(err, store.ErrNotFound):
+func (l *Ledger) connected(tx *applyTx, spec *assets.Chain, c *chainState, r *events.Record) error {
+	st := c.st
+	cb, err := tx.canon(c, r.Number)
+	if err != nil {
 		return err
+	}
+	if cb != nil && cb.Hash == r.Hash {
+		return nil // applied before: a duplicate
 	}
 	fresh := st.Tip == 0 && st.TipHash.IsZero()
 	if !fresh && (r.Parent != st.TipHash || r.Number <= st.Tip) {
 		return halt("block #%d %s does not extend the ledger's tip #%d %s", r.Number, r.Hash.Hex(), st.Tip, st.TipHash.Hex())
 	}
-	if err := b.PutJSON(canonKey(r.Chain, r.Number), store.CanonBlock{Hash: r.Hash, Parent: r.Parent}); err != nil {
+	if err := tx.setCanon(c, r.Number, &store.CanonBlock{Hash: r.Hash, Parent: r.Parent}); err != nil {
 		return err
 	}
 	if r.Number > keepCanon {
-		if err := b.Delete(canonKey(r.Chain, r.Number-keepCanon), nil); err != nil {
+		if err := tx.setCanon(c, r.Number-keepCanon, nil); err != nil {
 			return err
 		}
 	}
 	st.Tip, st.TipHash, st.ReorgFrom = r.Number, r.Hash, 0
-	// One block has one time, so each recipient's pool entry and attribution
-	// are read once per block however many transfers it receives.
-	owners := map[chain.Address]*owner{}
 	for i := range r.Transfers {
-		if err := l.deposit(b, spec, st, r, &r.Transfers[i], owners); err != nil {
+		if err := l.deposit(tx, spec, c, r, &r.Transfers[i]); err != nil {
 			return err
 		}
 	}
-	return l.confirm(b, spec, st)
+	return l.confirm(tx, spec, c)
 }
 
 // DepositID derives a deposit's id.
 func DepositID(id chain.ID, tx []byte, index uint32, block chain.Hash) string {
+	return depositID(id, tx, index, block, 0)
+}
+
+// depositID is DepositID of the gen-th time the same transfer is in the same
+// block: a block orphaned and then connected again holds new deposits, since
+// the first ones stay orphaned and their events were sent.
+func depositID(id chain.ID, tx []byte, index uint32, block chain.Hash, gen uint32) string {
 	h := sha256.New()
 	h.Write([]byte(id))
 	h.Write([]byte{0})
 	h.Write(tx)
 	h.Write(be32(index))
 	h.Write(block[:])
-	return "dep_" + hex.EncodeToString(h.Sum(nil)[:12])
+	if gen > 0 {
+		h.Write(be32(gen))
+	}
+	var sum [sha256.Size]byte
+	return "dep_" + hex.EncodeToString(h.Sum(sum[:0])[:12])
 }
 
-// owner is a recipient's pool entry and the reference it was bound to when
-// the block was made; pa is nil for an address outside the pool.
-type owner struct {
-	pa  *store.PoolAddress
-	ref *string
-}
-
-func (l *Ledger) deposit(b *store.Batch, spec *assets.Chain, st *store.ChainState, r *events.Record, t *chain.Transfer, owners map[chain.Address]*owner) error {
+func (l *Ledger) deposit(tx *applyTx, spec *assets.Chain, c *chainState, r *events.Record, t *chain.Transfer) error {
 	asset, ok := l.assets.ForTransfer(r.Chain, t)
 	if !ok {
 		l.m.unsupported.Inc()
 		return nil // not an asset Inflow credits (a spam token, say)
 	}
-	o, ok := owners[t.To]
-	if !ok {
-		o = &owner{}
-		pa, err := poolAddress(b, t)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			l.log.Warn("matched address is not in the pool", "chain", r.Chain, "address", t.To, "id", t.AddressID)
-		case err != nil:
-			return err
-		default:
-			if o.ref, err = attribution(b, pa.ID, r.Time); err != nil {
-				return err
-			}
-			o.pa = pa
-		}
-		owners[t.To] = o
-	}
-	if o.pa == nil {
-		return nil
-	}
-	pa, ref := o.pa, o.ref
-	id := DepositID(r.Chain, t.TxHash, t.Index, r.Hash)
-	if ok, err := store.Has(b, depositKey(id)); err != nil || ok {
+	o, err := tx.owner(t)
+	if err != nil {
 		return err
 	}
-	now := l.now().UTC()
+	if o.pa == nil {
+		l.log.Warn("matched address is not in the pool", "chain", r.Chain, "address", t.To, "id", t.AddressID)
+		return nil
+	}
+	pa, ref := o.pa, o.attribution(r.Time)
+	id := DepositID(r.Chain, t.TxHash, t.Index, r.Hash)
+	if tx.created[id] {
+		return nil // the same transfer twice in one block: once is enough
+	}
+	var replaces string
+	var txk string
+	if len(c.orphans) > 0 {
+		txk = transferKey(r.Chain, t.TxHash, t.Index)
+	}
+	if prev, ok := c.orphans[txk]; ok && txk != "" {
+		// This transfer was in a block that was orphaned: the new deposit
+		// replaces that one. If it is the same block again, the old
+		// deposits keep their ids and these get new ones.
+		replaces = prev
+		for gen := uint32(1); ; gen++ {
+			taken, err := tx.depositExists(id)
+			if err != nil {
+				return err
+			}
+			if !taken {
+				break
+			}
+			id = depositID(r.Chain, t.TxHash, t.Index, r.Hash, gen)
+		}
+		delete(c.orphans, txk)
+		if err := tx.b.Delete(store.Key("DT/", txk), nil); err != nil {
+			return err
+		}
+	}
+	tx.created[id] = true
+	now := tx.now
 	d := &store.Deposit{
 		ID: id, Merchant: pa.Merchant, Reference: ref, Chain: r.Chain, Family: spec.Family,
 		Currency: asset.Currency, Decimals: asset.Decimals, Amount: t.Value,
 		AddressID: pa.ID, Address: pa.Raw, TxHash: t.TxHash, Index: t.Index,
 		BlockNumber: r.Number, BlockHash: r.Hash, BlockTime: r.Time,
-		Status: store.StatusPending, DetectedAt: now,
+		Status: store.StatusPending, DetectedAt: now, Replaces: replaces,
 	}
-	txKey := store.Key("DT/", string(r.Chain), store.Sep, t.TxHash, t.Index)
-	if prev, err := store.GetRaw(b, txKey); err == nil && string(prev) != id {
-		var pd store.Deposit
-		if err := store.GetJSON(b, depositKey(string(prev)), &pd); err == nil && pd.Status == store.StatusOrphaned {
-			d.Replaces = pd.ID
-		}
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
+	st := c.st
 	if st.PendingFrom == 0 || r.Number < st.PendingFrom {
 		st.PendingFrom = r.Number
 	}
 	if st.OpenFrom == 0 || r.Number < st.OpenFrom {
 		st.OpenFrom = r.Number
 	}
+	c.open[r.Number] = append(c.open[r.Number], d)
 	for _, k := range [][]byte{
-		store.Key("DM/", d.Merchant, store.Sep, now.UnixNano(), id),
-		store.Key("DB/", string(r.Chain), store.Sep, r.Number, r.Hash[:], id),
-		pendingKey(r.Chain, r.Number, id),
-		openKey(r.Chain, r.Number, id),
+		merchantIndexKey(d),
+		blockIndexKey(r.Chain, r.Number, r.Hash, id),
 	} {
-		if err := b.Set(k, nil, nil); err != nil {
+		if err := tx.b.Set(k, nil, nil); err != nil {
 			return err
 		}
 	}
-	if err := b.Set(txKey, []byte(id), nil); err != nil {
+	if err := tx.addBalance(d, t.Value, false, true); err != nil {
 		return err
 	}
-	if err := addBalance(b, d, t.Value, false, true); err != nil {
-		return err
-	}
-	if err := bumpStats(b, d, 1, now); err != nil {
+	if err := tx.bumpStats(d, 1); err != nil {
 		return err
 	}
 	l.m.deposits.Inc()
-	return l.transition(b, st, d, store.StatusPending)
+	tx.transition(c, d, store.StatusPending)
+	return nil
 }
 
-func depositKey(id string) []byte { return store.Key("D/", id) }
-
-func pendingKey(id chain.ID, n uint64, dep string) []byte {
-	return store.Key("DP/", string(id), store.Sep, n, dep)
+// merchantIndexKey is a deposit's entry in its merchant's list, in detection
+// order.
+func merchantIndexKey(d *store.Deposit) []byte {
+	return store.Key("DM/", d.Merchant, store.Sep, d.DetectedAt.UnixNano(), d.ID)
 }
 
-func openKey(id chain.ID, n uint64, dep string) []byte {
-	return store.Key("DO/", string(id), store.Sep, n, dep)
+// transferKey names a transfer in DT/ rows and the orphans of a chain.
+func transferKey(id chain.ID, tx []byte, index uint32) string {
+	return string(store.Key(string(id), store.Sep, tx, index))
 }
 
-// poolAddress finds the pool entry of a matched transfer's recipient.
-func poolAddress(r store.Reader, t *chain.Transfer) (*store.PoolAddress, error) {
-	var key []byte
-	if t.AddressID != 0 {
-		k, err := store.GetRaw(r, store.Key("I/", t.AddressID))
-		if err == nil {
-			key = k
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return nil, err
-		}
-	}
-	if key == nil {
-		key = store.Key("A/", t.To.Key())
-	}
-	pa := &store.PoolAddress{}
-	if err := store.GetJSON(r, key, pa); err != nil {
-		return nil, err
-	}
-	if !t.To.IsZero() && (pa.Family != t.To.Family() || string(pa.Raw) != t.To.Raw()) {
-		return nil, store.ErrNotFound
-	}
-	return pa, nil
-}
-
-// attribution returns the reference bound to the address when a block with
-// time blockTime (unix seconds) was made, or nil.
-func attribution(r store.Reader, addrID uint64, blockTime int64) (*string, error) {
-	prefix := store.Key("H/", addrID)
-	limit := store.Key("H/", addrID, (blockTime+1)*int64(time.Second))
-	var found *store.BindingRecord
-	it, err := r.NewIter(nil)
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
-	if it.SeekLT(limit) && hasPrefix(it.Key(), prefix) {
-		var br store.BindingRecord
-		if err := json.Unmarshal(it.Value(), &br); err != nil {
-			return nil, err
-		}
-		found = &br
-	}
-	if err := it.Error(); err != nil {
-		return nil, err
-	}
-	if found == nil || (found.UnboundAt != 0 && found.UnboundAt <= blockTime*int64(time.Second)) {
-		return nil, nil
-	}
-	ref := found.Reference
-	return &ref, nil
+func blockIndexKey(id chain.ID, n uint64, block chain.Hash, dep string) []byte {
+	return store.Key("DB/", string(id), store.Sep, n, block[:], dep)
 }
 
 func hasPrefix(k, p []byte) bool { return len(k) >= len(p) && string(k[:len(p)]) == string(p) }
@@ -383,152 +352,74 @@ func BalanceKey(merchant, ref, currency string, id chain.ID) []byte {
 	return store.Key("B/", merchant, store.Sep, ref, store.Sep, currency, store.Sep, string(id))
 }
 
-// addBalance adds (or, with sub, takes) v to a deposit's pending or available balance.
-func addBalance(b *store.Batch, d *store.Deposit, v chain.Amount, sub, pending bool) error {
-	k := BalanceKey(d.Merchant, d.Ref(), d.Currency, d.Chain)
-	var bal store.Balance
-	if err := store.GetJSON(b, k, &bal); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	target := &bal.Available
-	if pending {
-		target = &bal.Pending
-	}
-	var ok bool
-	if sub {
-		*target, ok = target.Sub(v)
-	} else {
-		*target, ok = target.Add(v)
-	}
-	if !ok {
-		return fmt.Errorf("balance %s of %s/%s would leave uint256 range", d.Currency, d.Merchant, d.Ref())
-	}
-	return b.PutJSON(k, bal)
-}
-
-func bumpStats(b *store.Batch, d *store.Deposit, delta int64, at time.Time) error {
-	k := store.Key("RS/", d.Merchant, store.Sep, d.Ref())
-	var s store.RefStats
-	if err := store.GetJSON(b, k, &s); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	s.Deposits += delta
-	if delta > 0 {
-		s.LastDepositAt = at
-	}
-	return b.PutJSON(k, s)
-}
-
 // confirm moves pending deposits that reached the credit depth to confirmed.
-func (l *Ledger) confirm(b *store.Batch, spec *assets.Chain, st *store.ChainState) error {
+func (l *Ledger) confirm(tx *applyTx, spec *assets.Chain, c *chainState) error {
+	st := c.st
 	if st.Tip+1 < spec.Policy.CreditDepth {
 		return nil
 	}
 	maxN := st.Tip + 1 - spec.Policy.CreditDepth
 	if st.PendingFrom > maxN {
-		return nil // nothing pending at or below maxN (0 means unknown: scan)
+		return nil // nothing pending at or below maxN
 	}
-	defer func() { st.PendingFrom = maxN + 1 }()
-	return l.eachIndexed(b, "DP/", spec.ID, st.PendingFrom, maxN, func(d *store.Deposit, k []byte) error {
-		if err := b.Delete(k, nil); err != nil {
-			return err
-		}
-		if d.Status != store.StatusPending {
-			return nil
-		}
-		return l.transition(b, st, d, store.StatusConfirmed)
-	})
-}
-
-// eachIndexed visits the deposits of an index prefix with block number ≤ maxN.
-func (l *Ledger) eachIndexed(b *store.Batch, prefix string, id chain.ID, from, maxN uint64, fn func(d *store.Deposit, key []byte) error) error {
-	p := store.Key(prefix, string(id), store.Sep)
-	type item struct {
-		k  []byte
-		id string
-	}
-	var items []item
-	it, err := b.NewIter(&pebble.IterOptions{LowerBound: store.Key(p, from), UpperBound: store.Key(p, maxN+1)})
-	if err != nil {
-		return err
-	}
-	for it.First(); it.Valid(); it.Next() {
-		k := it.Key()
-		if len(k) >= len(p)+8 {
-			items = append(items, item{append([]byte(nil), k...), string(k[len(p)+8:])})
+	for _, n := range c.openUpTo(st.PendingFrom, maxN) {
+		for _, d := range c.open[n] {
+			if d.Status == store.StatusPending {
+				tx.transition(c, d, store.StatusConfirmed)
+			}
 		}
 	}
-	if err := it.Close(); err != nil {
-		return err
-	}
-	for _, it := range items {
-		var d store.Deposit
-		if err := store.GetJSON(b, depositKey(it.id), &d); err != nil {
-			return fmt.Errorf("indexed deposit %s: %w", it.id, err)
-		}
-		if err := fn(&d, it.k); err != nil {
-			return err
-		}
-	}
+	st.PendingFrom = maxN + 1
 	return nil
 }
 
-func (l *Ledger) finalized(b *store.Batch, spec *assets.Chain, st *store.ChainState, r *events.Record) error {
+func (l *Ledger) finalized(tx *applyTx, spec *assets.Chain, c *chainState, r *events.Record) error {
+	st := c.st
 	if r.Number <= st.Finalized && st.Finalized != 0 {
 		return nil // a duplicate, or finality never moves back
 	}
-	var cb store.CanonBlock
-	err := store.GetJSON(b, canonKey(r.Chain, r.Number), &cb)
-	switch {
-	case err == nil && cb.Hash != r.Hash:
-		return halt("finalized block #%d %s is not the ledger's block %s", r.Number, r.Hash.Hex(), cb.Hash.Hex())
-	case err != nil && !errors.Is(err, store.ErrNotFound):
+	cb, err := tx.canon(c, r.Number)
+	if err != nil {
 		return err
+	}
+	if cb != nil && cb.Hash != r.Hash {
+		return halt("finalized block #%d %s is not the ledger's block %s", r.Number, r.Hash.Hex(), cb.Hash.Hex())
 	}
 	n := min(r.Number, st.Tip)
 	if st.OpenFrom > n {
 		st.Finalized = n
-		return nil // nothing open at or below n (0 means unknown: scan)
+		return nil // nothing open at or below n
 	}
-	err = l.eachIndexed(b, "DO/", spec.ID, st.OpenFrom, n, func(d *store.Deposit, k []byte) error {
-		if err := b.Delete(k, nil); err != nil {
-			return err
-		}
-		switch d.Status {
-		case store.StatusPending:
-			if err := b.Delete(pendingKey(d.Chain, d.BlockNumber, d.ID), nil); err != nil {
+	for _, bn := range c.openUpTo(st.OpenFrom, n) {
+		for _, d := range c.open[bn] {
+			if d.Status == store.StatusPending {
+				tx.transition(c, d, store.StatusConfirmed)
+			}
+			if err := tx.addBalance(d, d.Amount, true, true); err != nil {
 				return err
 			}
-			if err := l.transition(b, st, d, store.StatusConfirmed); err != nil {
+			if err := tx.addBalance(d, d.Amount, false, false); err != nil {
 				return err
 			}
-		case store.StatusConfirmed:
-		default:
-			return nil
+			tx.transition(c, d, store.StatusCompleted)
 		}
-		if err := addBalance(b, d, d.Amount, true, true); err != nil {
-			return err
-		}
-		if err := addBalance(b, d, d.Amount, false, false); err != nil {
-			return err
-		}
-		return l.transition(b, st, d, store.StatusCompleted)
-	})
-	if err != nil {
-		return err
+		delete(c.open, bn)
 	}
 	st.Finalized, st.OpenFrom = n, n+1
+	if st.PendingFrom <= n {
+		st.PendingFrom = n + 1
+	}
 	return nil
 }
 
-func (l *Ledger) disconnected(b *store.Batch, spec *assets.Chain, st *store.ChainState, r *events.Record, rest []Input) error {
-	var cb store.CanonBlock
-	err := store.GetJSON(b, canonKey(r.Chain, r.Number), &cb)
-	switch {
-	case errors.Is(err, store.ErrNotFound) || (err == nil && cb.Hash != r.Hash):
-		return nil // already disconnected: a duplicate
-	case err != nil:
+func (l *Ledger) disconnected(tx *applyTx, spec *assets.Chain, c *chainState, r *events.Record, rest []Input) error {
+	st := c.st
+	cb, err := tx.canon(c, r.Number)
+	if err != nil {
 		return err
+	}
+	if cb == nil || cb.Hash != r.Hash {
+		return nil // already disconnected: a duplicate
 	}
 	if st.Tip != r.Number || st.TipHash != r.Hash {
 		return halt("disconnection of #%d %s, but the ledger's tip is #%d %s", r.Number, r.Hash.Hex(), st.Tip, st.TipHash.Hex())
@@ -553,71 +444,41 @@ func (l *Ledger) disconnected(b *store.Batch, spec *assets.Chain, st *store.Chai
 	if st.Finalized != 0 && deepest <= st.Finalized {
 		return halt("reorg reaches #%d, at or below the finalized block #%d", deepest, st.Finalized)
 	}
-	p := store.Key("DB/", string(r.Chain), store.Sep, r.Number, r.Hash[:])
-	var ids []string
-	err = store.Scan(b, p, false, func(k, _ []byte) (bool, error) {
-		ids = append(ids, string(k[len(p):]))
-		return true, nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, id := range ids {
-		var d store.Deposit
-		if err := store.GetJSON(b, depositKey(id), &d); err != nil {
-			return err
-		}
-		switch d.Status {
-		case store.StatusPending, store.StatusConfirmed:
-		case store.StatusOrphaned:
+	// Every deposit of a block above the finalized one is open (pending or
+	// confirmed) until it is orphaned, and the open set holds only the
+	// canonical chain's: those of this block are the ones with its hash.
+	c.openUpTo(r.Number, r.Number) // in id order
+	kept := c.open[r.Number][:0]
+	for _, d := range c.open[r.Number] {
+		if d.BlockHash != r.Hash {
+			kept = append(kept, d)
 			continue
-		default:
-			return halt("block #%d holds %s deposit %s", r.Number, d.Status, d.ID)
 		}
-		for _, k := range [][]byte{pendingKey(d.Chain, d.BlockNumber, d.ID), openKey(d.Chain, d.BlockNumber, d.ID)} {
-			if err := b.Delete(k, nil); err != nil {
-				return err
-			}
-		}
-		if err := addBalance(b, &d, d.Amount, true, true); err != nil {
+		if err := tx.addBalance(d, d.Amount, true, true); err != nil {
 			return err
 		}
-		if err := bumpStats(b, &d, -1, time.Time{}); err != nil {
+		if err := tx.bumpStats(d, -1); err != nil {
 			return err
 		}
-		if err := l.transition(b, st, &d, store.StatusOrphaned); err != nil {
+		tx.transition(c, d, store.StatusOrphaned)
+		txk := transferKey(d.Chain, d.TxHash, d.Index)
+		c.orphans[txk] = d.ID
+		if err := tx.b.Set(store.Key("DT/", txk), []byte(d.ID), nil); err != nil {
 			return err
 		}
 		l.m.orphaned.Inc()
 	}
-	if err := b.Delete(canonKey(r.Chain, r.Number), nil); err != nil {
+	if len(kept) == 0 {
+		delete(c.open, r.Number)
+	} else {
+		c.open[r.Number] = kept
+	}
+	if err := tx.setCanon(c, r.Number, nil); err != nil {
 		return err
 	}
 	st.Tip, st.TipHash, st.ReorgFrom = r.Number-1, cb.Parent, from
 	l.m.disconnects.Inc()
 	return nil
-}
-
-// transition sets a deposit's status, stores it, and writes its event.
-func (l *Ledger) transition(b *store.Batch, st *store.ChainState, d *store.Deposit, status string) error {
-	now := l.now().UTC()
-	d.Status = status
-	switch status {
-	case store.StatusConfirmed:
-		d.ConfirmedAt = &now
-	case store.StatusCompleted:
-		d.CompletedAt = &now
-	case store.StatusOrphaned:
-		d.OrphanedAt = &now
-	}
-	if err := b.PutJSON(depositKey(d.ID), d); err != nil {
-		return err
-	}
-	ev := events.DepositEvent{
-		ID: EventID(d.ID, status), Type: "deposit." + status, CreatedAt: events.APITime{Time: now},
-		MerchantID: d.Merchant, Data: View(d, st.Tip),
-	}
-	return Emit(b, ev)
 }
 
 // EventID is the stable id of a deposit's status change.

@@ -268,16 +268,24 @@ func (e *env) newEvents() string {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		if row.Kind != store.OutboxEvent {
-			return true, nil
+		rows, err := ledger.RenderOutbox(row)
+		if err != nil {
+			e.t.Fatal(err)
 		}
-		var ev events.DepositEvent
-		json.Unmarshal(row.Value, &ev)
-		ref := "-"
-		if ev.Data.DepositReference != nil {
-			ref = *ev.Data.DepositReference
+		for _, row := range rows {
+			if row.Kind != store.OutboxEvent {
+				continue
+			}
+			var ev events.DepositEvent
+			if err := json.Unmarshal(row.Value, &ev); err != nil {
+				e.t.Fatal(err)
+			}
+			ref := "-"
+			if ev.Data.DepositReference != nil {
+				ref = *ev.Data.DepositReference
+			}
+			out = append(out, fmt.Sprintf("%s %s %s %s %s conf=%d", ev.Type, ev.Data.DepositID[:8], ref, ev.Data.Amount, ev.Data.Currency, ev.Data.Confirmations))
 		}
-		out = append(out, fmt.Sprintf("%s %s %s %s %s conf=%d", ev.Type, ev.Data.DepositID[:8], ref, ev.Data.Amount, ev.Data.Currency, ev.Data.Confirmations))
 		return true, nil
 	})
 	return strings.Join(out, "\n")
@@ -287,7 +295,9 @@ func (e *env) deposits() string {
 	var ds []store.Deposit
 	store.Scan(e.db, []byte("D/"), false, func(_, v []byte) (bool, error) {
 		var d store.Deposit
-		json.Unmarshal(v, &d)
+		if err := store.DecodeDeposit(v, &d); err != nil {
+			e.t.Fatal(err)
+		}
 		ds = append(ds, d)
 		return true, nil
 	})

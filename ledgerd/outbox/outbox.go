@@ -2,9 +2,12 @@
 // Kafka: deposit events to inflow.deposits (keyed by deposit id, so one
 // deposit's events stay in order) and address records to inflow.addresses.
 //
-// A row is deleted only after Kafka acknowledges it (acks=all, idempotent
-// producer), so a crash between the two publishes it again: delivery is at
-// least once, and every event carries a stable id for consumers to dedup on.
+// The ledger queues its deposit events in binary, many to a row; the relay
+// renders them to JSON (ledger.RenderOutbox) and stores each under E/<event
+// id> for replay and webhook delivery before it publishes them. A row is
+// deleted only after Kafka acknowledges it (acks=all, idempotent producer),
+// so a crash between the two publishes it again: delivery is at least once,
+// and every event carries a stable id for consumers to dedup on.
 package outbox
 
 import (
@@ -16,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/inflowhq/inflow/ledgerd/ledger"
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/kafka"
 )
@@ -75,34 +79,78 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-const batchRows = 1000
+// batchRecords is about how many records one flush publishes: rows are
+// taken whole until it is reached.
+const batchRecords = 1000
 
-// Flush publishes up to one batch of rows and deletes them; it returns how
-// many it published.
-func (r *Relay) Flush(ctx context.Context) (int, error) {
-	var keys [][]byte
-	var recs []*kgo.Record
-	depth := 0
-	err := store.Scan(r.db, []byte("O/"), false, func(k, v []byte) (bool, error) {
-		depth++
-		if len(recs) >= batchRows {
-			return true, nil // keep counting for the gauge
-		}
-		row, err := store.DecodeOutboxRow(v)
-		if err != nil {
-			return false, fmt.Errorf("outbox row %x: %w", k, err)
-		}
+// Records renders one stored outbox row to the Kafka records it publishes,
+// and the events among them to store under E/ (event id → JSON).
+func Records(v []byte) (recs []*kgo.Record, evs map[string][]byte, err error) {
+	row, err := store.DecodeOutboxRow(v)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := ledger.RenderOutbox(row)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, row := range rows {
 		rec := &kgo.Record{Key: row.Key, Value: row.Value, Topic: kafka.TopicDeposits}
 		if row.Kind == store.OutboxAddress {
 			rec.Topic = kafka.TopicAddresses
 		}
-		keys = append(keys, append([]byte(nil), k...))
+		if row.EventID != "" {
+			if evs == nil {
+				evs = map[string][]byte{}
+			}
+			evs[row.EventID] = row.Value
+		}
 		recs = append(recs, rec)
+	}
+	return recs, evs, nil
+}
+
+// Flush publishes up to one batch of rows and deletes them; it returns how
+// many records it published.
+func (r *Relay) Flush(ctx context.Context) (int, error) {
+	var keys [][]byte
+	var recs []*kgo.Record
+	evs := map[string][]byte{}
+	depth := 0
+	err := store.Scan(r.db, []byte("O/"), false, func(k, v []byte) (bool, error) {
+		depth++
+		if len(recs) >= batchRecords {
+			return true, nil // keep counting for the gauge
+		}
+		rs, es, err := Records(v)
+		if err != nil {
+			return false, fmt.Errorf("outbox row %x: %w", k, err)
+		}
+		for id, body := range es {
+			evs[id] = body
+		}
+		keys = append(keys, append([]byte(nil), k...))
+		recs = append(recs, rs...)
 		return true, nil
 	})
 	r.depth.Set(float64(depth))
 	if err != nil || len(recs) == 0 {
 		return 0, err
+	}
+	// The events are stored before anyone can read them from Kafka: webhook
+	// delivery and replay read their bodies here.
+	if len(evs) > 0 {
+		err := r.db.Write(func(b *store.Batch) error {
+			for id, body := range evs {
+				if err := b.Set(store.Key("E/", id), body, nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
 	}
 	if err := r.prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return 0, fmt.Errorf("publish %d outbox rows: %w", len(recs), err)
@@ -119,6 +167,6 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	r.sent.Add(float64(len(recs)))
-	r.depth.Set(float64(depth - len(recs)))
+	r.depth.Set(float64(depth - len(keys)))
 	return len(recs), nil
 }

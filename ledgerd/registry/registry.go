@@ -530,8 +530,8 @@ func (r *Registry) GetReference(merchant, reference, chainID string) (*Reference
 
 // totals reads a reference's stats and its balance totals per currency.
 func (r *Registry) totals(merchant, reference string) (store.RefStats, map[string]string, error) {
-	var stats store.RefStats
-	if err := store.GetJSON(r.db, store.Key("RS/", merchant, store.Sep, reference), &stats); err != nil && !errors.Is(err, store.ErrNotFound) {
+	stats, err := store.GetRefStats(r.db, store.Key("RS/", merchant, store.Sep, reference))
+	if err != nil {
 		return stats, nil, err
 	}
 	bals, err := Balances(r.db, r.assets, merchant, &reference, "")
@@ -678,8 +678,8 @@ func Balances(rd store.Reader, table *assets.Config, merchant string, ref *strin
 		if rf == "" || (currency != "" && !strings.EqualFold(cur, currency)) {
 			return true, nil // unattributed deposits have no reference balance
 		}
-		var bal store.Balance
-		if err := json.Unmarshal(v, &bal); err != nil {
+		bal, err := store.DecodeBalance(v)
+		if err != nil {
 			return false, err
 		}
 		dec := uint8(0)

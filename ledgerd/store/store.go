@@ -15,6 +15,49 @@ import (
 type DB struct {
 	*pebble.DB
 	mu sync.Mutex
+	// pool is the log of pool keys (A/, I/, H/) committed, for the ledger's
+	// cache of pool entries; guarded by mu.
+	pool poolLog
+}
+
+// poolLogSize is how many pool key changes are remembered. A reader that
+// falls further behind is told to drop everything it cached.
+const poolLogSize = 4096
+
+type poolLog struct {
+	gen  uint64   // changes committed so far
+	keys []string // the last len(keys) of them, oldest first
+}
+
+// PoolChanges returns the pool keys (A/, I/ and H/) committed since gen, and
+// the generation now. complete is false if the log no longer reaches back to
+// gen. Call it inside Write.
+func (b *Batch) PoolChanges(gen uint64) (keys []string, now uint64, complete bool) {
+	l := &b.db.pool
+	if l.gen-gen > uint64(len(l.keys)) {
+		return nil, l.gen, false
+	}
+	return l.keys[uint64(len(l.keys))-(l.gen-gen):], l.gen, true
+}
+
+func isPoolKey(k []byte) bool {
+	return len(k) >= 2 && k[1] == '/' && (k[0] == 'A' || k[0] == 'I' || k[0] == 'H')
+}
+
+// Set writes key in the batch.
+func (b *Batch) Set(key, value []byte, o *pebble.WriteOptions) error {
+	if isPoolKey(key) {
+		b.pool = append(b.pool, string(key))
+	}
+	return b.Batch.Set(key, value, o)
+}
+
+// Delete deletes key in the batch.
+func (b *Batch) Delete(key []byte, o *pebble.WriteOptions) error {
+	if isPoolKey(key) {
+		b.pool = append(b.pool, string(key))
+	}
+	return b.Batch.Delete(key, o)
 }
 
 // Wrap takes an open Pebble DB.
@@ -23,7 +66,8 @@ func Wrap(db *pebble.DB) *DB { return &DB{DB: db} }
 // Batch is one write transaction: an indexed batch that reads its own writes.
 type Batch struct {
 	*pebble.Batch
-	db *DB
+	db   *DB
+	pool []string // pool keys written
 }
 
 // ErrNotFound is returned by Get for a missing key.
@@ -32,15 +76,35 @@ var ErrNotFound = pebble.ErrNotFound
 // Write runs fn with a fresh batch under the writer lock and commits it
 // synced if fn returns nil. Nothing is written if fn fails.
 func (d *DB) Write(fn func(b *Batch) error) error {
+	return d.write(d.NewIndexedBatch(), fn)
+}
+
+// WriteUnindexed is Write with a batch that cannot be read: fn reads the
+// committed state from the DB instead, which nobody else changes while fn
+// runs. It is for the ledger, which keeps what it writes in memory and pays
+// for no index of its batch.
+func (d *DB) WriteUnindexed(fn func(b *Batch) error) error {
+	return d.write(d.NewBatch(), fn)
+}
+
+func (d *DB) write(pb *pebble.Batch, fn func(b *Batch) error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	b := &Batch{Batch: d.NewIndexedBatch(), db: d}
+	b := &Batch{Batch: pb, db: d}
 	defer b.Close()
 	if err := fn(b); err != nil {
 		return err
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("store: commit: %w", err)
+	}
+	l := &d.pool
+	for _, k := range b.pool {
+		l.gen++
+		if len(l.keys) == poolLogSize {
+			l.keys = append(l.keys[:0], l.keys[poolLogSize/2:]...)
+		}
+		l.keys = append(l.keys, k)
 	}
 	return nil
 }
@@ -100,7 +164,11 @@ func (b *Batch) PutJSON(key []byte, v any) error {
 func (b *Batch) Next(name string) (uint64, error) {
 	k := Key("Q/", name)
 	var n uint64
-	if v, err := GetRaw(b, k); err == nil && len(v) == 8 {
+	var r Reader = b
+	if !b.Indexed() {
+		r = b.db // nobody else writes while b is open
+	}
+	if v, err := GetRaw(r, k); err == nil && len(v) == 8 {
 		n = binary.BigEndian.Uint64(v)
 	} else if err != nil && !errors.Is(err, pebble.ErrNotFound) {
 		return 0, err

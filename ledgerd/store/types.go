@@ -148,23 +148,32 @@ type CanonBlock struct {
 const (
 	OutboxEvent   = "event"
 	OutboxAddress = "address"
+	// OutboxEvents is a group of deposit events in the ledger's binary form
+	// (see ledger.RenderOutbox): one row per batch instead of one per event.
+	OutboxEvents = "events"
 )
 
 // OutboxRow is one message waiting for the relay: a Kafka key and value.
 // Rows are stored in a compact binary form (see Encode), since an event's
 // JSON must not be re-encoded inside another JSON on the hot path.
 type OutboxRow struct {
-	Kind  string // OutboxEvent or OutboxAddress
+	Kind  string // OutboxEvent, OutboxAddress or OutboxEvents
 	Key   []byte
 	Value []byte // nil for an address tombstone
+	// EventID is the id of an event rendered from an OutboxEvents row; it
+	// is not stored.
+	EventID string
 }
 
 // Encode is kind:u8 key-length:uvarint key value-present:u8 value.
 func (r OutboxRow) Encode() []byte {
 	out := make([]byte, 0, 2+binary.MaxVarintLen64+len(r.Key)+len(r.Value))
 	k := byte(1)
-	if r.Kind == OutboxAddress {
+	switch r.Kind {
+	case OutboxAddress:
 		k = 2
+	case OutboxEvents:
+		k = 3
 	}
 	out = append(out, k)
 	out = binary.AppendUvarint(out, uint64(len(r.Key)))
@@ -186,6 +195,8 @@ func DecodeOutboxRow(b []byte) (OutboxRow, error) {
 		r.Kind = OutboxEvent
 	case 2:
 		r.Kind = OutboxAddress
+	case 3:
+		r.Kind = OutboxEvents
 	default:
 		return r, fmt.Errorf("store: outbox row kind %d", b[0])
 	}

@@ -1,0 +1,504 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/inflowhq/inflow/ledgerd/store"
+	"github.com/inflowhq/inflow/pkg/chain"
+)
+
+// cacheRows bounds each of the caches of rows the ledger reads on demand
+// (pool entries, balances, reference totals): past it the cache is emptied
+// and refills from Pebble.
+const cacheRows = 1 << 20
+
+// eventsPerRow is how many events one outbox row holds at most, so that the
+// relay publishes about as many records per flush as before rows were
+// grouped (the history sink's duplicate window depends on it).
+const eventsPerRow = 1000
+
+// state is what the ledger reads on every deposit, kept in memory so that a
+// deposit costs no Pebble read:
+//
+//   - per chain: the chain state, the recent canonical blocks, the open
+//     deposits (pending or confirmed, by block number) and the orphaned
+//     transfers not yet mined again (the DT/ rows);
+//   - caches of pool entries with their binding history, balances and
+//     reference totals, loaded on first use.
+//
+// Pebble stays the truth: everything here is loaded from it, the ledger is
+// its only writer of deposits, balances and totals, and the pool entries the
+// registry changes are dropped from the cache through the store's log of
+// pool keys. A failed Apply drops the whole state.
+type state struct {
+	chains   map[chain.ID]*chainState
+	owners   map[string]*owner // by A/ key
+	byID     map[uint64]string // address id → A/ key of a cached owner
+	poolGen  uint64
+	balances map[string]*store.Balance
+	stats    map[string]*store.RefStats
+}
+
+func newState() *state {
+	return &state{chains: map[chain.ID]*chainState{}, owners: map[string]*owner{}, byID: map[uint64]string{},
+		balances: map[string]*store.Balance{}, stats: map[string]*store.RefStats{}}
+}
+
+// chainState is one chain's part of the state.
+type chainState struct {
+	id    chain.ID
+	st    *store.ChainState
+	canon map[uint64]*store.CanonBlock // nil: known to be missing
+	// open holds every pending or confirmed deposit, by block number. In a
+	// block's slice the deposits are kept in id order, the order the
+	// confirmation and finality passes visit them.
+	open map[uint64][]*store.Deposit
+	// orphans maps (chain, tx hash, index) to the orphaned deposit a new
+	// deposit of the same transfer replaces.
+	orphans map[string]string
+}
+
+// openUpTo returns the block numbers in [from, to] that hold open deposits,
+// in order.
+func (c *chainState) openUpTo(from, to uint64) []uint64 {
+	var ns []uint64
+	for n := range c.open {
+		if n >= from && n <= to {
+			ns = append(ns, n)
+		}
+	}
+	slices.Sort(ns)
+	for _, n := range ns {
+		slices.SortFunc(c.open[n], func(a, b *store.Deposit) int { return strings.Compare(a.ID, b.ID) })
+	}
+	return ns
+}
+
+// owner is a pool entry with its binding history; pa is nil for an address
+// outside the pool.
+type owner struct {
+	pa       *store.PoolAddress
+	lookupID uint64 // the transfer's address id it was found by
+	hist     []store.BindingRecord
+	refs     []string // hist[i].Reference, for pointers that stay put
+}
+
+// attribution returns the reference bound to the address when a block with
+// time blockTime (unix seconds) was made, or nil: the last binding that began
+// before the end of that second, if it had not ended by its start.
+func (o *owner) attribution(blockTime int64) *string {
+	limit := (blockTime + 1) * int64(time.Second)
+	i, _ := slices.BinarySearchFunc(o.hist, limit, func(r store.BindingRecord, t int64) int {
+		if r.BoundAt < t {
+			return -1
+		}
+		return 1
+	})
+	if i == 0 {
+		return nil
+	}
+	r := &o.hist[i-1]
+	if r.UnboundAt != 0 && r.UnboundAt <= blockTime*int64(time.Second) {
+		return nil
+	}
+	return &o.refs[i-1]
+}
+
+// applyTx is one Apply: the batch, and what it changed that is written when
+// it ends.
+type applyTx struct {
+	s        *state
+	db       *store.DB
+	b        *store.Batch
+	now      time.Time
+	created  map[string]bool
+	dirty    map[string]*store.Deposit
+	balances map[string]*store.Balance
+	stats    map[string]*store.RefStats
+	chains   map[chain.ID]*chainState
+	events   []byte
+	nEvents  int
+	seq      uint64 // the last outbox row's sequence number, 0 before the first
+	err      error  // the first failed write of an outbox row
+}
+
+func (s *state) begin(db *store.DB, b *store.Batch, now time.Time) *applyTx {
+	keys, gen, complete := b.PoolChanges(s.poolGen)
+	if !complete {
+		s.owners, s.byID = map[string]*owner{}, map[uint64]string{}
+	}
+	for _, k := range keys {
+		if k[0] == 'A' {
+			s.dropOwner(k)
+			continue
+		}
+		// I/<id> and H/<id><bound at>
+		if len(k) >= 10 {
+			id := binary.BigEndian.Uint64([]byte(k[2:10]))
+			if ak, ok := s.byID[id]; ok {
+				s.dropOwner(ak)
+			}
+		}
+	}
+	s.poolGen = gen
+	return &applyTx{s: s, db: db, b: b, now: now, created: map[string]bool{}, dirty: map[string]*store.Deposit{},
+		balances: map[string]*store.Balance{}, stats: map[string]*store.RefStats{}, chains: map[chain.ID]*chainState{}}
+}
+
+func (s *state) dropOwner(akey string) {
+	o, ok := s.owners[akey]
+	if !ok {
+		return
+	}
+	delete(s.owners, akey)
+	delete(s.byID, o.lookupID)
+	if o.pa != nil {
+		delete(s.byID, o.pa.ID)
+	}
+}
+
+// chain returns a chain's state, loading it on first use.
+func (tx *applyTx) chain(id chain.ID) (*chainState, error) {
+	if c, ok := tx.s.chains[id]; ok {
+		return c, nil
+	}
+	st, err := ChainStateOf(tx.db, id)
+	if err != nil {
+		return nil, err
+	}
+	c := &chainState{id: id, st: st, canon: map[uint64]*store.CanonBlock{}, open: map[uint64][]*store.Deposit{}, orphans: map[string]string{}}
+	if err := tx.loadOpen(c); err != nil {
+		return nil, err
+	}
+	if err := tx.loadOrphans(c); err != nil {
+		return nil, err
+	}
+	tx.s.chains[id] = c
+	return c, nil
+}
+
+// loadOpen reads a chain's open deposits through the block index, from the
+// lowest block that can hold one. Earlier versions kept them in DP/ and DO/
+// index rows, which are removed here.
+func (tx *applyTx) loadOpen(c *chainState) error {
+	p := store.Key("DB/", string(c.id), store.Sep)
+	var ids []string
+	it, err := tx.db.NewIter(&pebble.IterOptions{LowerBound: store.Key(p, c.st.OpenFrom), UpperBound: store.PrefixEnd(p)})
+	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		if k := it.Key(); len(k) > len(p)+8+32 {
+			ids = append(ids, string(k[len(p)+8+32:]))
+		}
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		d, err := store.GetDeposit(tx.db, id)
+		if err != nil {
+			return fmt.Errorf("indexed deposit %s: %w", id, err)
+		}
+		if d.Status == store.StatusPending || d.Status == store.StatusConfirmed {
+			c.open[d.BlockNumber] = append(c.open[d.BlockNumber], d)
+		}
+	}
+	for _, old := range []string{"DP/", "DO/"} {
+		p := store.Key(old, string(c.id), store.Sep)
+		if err := tx.b.DeleteRange(p, store.PrefixEnd(p), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadOrphans reads a chain's DT/ rows: orphaned transfers, each with the
+// deposit a new one would replace. Earlier versions kept a row for every
+// transfer; those of deposits that are not orphaned are removed here.
+func (tx *applyTx) loadOrphans(c *chainState) error {
+	p := store.Key("DT/", string(c.id), store.Sep)
+	type row struct{ k, id string }
+	var rows []row
+	err := store.Scan(tx.db, p, false, func(k, v []byte) (bool, error) {
+		rows = append(rows, row{string(k[len("DT/"):]), string(v)})
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		d, err := store.GetDeposit(tx.db, r.id)
+		if err != nil {
+			return fmt.Errorf("deposit %s of a transfer row: %w", r.id, err)
+		}
+		if d.Status == store.StatusOrphaned {
+			c.orphans[r.k] = r.id
+		} else if err := tx.b.Delete(store.Key("DT/", r.k), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (tx *applyTx) touchChain(c *chainState) { tx.chains[c.id] = c }
+
+// canon returns the ledger's block at height n, or nil.
+func (tx *applyTx) canon(c *chainState, n uint64) (*store.CanonBlock, error) {
+	if cb, ok := c.canon[n]; ok {
+		return cb, nil
+	}
+	cb := &store.CanonBlock{}
+	err := store.GetJSON(tx.db, canonKey(c.id, n), cb)
+	if errors.Is(err, store.ErrNotFound) {
+		cb = nil
+	} else if err != nil {
+		return nil, err
+	}
+	c.canon[n] = cb
+	return cb, nil
+}
+
+// setCanon stores (or, with nil, deletes) the ledger's block at height n.
+func (tx *applyTx) setCanon(c *chainState, n uint64, cb *store.CanonBlock) error {
+	c.canon[n] = cb
+	if cb == nil {
+		return tx.b.Delete(canonKey(c.id, n), nil)
+	}
+	return tx.b.PutJSON(canonKey(c.id, n), cb)
+}
+
+// owner returns the pool entry of a transfer's recipient.
+func (tx *applyTx) owner(t *chain.Transfer) (*owner, error) {
+	if t.To.IsZero() {
+		return loadOwner(tx.db, t)
+	}
+	k := string(store.Key("A/", t.To.Key()))
+	if o, ok := tx.s.owners[k]; ok && o.lookupID == t.AddressID {
+		return o, nil
+	}
+	o, err := loadOwner(tx.db, t)
+	if err != nil {
+		return nil, err
+	}
+	if len(tx.s.owners) >= cacheRows {
+		tx.s.owners, tx.s.byID = map[string]*owner{}, map[uint64]string{}
+	}
+	tx.s.dropOwner(k)
+	tx.s.owners[k] = o
+	if t.AddressID != 0 {
+		tx.s.byID[t.AddressID] = k
+	}
+	if o.pa != nil {
+		tx.s.byID[o.pa.ID] = k
+	}
+	return o, nil
+}
+
+func loadOwner(r store.Reader, t *chain.Transfer) (*owner, error) {
+	o := &owner{lookupID: t.AddressID}
+	pa, err := poolAddress(r, t)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return o, nil
+	case err != nil:
+		return nil, err
+	}
+	o.pa = pa
+	err = store.Scan(r, store.Key("H/", pa.ID), false, func(_, v []byte) (bool, error) {
+		var br store.BindingRecord
+		if err := json.Unmarshal(v, &br); err != nil {
+			return false, err
+		}
+		o.hist = append(o.hist, br)
+		o.refs = append(o.refs, br.Reference)
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// poolAddress finds the pool entry of a matched transfer's recipient.
+func poolAddress(r store.Reader, t *chain.Transfer) (*store.PoolAddress, error) {
+	var key []byte
+	if t.AddressID != 0 {
+		k, err := store.GetRaw(r, store.Key("I/", t.AddressID))
+		if err == nil {
+			key = k
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	if key == nil {
+		key = store.Key("A/", t.To.Key())
+	}
+	pa := &store.PoolAddress{}
+	if err := store.GetJSON(r, key, pa); err != nil {
+		return nil, err
+	}
+	if !t.To.IsZero() && (pa.Family != t.To.Family() || string(pa.Raw) != t.To.Raw()) {
+		return nil, store.ErrNotFound
+	}
+	return pa, nil
+}
+
+// depositExists reports whether a deposit id is taken.
+func (tx *applyTx) depositExists(id string) (bool, error) {
+	if tx.created[id] || tx.dirty[id] != nil {
+		return true, nil
+	}
+	return store.Has(tx.db, store.DepositKey(id))
+}
+
+// addBalance adds (or, with sub, takes) v to a deposit's pending or available balance.
+func (tx *applyTx) addBalance(d *store.Deposit, v chain.Amount, sub, pending bool) error {
+	k := string(BalanceKey(d.Merchant, d.Ref(), d.Currency, d.Chain))
+	bal := tx.balances[k]
+	if bal == nil {
+		if bal = tx.s.balances[k]; bal == nil {
+			b, err := store.GetBalance(tx.db, []byte(k))
+			if err != nil {
+				return err
+			}
+			bal = &b
+			if len(tx.s.balances) >= cacheRows {
+				tx.s.balances = map[string]*store.Balance{}
+			}
+			tx.s.balances[k] = bal
+		}
+		tx.balances[k] = bal
+	}
+	target := &bal.Available
+	if pending {
+		target = &bal.Pending
+	}
+	var ok bool
+	if sub {
+		*target, ok = target.Sub(v)
+	} else {
+		*target, ok = target.Add(v)
+	}
+	if !ok {
+		return fmt.Errorf("balance %s of %s/%s would leave uint256 range", d.Currency, d.Merchant, d.Ref())
+	}
+	return nil
+}
+
+// bumpStats counts a deposit in (or, with -1, out of) its reference's totals.
+func (tx *applyTx) bumpStats(d *store.Deposit, delta int64) error {
+	k := string(store.Key("RS/", d.Merchant, store.Sep, d.Ref()))
+	s := tx.stats[k]
+	if s == nil {
+		if s = tx.s.stats[k]; s == nil {
+			v, err := store.GetRefStats(tx.db, []byte(k))
+			if err != nil {
+				return err
+			}
+			s = &v
+			if len(tx.s.stats) >= cacheRows {
+				tx.s.stats = map[string]*store.RefStats{}
+			}
+			tx.s.stats[k] = s
+		}
+		tx.stats[k] = s
+	}
+	s.Deposits += delta
+	if delta > 0 {
+		s.LastDepositAt = tx.now
+	}
+	return nil
+}
+
+// transition sets a deposit's status and queues its event, a snapshot of the
+// deposit as it is now.
+func (tx *applyTx) transition(c *chainState, d *store.Deposit, status string) {
+	now := tx.now
+	d.Status = status
+	switch status {
+	case store.StatusConfirmed:
+		d.ConfirmedAt = &now
+	case store.StatusCompleted:
+		d.CompletedAt = &now
+	case store.StatusOrphaned:
+		d.OrphanedAt = &now
+	}
+	tx.dirty[d.ID] = d
+	tx.events = appendEvent(tx.events, c.st.Tip, d)
+	tx.nEvents++
+	if tx.nEvents == eventsPerRow {
+		tx.flushEvents()
+	}
+}
+
+// flushEvents queues the events so far as one outbox row.
+func (tx *applyTx) flushEvents() {
+	if tx.nEvents == 0 {
+		return
+	}
+	// The batch cannot be read, so store.Batch.Next would read the
+	// committed counter again for a second row: count on from the first.
+	var err error
+	if tx.seq == 0 {
+		tx.seq, err = tx.b.Next("outbox")
+	} else {
+		tx.seq++
+		err = tx.b.Set(store.Key("Q/", "outbox"), be64(tx.seq), nil)
+	}
+	if err == nil {
+		row := store.OutboxRow{Kind: store.OutboxEvents, Value: tx.events}
+		err = tx.b.Set(store.Key("O/", tx.seq), row.Encode(), nil)
+	}
+	if err != nil {
+		tx.err = errors.Join(tx.err, err)
+	}
+	tx.events, tx.nEvents = nil, 0
+}
+
+// flush writes what the Apply changed: deposits, balances, totals, chain
+// states and the last outbox row.
+func (tx *applyTx) flush() error {
+	tx.flushEvents()
+	if tx.err != nil {
+		return tx.err
+	}
+	buf := make([]byte, 0, 256)
+	for id, d := range tx.dirty {
+		buf = d.AppendEncode(buf[:0])
+		if err := tx.b.Set(store.DepositKey(id), buf, nil); err != nil {
+			return err
+		}
+	}
+	for k, bal := range tx.balances {
+		if err := tx.b.Set([]byte(k), bal.Encode(), nil); err != nil {
+			return err
+		}
+	}
+	for k, s := range tx.stats {
+		if err := tx.b.Set([]byte(k), s.Encode(), nil); err != nil {
+			return err
+		}
+	}
+	for _, c := range tx.chains {
+		if err := tx.b.PutJSON(chainKey(c.id), c.st); err != nil {
+			return err
+		}
+		if len(c.canon) > 4*keepCanon && c.st.Tip > 2*keepCanon {
+			for n := range c.canon {
+				if n < c.st.Tip-2*keepCanon {
+					delete(c.canon, n)
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,269 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/inflowhq/inflow/pkg/chain"
+)
+
+// The hot records (deposits, balances, reference totals) are stored in a
+// compact binary form: the ledger writes each of them on every deposit, and
+// JSON cost more than the rest of the write path together. Each form starts
+// with a version byte; a value starting with '{' is the JSON form earlier
+// versions wrote, and is still read.
+const codecV1 = 1
+
+// DepositKey is where a deposit is stored.
+func DepositKey(id string) []byte { return Key("D/", id) }
+
+// GetDeposit reads a deposit; ErrNotFound if missing.
+func GetDeposit(r Reader, id string) (*Deposit, error) {
+	v, closer, err := r.Get(DepositKey(id))
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	d := &Deposit{}
+	if err := DecodeDeposit(v, d); err != nil {
+		return nil, fmt.Errorf("store: deposit %s: %w", id, err)
+	}
+	return d, nil
+}
+
+var statusCodes = [...]string{StatusPending, StatusConfirmed, StatusCompleted, StatusOrphaned}
+
+func statusCode(s string) byte {
+	for i, v := range statusCodes {
+		if v == s {
+			return byte(i)
+		}
+	}
+	panic("store: unknown deposit status " + s)
+}
+
+// Deposit flags: which optional fields follow.
+const (
+	depHasRef = 1 << iota
+	depHasConfirmed
+	depHasCompleted
+	depHasOrphaned
+	depHasReplaces
+)
+
+// AppendEncode appends the binary form of d to out:
+//
+//	version flags status family decimals index:u32 addressId:u64 number:u64
+//	blockTime:i64 detected:i64 [confirmed:i64] [completed:i64] [orphaned:i64]
+//	blockHash:32 amount:32 then length-prefixed id merchant chain currency
+//	address txHash [reference] [replaces]
+func (d *Deposit) AppendEncode(out []byte) []byte {
+	var flags byte
+	if d.Reference != nil {
+		flags |= depHasRef
+	}
+	if d.ConfirmedAt != nil {
+		flags |= depHasConfirmed
+	}
+	if d.CompletedAt != nil {
+		flags |= depHasCompleted
+	}
+	if d.OrphanedAt != nil {
+		flags |= depHasOrphaned
+	}
+	if d.Replaces != "" {
+		flags |= depHasReplaces
+	}
+	out = append(out, codecV1, flags, statusCode(d.Status), byte(d.Family), d.Decimals)
+	out = binary.BigEndian.AppendUint32(out, d.Index)
+	out = binary.BigEndian.AppendUint64(out, d.AddressID)
+	out = binary.BigEndian.AppendUint64(out, d.BlockNumber)
+	out = binary.BigEndian.AppendUint64(out, uint64(d.BlockTime))
+	out = binary.BigEndian.AppendUint64(out, uint64(d.DetectedAt.UnixNano()))
+	for _, t := range []*time.Time{d.ConfirmedAt, d.CompletedAt, d.OrphanedAt} {
+		if t != nil {
+			out = binary.BigEndian.AppendUint64(out, uint64(t.UnixNano()))
+		}
+	}
+	out = append(out, d.BlockHash[:]...)
+	amt := d.Amount.Bytes32()
+	out = append(out, amt[:]...)
+	for _, s := range []string{d.ID, d.Merchant, string(d.Chain), d.Currency} {
+		out = appendBytes(out, []byte(s))
+	}
+	out = appendBytes(out, d.Address)
+	out = appendBytes(out, d.TxHash)
+	if d.Reference != nil {
+		out = appendBytes(out, []byte(*d.Reference))
+	}
+	if d.Replaces != "" {
+		out = appendBytes(out, []byte(d.Replaces))
+	}
+	return out
+}
+
+// Encode is AppendEncode into a new slice.
+func (d *Deposit) Encode() []byte { return d.AppendEncode(make([]byte, 0, 256)) }
+
+func appendBytes(out, b []byte) []byte {
+	out = binary.AppendUvarint(out, uint64(len(b)))
+	return append(out, b...)
+}
+
+var errShort = errors.New("record too short")
+
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err != nil || len(r.b) < n {
+		r.err = errShort
+		return make([]byte, n)
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) u64() uint64 { return binary.BigEndian.Uint64(r.take(8)) }
+
+func (r *reader) bytes() []byte {
+	n, w := binary.Uvarint(r.b)
+	if r.err != nil || w <= 0 || uint64(len(r.b)-w) < n {
+		r.err = errShort
+		return nil
+	}
+	r.b = r.b[w:]
+	return r.take(int(n))
+}
+
+func (r *reader) time() time.Time { return time.Unix(0, int64(r.u64())).UTC() }
+
+// DecodeDeposit reads either form of a deposit into d. The byte slices of d
+// are copies: b may be reused after it returns.
+func DecodeDeposit(b []byte, d *Deposit) error {
+	if len(b) > 0 && b[0] == '{' {
+		return json.Unmarshal(b, d)
+	}
+	if len(b) < 5 || b[0] != codecV1 {
+		return fmt.Errorf("deposit record: unknown form")
+	}
+	flags, status := b[1], b[2]
+	if int(status) >= len(statusCodes) {
+		return fmt.Errorf("deposit record: status %d", status)
+	}
+	*d = Deposit{Status: statusCodes[status], Family: chain.Family(b[3]), Decimals: b[4]}
+	r := &reader{b: b[5:]}
+	d.Index = binary.BigEndian.Uint32(r.take(4))
+	d.AddressID = r.u64()
+	d.BlockNumber = r.u64()
+	d.BlockTime = int64(r.u64())
+	d.DetectedAt = r.time()
+	for i, t := range []**time.Time{&d.ConfirmedAt, &d.CompletedAt, &d.OrphanedAt} {
+		if flags&(depHasConfirmed<<i) != 0 {
+			v := r.time()
+			*t = &v
+		}
+	}
+	copy(d.BlockHash[:], r.take(32))
+	amt, _ := chain.AmountFromBytes(r.take(32))
+	d.Amount = amt
+	d.ID = string(r.bytes())
+	d.Merchant = string(r.bytes())
+	d.Chain = chain.ID(r.bytes())
+	d.Currency = string(r.bytes())
+	d.Address = append([]byte(nil), r.bytes()...)
+	d.TxHash = append([]byte(nil), r.bytes()...)
+	if flags&depHasRef != 0 {
+		ref := string(r.bytes())
+		d.Reference = &ref
+	}
+	if flags&depHasReplaces != 0 {
+		d.Replaces = string(r.bytes())
+	}
+	if r.err != nil {
+		return fmt.Errorf("deposit record: %w", r.err)
+	}
+	return nil
+}
+
+// Encode is the binary form of a balance: version, pending:32, available:32.
+func (b Balance) Encode() []byte {
+	out := make([]byte, 0, 65)
+	p, a := b.Pending.Bytes32(), b.Available.Bytes32()
+	out = append(append(append(out, codecV1), p[:]...), a[:]...)
+	return out
+}
+
+// DecodeBalance reads either form of a balance.
+func DecodeBalance(v []byte) (Balance, error) {
+	var b Balance
+	if len(v) > 0 && v[0] == '{' {
+		err := json.Unmarshal(v, &b)
+		return b, err
+	}
+	if len(v) != 65 || v[0] != codecV1 {
+		return b, fmt.Errorf("balance record of %d bytes", len(v))
+	}
+	b.Pending, _ = chain.AmountFromBytes(v[1:33])
+	b.Available, _ = chain.AmountFromBytes(v[33:])
+	return b, nil
+}
+
+// Encode is the binary form of a reference's totals: version, deposits:i64,
+// last deposit at (unix nanos, 0 for never):i64.
+func (s RefStats) Encode() []byte {
+	out := append(make([]byte, 0, 17), codecV1)
+	out = binary.BigEndian.AppendUint64(out, uint64(s.Deposits))
+	var at int64
+	if !s.LastDepositAt.IsZero() {
+		at = s.LastDepositAt.UnixNano()
+	}
+	return binary.BigEndian.AppendUint64(out, uint64(at))
+}
+
+// DecodeRefStats reads either form of a reference's totals.
+func DecodeRefStats(v []byte) (RefStats, error) {
+	var s RefStats
+	if len(v) > 0 && v[0] == '{' {
+		err := json.Unmarshal(v, &s)
+		return s, err
+	}
+	if len(v) != 17 || v[0] != codecV1 {
+		return s, fmt.Errorf("reference totals record of %d bytes", len(v))
+	}
+	s.Deposits = int64(binary.BigEndian.Uint64(v[1:]))
+	if at := int64(binary.BigEndian.Uint64(v[9:])); at != 0 {
+		s.LastDepositAt = time.Unix(0, at).UTC()
+	}
+	return s, nil
+}
+
+// getDecoded reads key and decodes it with dec; the zero value if missing.
+func getDecoded[T any](r Reader, key []byte, dec func([]byte) (T, error)) (T, error) {
+	var zero T
+	v, closer, err := r.Get(key)
+	if errors.Is(err, ErrNotFound) {
+		return zero, nil
+	}
+	if err != nil {
+		return zero, err
+	}
+	defer closer.Close()
+	out, err := dec(v)
+	if err != nil {
+		return zero, fmt.Errorf("store: decode %q: %w", printable(key), err)
+	}
+	return out, nil
+}
+
+// GetBalance reads a balance row; zero if missing.
+func GetBalance(r Reader, key []byte) (Balance, error) { return getDecoded(r, key, DecodeBalance) }
+
+// GetRefStats reads a reference's totals; zero if missing.
+func GetRefStats(r Reader, key []byte) (RefStats, error) { return getDecoded(r, key, DecodeRefStats) }
