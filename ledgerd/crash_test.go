@@ -63,7 +63,8 @@ type generator struct {
 	spam      chain.Address
 	transfers int
 	txn       int
-	remine    []chain.Transfer // transfers of orphaned blocks, to re-include
+	remine    []chain.Transfer    // transfers of orphaned blocks, to re-include
+	credited  map[chain.Hash]bool // blocks that ever had three confirmations
 }
 
 func (g *generator) tip() chain.BlockRef {
@@ -104,6 +105,15 @@ func (g *generator) connect() *events.Record {
 	}
 	g.canon = append(g.canon, b)
 	g.ever[h] = b
+	if len(g.canon) >= 3 {
+		// The block two below the tip has its third confirmation now, and
+		// a deposit once confirmed stays so, even if a reorg later
+		// shortens the chain above it.
+		if g.credited == nil {
+			g.credited = map[chain.Hash]bool{}
+		}
+		g.credited[g.canon[len(g.canon)-3].ref.Hash] = true
+	}
 	g.transfers += len(b.transfers)
 	return &events.Record{Type: events.TypeBlockConnected, Chain: crashChain, Family: chain.FamilyEVM,
 		Number: n, Hash: h, Parent: parent.Hash, Time: b.ref.Time, Transfers: b.transfers}
@@ -143,7 +153,6 @@ func (g *generator) model(table *assets.Config, bound map[uint64]string) map[str
 	for _, b := range g.canon {
 		canon[b.ref.Hash] = true
 	}
-	tip := g.tip().Number
 	out := map[string]expected{}
 	for h, b := range g.ever {
 		for _, t := range b.transfers {
@@ -157,7 +166,7 @@ func (g *generator) model(table *assets.Config, bound map[uint64]string) map[str
 				e.status = "orphaned"
 			case b.ref.Number <= g.finalized:
 				e.status = "completed"
-			case tip-b.ref.Number+1 >= 3:
+			case g.credited[h]:
 				e.status = "confirmed"
 			default:
 				e.status = "pending"

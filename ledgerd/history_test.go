@@ -159,7 +159,7 @@ func TestHistoryParity(t *testing.T) {
 		if g.rng.IntN(8) == 0 {
 			var recs []*kgo.Record
 			err := store.Scan(db, []byte("O/"), false, func(_, v []byte) (bool, error) {
-				rs, _, err := outbox.Records(v)
+				rs, _, err := outbox.Records(db, v)
 				if err != nil {
 					return false, err
 				}

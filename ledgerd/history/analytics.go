@@ -22,26 +22,40 @@ type Embedded struct {
 
 var _ analytics.Store = Embedded{}
 
-// eachDeposit calls fn for each of a merchant's deposits, in detection order.
-func eachDeposit(ctx context.Context, r store.Reader, merchant string, fn func(*store.Deposit) error) error {
+// eachDeposit calls fn for each of a merchant's deposits, in detection order
+// (reversed with desc). Each DM/ row lists the deposits one ledger batch
+// detected, in id order.
+func eachDeposit(ctx context.Context, r store.Reader, merchant string, desc bool, fn func(*store.Deposit) error) error {
 	prefix := store.Key("DM/", merchant, store.Sep)
 	n := 0
-	return store.Scan(r, prefix, false, func(k, _ []byte) (bool, error) {
-		if n++; n%4096 == 0 && ctx.Err() != nil {
-			return false, ctx.Err()
-		}
-		d, err := store.GetDeposit(r, string(k[len(prefix)+8:]))
+	return store.Scan(r, prefix, desc, func(k, v []byte) (bool, error) {
+		ids, err := store.IndexIDs(k, v, len(prefix)+8)
 		if err != nil {
 			return false, err
 		}
-		return true, fn(d)
+		if desc {
+			slices.Reverse(ids)
+		}
+		for _, id := range ids {
+			if n++; n%4096 == 0 && ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			d, err := store.GetDeposit(r, id)
+			if err != nil {
+				return false, err
+			}
+			if err := fn(d); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
 	})
 }
 
 // DepositStats implements analytics.Store.
 func (e Embedded) DepositStats(ctx context.Context, merchant string, q analytics.Query) ([]analytics.Row, error) {
 	var sums analytics.Sums
-	err := eachDeposit(ctx, e.Reader(), merchant, func(d *store.Deposit) error {
+	err := eachDeposit(ctx, e.Reader(), merchant, false, func(d *store.Deposit) error {
 		ms := d.DetectedAt.UnixMilli()
 		if !q.Match(ms, d.Currency, string(d.Chain), d.Status) {
 			return nil
@@ -60,7 +74,7 @@ func (e Embedded) DepositStats(ctx context.Context, merchant string, q analytics
 func (e Embedded) Latency(ctx context.Context, merchant string, chainID string) ([]analytics.ChainLatency, error) {
 	type lists struct{ confirmed, completed []int64 }
 	by := map[string]*lists{}
-	err := eachDeposit(ctx, e.Reader(), merchant, func(d *store.Deposit) error {
+	err := eachDeposit(ctx, e.Reader(), merchant, false, func(d *store.Deposit) error {
 		if d.Status == store.StatusOrphaned || chainID != "" && string(d.Chain) != chainID {
 			return nil
 		}
@@ -106,7 +120,7 @@ func (e Embedded) Export(ctx context.Context, merchant string, q analytics.Expor
 		same = same[:0]
 		return nil
 	}
-	err := eachDeposit(ctx, e.Reader(), merchant, func(d *store.Deposit) error {
+	err := eachDeposit(ctx, e.Reader(), merchant, false, func(d *store.Deposit) error {
 		ms := d.DetectedAt.UnixMilli()
 		if !q.Contains(ms) {
 			return nil

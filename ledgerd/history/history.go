@@ -4,6 +4,7 @@
 package history
 
 import (
+	"context"
 	"errors"
 	"math/big"
 	"sort"
@@ -50,28 +51,23 @@ func (t *tips) of(id chain.ID) uint64 {
 // List returns a page of a merchant's deposits.
 func List(r store.Reader, merchant string, f Filter, p merchantapi.Page) ([]events.Deposit, merchantapi.Pagination, error) {
 	var ds []*store.Deposit
-	prefix := store.Key("DM/", merchant, store.Sep)
 	desc := f.Desc
 	byDetected := f.SortBy == "" || f.SortBy == "detectedAt"
-	err := store.Scan(r, prefix, byDetected && desc, func(k, _ []byte) (bool, error) {
-		d, err := store.GetDeposit(r, string(k[len(prefix)+8:]))
-		if err != nil {
-			return false, err
-		}
+	err := eachDeposit(context.Background(), r, merchant, byDetected && desc, func(d *store.Deposit) error {
 		if f.Reference != nil && d.Ref() != *f.Reference {
-			return true, nil
+			return nil
 		}
 		if f.Status != "" && d.Status != f.Status {
-			return true, nil
+			return nil
 		}
 		if f.Currency != "" && !strings.EqualFold(d.Currency, f.Currency) {
-			return true, nil
+			return nil
 		}
 		if f.ChainID != "" && string(d.Chain) != f.ChainID {
-			return true, nil
+			return nil
 		}
 		ds = append(ds, d)
-		return true, nil
+		return nil
 	})
 	if err != nil {
 		return nil, merchantapi.Pagination{}, err

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/inflowhq/inflow/ledgerd/store"
@@ -11,8 +12,17 @@ import (
 // available the sum of completed ones, orphaned deposits count nowhere. It
 // also checks that each deposit is in the merchant and block indexes.
 func Audit(r store.Reader) error {
+	// DB/<chain>0<number><hash><first id> and DM/<merchant>0<detected><first id>
+	byBlock, err := indexed(r, "DB/", 8+32)
+	if err != nil {
+		return err
+	}
+	byMerchant, err := indexed(r, "DM/", 8)
+	if err != nil {
+		return err
+	}
 	want := map[string]*store.Balance{}
-	err := store.Scan(r, []byte("D/"), false, func(_, v []byte) (bool, error) {
+	err = store.Scan(r, []byte("D/"), false, func(_, v []byte) (bool, error) {
 		var d store.Deposit
 		if err := store.DecodeDeposit(v, &d); err != nil {
 			return false, err
@@ -36,14 +46,8 @@ func Audit(r store.Reader) error {
 		if !ok {
 			return false, fmt.Errorf("balance overflow at %s", d.ID)
 		}
-		for _, k := range [][]byte{blockIndexKey(d.Chain, d.BlockNumber, d.BlockHash, d.ID), merchantIndexKey(&d)} {
-			ok, err := store.Has(r, k)
-			if err != nil {
-				return false, err
-			}
-			if !ok {
-				return false, fmt.Errorf("deposit %s is missing its index entry %q", d.ID, k)
-			}
+		if !byBlock[d.ID] || !byMerchant[d.ID] {
+			return false, fmt.Errorf("deposit %s: in the block index %v, in the merchant index %v", d.ID, byBlock[d.ID], byMerchant[d.ID])
 		}
 		return true, nil
 	})
@@ -76,4 +80,25 @@ func Audit(r store.Reader) error {
 		}
 	}
 	return nil
+}
+
+// indexed returns every deposit id an index names. Its keys are the prefix,
+// a name without 0x00, 0x00, fixed bytes of length fixed, and the first id.
+func indexed(r store.Reader, prefix string, fixed int) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := store.Scan(r, []byte(prefix), false, func(k, v []byte) (bool, error) {
+		sep := bytes.IndexByte(k, 0)
+		if sep < 0 || len(k) < sep+1+fixed {
+			return false, fmt.Errorf("index key %q", k)
+		}
+		ids, err := store.IndexIDs(k, v, sep+1+fixed)
+		if err != nil {
+			return false, err
+		}
+		for _, id := range ids {
+			out[id] = true
+		}
+		return true, nil
+	})
+	return out, err
 }

@@ -10,41 +10,49 @@ import (
 	"github.com/inflowhq/inflow/pkg/events"
 )
 
-// The ledger queues deposit events in its binary form, several to an outbox
-// row (store.OutboxEvents): each is length:u32, the chain tip when it was
-// made:u64, and the deposit as it was then (store.Deposit.AppendEncode). The
-// relay renders them to the JSON that is published, off the ledger's write
-// path.
+// The ledger queues deposit events in a short binary form, many to an
+// outbox row (store.OutboxEvents): each is length:u32, the chain tip when it
+// was made:u64, the status code, and the deposit id. The relay renders them
+// to the JSON that is published, off the ledger's write path, from the
+// deposit as stored then: a deposit's fields other than its status and
+// status times never change, each status time is set once, and statuses
+// only move forward, so the deposit as it was at an event is the stored one
+// with the status of the event and without the times of later statuses.
 
 func appendEvent(out []byte, tip uint64, d *store.Deposit) []byte {
-	at := len(out)
-	out = append(out, 0, 0, 0, 0)
+	out = binary.BigEndian.AppendUint32(out, uint32(8+1+len(d.ID)))
 	out = binary.BigEndian.AppendUint64(out, tip)
-	out = d.AppendEncode(out)
-	binary.BigEndian.PutUint32(out[at:], uint32(len(out)-at-4))
-	return out
+	out = append(out, store.StatusCode(d.Status))
+	return append(out, d.ID...)
 }
 
 // RenderOutbox turns an outbox row into the rows to publish: the events of
 // an OutboxEvents row as JSON, each keyed by its deposit id and carrying its
-// event id; any other row as it is.
-func RenderOutbox(row store.OutboxRow) ([]store.OutboxRow, error) {
+// event id; any other row as it is. r must hold the row's deposits as
+// committed with it or later.
+func RenderOutbox(r store.Reader, row store.OutboxRow) ([]store.OutboxRow, error) {
 	if row.Kind != store.OutboxEvents {
 		return []store.OutboxRow{row}, nil
 	}
 	var out []store.OutboxRow
 	for b := row.Value; len(b) > 0; {
-		if len(b) < 12 || uint32(len(b)-4) < binary.BigEndian.Uint32(b) {
+		if len(b) < 13 || uint32(len(b)-4) < binary.BigEndian.Uint32(b) {
 			return nil, fmt.Errorf("ledger: truncated event in an outbox row")
 		}
 		n := binary.BigEndian.Uint32(b)
 		tip := binary.BigEndian.Uint64(b[4:])
-		var d store.Deposit
-		if err := store.DecodeDeposit(b[12:4+n], &d); err != nil {
-			return nil, fmt.Errorf("ledger: event in an outbox row: %w", err)
+		status, err := store.StatusOf(b[12])
+		if err != nil {
+			return nil, err
 		}
+		id := string(b[13 : 4+n])
 		b = b[4+n:]
-		ev := DepositEvent(&d, tip)
+		d, err := store.GetDeposit(r, id)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: deposit of an outbox event: %w", err)
+		}
+		asOf(d, status)
+		ev := DepositEvent(d, tip)
 		body, err := json.Marshal(ev)
 		if err != nil {
 			return nil, err
@@ -52,6 +60,21 @@ func RenderOutbox(row store.OutboxRow) ([]store.OutboxRow, error) {
 		out = append(out, store.OutboxRow{Kind: store.OutboxEvent, Key: []byte(d.ID), Value: body, EventID: ev.ID})
 	}
 	return out, nil
+}
+
+// asOf turns a deposit back into what it was when it took status.
+func asOf(d *store.Deposit, status string) {
+	d.Status = status
+	switch status {
+	case store.StatusPending:
+		d.ConfirmedAt, d.CompletedAt, d.OrphanedAt = nil, nil, nil
+	case store.StatusConfirmed:
+		d.CompletedAt, d.OrphanedAt = nil, nil
+	case store.StatusCompleted:
+		d.OrphanedAt = nil
+	case store.StatusOrphaned:
+		d.CompletedAt = nil
+	}
 }
 
 // DepositEvent is the event of a deposit's change to its current status, as

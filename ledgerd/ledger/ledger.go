@@ -220,8 +220,14 @@ func (l *Ledger) connected(tx *applyTx, spec *assets.Chain, c *chainState, r *ev
 		}
 	}
 	st.Tip, st.TipHash, st.ReorgFrom = r.Number, r.Hash, 0
+	tx.blockIDs = tx.blockIDs[:0]
 	for i := range r.Transfers {
 		if err := l.deposit(tx, spec, c, r, &r.Transfers[i]); err != nil {
+			return err
+		}
+	}
+	if ids := tx.blockIDs; len(ids) > 0 {
+		if err := tx.b.Set(blockIndexKey(r.Chain, r.Number, r.Hash, ids[0]), store.AppendIDs(nil, ids), nil); err != nil {
 			return err
 		}
 	}
@@ -311,14 +317,8 @@ func (l *Ledger) deposit(tx *applyTx, spec *assets.Chain, c *chainState, r *even
 		st.OpenFrom = r.Number
 	}
 	c.open[r.Number] = append(c.open[r.Number], d)
-	for _, k := range [][]byte{
-		merchantIndexKey(d),
-		blockIndexKey(r.Chain, r.Number, r.Hash, id),
-	} {
-		if err := tx.b.Set(k, nil, nil); err != nil {
-			return err
-		}
-	}
+	tx.blockIDs = append(tx.blockIDs, id)
+	tx.dm[d.Merchant] = append(tx.dm[d.Merchant], id)
 	if err := tx.addBalance(d, t.Value, false, true); err != nil {
 		return err
 	}
@@ -330,10 +330,10 @@ func (l *Ledger) deposit(tx *applyTx, spec *assets.Chain, c *chainState, r *even
 	return nil
 }
 
-// merchantIndexKey is a deposit's entry in its merchant's list, in detection
-// order.
-func merchantIndexKey(d *store.Deposit) []byte {
-	return store.Key("DM/", d.Merchant, store.Sep, d.DetectedAt.UnixNano(), d.ID)
+// merchantIndexKey is the row listing a merchant's deposits detected by one
+// batch, in id order, the first of them being first.
+func merchantIndexKey(merchant string, detected time.Time, first string) []byte {
+	return store.Key("DM/", merchant, store.Sep, detected.UnixNano(), first)
 }
 
 // transferKey names a transfer in DT/ rows and the orphans of a chain.
@@ -341,8 +341,10 @@ func transferKey(id chain.ID, tx []byte, index uint32) string {
 	return string(store.Key(string(id), store.Sep, tx, index))
 }
 
-func blockIndexKey(id chain.ID, n uint64, block chain.Hash, dep string) []byte {
-	return store.Key("DB/", string(id), store.Sep, n, block[:], dep)
+// blockIndexKey is the row listing the deposits a block made when it was
+// connected, the first of them being first.
+func blockIndexKey(id chain.ID, n uint64, block chain.Hash, first string) []byte {
+	return store.Key("DB/", string(id), store.Sep, n, block[:], first)
 }
 
 func hasPrefix(k, p []byte) bool { return len(k) >= len(p) && string(k[:len(p)]) == string(p) }

@@ -268,7 +268,7 @@ func (e *env) newEvents() string {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		rows, err := ledger.RenderOutbox(row)
+		rows, err := ledger.RenderOutbox(e.db, row)
 		if err != nil {
 			e.t.Fatal(err)
 		}

@@ -126,8 +126,10 @@ type applyTx struct {
 	chains   map[chain.ID]*chainState
 	events   []byte
 	nEvents  int
-	seq      uint64 // the last outbox row's sequence number, 0 before the first
-	err      error  // the first failed write of an outbox row
+	blockIDs []string            // the deposits of the block being connected
+	dm       map[string][]string // the deposits of each merchant
+	seq      uint64              // the last outbox row's sequence number, 0 before the first
+	err      error               // the first failed write of an outbox row
 }
 
 func (s *state) begin(db *store.DB, b *store.Batch, now time.Time) *applyTx {
@@ -150,7 +152,8 @@ func (s *state) begin(db *store.DB, b *store.Batch, now time.Time) *applyTx {
 	}
 	s.poolGen = gen
 	return &applyTx{s: s, db: db, b: b, now: now, created: map[string]bool{}, dirty: map[string]*store.Deposit{},
-		balances: map[string]*store.Balance{}, stats: map[string]*store.RefStats{}, chains: map[chain.ID]*chainState{}}
+		balances: map[string]*store.Balance{}, stats: map[string]*store.RefStats{}, chains: map[chain.ID]*chainState{},
+		dm: map[string][]string{}}
 }
 
 func (s *state) dropOwner(akey string) {
@@ -197,7 +200,12 @@ func (tx *applyTx) loadOpen(c *chainState) error {
 	}
 	for it.First(); it.Valid(); it.Next() {
 		if k := it.Key(); len(k) > len(p)+8+32 {
-			ids = append(ids, string(k[len(p)+8+32:]))
+			more, err := store.IndexIDs(k, it.Value(), len(p)+8+32)
+			if err != nil {
+				it.Close()
+				return err
+			}
+			ids = append(ids, more...)
 		}
 	}
 	if err := it.Close(); err != nil {
@@ -475,6 +483,12 @@ func (tx *applyTx) flush() error {
 	for id, d := range tx.dirty {
 		buf = d.AppendEncode(buf[:0])
 		if err := tx.b.Set(store.DepositKey(id), buf, nil); err != nil {
+			return err
+		}
+	}
+	for m, ids := range tx.dm {
+		slices.Sort(ids)
+		if err := tx.b.Set(merchantIndexKey(m, tx.now, ids[0]), store.AppendIDs(nil, ids), nil); err != nil {
 			return err
 		}
 	}

@@ -85,12 +85,12 @@ const batchRecords = 1000
 
 // Records renders one stored outbox row to the Kafka records it publishes,
 // and the events among them to store under E/ (event id → JSON).
-func Records(v []byte) (recs []*kgo.Record, evs map[string][]byte, err error) {
+func Records(r store.Reader, v []byte) (recs []*kgo.Record, evs map[string][]byte, err error) {
 	row, err := store.DecodeOutboxRow(v)
 	if err != nil {
 		return nil, nil, err
 	}
-	rows, err := ledger.RenderOutbox(row)
+	rows, err := ledger.RenderOutbox(r, row)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -122,7 +122,7 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 		if len(recs) >= batchRecords {
 			return true, nil // keep counting for the gauge
 		}
-		rs, es, err := Records(v)
+		rs, es, err := Records(r.db, v)
 		if err != nil {
 			return false, fmt.Errorf("outbox row %x: %w", k, err)
 		}

@@ -36,6 +36,17 @@ func GetDeposit(r Reader, id string) (*Deposit, error) {
 
 var statusCodes = [...]string{StatusPending, StatusConfirmed, StatusCompleted, StatusOrphaned}
 
+// StatusCode is a status's one-byte code in binary records.
+func StatusCode(s string) byte { return statusCode(s) }
+
+// StatusOf is the inverse of StatusCode.
+func StatusOf(c byte) (string, error) {
+	if int(c) >= len(statusCodes) {
+		return "", fmt.Errorf("store: status code %d", c)
+	}
+	return statusCodes[c], nil
+}
+
 func statusCode(s string) byte {
 	for i, v := range statusCodes {
 		if v == s {
@@ -267,3 +278,31 @@ func GetBalance(r Reader, key []byte) (Balance, error) { return getDecoded(r, ke
 
 // GetRefStats reads a reference's totals; zero if missing.
 func GetRefStats(r Reader, key []byte) (RefStats, error) { return getDecoded(r, key, DecodeRefStats) }
+
+// AppendIDs appends ids, each length-prefixed: the value of an index row
+// that lists the deposits of one block (DB/) or of one merchant in one
+// batch (DM/).
+func AppendIDs(out []byte, ids []string) []byte {
+	for _, id := range ids {
+		out = appendBytes(out, []byte(id))
+	}
+	return out
+}
+
+// IndexIDs returns the deposit ids of a DB/ or DM/ row whose key is prefix
+// (of length n) followed by the first id. Earlier versions wrote one row per
+// deposit with an empty value: that row names its one id.
+func IndexIDs(key, value []byte, n int) ([]string, error) {
+	if len(value) == 0 {
+		return []string{string(key[n:])}, nil
+	}
+	var ids []string
+	r := &reader{b: value}
+	for len(r.b) > 0 && r.err == nil {
+		ids = append(ids, string(r.bytes()))
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("store: index row %q: %w", printable(key), r.err)
+	}
+	return ids, nil
+}
