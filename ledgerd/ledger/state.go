@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -479,9 +480,13 @@ func (tx *applyTx) flush() error {
 	if tx.err != nil {
 		return tx.err
 	}
+	// Each group of rows goes into the batch in key order: Pebble inserts a
+	// batch into its memtable in batch order, starting each search from
+	// where the last one ended, so sorted keys cost a fraction of random
+	// ones.
 	buf := make([]byte, 0, 256)
-	for id, d := range tx.dirty {
-		buf = d.AppendEncode(buf[:0])
+	for _, id := range slices.Sorted(maps.Keys(tx.dirty)) {
+		buf = tx.dirty[id].AppendEncode(buf[:0])
 		if err := tx.b.Set(store.DepositKey(id), buf, nil); err != nil {
 			return err
 		}
@@ -492,13 +497,13 @@ func (tx *applyTx) flush() error {
 			return err
 		}
 	}
-	for k, bal := range tx.balances {
-		if err := tx.b.Set([]byte(k), bal.Encode(), nil); err != nil {
+	for _, k := range slices.Sorted(maps.Keys(tx.balances)) {
+		if err := tx.b.Set([]byte(k), tx.balances[k].Encode(), nil); err != nil {
 			return err
 		}
 	}
-	for k, s := range tx.stats {
-		if err := tx.b.Set([]byte(k), s.Encode(), nil); err != nil {
+	for _, k := range slices.Sorted(maps.Keys(tx.stats)) {
+		if err := tx.b.Set([]byte(k), tx.stats[k].Encode(), nil); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,164 @@
+package ledger_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/inflowhq/inflow/ledgerd/ledger"
+	"github.com/inflowhq/inflow/ledgerd/store"
+	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/events"
+)
+
+// allEvents renders every outbox row's events, in order.
+func (e *env) allEvents() []events.DepositEvent {
+	var out []events.DepositEvent
+	err := store.Scan(e.db, []byte("O/"), false, func(_, v []byte) (bool, error) {
+		row, err := store.DecodeOutboxRow(v)
+		if err != nil {
+			return false, err
+		}
+		rows, err := ledger.RenderOutbox(e.db, row)
+		if err != nil {
+			return false, err
+		}
+		for _, r := range rows {
+			if r.Kind != store.OutboxEvent {
+				continue
+			}
+			var ev events.DepositEvent
+			if err := json.Unmarshal(r.Value, &ev); err != nil {
+				return false, err
+			}
+			out = append(out, ev)
+		}
+		return true, nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+func (e *env) block(n uint64, parent chain.Hash, fork int, k int) *events.Record {
+	h := chain.Hash([32]byte{byte(n), byte(n >> 8), byte(fork)})
+	usdtAddr, _ := chain.ParseAddress(chain.FamilyEVM, usdt)
+	r := &events.Record{Type: events.TypeBlockConnected, Chain: testChain, Family: chain.FamilyEVM, Number: n, Hash: h, Parent: parent, Time: 1_800_000_000 + int64(n)}
+	for i := 0; i < k; i++ {
+		r.Transfers = append(r.Transfers, chain.Transfer{TxHash: fmt.Appendf(nil, "tx-%d-%d", n, i), Index: uint32(i), Kind: chain.KindERC20,
+			Token: usdtAddr, To: alias("A"), Value: chain.AmountFromUint64(uint64(1 + i))})
+	}
+	return r
+}
+
+// More events in one Apply than one outbox row holds: every one is queued,
+// in order, and a restarted ledger (its memory state rebuilt from Pebble)
+// carries on from the same state.
+func TestManyEventsInOneApply(t *testing.T) {
+	e := newEnv(t)
+	var recs []*events.Record
+	var parent chain.Hash
+	for n := uint64(1); n <= 4; n++ {
+		r := e.block(n, parent, 0, 700)
+		recs, parent = append(recs, r), r.Hash
+	}
+	if err := e.apply(recs...); err != nil {
+		t.Fatal(err)
+	}
+	evs := e.allEvents()
+	// 2800 pending, then blocks 1 and 2 confirmed (credit depth 3) as the
+	// tip reaches 3 and 4.
+	want := map[string]int{"deposit.pending": 2800, "deposit.confirmed": 1400}
+	got := map[string]int{}
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		got[ev.Type]++
+		if seen[ev.ID] {
+			t.Fatalf("event %s queued twice", ev.ID)
+		}
+		seen[ev.ID] = true
+		if ev.Type == "deposit.confirmed" && !seen[ledger.EventID(ev.Data.DepositID, "pending")] {
+			t.Fatalf("deposit %s confirmed before its pending event", ev.Data.DepositID)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+	if err := ledger.Audit(e.db); err != nil {
+		t.Fatal(err)
+	}
+
+	// A new Ledger over the same store starts with nothing in memory: it
+	// reloads the open deposits and confirms block 3 at tip 5.
+	var err error
+	e.led, err = ledger.New(e.db, e.tbl, ledger.Options{Now: func() time.Time { return e.clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.apply(e.block(5, parent, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	got = map[string]int{}
+	for _, ev := range e.allEvents() {
+		got[ev.Type]++
+	}
+	if want := (map[string]int{"deposit.pending": 2800, "deposit.confirmed": 2100}); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("after a restart: events %v, want %v", got, want)
+	}
+	if err := ledger.Audit(e.db); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A block orphaned and then connected again: its transfers are credited
+// again as new deposits that replace the orphaned ones, which stay orphaned.
+func TestBlockConnectedAgain(t *testing.T) {
+	e := newEnv(t)
+	b1 := e.block(1, chain.Hash{}, 0, 2)
+	b2 := e.block(2, b1.Hash, 0, 2)
+	b2x := e.block(2, b1.Hash, 1, 0)
+	disc := func(r *events.Record) *events.Record {
+		return &events.Record{Type: events.TypeBlockDisconnected, Chain: testChain, Family: chain.FamilyEVM, Number: r.Number, Hash: r.Hash}
+	}
+	for _, step := range [][]*events.Record{{b1, b2}, {disc(b2), b2x}, {disc(b2x)}, {b2}} {
+		if err := e.apply(step...); err != nil {
+			t.Fatal(err)
+		}
+		if err := ledger.Audit(e.db); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := uint32(0); i < 2; i++ {
+		first := ledger.DepositID(testChain, b2.Transfers[i].TxHash, i, b2.Hash)
+		old, err := store.GetDeposit(e.db, first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if old.Status != store.StatusOrphaned {
+			t.Fatalf("first deposit of transfer %d is %s, want orphaned", i, old.Status)
+		}
+		var again *store.Deposit
+		store.Scan(e.db, []byte("D/"), false, func(_, v []byte) (bool, error) {
+			var d store.Deposit
+			if err := store.DecodeDeposit(v, &d); err != nil {
+				t.Fatal(err)
+			}
+			if d.Replaces == first {
+				again = &d
+			}
+			return true, nil
+		})
+		if again == nil || again.Status != store.StatusPending || again.BlockHash != b2.Hash || again.ID == first {
+			t.Fatalf("transfer %d connected again: %+v", i, again)
+		}
+	}
+	bal, err := store.GetBalance(e.db, ledger.BalanceKey(e.merch, "", "USDT", testChain))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := chain.AmountFromUint64(1 + 2 + 1 + 2); bal.Pending.Cmp(want) != 0 {
+		t.Fatalf("pending balance %s, want %s", bal.Pending, want)
+	}
+}
