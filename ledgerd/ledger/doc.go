@@ -31,8 +31,19 @@
 //
 // A deposit id is derived from (chain, tx hash, transfer index, block hash).
 // The same transfer re-mined in another block after a reorg is a new deposit
-// whose Replaces names the orphaned one. Statuses only move forward: pending,
+// whose Replaces names the orphaned one. So is a transfer whose block is
+// connected again after it was orphaned: the id then also counts how many
+// times the block came back. Statuses only move forward: pending,
 // confirmed, completed, or pending/confirmed to orphaned. Each status change
 // emits one event with a stable id (deposit id and status), written to the
 // outbox in the same batch as the change.
+//
+// # State in memory
+//
+// What the ledger reads on every deposit is in memory (state.go), loaded
+// from Pebble on first use: each chain's state, recent canonical blocks, open
+// deposits by block and orphaned transfers, and caches of pool entries,
+// balances and reference totals. A deposit then costs no read, and a batch
+// writes each changed row once. The memory state is dropped after a failed
+// Apply, and a restart rebuilds it, so Pebble stays the one truth.
 package ledger

@@ -71,12 +71,21 @@ type chainState struct {
 // in order.
 func (c *chainState) openUpTo(from, to uint64) []uint64 {
 	var ns []uint64
-	for n := range c.open {
-		if n >= from && n <= to {
-			ns = append(ns, n)
+	if to >= from && to-from < uint64(len(c.open)) {
+		// The usual case, a block or a finality step: look the range up.
+		for n := from; n <= to; n++ {
+			if _, ok := c.open[n]; ok {
+				ns = append(ns, n)
+			}
 		}
+	} else {
+		for n := range c.open {
+			if n >= from && n <= to {
+				ns = append(ns, n)
+			}
+		}
+		slices.Sort(ns)
 	}
-	slices.Sort(ns)
 	for _, n := range ns {
 		slices.SortFunc(c.open[n], func(a, b *store.Deposit) int { return strings.Compare(a.ID, b.ID) })
 	}

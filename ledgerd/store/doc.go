@@ -5,11 +5,17 @@
 //
 // ledgerd is the only writer of the money state. All writes go through
 // DB.Write, which holds one lock and commits one synced, indexed batch: the
-// batch reads its own writes, so a state transition computed inside it sees
-// everything earlier in the same batch. A Kafka fetch applied by the ledger is
-// one such batch, holding the deposit rows, status changes, balance deltas,
-// outbox rows and the consumed offsets together: a crash leaves either all of
-// it or none of it.
+// batch reads its own writes. The ledger writes through WriteUnindexed
+// instead: it keeps the state it reads on every deposit in memory (see the
+// ledger package) and so needs no index of its batch. A Kafka fetch applied
+// by the ledger is one such batch, holding the deposit rows, status changes,
+// balances, outbox rows and the consumed offsets together: a crash leaves
+// either all of it or none of it.
+//
+// The records written on every deposit (deposits, balances, reference
+// totals) are in a versioned binary form (codec.go); the JSON form earlier
+// versions wrote is still read. The pool keys (A/, I/, H/) each commit
+// writes are logged, so that the ledger can drop what it cached of them.
 //
 // # Key layout
 //
@@ -26,15 +32,14 @@
 //	R/<merchant>0<reference>              deposit reference (metadata, active bindings)
 //	H/<address id><bound at>              binding history of an address
 //	D/<deposit id>                        deposit
-//	DM/<merchant>0<detected at><id>       deposits by merchant, in detection order
-//	DB/<chain>0<number><block hash><id>   deposits by block (orphaning)
-//	DO/<chain>0<number><id>               deposits not yet completed (confirmations, finality)
-//	DT/<chain>0<tx hash><index>           latest deposit of a transfer (replaces)
+//	DM/<merchant>0<detected at><first id> the deposits one batch detected, in id order
+//	DB/<chain>0<number><block hash><first id>  the deposits a block made when connected
+//	DT/<chain>0<tx hash><index>           orphaned deposit of a transfer not mined again (replaces)
 //	B/<merchant>0<reference>0<currency>0<chain>   balance: pending, available (base units)
 //	RS/<merchant>0<reference>             reference totals: deposits, last deposit time
 //	S/<chain>                             chain state: tip, finalized, halt
 //	CB/<chain>0<number>                   canonical blocks the ledger applied: hash, parent
-//	O/<seq>                               outbox: events and address records to publish
+//	O/<seq>                               outbox: address records, and deposit events (up to 1000 a row)
 //	OF/<topic>0<partition>                next offset to consume
 //	IK/<merchant>0<key>                   idempotency key → stored response
 //	W/<merchant>0<endpoint id>            webhook endpoint
