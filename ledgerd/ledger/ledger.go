@@ -347,8 +347,6 @@ func blockIndexKey(id chain.ID, n uint64, block chain.Hash, first string) []byte
 	return store.Key("DB/", string(id), store.Sep, n, block[:], first)
 }
 
-func hasPrefix(k, p []byte) bool { return len(k) >= len(p) && string(k[:len(p)]) == string(p) }
-
 // BalanceKey is the balance row of (merchant, reference, currency, chain).
 func BalanceKey(merchant, ref, currency string, id chain.ID) []byte {
 	return store.Key("B/", merchant, store.Sep, ref, store.Sep, currency, store.Sep, string(id))
