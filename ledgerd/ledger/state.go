@@ -138,7 +138,6 @@ type applyTx struct {
 	nEvents  int
 	blockIDs []string            // the deposits of the block being connected
 	dm       map[string][]string // the deposits of each merchant
-	seq      uint64              // the last outbox row's sequence number, 0 before the first
 	err      error               // the first failed write of an outbox row
 }
 
@@ -463,20 +462,7 @@ func (tx *applyTx) flushEvents() {
 	if tx.nEvents == 0 {
 		return
 	}
-	// The batch cannot be read, so store.Batch.Next would read the
-	// committed counter again for a second row: count on from the first.
-	var err error
-	if tx.seq == 0 {
-		tx.seq, err = tx.b.Next("outbox")
-	} else {
-		tx.seq++
-		err = tx.b.Set(store.Key("Q/", "outbox"), be64(tx.seq), nil)
-	}
-	if err == nil {
-		row := store.OutboxRow{Kind: store.OutboxEvents, Value: tx.events}
-		err = tx.b.Set(store.Key("O/", tx.seq), row.Encode(), nil)
-	}
-	if err != nil {
+	if err := Outbox(tx.b, store.OutboxRow{Kind: store.OutboxEvents, Value: tx.events}); err != nil {
 		tx.err = errors.Join(tx.err, err)
 	}
 	tx.events, tx.nEvents = nil, 0

@@ -66,8 +66,9 @@ func Wrap(db *pebble.DB) *DB { return &DB{DB: db} }
 // Batch is one write transaction: an indexed batch that reads its own writes.
 type Batch struct {
 	*pebble.Batch
-	db   *DB
-	pool []string // pool keys written
+	db       *DB
+	pool     []string          // pool keys written
+	counters map[string]uint64 // counters moved by Next
 }
 
 // ErrNotFound is returned by Get for a missing key.
@@ -163,17 +164,26 @@ func (b *Batch) PutJSON(key []byte, v any) error {
 // Next increments and returns counter name.
 func (b *Batch) Next(name string) (uint64, error) {
 	k := Key("Q/", name)
-	var n uint64
-	var r Reader = b
-	if !b.Indexed() {
-		r = b.db // nobody else writes while b is open
-	}
-	if v, err := GetRaw(r, k); err == nil && len(v) == 8 {
-		n = binary.BigEndian.Uint64(v)
-	} else if err != nil && !errors.Is(err, pebble.ErrNotFound) {
-		return 0, err
+	n, ok := b.counters[name]
+	if !ok {
+		// An unindexed batch cannot read itself, so the counters it moved
+		// are remembered; the rest are read from the DB, which nobody
+		// else writes while b is open.
+		var r Reader = b
+		if !b.Indexed() {
+			r = b.db
+		}
+		if v, err := GetRaw(r, k); err == nil && len(v) == 8 {
+			n = binary.BigEndian.Uint64(v)
+		} else if err != nil && !errors.Is(err, pebble.ErrNotFound) {
+			return 0, err
+		}
 	}
 	n++
+	if b.counters == nil {
+		b.counters = map[string]uint64{}
+	}
+	b.counters[name] = n
 	return n, b.Set(k, binary.BigEndian.AppendUint64(nil, n), nil)
 }
 
