@@ -221,6 +221,7 @@ func (l *Ledger) connected(tx *applyTx, spec *assets.Chain, c *chainState, r *ev
 	}
 	st.Tip, st.TipHash, st.ReorgFrom = r.Number, r.Hash, 0
 	tx.blockIDs = tx.blockIDs[:0]
+	clear(tx.inBlock)
 	for i := range r.Transfers {
 		if err := l.deposit(tx, spec, c, r, &r.Transfers[i]); err != nil {
 			return err
@@ -272,9 +273,10 @@ func (l *Ledger) deposit(tx *applyTx, spec *assets.Chain, c *chainState, r *even
 	}
 	pa, ref := o.pa, o.attribution(r.Time)
 	id := DepositID(r.Chain, t.TxHash, t.Index, r.Hash)
-	if tx.created[id] {
+	if tx.inBlock[id] {
 		return nil // the same transfer twice in one block: once is enough
 	}
+	tx.inBlock[id] = true
 	var replaces string
 	var txk string
 	if len(c.orphans) > 0 {
@@ -300,7 +302,6 @@ func (l *Ledger) deposit(tx *applyTx, spec *assets.Chain, c *chainState, r *even
 			return err
 		}
 	}
-	tx.created[id] = true
 	now := tx.now
 	d := &store.Deposit{
 		ID: id, Merchant: pa.Merchant, Reference: ref, Chain: r.Chain, Family: spec.Family,

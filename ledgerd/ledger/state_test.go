@@ -115,6 +115,12 @@ func TestManyEventsInOneApply(t *testing.T) {
 // A block orphaned and then connected again: its transfers are credited
 // again as new deposits that replace the orphaned ones, which stay orphaned.
 func TestBlockConnectedAgain(t *testing.T) {
+	for _, oneApply := range []bool{false, true} {
+		t.Run(fmt.Sprintf("oneApply=%v", oneApply), func(t *testing.T) { blockConnectedAgain(t, oneApply) })
+	}
+}
+
+func blockConnectedAgain(t *testing.T, oneApply bool) {
 	e := newEnv(t)
 	b1 := e.block(1, chain.Hash{}, 0, 2)
 	b2 := e.block(2, b1.Hash, 0, 2)
@@ -122,7 +128,11 @@ func TestBlockConnectedAgain(t *testing.T) {
 	disc := func(r *events.Record) *events.Record {
 		return &events.Record{Type: events.TypeBlockDisconnected, Chain: testChain, Family: chain.FamilyEVM, Number: r.Number, Hash: r.Hash}
 	}
-	for _, step := range [][]*events.Record{{b1, b2}, {disc(b2), b2x}, {disc(b2x)}, {b2}} {
+	steps := [][]*events.Record{{b1, b2}, {disc(b2), b2x}, {disc(b2x)}, {b2}}
+	if oneApply {
+		steps = [][]*events.Record{{b1, b2, disc(b2), b2x, disc(b2x), b2}}
+	}
+	for _, step := range steps {
 		if err := e.apply(step...); err != nil {
 			t.Fatal(err)
 		}
