@@ -120,7 +120,7 @@ type route struct {
 	stream bool
 }
 
-var depositIDPattern = regexp.MustCompile(`^dep_[0-9a-f]{24}$`)
+var depositIDPattern = regexp.MustCompile(`^dep_([0-9a-f]{24}|[0-9a-f]{32})$`)
 
 // Handler serves the API.
 func (s *Server) Handler() http.Handler {

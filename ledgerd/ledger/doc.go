@@ -29,7 +29,9 @@
 //
 // # Identity and order
 //
-// A deposit id is derived from (chain, tx hash, transfer index, block hash).
+// A deposit id is derived from (chain, tx hash, transfer index, block hash):
+// its first half names the block, its second the transfer, so that a block's
+// deposits are written as one run of neighbouring keys.
 // The same transfer re-mined in another block after a reorg is a new deposit
 // whose Replaces names the orphaned one. So is a transfer whose block is
 // connected again after it was orphaned: the id then also counts how many

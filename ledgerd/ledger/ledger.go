@@ -222,8 +222,9 @@ func (l *Ledger) connected(tx *applyTx, spec *assets.Chain, c *chainState, r *ev
 	st.Tip, st.TipHash, st.ReorgFrom = r.Number, r.Hash, 0
 	tx.blockIDs = tx.blockIDs[:0]
 	clear(tx.inBlock)
+	tag := blockTagOf(r.Chain, r.Hash, 0)
 	for i := range r.Transfers {
-		if err := l.deposit(tx, spec, c, r, &r.Transfers[i]); err != nil {
+		if err := l.deposit(tx, spec, c, r, tag, &r.Transfers[i]); err != nil {
 			return err
 		}
 	}
@@ -237,27 +238,43 @@ func (l *Ledger) connected(tx *applyTx, spec *assets.Chain, c *chainState, r *ev
 
 // DepositID derives a deposit's id.
 func DepositID(id chain.ID, tx []byte, index uint32, block chain.Hash) string {
-	return depositID(id, tx, index, block, 0)
+	return blockTagOf(id, block, 0).deposit(tx, index)
 }
 
-// depositID is DepositID of the gen-th time the same transfer is in the same
-// block: a block orphaned and then connected again holds new deposits, since
-// the first ones stay orphaned and their events were sent.
-func depositID(id chain.ID, tx []byte, index uint32, block chain.Hash, gen uint32) string {
+// blockTag is the first half of the ids of the deposits a block holds: the
+// hex of 8 bytes of a hash of (chain, block hash, gen), gen being how many
+// times the same block was connected before. The second half names the
+// transfer (8 bytes of a hash of its tx hash and index). The deposits of a
+// block then have neighbouring D/ keys, which Pebble's memtable inserts as a
+// run, where keys spread over the whole table cost a full skiplist search
+// each. Within a block the transfer halves collide with a chance of about
+// n²/2⁶⁵; ids from before this layout (24 hex digits) stay valid.
+type blockTag string
+
+func blockTagOf(id chain.ID, block chain.Hash, gen uint32) blockTag {
 	h := sha256.New()
 	h.Write([]byte(id))
 	h.Write([]byte{0})
-	h.Write(tx)
-	h.Write(be32(index))
 	h.Write(block[:])
 	if gen > 0 {
 		h.Write(be32(gen))
 	}
 	var sum [sha256.Size]byte
-	return "dep_" + hex.EncodeToString(h.Sum(sum[:0])[:12])
+	return blockTag("dep_" + hex.EncodeToString(h.Sum(sum[:0])[:8]))
 }
 
-func (l *Ledger) deposit(tx *applyTx, spec *assets.Chain, c *chainState, r *events.Record, t *chain.Transfer) error {
+// deposit is the id of a transfer of the block.
+func (b blockTag) deposit(tx []byte, index uint32) string {
+	var in [128]byte
+	msg := append(append(in[:0], tx...), be32(index)...)
+	sum := sha256.Sum256(msg)
+	var out [4 + 32]byte
+	n := copy(out[:], b)
+	hex.Encode(out[n:], sum[:8])
+	return string(out[:n+16])
+}
+
+func (l *Ledger) deposit(tx *applyTx, spec *assets.Chain, c *chainState, r *events.Record, tag blockTag, t *chain.Transfer) error {
 	asset, ok := l.assets.ForTransfer(r.Chain, t)
 	if !ok {
 		l.m.unsupported.Inc()
@@ -272,7 +289,7 @@ func (l *Ledger) deposit(tx *applyTx, spec *assets.Chain, c *chainState, r *even
 		return nil
 	}
 	pa, ref := o.pa, o.attribution(r.Time)
-	id := DepositID(r.Chain, t.TxHash, t.Index, r.Hash)
+	id := tag.deposit(t.TxHash, t.Index)
 	if tx.inBlock[id] {
 		return nil // the same transfer twice in one block: once is enough
 	}
@@ -295,7 +312,7 @@ func (l *Ledger) deposit(tx *applyTx, spec *assets.Chain, c *chainState, r *even
 			if !taken {
 				break
 			}
-			id = depositID(r.Chain, t.TxHash, t.Index, r.Hash, gen)
+			id = blockTagOf(r.Chain, r.Hash, gen).deposit(t.TxHash, t.Index)
 		}
 		delete(c.orphans, txk)
 		if err := tx.b.Delete(store.Key("DT/", txk), nil); err != nil {

@@ -284,7 +284,7 @@ func (e *env) newEvents() string {
 			if ev.Data.DepositReference != nil {
 				ref = *ev.Data.DepositReference
 			}
-			out = append(out, fmt.Sprintf("%s %s %s %s %s conf=%d", ev.Type, ev.Data.DepositID[:8], ref, ev.Data.Amount, ev.Data.Currency, ev.Data.Confirmations))
+			out = append(out, fmt.Sprintf("%s %s %s %s %s conf=%d", ev.Type, shortID(ev.Data.DepositID), ref, ev.Data.Amount, ev.Data.Currency, ev.Data.Confirmations))
 		}
 		return true, nil
 	})
@@ -309,14 +309,18 @@ func (e *env) deposits() string {
 	})
 	var out []string
 	for _, d := range ds {
-		s := fmt.Sprintf("#%d %s %s %s %s ref=%s", d.BlockNumber, d.ID[:8], d.Status, d.Amount.Decimal(d.Decimals), d.Currency, strOr(d.Reference))
+		s := fmt.Sprintf("#%d %s %s %s %s ref=%s", d.BlockNumber, shortID(d.ID), d.Status, d.Amount.Decimal(d.Decimals), d.Currency, strOr(d.Reference))
 		if d.Replaces != "" {
-			s += " replaces=" + d.Replaces[:8]
+			s += " replaces=" + shortID(d.Replaces)
 		}
 		out = append(out, s)
 	}
 	return strings.Join(out, "\n")
 }
+
+// shortID is dep_ and the last four hex digits of a deposit id: those name
+// the transfer, where the first half of the id names the block.
+func shortID(id string) string { return "dep_" + id[len(id)-4:] }
 
 func strOr(s *string) string {
 	if s == nil {
