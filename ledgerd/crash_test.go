@@ -340,18 +340,16 @@ func TestCrashes(t *testing.T) {
 	db := store.Wrap(pdb)
 	want := g.model(table, bound)
 	got := map[string]store.Deposit{}
-	store.Scan(db, []byte("D/"), false, func(_, v []byte) (bool, error) {
-		var d store.Deposit
-		if err := store.DecodeDeposit(v, &d); err != nil {
-			return false, err
-		}
+	if err := store.ScanDeposits(db, func(d *store.Deposit) error {
 		k := fmt.Sprintf("%s/%d/%x", d.TxHash, d.Index, d.BlockHash[:])
 		if _, dup := got[k]; dup {
 			t.Errorf("deposit %s recorded twice", k)
 		}
-		got[k] = d
-		return true, nil
-	})
+		got[k] = *d
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	mismatches := 0
 	for k, e := range want {
 		d, ok := got[k]

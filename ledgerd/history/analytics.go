@@ -28,6 +28,7 @@ var _ analytics.Store = Embedded{}
 func eachDeposit(ctx context.Context, r store.Reader, merchant string, desc bool, fn func(*store.Deposit) error) error {
 	prefix := store.Key("DM/", merchant, store.Sep)
 	n := 0
+	dr := &store.DepositReader{R: r}
 	return store.Scan(r, prefix, desc, func(k, v []byte) (bool, error) {
 		ids, err := store.IndexIDs(k, v, len(prefix)+8)
 		if err != nil {
@@ -40,7 +41,7 @@ func eachDeposit(ctx context.Context, r store.Reader, merchant string, desc bool
 			if n++; n%4096 == 0 && ctx.Err() != nil {
 				return false, ctx.Err()
 			}
-			d, err := store.GetDeposit(r, id)
+			d, err := dr.Get(id)
 			if err != nil {
 				return false, err
 			}

@@ -22,11 +22,7 @@ func Audit(r store.Reader) error {
 		return err
 	}
 	want := map[string]*store.Balance{}
-	err = store.Scan(r, []byte("D/"), false, func(_, v []byte) (bool, error) {
-		var d store.Deposit
-		if err := store.DecodeDeposit(v, &d); err != nil {
-			return false, err
-		}
+	err = store.ScanDeposits(r, func(d *store.Deposit) error {
 		k := string(BalanceKey(d.Merchant, d.Ref(), d.Currency, d.Chain))
 		b := want[k]
 		if b == nil {
@@ -41,15 +37,15 @@ func Audit(r store.Reader) error {
 			b.Available, ok = b.Available.Add(d.Amount)
 		case store.StatusOrphaned:
 		default:
-			return false, fmt.Errorf("deposit %s has status %q", d.ID, d.Status)
+			return fmt.Errorf("deposit %s has status %q", d.ID, d.Status)
 		}
 		if !ok {
-			return false, fmt.Errorf("balance overflow at %s", d.ID)
+			return fmt.Errorf("balance overflow at %s", d.ID)
 		}
 		if !byBlock[d.ID] || !byMerchant[d.ID] {
-			return false, fmt.Errorf("deposit %s: in the block index %v, in the merchant index %v", d.ID, byBlock[d.ID], byMerchant[d.ID])
+			return fmt.Errorf("deposit %s: in the block index %v, in the merchant index %v", d.ID, byBlock[d.ID], byMerchant[d.ID])
 		}
-		return true, nil
+		return nil
 	})
 	if err != nil {
 		return err

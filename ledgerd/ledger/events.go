@@ -35,6 +35,7 @@ func RenderOutbox(r store.Reader, row store.OutboxRow) ([]store.OutboxRow, error
 		return []store.OutboxRow{row}, nil
 	}
 	var out []store.OutboxRow
+	dr := &store.DepositReader{R: r}
 	for b := row.Value; len(b) > 0; {
 		if len(b) < 13 || uint32(len(b)-4) < binary.BigEndian.Uint32(b) {
 			return nil, fmt.Errorf("ledger: truncated event in an outbox row")
@@ -47,7 +48,7 @@ func RenderOutbox(r store.Reader, row store.OutboxRow) ([]store.OutboxRow, error
 		}
 		id := string(b[13 : 4+n])
 		b = b[4+n:]
-		d, err := store.GetDeposit(r, id)
+		d, err := dr.Get(id)
 		if err != nil {
 			return nil, fmt.Errorf("ledger: deposit of an outbox event: %w", err)
 		}

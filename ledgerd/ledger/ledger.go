@@ -222,7 +222,12 @@ func (l *Ledger) connected(tx *applyTx, spec *assets.Chain, c *chainState, r *ev
 	st.Tip, st.TipHash, st.ReorgFrom = r.Number, r.Hash, 0
 	tx.blockIDs = tx.blockIDs[:0]
 	clear(tx.inBlock)
-	tag := blockTagOf(r.Chain, r.Hash, 0)
+	var tag blockTag
+	if len(r.Transfers) > 0 {
+		if tag, err = tx.freeTag(c, r); err != nil {
+			return err
+		}
+	}
 	for i := range r.Transfers {
 		if err := l.deposit(tx, spec, c, r, tag, &r.Transfers[i]); err != nil {
 			return err
@@ -241,13 +246,14 @@ func DepositID(id chain.ID, tx []byte, index uint32, block chain.Hash) string {
 	return blockTagOf(id, block, 0).deposit(tx, index)
 }
 
-// blockTag is the first half of the ids of the deposits a block holds: the
-// hex of 8 bytes of a hash of (chain, block hash, gen), gen being how many
-// times the same block was connected before. The second half names the
-// transfer (8 bytes of a hash of its tx hash and index). The deposits of a
-// block then have neighbouring D/ keys, which Pebble's memtable inserts as a
-// run, where keys spread over the whole table cost a full skiplist search
-// each. Within a block the transfer halves collide with a chance of about
+// blockTag is the first half of the ids of the deposits a block holds
+// (store.BlockTag): dep_ and the hex of 8 bytes of a hash of (chain, block
+// hash, gen), gen being how many times the same block was connected before.
+// The second half names the transfer (8 bytes of a hash of its tx hash and
+// index). The deposits of a block then have neighbouring D/ keys, which
+// Pebble's memtable inserts as a run, where keys spread over the whole table
+// cost a full skiplist search each; and their status is one BS/ row for the
+// block. Within a block the transfer halves collide with a chance of about
 // n²/2⁶⁵; ids from before this layout (24 hex digits) stay valid.
 type blockTag string
 
@@ -301,19 +307,8 @@ func (l *Ledger) deposit(tx *applyTx, spec *assets.Chain, c *chainState, r *even
 	}
 	if prev, ok := c.orphans[txk]; ok && txk != "" {
 		// This transfer was in a block that was orphaned: the new deposit
-		// replaces that one. If it is the same block again, the old
-		// deposits keep their ids and these get new ones.
+		// replaces that one (in the same block again, under a new tag).
 		replaces = prev
-		for gen := uint32(1); ; gen++ {
-			taken, err := tx.depositExists(id)
-			if err != nil {
-				return err
-			}
-			if !taken {
-				break
-			}
-			id = blockTagOf(r.Chain, r.Hash, gen).deposit(t.TxHash, t.Index)
-		}
 		delete(c.orphans, txk)
 		if err := tx.b.Delete(store.Key("DT/", txk), nil); err != nil {
 			return err

@@ -293,14 +293,12 @@ func (e *env) newEvents() string {
 
 func (e *env) deposits() string {
 	var ds []store.Deposit
-	store.Scan(e.db, []byte("D/"), false, func(_, v []byte) (bool, error) {
-		var d store.Deposit
-		if err := store.DecodeDeposit(v, &d); err != nil {
-			e.t.Fatal(err)
-		}
-		ds = append(ds, d)
-		return true, nil
-	})
+	if err := store.ScanDeposits(e.db, func(d *store.Deposit) error {
+		ds = append(ds, *d)
+		return nil
+	}); err != nil {
+		e.t.Fatal(err)
+	}
 	sort.Slice(ds, func(i, j int) bool {
 		if ds[i].BlockNumber != ds[j].BlockNumber {
 			return ds[i].BlockNumber < ds[j].BlockNumber

@@ -14,6 +14,7 @@ import (
 
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/events"
 )
 
 // cacheRows bounds each of the caches of rows the ledger reads on demand
@@ -129,8 +130,9 @@ type applyTx struct {
 	db       *store.DB
 	b        *store.Batch
 	now      time.Time
-	inBlock  map[string]bool // the transfers (by first deposit id) of the block being connected
-	dirty    map[string]*store.Deposit
+	inBlock  map[string]bool           // the transfers (by first deposit id) of the block being connected
+	dirty    map[string]*store.Deposit // D/ rows to write
+	groups   map[string]*store.Deposit // BS/ rows to write: a deposit of the block tag, with its status
 	balances map[string]*store.Balance
 	stats    map[string]*store.RefStats
 	chains   map[chain.ID]*chainState
@@ -160,7 +162,7 @@ func (s *state) begin(db *store.DB, b *store.Batch, now time.Time) *applyTx {
 		}
 	}
 	s.poolGen = gen
-	return &applyTx{s: s, db: db, b: b, now: now, inBlock: map[string]bool{}, dirty: map[string]*store.Deposit{},
+	return &applyTx{s: s, db: db, b: b, now: now, inBlock: map[string]bool{}, dirty: map[string]*store.Deposit{}, groups: map[string]*store.Deposit{},
 		balances: map[string]*store.Balance{}, stats: map[string]*store.RefStats{}, chains: map[chain.ID]*chainState{},
 		dm: map[string][]string{}}
 }
@@ -220,8 +222,9 @@ func (tx *applyTx) loadOpen(c *chainState) error {
 	if err := it.Close(); err != nil {
 		return err
 	}
+	dr := &store.DepositReader{R: tx.db}
 	for _, id := range ids {
-		d, err := store.GetDeposit(tx.db, id)
+		d, err := dr.Get(id)
 		if err != nil {
 			return fmt.Errorf("indexed deposit %s: %w", id, err)
 		}
@@ -369,12 +372,23 @@ func poolAddress(r store.Reader, t *chain.Transfer) (*store.PoolAddress, error) 
 	return pa, nil
 }
 
-// depositExists reports whether a deposit id is taken.
-func (tx *applyTx) depositExists(id string) (bool, error) {
-	if tx.dirty[id] != nil {
-		return true, nil
+// freeTag returns the block tag of a block being connected: the first
+// generation no earlier connection of the same block used. A block comes
+// back only after it was orphaned, which left its transfers in c.orphans.
+func (tx *applyTx) freeTag(c *chainState, r *events.Record) (blockTag, error) {
+	for gen := uint32(0); ; gen++ {
+		tag := blockTagOf(r.Chain, r.Hash, gen)
+		if len(c.orphans) == 0 {
+			return tag, nil
+		}
+		if tx.groups[string(tag)] != nil {
+			continue
+		}
+		taken, err := store.Has(tx.db, store.BlockStatusKey(string(tag)))
+		if err != nil || !taken {
+			return tag, err
+		}
 	}
-	return store.Has(tx.db, store.DepositKey(id))
 }
 
 // addBalance adds (or, with sub, takes) v to a deposit's pending or available balance.
@@ -449,7 +463,16 @@ func (tx *applyTx) transition(c *chainState, d *store.Deposit, status string) {
 	case store.StatusOrphaned:
 		d.OrphanedAt = &now
 	}
-	tx.dirty[d.ID] = d
+	if tag, ok := store.BlockTag(d.ID); ok {
+		// The block's deposits change status together: one BS/ row holds
+		// it, and the D/ row is written once, as detected.
+		tx.groups[tag] = d
+		if status == store.StatusPending {
+			tx.dirty[d.ID] = d
+		}
+	} else {
+		tx.dirty[d.ID] = d
+	}
 	tx.events = appendEvent(tx.events, c.st.Tip, d)
 	tx.nEvents++
 	if tx.nEvents == eventsPerRow {
@@ -482,6 +505,12 @@ func (tx *applyTx) flush() error {
 	for _, id := range slices.Sorted(maps.Keys(tx.dirty)) {
 		buf = tx.dirty[id].AppendEncode(buf[:0])
 		if err := tx.b.Set(store.DepositKey(id), buf, nil); err != nil {
+			return err
+		}
+	}
+	for _, tag := range slices.Sorted(maps.Keys(tx.groups)) {
+		buf = store.StatusOfDeposit(tx.groups[tag]).AppendEncode(buf[:0])
+		if err := tx.b.Set(store.BlockStatusKey(tag), buf, nil); err != nil {
 			return err
 		}
 	}

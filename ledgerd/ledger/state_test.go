@@ -150,16 +150,14 @@ func blockConnectedAgain(t *testing.T, oneApply bool) {
 			t.Fatalf("first deposit of transfer %d is %s, want orphaned", i, old.Status)
 		}
 		var again *store.Deposit
-		store.Scan(e.db, []byte("D/"), false, func(_, v []byte) (bool, error) {
-			var d store.Deposit
-			if err := store.DecodeDeposit(v, &d); err != nil {
-				t.Fatal(err)
-			}
+		if err := store.ScanDeposits(e.db, func(d *store.Deposit) error {
 			if d.Replaces == first {
-				again = &d
+				again = d
 			}
-			return true, nil
-		})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 		if again == nil || again.Status != store.StatusPending || again.BlockHash != b2.Hash || again.ID == first {
 			t.Fatalf("transfer %d connected again: %+v", i, again)
 		}

@@ -20,18 +20,151 @@ const codecV1 = 1
 // DepositKey is where a deposit is stored.
 func DepositKey(id string) []byte { return Key("D/", id) }
 
-// GetDeposit reads a deposit; ErrNotFound if missing.
+// GetDeposit reads a deposit with its current status; ErrNotFound if
+// missing.
 func GetDeposit(r Reader, id string) (*Deposit, error) {
-	v, closer, err := r.Get(DepositKey(id))
+	return (&DepositReader{R: r}).Get(id)
+}
+
+// Block status. The deposits a block made when it was connected change
+// status together: confirmed when the block reaches the credit depth,
+// completed when it is finalized, orphaned when it leaves the chain. Their
+// ids start with the same block tag (BlockTag), and the status and its times
+// are kept once for all of them in BS/<tag>, so that a change of status
+// writes one row per block instead of rewriting every deposit. A D/ row of a
+// tagged deposit holds it as detected; a deposit from before block tags
+// (an id of 24 hex digits) carries its status in its own row.
+
+// blockTagLen is the length of a block tag: dep_ and 16 hex digits.
+const blockTagLen = 4 + 16
+
+// BlockTag returns the tag a deposit id starts with, if it has one.
+func BlockTag(id string) (string, bool) {
+	if len(id) != blockTagLen+16 {
+		return "", false
+	}
+	return id[:blockTagLen], true
+}
+
+// BlockStatusKey is where the status of a block tag's deposits is kept.
+func BlockStatusKey(tag string) []byte { return Key("BS/", tag) }
+
+// BlockStatus is the status of a block's deposits and the times they took
+// each status (unix nanos, 0 for not yet).
+type BlockStatus struct {
+	Status                         string
+	Confirmed, Completed, Orphaned int64
+}
+
+// StatusOfDeposit is the block status a deposit's status and times make.
+func StatusOfDeposit(d *Deposit) BlockStatus {
+	nanos := func(t *time.Time) int64 {
+		if t == nil {
+			return 0
+		}
+		return t.UnixNano()
+	}
+	return BlockStatus{Status: d.Status, Confirmed: nanos(d.ConfirmedAt), Completed: nanos(d.CompletedAt), Orphaned: nanos(d.OrphanedAt)}
+}
+
+// AppendEncode appends the binary form: version, status, then the three
+// times as i64.
+func (s BlockStatus) AppendEncode(out []byte) []byte {
+	out = append(out, codecV1, statusCode(s.Status))
+	for _, t := range []int64{s.Confirmed, s.Completed, s.Orphaned} {
+		out = binary.BigEndian.AppendUint64(out, uint64(t))
+	}
+	return out
+}
+
+// DecodeBlockStatus reads a block status row.
+func DecodeBlockStatus(v []byte) (BlockStatus, error) {
+	if len(v) != 2+3*8 || v[0] != codecV1 || int(v[1]) >= len(statusCodes) {
+		return BlockStatus{}, fmt.Errorf("block status record of %d bytes", len(v))
+	}
+	s := BlockStatus{Status: statusCodes[v[1]]}
+	s.Confirmed = int64(binary.BigEndian.Uint64(v[2:]))
+	s.Completed = int64(binary.BigEndian.Uint64(v[10:]))
+	s.Orphaned = int64(binary.BigEndian.Uint64(v[18:]))
+	return s, nil
+}
+
+// apply sets d's status and its times to s.
+func (s BlockStatus) apply(d *Deposit) {
+	at := func(n int64) *time.Time {
+		if n == 0 {
+			return nil
+		}
+		t := time.Unix(0, n).UTC()
+		return &t
+	}
+	d.Status = s.Status
+	d.ConfirmedAt, d.CompletedAt, d.OrphanedAt = at(s.Confirmed), at(s.Completed), at(s.Orphaned)
+}
+
+// DepositReader reads deposits with their current status. It remembers the
+// last block status it read: the deposits of a block are read together, in
+// listings and in id order alike.
+type DepositReader struct {
+	R   Reader
+	tag string
+	bs  BlockStatus
+}
+
+// Get reads one deposit; ErrNotFound if missing.
+func (dr *DepositReader) Get(id string) (*Deposit, error) {
+	v, closer, err := dr.R.Get(DepositKey(id))
 	if err != nil {
 		return nil, err
 	}
-	defer closer.Close()
 	d := &Deposit{}
-	if err := DecodeDeposit(v, d); err != nil {
+	err = DecodeDeposit(v, d)
+	closer.Close()
+	if err != nil {
 		return nil, fmt.Errorf("store: deposit %s: %w", id, err)
 	}
+	if err := dr.resolve(d); err != nil {
+		return nil, err
+	}
 	return d, nil
+}
+
+// resolve sets a decoded deposit's status from its block's.
+func (dr *DepositReader) resolve(d *Deposit) error {
+	tag, ok := BlockTag(d.ID)
+	if !ok {
+		return nil
+	}
+	if tag != dr.tag {
+		v, closer, err := dr.R.Get(BlockStatusKey(tag))
+		if err != nil {
+			return fmt.Errorf("store: status of the block of deposit %s: %w", d.ID, err)
+		}
+		bs, err := DecodeBlockStatus(v)
+		closer.Close()
+		if err != nil {
+			return fmt.Errorf("store: status of the block of deposit %s: %w", d.ID, err)
+		}
+		dr.tag, dr.bs = tag, bs
+	}
+	dr.bs.apply(d)
+	return nil
+}
+
+// ScanDeposits calls fn with every deposit, in id order, with its current
+// status.
+func ScanDeposits(r Reader, fn func(*Deposit) error) error {
+	dr := &DepositReader{R: r}
+	return Scan(r, []byte("D/"), false, func(_, v []byte) (bool, error) {
+		d := &Deposit{}
+		if err := DecodeDeposit(v, d); err != nil {
+			return false, err
+		}
+		if err := dr.resolve(d); err != nil {
+			return false, err
+		}
+		return true, fn(d)
+	})
 }
 
 var statusCodes = [...]string{StatusPending, StatusConfirmed, StatusCompleted, StatusOrphaned}

@@ -31,7 +31,8 @@
 //	C/<merchant>0<family><until><id>      addresses cooling down until <until>
 //	R/<merchant>0<reference>              deposit reference (metadata, active bindings)
 //	H/<address id><bound at>              binding history of an address
-//	D/<deposit id>                        deposit
+//	D/<deposit id>                        deposit, as detected (see BlockTag)
+//	BS/<block tag>                        status of a block's deposits, and when they took each
 //	DM/<merchant>0<detected at><first id> the deposits one batch detected, in id order
 //	DB/<chain>0<number><block hash><first id>  the deposits a block made when connected
 //	DT/<chain>0<tx hash><index>           orphaned deposit of a transfer not mined again (replaces)
@@ -53,8 +54,9 @@
 //
 //   - A balance row equals the sum of its deposits by status: pending holds
 //     pending and confirmed deposits, available holds completed ones, and an
-//     orphaned deposit is in neither. Every status change writes the deposit
-//     and its balance delta in the same batch.
+//     orphaned deposit is in neither. Every status change writes the
+//     block's status row (or, for a deposit from before block tags, the
+//     deposit) and its balance delta in the same batch.
 //   - A deposit id is derived from (chain, tx hash, index, block hash): the
 //     same transfer in the same block is the same deposit, so re-applying a
 //     record is a no-op.
