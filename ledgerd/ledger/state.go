@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -45,13 +46,24 @@ type state struct {
 	owners   map[string]*owner // by A/ key
 	byID     map[uint64]string // address id → A/ key of a cached owner
 	poolGen  uint64
-	balances map[string]*store.Balance
-	stats    map[string]*store.RefStats
+	balances map[balanceKey]*store.Balance
+	stats    map[refKey]*store.RefStats
+	// tx is the last Apply's, whose maps and buffers the next one reuses.
+	tx *applyTx
 }
+
+// balanceKey names a balance row (BalanceKey) and refKey a reference's
+// totals row, without building the key on every deposit.
+type balanceKey struct {
+	merchant, ref, currency string
+	chain                   chain.ID
+}
+
+type refKey struct{ merchant, ref string }
 
 func newState() *state {
 	return &state{chains: map[chain.ID]*chainState{}, owners: map[string]*owner{}, byID: map[uint64]string{},
-		balances: map[string]*store.Balance{}, stats: map[string]*store.RefStats{}}
+		balances: map[balanceKey]*store.Balance{}, stats: map[refKey]*store.RefStats{}}
 }
 
 // chainState is one chain's part of the state.
@@ -133,15 +145,18 @@ type applyTx struct {
 	inBlock  map[string]bool           // the transfers (by first deposit id) of the block being connected
 	dirty    map[string]*store.Deposit // D/ rows to write
 	groups   map[string]*store.Deposit // BS/ rows to write: a deposit of the block tag, with its status
-	balances map[string]*store.Balance
-	stats    map[string]*store.RefStats
+	balances map[balanceKey]*store.Balance
+	stats    map[refKey]*store.RefStats
 	chains   map[chain.ID]*chainState
 	events   []byte
 	nEvents  int
 	blockIDs []string            // the deposits of the block being connected
 	dm       map[string][]string // the deposits of each merchant
 	err      error               // the first failed write of an outbox row
+	rows     []row               // balance and totals rows, sorted before they are written
 }
+
+type row struct{ k, v []byte }
 
 func (s *state) begin(db *store.DB, b *store.Batch, now time.Time) *applyTx {
 	keys, gen, complete := b.PoolChanges(s.poolGen)
@@ -162,9 +177,24 @@ func (s *state) begin(db *store.DB, b *store.Batch, now time.Time) *applyTx {
 		}
 	}
 	s.poolGen = gen
-	return &applyTx{s: s, db: db, b: b, now: now, inBlock: map[string]bool{}, dirty: map[string]*store.Deposit{}, groups: map[string]*store.Deposit{},
-		balances: map[string]*store.Balance{}, stats: map[string]*store.RefStats{}, chains: map[chain.ID]*chainState{},
-		dm: map[string][]string{}}
+	tx := s.tx
+	if tx == nil {
+		tx = &applyTx{s: s, inBlock: map[string]bool{}, dirty: map[string]*store.Deposit{}, groups: map[string]*store.Deposit{},
+			balances: map[balanceKey]*store.Balance{}, stats: map[refKey]*store.RefStats{}, chains: map[chain.ID]*chainState{},
+			dm: map[string][]string{}}
+		s.tx = tx
+	} else {
+		clear(tx.inBlock)
+		clear(tx.dirty)
+		clear(tx.groups)
+		clear(tx.balances)
+		clear(tx.stats)
+		clear(tx.chains)
+		clear(tx.dm)
+		tx.events, tx.nEvents, tx.blockIDs, tx.err = tx.events[:0], 0, tx.blockIDs[:0], nil
+	}
+	tx.db, tx.b, tx.now = db, b, now
+	return tx
 }
 
 func (s *state) dropOwner(akey string) {
@@ -301,6 +331,14 @@ func (tx *applyTx) owner(t *chain.Transfer) (*owner, error) {
 	if t.To.IsZero() {
 		return loadOwner(tx.db, t)
 	}
+	if t.AddressID != 0 {
+		// The usual case, found without building the A/ key.
+		if k, ok := tx.s.byID[t.AddressID]; ok && len(k) == 3+len(t.To.Raw()) && k[2] == byte(t.To.Family()) && k[3:] == t.To.Raw() {
+			if o := tx.s.owners[k]; o != nil && o.lookupID == t.AddressID {
+				return o, nil
+			}
+		}
+	}
 	k := string(store.Key("A/", t.To.Key()))
 	if o, ok := tx.s.owners[k]; ok && o.lookupID == t.AddressID {
 		return o, nil
@@ -393,17 +431,17 @@ func (tx *applyTx) freeTag(c *chainState, r *events.Record) (blockTag, error) {
 
 // addBalance adds (or, with sub, takes) v to a deposit's pending or available balance.
 func (tx *applyTx) addBalance(d *store.Deposit, v chain.Amount, sub, pending bool) error {
-	k := string(BalanceKey(d.Merchant, d.Ref(), d.Currency, d.Chain))
+	k := balanceKey{d.Merchant, d.Ref(), d.Currency, d.Chain}
 	bal := tx.balances[k]
 	if bal == nil {
 		if bal = tx.s.balances[k]; bal == nil {
-			b, err := store.GetBalance(tx.db, []byte(k))
+			b, err := store.GetBalance(tx.db, BalanceKey(k.merchant, k.ref, k.currency, k.chain))
 			if err != nil {
 				return err
 			}
 			bal = &b
 			if len(tx.s.balances) >= cacheRows {
-				tx.s.balances = map[string]*store.Balance{}
+				tx.s.balances = map[balanceKey]*store.Balance{}
 			}
 			tx.s.balances[k] = bal
 		}
@@ -425,19 +463,21 @@ func (tx *applyTx) addBalance(d *store.Deposit, v chain.Amount, sub, pending boo
 	return nil
 }
 
+func statsKey(k refKey) []byte { return store.Key("RS/", k.merchant, store.Sep, k.ref) }
+
 // bumpStats counts a deposit in (or, with -1, out of) its reference's totals.
 func (tx *applyTx) bumpStats(d *store.Deposit, delta int64) error {
-	k := string(store.Key("RS/", d.Merchant, store.Sep, d.Ref()))
+	k := refKey{d.Merchant, d.Ref()}
 	s := tx.stats[k]
 	if s == nil {
 		if s = tx.s.stats[k]; s == nil {
-			v, err := store.GetRefStats(tx.db, []byte(k))
+			v, err := store.GetRefStats(tx.db, statsKey(k))
 			if err != nil {
 				return err
 			}
 			s = &v
 			if len(tx.s.stats) >= cacheRows {
-				tx.s.stats = map[string]*store.RefStats{}
+				tx.s.stats = map[refKey]*store.RefStats{}
 			}
 			tx.s.stats[k] = s
 		}
@@ -488,7 +528,7 @@ func (tx *applyTx) flushEvents() {
 	if err := Outbox(tx.b, store.OutboxRow{Kind: store.OutboxEvents, Value: tx.events}); err != nil {
 		tx.err = errors.Join(tx.err, err)
 	}
-	tx.events, tx.nEvents = nil, 0
+	tx.events, tx.nEvents = tx.events[:0], 0 // the row holds a copy
 }
 
 // flush writes what the Apply changed: deposits, balances, totals, chain
@@ -520,16 +560,21 @@ func (tx *applyTx) flush() error {
 			return err
 		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(tx.balances)) {
-		if err := tx.b.Set([]byte(k), tx.balances[k].Encode(), nil); err != nil {
+	rows := tx.rows[:0]
+	for k, b := range tx.balances {
+		rows = append(rows, row{BalanceKey(k.merchant, k.ref, k.currency, k.chain), b.Encode()})
+	}
+	for k, s := range tx.stats {
+		rows = append(rows, row{statsKey(k), s.Encode()})
+	}
+	slices.SortFunc(rows, func(a, b row) int { return bytes.Compare(a.k, b.k) })
+	for _, r := range rows {
+		if err := tx.b.Set(r.k, r.v, nil); err != nil {
 			return err
 		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(tx.stats)) {
-		if err := tx.b.Set([]byte(k), tx.stats[k].Encode(), nil); err != nil {
-			return err
-		}
-	}
+	clear(rows)
+	tx.rows = rows[:0]
 	for _, c := range tx.chains {
 		if err := tx.b.PutJSON(chainKey(c.id), c.st); err != nil {
 			return err
