@@ -3,14 +3,17 @@ package ledger
 import (
 	"bytes"
 	"fmt"
+	"slices"
 
 	"github.com/inflowhq/inflow/ledgerd/store"
 )
 
-// Audit recomputes every balance from the deposits and compares it with the
-// stored balance rows: pending is the sum of pending and confirmed deposits,
-// available the sum of completed ones, orphaned deposits count nowhere. It
-// also checks that each deposit is in the merchant and block indexes.
+// Audit recomputes every account from the deposits and compares it with the
+// stored account rows: a balance's pending is the sum of its pending and
+// confirmed deposits, available the sum of completed ones, orphaned deposits
+// count nowhere, and an account's deposit count is its deposits that are not
+// orphaned. It also checks that each deposit is in the merchant and block
+// indexes.
 func Audit(r store.Reader) error {
 	// DB/<chain>0<number><hash><first id> and DM/<merchant>0<detected><first id>
 	byBlock, err := indexed(r, "DB/", 8+32)
@@ -21,14 +24,15 @@ func Audit(r store.Reader) error {
 	if err != nil {
 		return err
 	}
-	want := map[string]*store.Balance{}
+	want := map[string]*store.Account{}
 	err = store.ScanDeposits(r, func(d *store.Deposit) error {
-		k := string(BalanceKey(d.Merchant, d.Ref(), d.Currency, d.Chain))
-		b := want[k]
-		if b == nil {
-			b = &store.Balance{}
-			want[k] = b
+		k := string(store.AccountKey(d.Merchant, d.Ref()))
+		a := want[k]
+		if a == nil {
+			a = &store.Account{}
+			want[k] = a
 		}
+		b := a.Balance(d.Currency, d.Chain)
 		var ok = true
 		switch d.Status {
 		case store.StatusPending, store.StatusConfirmed:
@@ -38,6 +42,9 @@ func Audit(r store.Reader) error {
 		case store.StatusOrphaned:
 		default:
 			return fmt.Errorf("deposit %s has status %q", d.ID, d.Status)
+		}
+		if d.Status != store.StatusOrphaned {
+			a.Deposits++
 		}
 		if !ok {
 			return fmt.Errorf("balance overflow at %s", d.ID)
@@ -51,18 +58,30 @@ func Audit(r store.Reader) error {
 		return err
 	}
 	seen := map[string]bool{}
-	err = store.Scan(r, []byte("B/"), false, func(k, v []byte) (bool, error) {
-		got, err := store.DecodeBalance(v)
+	err = store.Scan(r, []byte("RB/"), false, func(k, v []byte) (bool, error) {
+		got, err := store.DecodeAccount(v)
 		if err != nil {
 			return false, err
 		}
 		w := want[string(k)]
 		if w == nil {
-			w = &store.Balance{}
+			w = &store.Account{}
 		}
-		if got.Pending.Cmp(w.Pending) != 0 || got.Available.Cmp(w.Available) != 0 {
-			return false, fmt.Errorf("balance %q: stored pending=%s available=%s, deposits say pending=%s available=%s",
-				k, got.Pending, got.Available, w.Pending, w.Available)
+		if got.Deposits != w.Deposits {
+			return false, fmt.Errorf("account %q: stored %d deposits, the deposits say %d", k, got.Deposits, w.Deposits)
+		}
+		for _, b := range got.Balances {
+			wb := w.Balance(b.Currency, b.Chain)
+			if b.Pending.Cmp(wb.Pending) != 0 || b.Available.Cmp(wb.Available) != 0 {
+				return false, fmt.Errorf("account %q, %s on %s: stored pending=%s available=%s, deposits say pending=%s available=%s",
+					k, b.Currency, b.Chain, b.Pending, b.Available, wb.Pending, wb.Available)
+			}
+		}
+		for _, wb := range w.Balances {
+			if b := got.Balance(wb.Currency, wb.Chain); b.Pending.IsZero() && b.Available.IsZero() && (!wb.Pending.IsZero() || !wb.Available.IsZero()) {
+				return false, fmt.Errorf("account %q has no balance of %s on %s, deposits say pending=%s available=%s",
+					k, wb.Currency, wb.Chain, wb.Pending, wb.Available)
+			}
 		}
 		seen[string(k)] = true
 		return true, nil
@@ -71,8 +90,8 @@ func Audit(r store.Reader) error {
 		return err
 	}
 	for k, w := range want {
-		if !seen[k] && (!w.Pending.IsZero() || !w.Available.IsZero()) {
-			return fmt.Errorf("deposits make balance %q (pending=%s available=%s) but no row exists", k, w.Pending, w.Available)
+		if !seen[k] && (w.Deposits != 0 || slices.ContainsFunc(w.Balances, func(b store.AccountBalance) bool { return !b.Pending.IsZero() || !b.Available.IsZero() })) {
+			return fmt.Errorf("deposits make account %q (%d deposits) but no row exists", k, w.Deposits)
 		}
 	}
 	return nil

@@ -44,8 +44,10 @@
 //
 // What the ledger reads on every deposit is in memory (state.go), loaded
 // from Pebble on first use: each chain's state, recent canonical blocks, open
-// deposits by block and orphaned transfers, and caches of pool entries,
-// balances and reference totals. A deposit then costs no read, and a batch
-// writes each changed row once. The memory state is dropped after a failed
+// deposits by block and orphaned transfers, and caches of pool entries and
+// of accounts (a reference's balances and totals, one row). A deposit then
+// costs no read, and a batch writes each changed row once: a deposit when it
+// is detected, a block's status when its deposits change status together,
+// an account once however many of its deposits the batch holds. The memory state is dropped after a failed
 // Apply, and a restart rebuilds it, so Pebble stays the one truth.
 package ledger

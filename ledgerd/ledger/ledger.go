@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -59,6 +60,9 @@ func New(db *store.DB, table *assets.Config, o Options) (*Ledger, error) {
 	m, err := newMetrics(o.Registerer)
 	if err != nil {
 		return nil, err
+	}
+	if err := migrateAccounts(db); err != nil {
+		return nil, fmt.Errorf("ledger: move balances and totals into account rows: %w", err)
 	}
 	return &Ledger{db: db, assets: table, now: o.Now, log: o.Logger, m: m}, nil
 }
@@ -360,9 +364,72 @@ func blockIndexKey(id chain.ID, n uint64, block chain.Hash, first string) []byte
 	return store.Key("DB/", string(id), store.Sep, n, block[:], first)
 }
 
-// BalanceKey is the balance row of (merchant, reference, currency, chain).
-func BalanceKey(merchant, ref, currency string, id chain.ID) []byte {
-	return store.Key("B/", merchant, store.Sep, ref, store.Sep, currency, store.Sep, string(id))
+// migrateAccounts moves the rows earlier versions kept, a balance row per
+// (merchant, reference, currency, chain) in B/ and a totals row per
+// reference in RS/, into one account row per reference (RB/), in one batch.
+func migrateAccounts(db *store.DB) error {
+	type ref struct{ merchant, ref string }
+	accounts := map[ref]*store.Account{}
+	get := func(k ref) (*store.Account, error) {
+		if a := accounts[k]; a != nil {
+			return a, nil
+		}
+		a, err := store.GetAccount(db, k.merchant, k.ref)
+		accounts[k] = &a
+		return &a, err
+	}
+	// B/<merchant>0<ref>0<currency>0<chain> and RS/<merchant>0<ref>
+	err := store.Scan(db, []byte("B/"), false, func(k, v []byte) (bool, error) {
+		parts := bytes.Split(k[len("B/"):], []byte{0})
+		if len(parts) != 4 {
+			return false, fmt.Errorf("balance row %q", k)
+		}
+		b, err := store.DecodeBalance(v)
+		if err != nil {
+			return false, err
+		}
+		a, err := get(ref{string(parts[0]), string(parts[1])})
+		if err != nil {
+			return false, err
+		}
+		*a.Balance(string(parts[2]), chain.ID(parts[3])) = b
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	err = store.Scan(db, []byte("RS/"), false, func(k, v []byte) (bool, error) {
+		parts := bytes.Split(k[len("RS/"):], []byte{0})
+		if len(parts) != 2 {
+			return false, fmt.Errorf("totals row %q", k)
+		}
+		s, err := store.DecodeRefStats(v)
+		if err != nil {
+			return false, err
+		}
+		a, err := get(ref{string(parts[0]), string(parts[1])})
+		if err != nil {
+			return false, err
+		}
+		a.RefStats = s
+		return true, nil
+	})
+	if err != nil || len(accounts) == 0 {
+		return err
+	}
+	return db.Write(func(b *store.Batch) error {
+		for k, a := range accounts {
+			if err := b.Set(store.AccountKey(k.merchant, k.ref), a.AppendEncode(nil), nil); err != nil {
+				return err
+			}
+		}
+		for _, p := range []string{"B/", "RS/"} {
+			if err := b.DeleteRange([]byte(p), store.PrefixEnd([]byte(p)), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // confirm moves pending deposits that reached the credit depth to confirmed.

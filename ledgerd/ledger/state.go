@@ -19,7 +19,7 @@ import (
 )
 
 // cacheRows bounds each of the caches of rows the ledger reads on demand
-// (pool entries, balances, reference totals): past it the cache is emptied
+// (pool entries and accounts): past it the cache is emptied
 // and refills from Pebble.
 const cacheRows = 1 << 20
 
@@ -34,8 +34,8 @@ const eventsPerRow = 1000
 //   - per chain: the chain state, the recent canonical blocks, the open
 //     deposits (pending or confirmed, by block number) and the orphaned
 //     transfers not yet mined again (the DT/ rows);
-//   - caches of pool entries with their binding history, balances and
-//     reference totals, loaded on first use.
+//   - caches of pool entries with their binding history, and of accounts
+//     (balances and reference totals), loaded on first use.
 //
 // Pebble stays the truth: everything here is loaded from it, the ledger is
 // its only writer of deposits, balances and totals, and the pool entries the
@@ -46,24 +46,18 @@ type state struct {
 	owners   map[string]*owner // by A/ key
 	byID     map[uint64]string // address id → A/ key of a cached owner
 	poolGen  uint64
-	balances map[balanceKey]*store.Balance
-	stats    map[refKey]*store.RefStats
+	accounts map[refKey]*store.Account
 	// tx is the last Apply's, whose maps and buffers the next one reuses.
 	tx *applyTx
 }
 
-// balanceKey names a balance row (BalanceKey) and refKey a reference's
-// totals row, without building the key on every deposit.
-type balanceKey struct {
-	merchant, ref, currency string
-	chain                   chain.ID
-}
-
+// refKey names an account row (store.AccountKey) without building the key
+// on every deposit.
 type refKey struct{ merchant, ref string }
 
 func newState() *state {
 	return &state{chains: map[chain.ID]*chainState{}, owners: map[string]*owner{}, byID: map[uint64]string{},
-		balances: map[balanceKey]*store.Balance{}, stats: map[refKey]*store.RefStats{}}
+		accounts: map[refKey]*store.Account{}}
 }
 
 // chainState is one chain's part of the state.
@@ -145,15 +139,14 @@ type applyTx struct {
 	inBlock  map[string]bool           // the transfers (by first deposit id) of the block being connected
 	dirty    map[string]*store.Deposit // D/ rows to write
 	groups   map[string]*store.Deposit // BS/ rows to write: a deposit of the block tag, with its status
-	balances map[balanceKey]*store.Balance
-	stats    map[refKey]*store.RefStats
+	accounts map[refKey]*store.Account // the accounts it changed
 	chains   map[chain.ID]*chainState
 	events   []byte
 	nEvents  int
 	blockIDs []string            // the deposits of the block being connected
 	dm       map[string][]string // the deposits of each merchant
 	err      error               // the first failed write of an outbox row
-	rows     []row               // balance and totals rows, sorted before they are written
+	rows     []row               // account rows, sorted before they are written
 }
 
 type row struct{ k, v []byte }
@@ -180,15 +173,14 @@ func (s *state) begin(db *store.DB, b *store.Batch, now time.Time) *applyTx {
 	tx := s.tx
 	if tx == nil {
 		tx = &applyTx{s: s, inBlock: map[string]bool{}, dirty: map[string]*store.Deposit{}, groups: map[string]*store.Deposit{},
-			balances: map[balanceKey]*store.Balance{}, stats: map[refKey]*store.RefStats{}, chains: map[chain.ID]*chainState{},
+			accounts: map[refKey]*store.Account{}, chains: map[chain.ID]*chainState{},
 			dm: map[string][]string{}}
 		s.tx = tx
 	} else {
 		clear(tx.inBlock)
 		clear(tx.dirty)
 		clear(tx.groups)
-		clear(tx.balances)
-		clear(tx.stats)
+		clear(tx.accounts)
 		clear(tx.chains)
 		clear(tx.dm)
 		tx.events, tx.nEvents, tx.blockIDs, tx.err = tx.events[:0], 0, tx.blockIDs[:0], nil
@@ -429,24 +421,35 @@ func (tx *applyTx) freeTag(c *chainState, r *events.Record) (blockTag, error) {
 	}
 }
 
+// account returns the account of a deposit's reference, which the Apply
+// then writes.
+func (tx *applyTx) account(d *store.Deposit) (*store.Account, error) {
+	k := refKey{d.Merchant, d.Ref()}
+	a := tx.accounts[k]
+	if a == nil {
+		if a = tx.s.accounts[k]; a == nil {
+			v, err := store.GetAccount(tx.db, k.merchant, k.ref)
+			if err != nil {
+				return nil, err
+			}
+			a = &v
+			if len(tx.s.accounts) >= cacheRows {
+				tx.s.accounts = map[refKey]*store.Account{}
+			}
+			tx.s.accounts[k] = a
+		}
+		tx.accounts[k] = a
+	}
+	return a, nil
+}
+
 // addBalance adds (or, with sub, takes) v to a deposit's pending or available balance.
 func (tx *applyTx) addBalance(d *store.Deposit, v chain.Amount, sub, pending bool) error {
-	k := balanceKey{d.Merchant, d.Ref(), d.Currency, d.Chain}
-	bal := tx.balances[k]
-	if bal == nil {
-		if bal = tx.s.balances[k]; bal == nil {
-			b, err := store.GetBalance(tx.db, BalanceKey(k.merchant, k.ref, k.currency, k.chain))
-			if err != nil {
-				return err
-			}
-			bal = &b
-			if len(tx.s.balances) >= cacheRows {
-				tx.s.balances = map[balanceKey]*store.Balance{}
-			}
-			tx.s.balances[k] = bal
-		}
-		tx.balances[k] = bal
+	a, err := tx.account(d)
+	if err != nil {
+		return err
 	}
+	bal := a.Balance(d.Currency, d.Chain)
 	target := &bal.Available
 	if pending {
 		target = &bal.Pending
@@ -463,29 +466,15 @@ func (tx *applyTx) addBalance(d *store.Deposit, v chain.Amount, sub, pending boo
 	return nil
 }
 
-func statsKey(k refKey) []byte { return store.Key("RS/", k.merchant, store.Sep, k.ref) }
-
 // bumpStats counts a deposit in (or, with -1, out of) its reference's totals.
 func (tx *applyTx) bumpStats(d *store.Deposit, delta int64) error {
-	k := refKey{d.Merchant, d.Ref()}
-	s := tx.stats[k]
-	if s == nil {
-		if s = tx.s.stats[k]; s == nil {
-			v, err := store.GetRefStats(tx.db, statsKey(k))
-			if err != nil {
-				return err
-			}
-			s = &v
-			if len(tx.s.stats) >= cacheRows {
-				tx.s.stats = map[refKey]*store.RefStats{}
-			}
-			tx.s.stats[k] = s
-		}
-		tx.stats[k] = s
+	a, err := tx.account(d)
+	if err != nil {
+		return err
 	}
-	s.Deposits += delta
+	a.Deposits += delta
 	if delta > 0 {
-		s.LastDepositAt = tx.now
+		a.LastDepositAt = tx.now
 	}
 	return nil
 }
@@ -531,7 +520,7 @@ func (tx *applyTx) flushEvents() {
 	tx.events, tx.nEvents = tx.events[:0], 0 // the row holds a copy
 }
 
-// flush writes what the Apply changed: deposits, balances, totals, chain
+// flush writes what the Apply changed: deposits, block statuses, accounts, chain
 // states and the last outbox row.
 func (tx *applyTx) flush() error {
 	tx.flushEvents()
@@ -561,11 +550,8 @@ func (tx *applyTx) flush() error {
 		}
 	}
 	rows := tx.rows[:0]
-	for k, b := range tx.balances {
-		rows = append(rows, row{BalanceKey(k.merchant, k.ref, k.currency, k.chain), b.Encode()})
-	}
-	for k, s := range tx.stats {
-		rows = append(rows, row{statsKey(k), s.Encode()})
+	for k, a := range tx.accounts {
+		rows = append(rows, row{store.AccountKey(k.merchant, k.ref), a.AppendEncode(nil)})
 	}
 	slices.SortFunc(rows, func(a, b row) int { return bytes.Compare(a.k, b.k) })
 	for _, r := range rows {

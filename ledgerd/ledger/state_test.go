@@ -1,15 +1,19 @@
 package ledger_test
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/inflowhq/inflow/ledgerd/ledger"
+	"github.com/inflowhq/inflow/ledgerd/registry"
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/events"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
 // allEvents renders every outbox row's events, in order.
@@ -162,11 +166,98 @@ func blockConnectedAgain(t *testing.T, oneApply bool) {
 			t.Fatalf("transfer %d connected again: %+v", i, again)
 		}
 	}
-	bal, err := store.GetBalance(e.db, ledger.BalanceKey(e.merch, "", "USDT", testChain))
+	a, err := store.GetAccount(e.db, e.merch, "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	bal := a.Balance("USDT", testChain)
 	if want := chain.AmountFromUint64(1 + 2 + 1 + 2); bal.Pending.Cmp(want) != 0 {
 		t.Fatalf("pending balance %s, want %s", bal.Pending, want)
+	}
+}
+
+// Balance rows (B/) and totals rows (RS/) of earlier versions, in both the
+// JSON and the binary form they were written in, become one account row per
+// reference when a ledger opens the store, and deposits add to them.
+func TestAccountsMigrated(t *testing.T) {
+	e := newEnv(t)
+	key := func(parts ...string) []byte { return []byte(strings.Join(parts, "\x00")) }
+	binBalance := func(pending, available uint64) []byte {
+		p, a := chain.AmountFromUint64(pending).Bytes32(), chain.AmountFromUint64(available).Bytes32()
+		return append(append([]byte{1}, p[:]...), a[:]...)
+	}
+	jsonBalance, err := json.Marshal(store.Balance{Pending: chain.AmountFromUint64(5), Available: chain.AmountFromUint64(7)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := time.Unix(1_600_000_000, 0).UTC()
+	jsonStats, err := json.Marshal(store.RefStats{Deposits: 4, LastDepositAt: last})
+	if err != nil {
+		t.Fatal(err)
+	}
+	binStats := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte{1}, 2), uint64(last.UnixNano()))
+	err = e.db.Write(func(b *store.Batch) error {
+		for k, v := range map[string][]byte{
+			"B/" + string(key(e.merch, "alice", "USDT", testChain)): binBalance(3_000_000, 1_000_000),
+			"B/" + string(key(e.merch, "alice", "ETH", testChain)):  jsonBalance,
+			"B/" + string(key(e.merch, "", "USDT", testChain)):      binBalance(9, 0),
+			"RS/" + string(key(e.merch, "alice")):                   jsonStats,
+			"RS/" + string(key(e.merch, "")):                        binStats,
+		} {
+			if err := b.Set([]byte(k), v, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.led, err = ledger.New(e.db, e.tbl, ledger.Options{Now: func() time.Time { return e.clock }}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"B/", "RS/"} {
+		if err := store.Scan(e.db, []byte(p), false, func(k, _ []byte) (bool, error) { return false, fmt.Errorf("row %q left", k) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice, err := store.GetAccount(e.db, e.merch, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(alice.Deposits, alice.LastDepositAt, alice.Balances); got != fmt.Sprint(4, last, []store.AccountBalance{
+		{Currency: "ETH", Chain: testChain, Balance: store.Balance{Pending: chain.AmountFromUint64(5), Available: chain.AmountFromUint64(7)}},
+		{Currency: "USDT", Chain: testChain, Balance: store.Balance{Pending: chain.AmountFromUint64(3_000_000), Available: chain.AmountFromUint64(1_000_000)}},
+	}) {
+		t.Fatalf("alice's account: %s", got)
+	}
+	none, err := store.GetAccount(e.db, e.merch, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := none.Balance("USDT", testChain); none.Deposits != 2 || b.Pending.Cmp(chain.AmountFromUint64(9)) != 0 {
+		t.Fatalf("unattributed account: %d deposits, %+v", none.Deposits, none.Balances)
+	}
+
+	// The registry reads the account, and a deposit to alice adds to it.
+	if _, err := e.reg.Bind(e.merch, merchantapi.BindRequest{DepositReference: "alice", Currency: "USDT", ChainID: testChain}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock = e.clock.Add(time.Hour)
+	r := e.block(1, chain.Hash{}, 0, 1)
+	r.Time = e.clock.Unix()
+	if err := e.apply(r); err != nil {
+		t.Fatal(err)
+	}
+	ref := "alice"
+	bals, err := registry.Balances(e.db, e.tbl, e.merch, &ref, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(bals); got != "[{alice ETH 0.000000000000000005 0.000000000000000007 0.000000000000000012} {alice USDT 3.000001 1 4.000001}]" {
+		t.Fatalf("balances %s", got)
+	}
+	if alice, err = store.GetAccount(e.db, e.merch, "alice"); err != nil || alice.Deposits != 5 || !alice.LastDepositAt.Equal(e.clock) {
+		t.Fatalf("alice's totals after a deposit: %d, %s, %v", alice.Deposits, alice.LastDepositAt, err)
 	}
 }

@@ -530,19 +530,16 @@ func (r *Registry) GetReference(merchant, reference, chainID string) (*Reference
 
 // totals reads a reference's stats and its balance totals per currency.
 func (r *Registry) totals(merchant, reference string) (store.RefStats, map[string]string, error) {
-	stats, err := store.GetRefStats(r.db, store.Key("RS/", merchant, store.Sep, reference))
+	a, err := store.GetAccount(r.db, merchant, reference)
 	if err != nil {
-		return stats, nil, err
+		return a.RefStats, nil, err
 	}
-	bals, err := Balances(r.db, r.assets, merchant, &reference, "")
-	if err != nil {
-		return stats, nil, err
-	}
+	bals := balanceViews(r.assets, []refAccount{{reference, &a}}, "")
 	totals := map[string]string{}
 	for _, b := range bals {
 		totals[b.Currency] = b.total
 	}
-	return stats, totals, nil
+	return a.RefStats, totals, nil
 }
 
 // ReferenceSummary is one row of GET /deposits/references.
@@ -653,62 +650,67 @@ type BalanceView struct {
 	total            string
 }
 
-// Balances sums a merchant's balance rows per reference and currency across
+// Balances sums a merchant's balances per reference and currency across
 // chains, exactly: each chain's base units are scaled to the largest
 // decimals of that currency before adding. ref nil means every attributed
 // reference.
 func Balances(rd store.Reader, table *assets.Config, merchant string, ref *string, currency string) ([]BalanceView, error) {
-	prefix := store.Key("B/", merchant, store.Sep)
+	var accounts []refAccount
 	if ref != nil {
-		prefix = store.Key("B/", merchant, store.Sep, *ref, store.Sep)
-	}
-	type acc struct {
-		ref, cur       string
-		pending, avail []part
-		maxDec         uint8
-	}
-	groups := map[string]*acc{}
-	var order []string
-	err := store.Scan(rd, prefix, false, func(k, v []byte) (bool, error) {
-		parts := strings.Split(string(k[len("B/")+len(merchant)+1:]), "\x00")
-		if len(parts) != 3 {
-			return true, nil
-		}
-		rf, cur, ch := parts[0], parts[1], parts[2]
-		if rf == "" || (currency != "" && !strings.EqualFold(cur, currency)) {
-			return true, nil // unattributed deposits have no reference balance
-		}
-		bal, err := store.DecodeBalance(v)
+		a, err := store.GetAccount(rd, merchant, *ref)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
-		dec := uint8(0)
-		if a, err := table.Currency(chain.ID(ch), cur); err == nil {
-			dec = a.Decimals
+		accounts = append(accounts, refAccount{*ref, &a})
+	} else {
+		err := store.ScanAccounts(rd, merchant, func(ref string, a *store.Account) error {
+			accounts = append(accounts, refAccount{ref, a})
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		g := groups[rf+"\x00"+cur]
-		if g == nil {
-			g = &acc{ref: rf, cur: cur}
-			groups[rf+"\x00"+cur] = g
-			order = append(order, rf+"\x00"+cur)
-		}
-		g.pending = append(g.pending, part{bal.Pending, dec})
-		g.avail = append(g.avail, part{bal.Available, dec})
-		g.maxDec = max(g.maxDec, dec)
-		return true, nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	out := make([]BalanceView, 0, len(order))
-	for _, key := range order {
-		g := groups[key]
-		p, a := sumParts(g.pending, g.maxDec), sumParts(g.avail, g.maxDec)
-		t, _ := p.Add(a)
-		out = append(out, BalanceView{DepositReference: g.ref, Currency: g.cur,
-			Pending: p.Decimal(g.maxDec), Available: a.Decimal(g.maxDec), total: t.Decimal(g.maxDec)})
+	return balanceViews(table, accounts, currency), nil
+}
+
+type refAccount struct {
+	ref string
+	a   *store.Account
+}
+
+// balanceViews sums accounts' balances per reference and currency, in
+// reference and currency order.
+func balanceViews(table *assets.Config, accounts []refAccount, currency string) []BalanceView {
+	out := []BalanceView{}
+	for _, ra := range accounts {
+		if ra.ref == "" {
+			continue // unattributed deposits have no reference balance
+		}
+		bs := ra.a.Balances // in (currency, chain) order
+		for i := 0; i < len(bs); {
+			cur := bs[i].Currency
+			var pending, avail []part
+			maxDec := uint8(0)
+			for ; i < len(bs) && bs[i].Currency == cur; i++ {
+				dec := uint8(0)
+				if a, err := table.Currency(bs[i].Chain, cur); err == nil {
+					dec = a.Decimals
+				}
+				pending = append(pending, part{bs[i].Pending, dec})
+				avail = append(avail, part{bs[i].Available, dec})
+				maxDec = max(maxDec, dec)
+			}
+			if currency != "" && !strings.EqualFold(cur, currency) {
+				continue
+			}
+			p, a := sumParts(pending, maxDec), sumParts(avail, maxDec)
+			t, _ := p.Add(a)
+			out = append(out, BalanceView{DepositReference: ra.ref, Currency: cur,
+				Pending: p.Decimal(maxDec), Available: a.Decimal(maxDec), total: t.Decimal(maxDec)})
+		}
 	}
-	return out, nil
+	return out
 }
 
 type part struct {

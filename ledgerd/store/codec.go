@@ -336,15 +336,8 @@ func DecodeDeposit(b []byte, d *Deposit) error {
 	return nil
 }
 
-// Encode is the binary form of a balance: version, pending:32, available:32.
-func (b Balance) Encode() []byte {
-	out := make([]byte, 0, 65)
-	p, a := b.Pending.Bytes32(), b.Available.Bytes32()
-	out = append(append(append(out, codecV1), p[:]...), a[:]...)
-	return out
-}
-
-// DecodeBalance reads either form of a balance.
+// DecodeBalance reads either form of a balance row (B/) of earlier
+// versions: JSON, or version, pending:32, available:32.
 func DecodeBalance(v []byte) (Balance, error) {
 	var b Balance
 	if len(v) > 0 && v[0] == '{' {
@@ -359,19 +352,9 @@ func DecodeBalance(v []byte) (Balance, error) {
 	return b, nil
 }
 
-// Encode is the binary form of a reference's totals: version, deposits:i64,
-// last deposit at (unix nanos, 0 for never):i64.
-func (s RefStats) Encode() []byte {
-	out := append(make([]byte, 0, 17), codecV1)
-	out = binary.BigEndian.AppendUint64(out, uint64(s.Deposits))
-	var at int64
-	if !s.LastDepositAt.IsZero() {
-		at = s.LastDepositAt.UnixNano()
-	}
-	return binary.BigEndian.AppendUint64(out, uint64(at))
-}
-
-// DecodeRefStats reads either form of a reference's totals.
+// DecodeRefStats reads either form of a totals row (RS/) of earlier
+// versions: JSON, or version, deposits:i64, last deposit at (unix nanos, 0
+// for never):i64.
 func DecodeRefStats(v []byte) (RefStats, error) {
 	var s RefStats
 	if len(v) > 0 && v[0] == '{' {
@@ -386,6 +369,85 @@ func DecodeRefStats(v []byte) (RefStats, error) {
 		s.LastDepositAt = time.Unix(0, at).UTC()
 	}
 	return s, nil
+}
+
+// AccountKey is the row of a merchant's reference ("" for its unattributed
+// deposits).
+func AccountKey(merchant, ref string) []byte {
+	k := make([]byte, 0, 3+len(merchant)+1+len(ref))
+	k = append(append(append(append(k, "RB/"...), merchant...), 0), ref...)
+	return k
+}
+
+// AppendEncode appends the binary form of an account: version, deposits:i64,
+// last deposit at (unix nanos, 0 for never):i64, the number of balances,
+// then each as length-prefixed currency and chain, pending:32, available:32.
+func (a *Account) AppendEncode(out []byte) []byte {
+	out = append(out, codecV1)
+	out = binary.BigEndian.AppendUint64(out, uint64(a.Deposits))
+	var at int64
+	if !a.LastDepositAt.IsZero() {
+		at = a.LastDepositAt.UnixNano()
+	}
+	out = binary.BigEndian.AppendUint64(out, uint64(at))
+	out = binary.AppendUvarint(out, uint64(len(a.Balances)))
+	for i := range a.Balances {
+		b := &a.Balances[i]
+		out = appendBytes(out, []byte(b.Currency))
+		out = appendBytes(out, []byte(b.Chain))
+		p, v := b.Pending.Bytes32(), b.Available.Bytes32()
+		out = append(append(out, p[:]...), v[:]...)
+	}
+	return out
+}
+
+// DecodeAccount reads an account row.
+func DecodeAccount(v []byte) (Account, error) {
+	var a Account
+	if len(v) < 18 || v[0] != codecV1 {
+		return a, fmt.Errorf("account record of %d bytes", len(v))
+	}
+	a.Deposits = int64(binary.BigEndian.Uint64(v[1:]))
+	if at := int64(binary.BigEndian.Uint64(v[9:])); at != 0 {
+		a.LastDepositAt = time.Unix(0, at).UTC()
+	}
+	n, w := binary.Uvarint(v[17:])
+	if w <= 0 || n > uint64(len(v)) {
+		return a, fmt.Errorf("account record: balance count")
+	}
+	r := &reader{b: v[17+w:]}
+	a.Balances = make([]AccountBalance, n)
+	for i := range a.Balances {
+		b := &a.Balances[i]
+		b.Currency = string(r.bytes())
+		b.Chain = chain.ID(r.bytes())
+		b.Pending, _ = chain.AmountFromBytes(r.take(32))
+		b.Available, _ = chain.AmountFromBytes(r.take(32))
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.err = fmt.Errorf("%d bytes after the balances", len(r.b))
+	}
+	if r.err != nil {
+		return a, fmt.Errorf("account record: %w", r.err)
+	}
+	return a, nil
+}
+
+// GetAccount reads a reference's account; a zero one if it has none.
+func GetAccount(r Reader, merchant, ref string) (Account, error) {
+	return getDecoded(r, AccountKey(merchant, ref), DecodeAccount)
+}
+
+// ScanAccounts calls fn with each account of a merchant, in reference order.
+func ScanAccounts(r Reader, merchant string, fn func(ref string, a *Account) error) error {
+	p := AccountKey(merchant, "")
+	return Scan(r, p, false, func(k, v []byte) (bool, error) {
+		a, err := DecodeAccount(v)
+		if err != nil {
+			return false, fmt.Errorf("store: decode %q: %w", printable(k), err)
+		}
+		return true, fn(string(k[len(p):]), &a)
+	})
 }
 
 // getDecoded reads key and decodes it with dec; the zero value if missing.
@@ -405,12 +467,6 @@ func getDecoded[T any](r Reader, key []byte, dec func([]byte) (T, error)) (T, er
 	}
 	return out, nil
 }
-
-// GetBalance reads a balance row; zero if missing.
-func GetBalance(r Reader, key []byte) (Balance, error) { return getDecoded(r, key, DecodeBalance) }
-
-// GetRefStats reads a reference's totals; zero if missing.
-func GetRefStats(r Reader, key []byte) (RefStats, error) { return getDecoded(r, key, DecodeRefStats) }
 
 // AppendIDs appends ids, each length-prefixed: the value of an index row
 // that lists the deposits of one block (DB/) or of one merchant in one

@@ -12,9 +12,9 @@
 // balances, outbox rows and the consumed offsets together: a crash leaves
 // either all of it or none of it.
 //
-// The records written on every deposit (deposits, balances, reference
-// totals) are in a versioned binary form (codec.go); the JSON form earlier
-// versions wrote is still read. The pool keys (A/, I/, H/) each commit
+// The records written on every deposit (deposits, block statuses, accounts)
+// are in a versioned binary form (codec.go); the JSON deposits earlier
+// versions wrote are still read. The pool keys (A/, I/, H/) each commit
 // writes are logged, so that the ledger can drop what it cached of them.
 //
 // # Key layout
@@ -36,8 +36,8 @@
 //	DM/<merchant>0<detected at><first id> the deposits one batch detected, in id order
 //	DB/<chain>0<number><block hash><first id>  the deposits a block made when connected
 //	DT/<chain>0<tx hash><index>           orphaned deposit of a transfer not mined again (replaces)
-//	B/<merchant>0<reference>0<currency>0<chain>   balance: pending, available (base units)
-//	RS/<merchant>0<reference>             reference totals: deposits, last deposit time
+//	RB/<merchant>0<reference>             account: deposits, last deposit time, and a balance
+//	                                      (pending, available, base units) per currency and chain
 //	S/<chain>                             chain state: tip, finalized, halt
 //	CB/<chain>0<number>                   canonical blocks the ledger applied: hash, parent
 //	O/<seq>                               outbox: address records, and deposit events (up to 1000 a row)
@@ -52,11 +52,14 @@
 //
 // # Invariants kept here
 //
-//   - A balance row equals the sum of its deposits by status: pending holds
-//     pending and confirmed deposits, available holds completed ones, and an
-//     orphaned deposit is in neither. Every status change writes the
-//     block's status row (or, for a deposit from before block tags, the
-//     deposit) and its balance delta in the same batch.
+//   - An account's balance equals the sum of its deposits by status:
+//     pending holds pending and confirmed deposits, available holds
+//     completed ones, and an orphaned deposit is in neither. Its deposit
+//     count is its deposits that are not orphaned. Every status change
+//     writes the block's status row (or, for a deposit from before block
+//     tags, the deposit) and the account in the same batch. Earlier versions
+//     kept balances (B/) and totals (RS/) in rows of their own; the ledger
+//     moves them into accounts when it opens the store.
 //   - A deposit id is derived from (chain, tx hash, index, block hash): the
 //     same transfer in the same block is the same deposit, so re-applying a
 //     record is a no-op.

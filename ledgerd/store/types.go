@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/inflowhq/inflow/pkg/chain"
@@ -117,8 +119,41 @@ type Balance struct {
 
 // RefStats are a reference's running totals.
 type RefStats struct {
-	Deposits      int64     `json:"deposits"`
+	Deposits      int64     `json:"deposits"` // deposits not orphaned
 	LastDepositAt time.Time `json:"lastDepositAt"`
+}
+
+// Account is a reference's row (RB/): its totals and its balance on each
+// (currency, chain) it received. The unattributed deposits of a merchant
+// have an account with the empty reference.
+type Account struct {
+	RefStats
+	Balances []AccountBalance // in (currency, chain) order
+}
+
+// AccountBalance is one (currency, chain) balance of an account.
+type AccountBalance struct {
+	Currency string
+	Chain    chain.ID
+	Balance
+}
+
+// Balance returns the account's balance of (currency, chain), adding a zero
+// one if it has none.
+func (a *Account) Balance(currency string, id chain.ID) *Balance {
+	for i := range a.Balances {
+		if b := &a.Balances[i]; b.Currency == currency && b.Chain == id {
+			return &b.Balance
+		}
+	}
+	i, _ := slices.BinarySearchFunc(a.Balances, AccountBalance{Currency: currency, Chain: id}, func(x, y AccountBalance) int {
+		if c := strings.Compare(x.Currency, y.Currency); c != 0 {
+			return c
+		}
+		return strings.Compare(string(x.Chain), string(y.Chain))
+	})
+	a.Balances = slices.Insert(a.Balances, i, AccountBalance{Currency: currency, Chain: id})
+	return &a.Balances[i].Balance
 }
 
 // ChainState is the ledger's view of one chain.
