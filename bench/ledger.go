@@ -30,6 +30,7 @@ func runLedger(args []string, progress io.Writer) ([]Result, error) {
 	fs := flag.NewFlagSet("ledger", flag.ContinueOnError)
 	sizes := fs.String("batch-sizes", "1,10,100,1000", "deposits per applied block (one synced batch each)")
 	total := fs.Int("deposits", 20_000, "deposits per batch size")
+	rounds := fs.Int("rounds", 5, "rounds per batch size, each side taking its turn in every round")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
@@ -40,7 +41,7 @@ func runLedger(args []string, progress io.Writer) ([]Result, error) {
 			return nil, fmt.Errorf("bad batch size %q", s)
 		}
 		blocks := max(1, *total/k)
-		led, raw, err := ledgerRun(k, blocks, progress)
+		led, raw, err := ledgerRun(k, blocks, max(1, min(*rounds, blocks)), progress)
 		if err != nil {
 			return nil, err
 		}
@@ -58,9 +59,15 @@ func runLedger(args []string, progress io.Writer) ([]Result, error) {
 // bytes each put in Pebble's write-ahead log.
 type side struct{ rate, walBytes float64 }
 
-// ledgerRun applies blocks of k deposits through the ledger, then writes the
-// same number of synced batches of k raw keys, each on a fresh database.
-func ledgerRun(k, blocks int, progress io.Writer) (led, raw side, err error) {
+// ledgerRun applies blocks of k deposits through the ledger and writes the
+// same number of synced batches of k raw keys, each side on a fresh
+// database of its own. The sides take turns, round by round, so that both
+// meet the same moments of the machine (fsync latency here drifts by 2× over
+// a minute). Each turn ends when its database has no flush or compaction
+// left running, and that wait is counted in its time: a side pays for the
+// background work its writes cause, and the other side's turn starts on a
+// quiet machine.
+func ledgerRun(k, blocks, rounds int, progress io.Writer) (led, raw side, err error) {
 	dir, err := os.MkdirTemp("", "inflow-bench-ledger-")
 	if err != nil {
 		return led, raw, err
@@ -70,12 +77,12 @@ func ledgerRun(k, blocks int, progress io.Writer) (led, raw side, err error) {
 	if err != nil {
 		return led, raw, err
 	}
-	closed := false
-	defer func() {
-		if !closed {
-			pdb.Close()
-		}
-	}()
+	defer pdb.Close()
+	rdb, err := kv.Open(dir+"/raw", nil, nil)
+	if err != nil {
+		return led, raw, err
+	}
+	defer rdb.Close()
 	db := store.Wrap(pdb)
 	table := assets.Default()
 	reg := registry.New(db, table, registry.Options{Now: func() time.Time { return time.Unix(1_700_000_000, 0) }})
@@ -116,44 +123,65 @@ func ledgerRun(k, blocks int, progress io.Writer) (led, raw side, err error) {
 		}
 		recs[b], parent = r, h
 	}
-	fmt.Fprintf(progress, "ledger: %d blocks of %d deposits…\n", blocks, k)
-	wal0 := pdb.Metrics().WAL.BytesIn
-	start := time.Now()
-	for i, r := range recs {
-		if err := lg.Apply([]ledger.Input{{Record: r, Topic: "inflow.chain.evm-devnet", Offset: int64(i)}}); err != nil {
+	val := make([]byte, 600) // about one deposit row
+	fmt.Fprintf(progress, "ledger: %d blocks of %d deposits, in %d rounds…\n", blocks, k, rounds)
+	if err := quiet(pdb); err != nil {
+		return led, raw, err
+	}
+	lwal0, rwal0 := pdb.Metrics().WAL.BytesIn, rdb.Metrics().WAL.BytesIn
+	var ledTime, rawTime time.Duration
+	for r := 0; r < rounds; r++ {
+		from, to := blocks*r/rounds, blocks*(r+1)/rounds
+		start := time.Now()
+		for i := from; i < to; i++ {
+			if err := lg.Apply([]ledger.Input{{Record: recs[i], Topic: "inflow.chain.evm-devnet", Offset: int64(i)}}); err != nil {
+				return led, raw, err
+			}
+		}
+		if err := quiet(pdb); err != nil {
 			return led, raw, err
 		}
+		lt := time.Since(start)
+		start = time.Now()
+		for b := from; b < to; b++ {
+			batch := rdb.NewBatch()
+			for i := 0; i < k; i++ {
+				batch.Set(fmt.Appendf(nil, "D/%08d/%06d", b, i), val, nil)
+			}
+			if err := batch.Commit(pebble.Sync); err != nil {
+				return led, raw, err
+			}
+			batch.Close()
+		}
+		if err := quiet(rdb); err != nil {
+			return led, raw, err
+		}
+		rt := time.Since(start)
+		ledTime, rawTime = ledTime+lt, rawTime+rt
+		fmt.Fprintf(progress, "  round %d: ledger %.0f deposits/s, raw %.0f writes/s, %.2fx\n", r+1,
+			float64((to-from)*k)/lt.Seconds(), float64((to-from)*k)/rt.Seconds(), rt.Seconds()/lt.Seconds())
 	}
-	led.rate = float64(blocks*k) / time.Since(start).Seconds()
-	led.walBytes = float64(pdb.Metrics().WAL.BytesIn-wal0) / float64(blocks*k)
+	led.rate = float64(blocks*k) / ledTime.Seconds()
+	led.walBytes = float64(pdb.Metrics().WAL.BytesIn-lwal0) / float64(blocks*k)
+	raw.rate = float64(blocks*k) / rawTime.Seconds()
+	raw.walBytes = float64(rdb.Metrics().WAL.BytesIn-rwal0) / float64(blocks*k)
 	if err := ledger.Audit(db); err != nil {
 		return led, raw, fmt.Errorf("audit after the run: %w", err)
 	}
-	// The raw side runs alone: the ledger's database, with its compactions,
-	// is closed first.
-	closed = true
-	if err := pdb.Close(); err != nil {
-		return led, raw, err
-	}
-
-	rdb, err := kv.Open(dir+"/raw", nil, nil)
-	if err != nil {
-		return led, raw, err
-	}
-	defer rdb.Close()
-	val := make([]byte, 600) // about one deposit row
-	start = time.Now()
-	for b := 0; b < blocks; b++ {
-		batch := rdb.NewBatch()
-		for i := 0; i < k; i++ {
-			batch.Set(fmt.Appendf(nil, "D/%08d/%06d", b, i), val, nil)
-		}
-		if err := batch.Commit(pebble.Sync); err != nil {
-			return led, raw, err
-		}
-		batch.Close()
-	}
-	raw.rate = float64(blocks*k) / time.Since(start).Seconds()
-	raw.walBytes = float64(rdb.Metrics().WAL.BytesIn) / float64(blocks*k)
 	return led, raw, nil
+}
+
+// quiet waits until db has no flush or compaction running.
+func quiet(db *pebble.DB) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		m := db.Metrics()
+		if m.Compact.NumInProgress == 0 && m.Flush.NumInProgress == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("compactions still running after 5 minutes")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
