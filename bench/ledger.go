@@ -47,6 +47,8 @@ func runLedger(args []string, progress io.Writer) ([]Result, error) {
 		}
 		res = append(res, Result{Name: fmt.Sprintf("wal_bytes_per_deposit_batch_%d", k), Value: led.walBytes, Unit: "bytes",
 			Baseline: "raw Pebble writes", BaselineValue: raw.walBytes, Ratio: led.walBytes / raw.walBytes})
+		res = append(res, Result{Name: fmt.Sprintf("table_bytes_per_deposit_batch_%d", k), Value: led.tableBytes, Unit: "bytes",
+			Baseline: "raw Pebble writes", BaselineValue: raw.tableBytes, Ratio: led.tableBytes / raw.tableBytes})
 		met := led.rate >= raw.rate/2
 		res = append(res, Result{Name: fmt.Sprintf("deposits_per_s_batch_%d", k), Value: led.rate, Unit: "deposits/s",
 			Baseline: fmt.Sprintf("raw Pebble synced batches of %d writes", k), BaselineValue: raw.rate, Ratio: led.rate / raw.rate,
@@ -55,9 +57,16 @@ func runLedger(args []string, progress io.Writer) ([]Result, error) {
 	return res, nil
 }
 
-// side is one side's figures: deposits (or writes) per second, and the
-// bytes each put in Pebble's write-ahead log.
-type side struct{ rate, walBytes float64 }
+// side is one side's figures: deposits (or writes) per second, the bytes
+// each put in Pebble's write-ahead log, and the bytes its flushes and
+// compactions wrote to tables.
+type side struct{ rate, walBytes, tableBytes float64 }
+
+// tableBytes is what db's flushes and compactions have written.
+func tableBytes(db *pebble.DB) uint64 {
+	t := db.Metrics().Total()
+	return t.TableBytesFlushed + t.TableBytesCompacted
+}
 
 // ledgerRun applies blocks of k deposits through the ledger and writes the
 // same number of synced batches of k raw keys, each side on a fresh
@@ -129,6 +138,7 @@ func ledgerRun(k, blocks, rounds int, progress io.Writer) (led, raw side, err er
 		return led, raw, err
 	}
 	lwal0, rwal0 := pdb.Metrics().WAL.BytesIn, rdb.Metrics().WAL.BytesIn
+	ltab0, rtab0 := tableBytes(pdb), tableBytes(rdb)
 	var ledTime, rawTime time.Duration
 	for r := 0; r < rounds; r++ {
 		from, to := blocks*r/rounds, blocks*(r+1)/rounds
@@ -165,6 +175,8 @@ func ledgerRun(k, blocks, rounds int, progress io.Writer) (led, raw side, err er
 	led.walBytes = float64(pdb.Metrics().WAL.BytesIn-lwal0) / float64(blocks*k)
 	raw.rate = float64(blocks*k) / rawTime.Seconds()
 	raw.walBytes = float64(rdb.Metrics().WAL.BytesIn-rwal0) / float64(blocks*k)
+	led.tableBytes = float64(tableBytes(pdb)-ltab0) / float64(blocks*k)
+	raw.tableBytes = float64(tableBytes(rdb)-rtab0) / float64(blocks*k)
 	if err := ledger.Audit(db); err != nil {
 		return led, raw, fmt.Errorf("audit after the run: %w", err)
 	}

@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -228,7 +229,7 @@ func (l *Ledger) connected(tx *applyTx, spec *assets.Chain, c *chainState, r *ev
 	clear(tx.inBlock)
 	var tag blockTag
 	if len(r.Transfers) > 0 {
-		if tag, err = tx.freeTag(c, r); err != nil {
+		if tag, err = tx.freeTag(r); err != nil {
 			return err
 		}
 	}
@@ -245,23 +246,28 @@ func (l *Ledger) connected(tx *applyTx, spec *assets.Chain, c *chainState, r *ev
 	return l.confirm(tx, spec, c)
 }
 
-// DepositID derives a deposit's id.
-func DepositID(id chain.ID, tx []byte, index uint32, block chain.Hash) string {
-	return blockTagOf(id, block, 0).deposit(tx, index)
+// DepositID derives the id of a transfer's deposit in a block connected
+// for the first time.
+func DepositID(id chain.ID, number uint64, tx []byte, index uint32, block chain.Hash) string {
+	return blockTagOf(id, number, block, 0).deposit(tx, index)
 }
 
 // blockTag is the first half of the ids of the deposits a block holds
-// (store.BlockTag): dep_ and the hex of 8 bytes of a hash of (chain, block
-// hash, gen), gen being how many times the same block was connected before.
-// The second half names the transfer (8 bytes of a hash of its tx hash and
-// index). The deposits of a block then have neighbouring D/ keys, which
-// Pebble's memtable inserts as a run, where keys spread over the whole table
-// cost a full skiplist search each; and their status is one BS/ row for the
-// block. Within a block the transfer halves collide with a chance of about
-// n²/2⁶⁵; ids from before this layout (24 hex digits) stay valid.
+// (store.BlockTag): dep_ and the hex of the block number (5 bytes) and of 3
+// bytes of a hash of (chain, block hash, gen). The second half names the
+// transfer (8 bytes of a hash of its tx hash and index). So a block's
+// deposits have neighbouring D/ keys, which Pebble's memtable inserts as a
+// run, where keys spread over the whole table cost a full skiplist search
+// each; a chain's deposits are appended in block order, so compactions
+// mostly move tables instead of rewriting them; and their status is one
+// BS/ row for the block. Two blocks whose tags would be equal (another chain
+// or a sibling at the same height, or the same block connected again) are
+// told apart by gen, the first that no earlier block used (freeTag). Within a
+// block the transfer halves collide with a chance of about n²/2⁶⁵. Ids from
+// before this layout (24 hex digits) stay valid.
 type blockTag string
 
-func blockTagOf(id chain.ID, block chain.Hash, gen uint32) blockTag {
+func blockTagOf(id chain.ID, number uint64, block chain.Hash, gen uint32) blockTag {
 	h := sha256.New()
 	h.Write([]byte(id))
 	h.Write([]byte{0})
@@ -270,7 +276,10 @@ func blockTagOf(id chain.ID, block chain.Hash, gen uint32) blockTag {
 		h.Write(be32(gen))
 	}
 	var sum [sha256.Size]byte
-	return blockTag("dep_" + hex.EncodeToString(h.Sum(sum[:0])[:8]))
+	var tag [8]byte
+	binary.BigEndian.PutUint64(tag[:], number<<24) // the low 5 bytes of the number
+	copy(tag[5:], h.Sum(sum[:0]))
+	return blockTag("dep_" + hex.EncodeToString(tag[:]))
 }
 
 // deposit is the id of a transfer of the block.

@@ -403,14 +403,10 @@ func poolAddress(r store.Reader, t *chain.Transfer) (*store.PoolAddress, error) 
 }
 
 // freeTag returns the block tag of a block being connected: the first
-// generation no earlier connection of the same block used. A block comes
-// back only after it was orphaned, which left its transfers in c.orphans.
-func (tx *applyTx) freeTag(c *chainState, r *events.Record) (blockTag, error) {
+// generation of it no earlier block used.
+func (tx *applyTx) freeTag(r *events.Record) (blockTag, error) {
 	for gen := uint32(0); ; gen++ {
-		tag := blockTagOf(r.Chain, r.Hash, gen)
-		if len(c.orphans) == 0 {
-			return tag, nil
-		}
+		tag := blockTagOf(r.Chain, r.Number, r.Hash, gen)
 		if tx.groups[string(tag)] != nil {
 			continue
 		}

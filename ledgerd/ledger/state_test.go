@@ -145,7 +145,7 @@ func blockConnectedAgain(t *testing.T, oneApply bool) {
 		}
 	}
 	for i := uint32(0); i < 2; i++ {
-		first := ledger.DepositID(testChain, b2.Transfers[i].TxHash, i, b2.Hash)
+		first := ledger.DepositID(testChain, b2.Number, b2.Transfers[i].TxHash, i, b2.Hash)
 		old, err := store.GetDeposit(e.db, first)
 		if err != nil {
 			t.Fatal(err)
