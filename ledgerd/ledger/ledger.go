@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -225,21 +227,8 @@ func (l *Ledger) connected(tx *applyTx, spec *assets.Chain, c *chainState, r *ev
 		}
 	}
 	st.Tip, st.TipHash, st.ReorgFrom = r.Number, r.Hash, 0
-	tx.blockIDs = tx.blockIDs[:0]
-	clear(tx.inBlock)
-	var tag blockTag
 	if len(r.Transfers) > 0 {
-		if tag, err = tx.freeTag(r); err != nil {
-			return err
-		}
-	}
-	for i := range r.Transfers {
-		if err := l.deposit(tx, spec, c, r, tag, &r.Transfers[i]); err != nil {
-			return err
-		}
-	}
-	if ids := tx.blockIDs; len(ids) > 0 {
-		if err := tx.b.Set(blockIndexKey(r.Chain, r.Number, r.Hash, ids[0]), store.AppendIDs(nil, ids), nil); err != nil {
+		if err := l.credit(tx, spec, c, r); err != nil {
 			return err
 		}
 	}
@@ -293,47 +282,30 @@ func (b blockTag) deposit(tx []byte, index uint32) string {
 	return string(out[:n+16])
 }
 
-func (l *Ledger) deposit(tx *applyTx, spec *assets.Chain, c *chainState, r *events.Record, tag blockTag, t *chain.Transfer) error {
-	asset, ok := l.assets.ForTransfer(r.Chain, t)
-	if !ok {
-		l.m.unsupported.Inc()
-		return nil // not an asset Inflow credits (a spam token, say)
-	}
-	o, err := tx.owner(t)
+// credit makes the deposits of a block being connected, in id order: each
+// is written, counted in its account's pending balance and totals, and
+// queued as pending.
+func (l *Ledger) credit(tx *applyTx, spec *assets.Chain, c *chainState, r *events.Record) error {
+	tag, err := tx.freeTag(r)
 	if err != nil {
 		return err
 	}
-	if o.pa == nil {
-		l.log.Warn("matched address is not in the pool", "chain", r.Chain, "address", t.To, "id", t.AddressID)
-		return nil
-	}
-	pa, ref := o.pa, o.attribution(r.Time)
-	id := tag.deposit(t.TxHash, t.Index)
-	if tx.inBlock[id] {
-		return nil // the same transfer twice in one block: once is enough
-	}
-	tx.inBlock[id] = true
-	var replaces string
-	var txk string
-	if len(c.orphans) > 0 {
-		txk = transferKey(r.Chain, t.TxHash, t.Index)
-	}
-	if prev, ok := c.orphans[txk]; ok && txk != "" {
-		// This transfer was in a block that was orphaned: the new deposit
-		// replaces that one (in the same block again, under a new tag).
-		replaces = prev
-		delete(c.orphans, txk)
-		if err := tx.b.Delete(store.Key("DT/", txk), nil); err != nil {
+	blk := tx.block[:0]
+	for i := range r.Transfers {
+		d, err := l.newDeposit(tx, spec, r, tag, &r.Transfers[i])
+		if err != nil {
 			return err
 		}
+		if d != nil {
+			blk = append(blk, d)
+		}
 	}
-	now := tx.now
-	d := &store.Deposit{
-		ID: id, Merchant: pa.Merchant, Reference: ref, Chain: r.Chain, Family: spec.Family,
-		Currency: asset.Currency, Decimals: asset.Decimals, Amount: t.Value,
-		AddressID: pa.ID, Address: pa.Raw, TxHash: t.TxHash, Index: t.Index,
-		BlockNumber: r.Number, BlockHash: r.Hash, BlockTime: r.Time,
-		Status: store.StatusPending, DetectedAt: now, Replaces: replaces,
+	slices.SortFunc(blk, byID)
+	// The same transfer twice in one block: once is enough.
+	blk = slices.CompactFunc(blk, func(a, b *store.Deposit) bool { return a.ID == b.ID })
+	tx.block = blk
+	if len(blk) == 0 {
+		return nil
 	}
 	st := c.st
 	if st.PendingFrom == 0 || r.Number < st.PendingFrom {
@@ -342,18 +314,67 @@ func (l *Ledger) deposit(tx *applyTx, spec *assets.Chain, c *chainState, r *even
 	if st.OpenFrom == 0 || r.Number < st.OpenFrom {
 		st.OpenFrom = r.Number
 	}
-	c.open[r.Number] = append(c.open[r.Number], d)
-	tx.blockIDs = append(tx.blockIDs, id)
-	tx.dm[d.Merchant] = append(tx.dm[d.Merchant], id)
-	if err := tx.addBalance(d, t.Value, false, true); err != nil {
-		return err
+	ids := make([]string, len(blk))
+	for i, d := range blk {
+		if len(c.orphans) > 0 {
+			txk := transferKey(r.Chain, d.TxHash, d.Index)
+			if prev, ok := c.orphans[txk]; ok {
+				// This transfer was in a block that was orphaned: the new
+				// deposit replaces that one (in the same block again, under
+				// a new tag).
+				d.Replaces = prev
+				delete(c.orphans, txk)
+				if err := tx.b.Delete(store.Key("DT/", txk), nil); err != nil {
+					return err
+				}
+			}
+		}
+		ids[i] = d.ID
+		tx.dm[d.Merchant] = append(tx.dm[d.Merchant], d.ID)
+		if err := tx.addBalance(d, d.Amount, false, true); err != nil {
+			return err
+		}
+		if err := tx.bumpStats(d, 1); err != nil {
+			return err
+		}
+		tx.transition(c, d, store.StatusPending)
+		// A tagged deposit's row is written once, here, as detected.
+		tx.buf = d.AppendEncode(tx.buf[:0])
+		if err := tx.b.Set(store.DepositKey(d.ID), tx.buf, nil); err != nil {
+			return err
+		}
 	}
-	if err := tx.bumpStats(d, 1); err != nil {
-		return err
+	l.m.deposits.Add(float64(len(blk)))
+	c.open[r.Number] = append(c.open[r.Number], blk...)
+	return tx.b.Set(blockIndexKey(r.Chain, r.Number, r.Hash, ids[0]), store.AppendIDs(nil, ids), nil)
+}
+
+func byID(a, b *store.Deposit) int { return strings.Compare(a.ID, b.ID) }
+
+// newDeposit is the pending deposit a transfer of a block makes, or nil if
+// it makes none.
+func (l *Ledger) newDeposit(tx *applyTx, spec *assets.Chain, r *events.Record, tag blockTag, t *chain.Transfer) (*store.Deposit, error) {
+	asset, ok := l.assets.ForTransfer(r.Chain, t)
+	if !ok {
+		l.m.unsupported.Inc()
+		return nil, nil // not an asset Inflow credits (a spam token, say)
 	}
-	l.m.deposits.Inc()
-	tx.transition(c, d, store.StatusPending)
-	return nil
+	o, err := tx.owner(t)
+	if err != nil {
+		return nil, err
+	}
+	if o.pa == nil {
+		l.log.Warn("matched address is not in the pool", "chain", r.Chain, "address", t.To, "id", t.AddressID)
+		return nil, nil
+	}
+	pa := o.pa
+	return &store.Deposit{
+		ID: tag.deposit(t.TxHash, t.Index), Merchant: pa.Merchant, Reference: o.attribution(r.Time), Chain: r.Chain, Family: spec.Family,
+		Currency: asset.Currency, Decimals: asset.Decimals, Amount: t.Value,
+		AddressID: pa.ID, Address: pa.Raw, TxHash: t.TxHash, Index: t.Index,
+		BlockNumber: r.Number, BlockHash: r.Hash, BlockTime: r.Time,
+		Status: store.StatusPending, DetectedAt: tx.now,
+	}, nil
 }
 
 // merchantIndexKey is the row listing a merchant's deposits detected by one

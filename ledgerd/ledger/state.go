@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -94,7 +93,9 @@ func (c *chainState) openUpTo(from, to uint64) []uint64 {
 		slices.Sort(ns)
 	}
 	for _, n := range ns {
-		slices.SortFunc(c.open[n], func(a, b *store.Deposit) int { return strings.Compare(a.ID, b.ID) })
+		if !slices.IsSortedFunc(c.open[n], byID) {
+			slices.SortFunc(c.open[n], byID)
+		}
 	}
 	return ns
 }
@@ -136,14 +137,14 @@ type applyTx struct {
 	db       *store.DB
 	b        *store.Batch
 	now      time.Time
-	inBlock  map[string]bool           // the transfers (by first deposit id) of the block being connected
 	dirty    map[string]*store.Deposit // D/ rows to write
 	groups   map[string]*store.Deposit // BS/ rows to write: a deposit of the block tag, with its status
 	accounts map[refKey]*store.Account // the accounts it changed
 	chains   map[chain.ID]*chainState
 	events   []byte
 	nEvents  int
-	blockIDs []string            // the deposits of the block being connected
+	block    []*store.Deposit // the deposits of the block being connected
+	buf      []byte
 	dm       map[string][]string // the deposits of each merchant
 	err      error               // the first failed write of an outbox row
 	rows     []row               // account rows, sorted before they are written
@@ -172,18 +173,17 @@ func (s *state) begin(db *store.DB, b *store.Batch, now time.Time) *applyTx {
 	s.poolGen = gen
 	tx := s.tx
 	if tx == nil {
-		tx = &applyTx{s: s, inBlock: map[string]bool{}, dirty: map[string]*store.Deposit{}, groups: map[string]*store.Deposit{},
+		tx = &applyTx{s: s, dirty: map[string]*store.Deposit{}, groups: map[string]*store.Deposit{},
 			accounts: map[refKey]*store.Account{}, chains: map[chain.ID]*chainState{},
 			dm: map[string][]string{}}
 		s.tx = tx
 	} else {
-		clear(tx.inBlock)
 		clear(tx.dirty)
 		clear(tx.groups)
 		clear(tx.accounts)
 		clear(tx.chains)
 		clear(tx.dm)
-		tx.events, tx.nEvents, tx.blockIDs, tx.err = tx.events[:0], 0, tx.blockIDs[:0], nil
+		tx.events, tx.nEvents, tx.err = tx.events[:0], 0, nil
 	}
 	tx.db, tx.b, tx.now = db, b, now
 	return tx
@@ -490,11 +490,8 @@ func (tx *applyTx) transition(c *chainState, d *store.Deposit, status string) {
 	}
 	if tag, ok := store.BlockTag(d.ID); ok {
 		// The block's deposits change status together: one BS/ row holds
-		// it, and the D/ row is written once, as detected.
+		// it, and the D/ row is written once, as detected (credit).
 		tx.groups[tag] = d
-		if status == store.StatusPending {
-			tx.dirty[d.ID] = d
-		}
 	} else {
 		tx.dirty[d.ID] = d
 	}
