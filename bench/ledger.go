@@ -60,13 +60,14 @@ func runLedger(args []string, progress io.Writer) ([]Result, error) {
 
 // side is one side's figures: deposits (or writes) per second, the bytes
 // each put in Pebble's write-ahead log, and the bytes its flushes and
-// compactions wrote to tables.
+// compactions wrote.
 type side struct{ rate, walBytes, tableBytes float64 }
 
-// tableBytes is what db's flushes and compactions have written.
+// tableBytes is what db's flushes and compactions have written, to tables
+// and to blob files (values kept apart from their keys).
 func tableBytes(db *pebble.DB) uint64 {
 	t := db.Metrics().Total()
-	return t.TableBytesFlushed + t.TableBytesCompacted
+	return t.TableBytesFlushed + t.TableBytesCompacted + t.BlobBytesFlushed + t.BlobBytesCompacted
 }
 
 // ledgerRun applies blocks of k deposits through the ledger and writes the
@@ -83,7 +84,7 @@ func ledgerRun(k, blocks, rounds int, progress io.Writer) (led, raw side, err er
 		return led, raw, err
 	}
 	defer os.RemoveAll(dir)
-	pdb, err := kv.Open(dir+"/ledger", nil, nil)
+	pdb, err := store.OpenPebble(dir+"/ledger", nil, nil)
 	if err != nil {
 		return led, raw, err
 	}

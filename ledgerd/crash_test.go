@@ -26,7 +26,6 @@ import (
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/kafka"
-	"github.com/inflowhq/inflow/pkg/kv"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
@@ -215,7 +214,7 @@ func TestCrashes(t *testing.T) {
 	g.spam, _ = chain.ParseAddress(chain.FamilyEVM, "0x000000000000000000000000000000000000bad1")
 	bound := map[uint64]string{}
 	func() {
-		pdb, err := kv.Open(data, nil, nil)
+		pdb, err := store.OpenPebble(data, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -332,7 +331,7 @@ func TestCrashes(t *testing.T) {
 	}
 
 	// Compare with the model.
-	pdb, err := kv.Open(data, nil, nil)
+	pdb, err := store.OpenPebble(data, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,6 @@ import (
 	"github.com/inflowhq/inflow/pkg/chstore/chtest"
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/kafka"
-	"github.com/inflowhq/inflow/pkg/kv"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
@@ -99,7 +98,7 @@ func TestHistoryParity(t *testing.T) {
 
 	// The ledger, with a clock that moves 20 to 60 minutes per block, so
 	// that a year of days and real latencies come out.
-	pdb, err := kv.Open(filepath.Join(t.TempDir(), "ledgerd"), nil, nil)
+	pdb, err := store.OpenPebble(filepath.Join(t.TempDir(), "ledgerd"), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

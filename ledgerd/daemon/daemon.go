@@ -30,7 +30,6 @@ import (
 	"github.com/inflowhq/inflow/pkg/config"
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/kafka"
-	"github.com/inflowhq/inflow/pkg/kv"
 	"github.com/inflowhq/inflow/pkg/ops"
 )
 
@@ -132,7 +131,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error
 	if reg == nil {
 		reg = ops.NewRegistry()
 	}
-	pdb, err := kv.Open(filepath.Clean(cfg.DataDir), nil, log)
+	pdb, err := store.OpenPebble(filepath.Clean(cfg.DataDir), nil, log)
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/events"
-	"github.com/inflowhq/inflow/pkg/kv"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
@@ -62,7 +61,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T) *env {
-	pdb, err := kv.Open("db", vfs.NewMem(), nil)
+	pdb, err := store.OpenPebble("db", vfs.NewMem(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

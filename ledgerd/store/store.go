@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/inflowhq/inflow/pkg/kv"
 )
 
 // DB is ledgerd's database with its writer lock.
@@ -62,6 +66,16 @@ func (b *Batch) Delete(key []byte, o *pebble.WriteOptions) error {
 
 // Wrap takes an open Pebble DB.
 func Wrap(db *pebble.DB) *DB { return &DB{DB: db} }
+
+// OpenPebble opens ledgerd's Pebble database at dir (fs nil for the real
+// filesystem). Values of 256 bytes and more are kept apart from their keys
+// (kv.SeparateValues): the outbox rows and the block and merchant index
+// rows, each listing up to a block's or a batch's deposits, are written
+// once and should not be rewritten by every compaction; deposits and
+// accounts are smaller and stay in the tables.
+func OpenPebble(dir string, fs vfs.FS, log *slog.Logger) (*pebble.DB, error) {
+	return kv.Open(dir, fs, log, kv.SeparateValues(256))
+}
 
 // Batch is one write transaction: an indexed batch that reads its own writes.
 type Batch struct {

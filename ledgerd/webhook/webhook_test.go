@@ -21,12 +21,11 @@ import (
 	"github.com/inflowhq/inflow/ledgerd/ledger"
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/events"
-	"github.com/inflowhq/inflow/pkg/kv"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
 func newStore(t *testing.T) *store.DB {
-	pdb, err := kv.Open("db", vfs.NewMem(), nil)
+	pdb, err := store.OpenPebble("db", vfs.NewMem(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
