@@ -30,8 +30,8 @@ func init() {
 func runLedger(args []string, progress io.Writer) ([]Result, error) {
 	fs := flag.NewFlagSet("ledger", flag.ContinueOnError)
 	sizes := fs.String("batch-sizes", "1,10,100,1000", "deposits per applied block (one synced batch each)")
-	total := fs.Int("deposits", 20_000, "deposits per batch size")
-	rounds := fs.Int("rounds", 5, "rounds per batch size, each side taking its turn in every round")
+	total := fs.Int("deposits", 0, "deposits per batch size (default 2000 per deposit of a batch, at least 20000 and at most 1000000)")
+	rounds := fs.Int("rounds", 10, "rounds per batch size, each side taking its turn in every round")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
@@ -41,7 +41,13 @@ func runLedger(args []string, progress io.Writer) ([]Result, error) {
 		if err != nil || k < 1 {
 			return nil, fmt.Errorf("bad batch size %q", s)
 		}
-		blocks := max(1, *total/k)
+		n := *total
+		if n <= 0 {
+			// Long enough at every size for a round to hold several
+			// flushes: one slow fsync or compaction moves a short run.
+			n = min(max(2000*k, 20_000), 1_000_000)
+		}
+		blocks := max(1, n/k)
 		led, raw, err := ledgerRun(k, blocks, max(1, min(*rounds, blocks)), progress)
 		if err != nil {
 			return nil, err
