@@ -39,6 +39,10 @@ type Options struct {
 	// rebuilt in the background and swapped in.
 	Capacity uint64
 	Logger   *slog.Logger
+	// Snapshot is a file that Close writes the filter to and the next Open
+	// reads it from, instead of reading the whole set from Pebble (see
+	// snapshot.go). Empty: the filter is always rebuilt.
+	Snapshot string
 	// Registerer receives the matcher's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 }
@@ -60,6 +64,9 @@ type Matcher struct {
 	buildDone chan struct{} // closed when the running rebuild ends
 	closed    bool
 	stopBuild atomic.Bool
+
+	// FromSnapshot tells whether Open read the filter from a snapshot.
+	FromSnapshot bool
 
 	positives, matches prometheus.Counter
 	size               prometheus.GaugeFunc
@@ -103,18 +110,43 @@ func Open(db *pebble.DB, opts Options) (*Matcher, error) {
 	} else {
 		return nil, err
 	}
-	capacity := max(opts.Capacity, uint64(n), minCapacity)
-	it, err := m.setIter()
-	if err != nil {
-		return nil, err
+	var f *filter
+	from := "the stored set"
+	if opts.Snapshot != "" {
+		var err error
+		f, err = m.loadSnapshot(n)
+		if err != nil && !errors.Is(err, errNoSnapshot) {
+			m.log.Warn("matcher: filter snapshot not used; rebuilding from the stored set", "file", opts.Snapshot, "err", err)
+		}
+		if f != nil {
+			from = "a snapshot"
+		}
+		// Before the set can change: a later crash must not find a
+		// snapshot that looks current.
+		if err := m.dropSnapshot(); err != nil {
+			if f != nil {
+				f.free()
+			}
+			return nil, fmt.Errorf("matcher: drop the filter snapshot: %w", err)
+		}
 	}
-	f, err := m.fill(newFilter(capacity, m.opts.BitsPerKey), it)
-	if err != nil {
-		return nil, err
+	if f == nil {
+		capacity := max(opts.Capacity, uint64(n), minCapacity)
+		it, err := m.setIter()
+		if err != nil {
+			return nil, err
+		}
+		if f, err = m.fill(newFilter(capacity, m.opts.BitsPerKey), it); err != nil {
+			return nil, err
+		}
 	}
 	m.filter.Store(f)
 	m.count.Store(n)
-	m.log.Info("matcher ready", "addresses", n, "filter_bytes", f.sizeBytes(), "took", time.Since(start))
+	m.FromSnapshot = from == "a snapshot"
+	m.log.Info("matcher ready", "addresses", n, "filter_bytes", f.sizeBytes(), "from", from, "took", time.Since(start))
+	m.writeMu.Lock()
+	m.maybeRebuild() // a snapshot may be of a filter the set has outgrown
+	m.writeMu.Unlock()
 	return m, nil
 }
 
@@ -338,6 +370,9 @@ func (m *Matcher) MayContain(fam chain.Family, addr []byte) bool {
 func (m *Matcher) Apply(changes []events.AddressRecord, offsets map[int32]int64) error {
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
+	if m.closed {
+		return errClosed
+	}
 	f := m.filter.Load()
 	b := m.db.NewIndexedBatch() // reads see this batch's own writes
 	defer b.Close()
@@ -469,9 +504,14 @@ func (m *Matcher) WaitRebuild() {
 }
 
 // Close stops a filter rebuild in progress and waits for it, so that the
-// Pebble DB can be closed. Lookups still work on the current filter.
-func (m *Matcher) Close() {
+// Pebble DB can be closed, and writes the filter snapshot if there is one.
+// Lookups still work on the current filter; changes are refused.
+func (m *Matcher) Close() error {
 	m.writeMu.Lock()
+	if m.closed {
+		m.writeMu.Unlock()
+		return nil
+	}
 	m.closed = true
 	done := m.buildDone
 	m.writeMu.Unlock()
@@ -479,7 +519,21 @@ func (m *Matcher) Close() {
 	if done != nil {
 		<-done
 	}
+	if m.opts.Snapshot == "" {
+		return nil
+	}
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	start := time.Now()
+	f, n := m.filter.Load(), m.count.Load()
+	if err := m.writeSnapshot(f, n); err != nil {
+		return fmt.Errorf("matcher: write the filter snapshot: %w", err)
+	}
+	m.log.Info("matcher filter snapshot written", "file", m.opts.Snapshot, "addresses", n, "bytes", f.sizeBytes(), "took", time.Since(start))
+	return nil
 }
+
+var errClosed = errors.New("matcher: closed")
 
 func offsetKey(topic string, partition int32) []byte {
 	k := append(append([]byte(nil), prefixOffset...), topic...)

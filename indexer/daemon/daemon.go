@@ -59,7 +59,10 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error
 		return nil, err
 	}
 	d.db = db
-	d.match, err = matcher.Open(db, matcher.Options{BitsPerKey: cfg.FilterBitsPerAddress, Logger: log.With("component", "matcher"), Registerer: reg})
+	// The filter snapshot lives in Pebble's folder, which ignores files it
+	// does not know.
+	d.match, err = matcher.Open(db, matcher.Options{BitsPerKey: cfg.FilterBitsPerAddress, Logger: log.With("component", "matcher"), Registerer: reg,
+		Snapshot: filepath.Join(filepath.Clean(cfg.DataDir), "inflow-matcher.filter")})
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -78,8 +81,7 @@ func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
 
 // Close releases the state; call after Run returns.
 func (d *Daemon) Close() error {
-	d.match.Close()
-	return d.db.Close()
+	return errors.Join(d.match.Close(), d.db.Close())
 }
 
 // Run creates the topics, follows inflow.addresses and every chain until ctx
