@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -77,7 +78,8 @@ func runMatcher(args []string, progress io.Writer) ([]Result, error) {
 	}
 	// Sized for the set up front, as a restart would size it; growing from
 	// empty would rebuild the filter at every 10% along the way.
-	m, err := matcher.Open(db, matcher.Options{Capacity: uint64(*n)})
+	snapshot := filepath.Join(*dir, "inflow-matcher.filter") // where the indexer keeps it
+	m, err := matcher.Open(db, matcher.Options{Capacity: uint64(*n), Snapshot: snapshot})
 	if err != nil {
 		return nil, err
 	}
@@ -200,6 +202,15 @@ func runMatcher(args []string, progress io.Writer) ([]Result, error) {
 	}
 	words = nil
 
+	// A sample of the set, for the restarts to check.
+	type sampled struct {
+		addr [20]byte
+		id   uint64
+	}
+	var sample []sampled
+	for i := 0; i < len(watched); i += 9973 {
+		sample = append(sample, sampled{watched[i], uint64(i + 1)})
+	}
 	watched = nil
 	runtime.GC()
 
@@ -241,27 +252,59 @@ func runMatcher(args []string, progress io.Writer) ([]Result, error) {
 	// the new set; once that is done, memory per address is back at 16 bits.
 	m.WaitRebuild()
 	bitsAfter := float64(m.FilterBytes()*8) / float64(*n+*adds)
-	m.Close()
+	start := time.Now()
+	if err := m.Close(); err != nil { // writes the filter snapshot
+		return nil, err
+	}
+	snapshotWrite := time.Since(start).Seconds()
 	addRate := float64(*adds) / addSecs
 	concurrentLookups := float64(lookups.Load()) / addSecs
 
-	// Restart: reopen the set and rebuild the filter.
-	db.Close()
-	fmt.Fprintf(progress, "matcher: restarting…\n")
-	start := time.Now()
-	db, err = kv.Open(*dir, nil, nil)
+	// Restart after a clean shutdown: the filter comes from the snapshot.
+	// Then a restart after a crash (the matcher not closed, so no snapshot):
+	// the filter is rebuilt from the set in Pebble.
+	restart := func(fromSnapshot bool) (*matcher.Matcher, float64, error) {
+		if err := db.Close(); err != nil {
+			return nil, 0, err
+		}
+		fmt.Fprintf(progress, "matcher: restarting (from a snapshot: %v)…\n", fromSnapshot)
+		start := time.Now()
+		if db, err = kv.Open(*dir, nil, nil); err != nil {
+			return nil, 0, err
+		}
+		m, err := matcher.Open(db, matcher.Options{Snapshot: snapshot})
+		if err != nil {
+			return nil, 0, err
+		}
+		took := time.Since(start).Seconds()
+		if m.FromSnapshot != fromSnapshot {
+			return nil, 0, fmt.Errorf("restart read the snapshot: %v, want %v", m.FromSnapshot, fromSnapshot)
+		}
+		for i := 0; i < len(more); i += 997 {
+			if _, ok := m.Match(chain.FamilyEVM, more[i][:]); !ok {
+				return nil, 0, fmt.Errorf("after the restart, added address %d does not match", i)
+			}
+		}
+		for _, w := range sample {
+			if id, ok := m.Match(chain.FamilyEVM, w.addr[:]); !ok || id != w.id {
+				return nil, 0, fmt.Errorf("after the restart, watched address %d does not match", w.id)
+			}
+		}
+		return m, took, nil
+	}
+	m2, startup, err := restart(true)
 	if err != nil {
 		return nil, err
 	}
-	m2, err := matcher.Open(db, matcher.Options{})
+	m2.WaitRebuild() // a crash: no Close
+	m3, startupCrash, err := restart(false)
 	if err != nil {
 		return nil, err
 	}
-	startup := time.Since(start).Seconds()
-	if _, ok := m2.Match(chain.FamilyEVM, more[len(more)-1][:]); !ok {
-		return nil, fmt.Errorf("after the restart the last added address does not match")
+	filterMB := float64(m3.FilterBytes()) / 1e6
+	if err := m3.Close(); err != nil {
+		return nil, err
 	}
-	m2.Close()
 	db.Close()
 
 	runtime.KeepAlive(sink)
@@ -289,17 +332,23 @@ func runMatcher(args []string, progress io.Writer) ([]Result, error) {
 		Result{Name: "adds_per_s", Value: addRate, Unit: "addresses/s", Target: ">= 200000 with lookups running", Met: tr(addRate >= 200_000)},
 		Result{Name: "lookups_per_s_during_adds", Value: concurrentLookups, Unit: "lookups/s"},
 		Result{Name: "initial_load_per_s", Value: loadRate, Unit: "addresses/s"},
-		startupResult(startup, *n+*adds),
+		Result{Name: "snapshot_write_s", Value: snapshotWrite, Unit: "s"},
+		Result{Name: "startup_s", Value: startup, Unit: "s", Target: "<= 10 s", Met: tr(startup <= 10)},
+		startupCrashResult(startupCrash, *n+*adds),
 		Result{Name: "filter_bits_after_adds", Value: bitsAfter, Unit: "bits", Target: "<= 16", Met: tr(bitsAfter <= 16.01)},
-		Result{Name: "filter_mb", Value: float64(m2.FilterBytes()) / 1e6, Unit: "MB"},
+		Result{Name: "filter_mb", Value: filterMB, Unit: "MB"},
 	)
 	return res, nil
 }
 
-// startupResult holds a restart to 10 s per 10M addresses: the target is
-// 10 s at 10M, and a restart reads the whole set, so it scales with it.
-func startupResult(s float64, n int) Result {
-	limit := max(10, 10*float64(n)/10e6)
-	met := s <= limit
-	return Result{Name: "startup_s", Value: s, Unit: "s", Target: fmt.Sprintf("<= %.0f s at %s addresses (10 s per 10M)", limit, fmtNum(float64(n))), Met: &met}
+// startupCrashResult is a restart after a crash, when there is no snapshot
+// and the filter is rebuilt from the whole set: held to the 10 s target up
+// to 12M addresses; past that it is shown, and grows with the set.
+func startupCrashResult(s float64, n int) Result {
+	r := Result{Name: "startup_after_crash_s", Value: s, Unit: "s"}
+	if n <= 12_000_000 {
+		met := s <= 10
+		r.Target, r.Met = "<= 10 s", &met
+	}
+	return r
 }
