@@ -12,7 +12,8 @@ import (
 
 // The ledger queues deposit events in a short binary form, many to an
 // outbox row (store.OutboxEvents): each is length:u32, the chain tip when it
-// was made:u64, the status code, and the deposit id. The relay renders them
+// was made:u64, the status code, and the deposit id: its 16 raw bytes if it
+// has a block tag, else its text (no id is 16 characters long). The relay renders them
 // to the JSON that is published, off the ledger's write path, from the
 // deposit as stored then: a deposit's fields other than its status and
 // status times never change, each status time is set once, and statuses
@@ -20,10 +21,34 @@ import (
 // with the status of the event and without the times of later statuses.
 
 func appendEvent(out []byte, tip uint64, d *store.Deposit) []byte {
-	out = binary.BigEndian.AppendUint32(out, uint32(8+1+len(d.ID)))
+	at := len(out)
+	out = append(out, 0, 0, 0, 0)
 	out = binary.BigEndian.AppendUint64(out, tip)
 	out = append(out, store.StatusCode(d.Status))
-	return append(out, d.ID...)
+	out, ok := store.AppendRawID(out, d.ID)
+	if !ok {
+		out = append(out, d.ID...)
+	}
+	binary.BigEndian.PutUint32(out[at:], uint32(len(out)-at-4))
+	return out
+}
+
+// nextEvent reads the first event of b (appendEvent) and returns the rest.
+func nextEvent(b []byte) (tip uint64, status, id string, rest []byte, err error) {
+	if len(b) < 13 || uint32(len(b)-4) < binary.BigEndian.Uint32(b) || binary.BigEndian.Uint32(b) < 9 {
+		return 0, "", "", nil, fmt.Errorf("ledger: truncated event in an outbox row")
+	}
+	n := binary.BigEndian.Uint32(b)
+	tip = binary.BigEndian.Uint64(b[4:])
+	if status, err = store.StatusOf(b[12]); err != nil {
+		return 0, "", "", nil, err
+	}
+	if n == 8+1+16 {
+		id = store.IDOfRaw(b[13 : 4+n])
+	} else {
+		id = string(b[13 : 4+n])
+	}
+	return tip, status, id, b[4+n:], nil
 }
 
 // RenderOutbox turns an outbox row into the rows to publish: the events of
@@ -37,17 +62,11 @@ func RenderOutbox(r store.Reader, row store.OutboxRow) ([]store.OutboxRow, error
 	var out []store.OutboxRow
 	dr := &store.DepositReader{R: r}
 	for b := row.Value; len(b) > 0; {
-		if len(b) < 13 || uint32(len(b)-4) < binary.BigEndian.Uint32(b) {
-			return nil, fmt.Errorf("ledger: truncated event in an outbox row")
-		}
-		n := binary.BigEndian.Uint32(b)
-		tip := binary.BigEndian.Uint64(b[4:])
-		status, err := store.StatusOf(b[12])
+		tip, status, id, rest, err := nextEvent(b)
 		if err != nil {
 			return nil, err
 		}
-		id := string(b[13 : 4+n])
-		b = b[4+n:]
+		b = rest
 		d, err := dr.Get(id)
 		if err != nil {
 			return nil, fmt.Errorf("ledger: deposit of an outbox event: %w", err)

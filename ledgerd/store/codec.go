@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -468,14 +469,63 @@ func getDecoded[T any](r Reader, key []byte, dec func([]byte) (T, error)) (T, er
 	return out, nil
 }
 
-// AppendIDs appends ids, each length-prefixed: the value of an index row
-// that lists the deposits of one block (DB/) or of one merchant in one
-// batch (DM/).
+// AppendIDs appends ids as the value of an index row that lists the
+// deposits of one block (DB/) or of one merchant in one batch (DM/). Ids
+// with block tags are written compactly: a 0 byte, then for each run of ids
+// with the same tag, the tag's 8 bytes, the run's length, and each id's
+// other 8 bytes (about 8 bytes an id instead of 37). A row that holds an id
+// without a tag lists them all as earlier versions did, each
+// length-prefixed.
 func AppendIDs(out []byte, ids []string) []byte {
 	for _, id := range ids {
-		out = appendBytes(out, []byte(id))
+		if _, ok := rawID(id); !ok {
+			for _, id := range ids {
+				out = appendBytes(out, []byte(id))
+			}
+			return out
+		}
+	}
+	out = append(out, 0)
+	for i := 0; i < len(ids); {
+		j := i + 1
+		for j < len(ids) && ids[j][:blockTagLen] == ids[i][:blockTagLen] {
+			j++
+		}
+		raw, _ := rawID(ids[i])
+		out = append(out, raw[:8]...)
+		out = binary.AppendUvarint(out, uint64(j-i))
+		for _, id := range ids[i:j] {
+			raw, _ := rawID(id)
+			out = append(out, raw[8:]...)
+		}
+		i = j
 	}
 	return out
+}
+
+// rawID is the 16 bytes a tagged deposit id spells in hex.
+func rawID(id string) ([16]byte, bool) {
+	var raw [16]byte
+	if _, ok := BlockTag(id); !ok || id[:4] != "dep_" {
+		return raw, false
+	}
+	if _, err := hex.Decode(raw[:], []byte(id[4:])); err != nil || hex.EncodeToString(raw[:]) != id[4:] {
+		return raw, false // not lower-case hex: kept as it is
+	}
+	return raw, true
+}
+
+// IDOfRaw is the deposit id of 16 raw bytes.
+func IDOfRaw(raw []byte) string { return "dep_" + hex.EncodeToString(raw) }
+
+// AppendRawID appends a deposit id as 16 raw bytes if it has a block tag,
+// and reports whether it did.
+func AppendRawID(out []byte, id string) ([]byte, bool) {
+	raw, ok := rawID(id)
+	if !ok {
+		return out, false
+	}
+	return append(out, raw[:]...), true
 }
 
 // IndexIDs returns the deposit ids of a DB/ or DM/ row whose key is prefix
@@ -487,8 +537,30 @@ func IndexIDs(key, value []byte, n int) ([]string, error) {
 	}
 	var ids []string
 	r := &reader{b: value}
-	for len(r.b) > 0 && r.err == nil {
-		ids = append(ids, string(r.bytes()))
+	if value[0] == 0 {
+		r.b = r.b[1:]
+		if len(r.b) == 0 {
+			r.err = errShort // a row lists at least one deposit
+		}
+		for len(r.b) > 0 && r.err == nil {
+			tag := r.take(8)
+			c, w := binary.Uvarint(r.b)
+			if w <= 0 || c == 0 || c > uint64(len(r.b)) {
+				r.err = errShort
+				break
+			}
+			r.b = r.b[w:]
+			var raw [16]byte
+			copy(raw[:], tag)
+			for range c {
+				copy(raw[8:], r.take(8))
+				ids = append(ids, IDOfRaw(raw[:]))
+			}
+		}
+	} else {
+		for len(r.b) > 0 && r.err == nil {
+			ids = append(ids, string(r.bytes()))
+		}
 	}
 	if r.err != nil {
 		return nil, fmt.Errorf("store: index row %q: %w", printable(key), r.err)
