@@ -290,13 +290,17 @@ func (l *Ledger) credit(tx *applyTx, spec *assets.Chain, c *chainState, r *event
 	if err != nil {
 		return err
 	}
+	// One allocation for the block's deposits: they stay open, and leave
+	// the open set, together.
+	slab := make([]store.Deposit, len(r.Transfers))
 	blk := tx.block[:0]
 	for i := range r.Transfers {
-		d, err := l.newDeposit(tx, spec, r, tag, &r.Transfers[i])
+		d := &slab[i]
+		ok, err := l.newDeposit(tx, spec, r, tag, &r.Transfers[i], d)
 		if err != nil {
 			return err
 		}
-		if d != nil {
+		if ok {
 			blk = append(blk, d)
 		}
 	}
@@ -314,8 +318,8 @@ func (l *Ledger) credit(tx *applyTx, spec *assets.Chain, c *chainState, r *event
 	if st.OpenFrom == 0 || r.Number < st.OpenFrom {
 		st.OpenFrom = r.Number
 	}
-	ids := make([]string, len(blk))
-	for i, d := range blk {
+	ids := tx.ids[:0]
+	for _, d := range blk {
 		if len(c.orphans) > 0 {
 			txk := transferKey(r.Chain, d.TxHash, d.Index)
 			if prev, ok := c.orphans[txk]; ok {
@@ -329,7 +333,7 @@ func (l *Ledger) credit(tx *applyTx, spec *assets.Chain, c *chainState, r *event
 				}
 			}
 		}
-		ids[i] = d.ID
+		ids = append(ids, d.ID)
 		tx.dm[d.Merchant] = append(tx.dm[d.Merchant], d.ID)
 		if err := tx.addBalance(d, d.Amount, false, true); err != nil {
 			return err
@@ -340,41 +344,45 @@ func (l *Ledger) credit(tx *applyTx, spec *assets.Chain, c *chainState, r *event
 		tx.transition(c, d, store.StatusPending)
 		// A tagged deposit's row is written once, here, as detected.
 		tx.buf = d.AppendEncode(tx.buf[:0])
-		if err := tx.b.Set(store.DepositKey(d.ID), tx.buf, nil); err != nil {
+		tx.kbuf = store.AppendDepositKey(tx.kbuf[:0], d.ID)
+		if err := tx.b.Set(tx.kbuf, tx.buf, nil); err != nil {
 			return err
 		}
 	}
+	tx.ids = ids
 	l.m.deposits.Add(float64(len(blk)))
 	c.open[r.Number] = append(c.open[r.Number], blk...)
-	return tx.b.Set(blockIndexKey(r.Chain, r.Number, r.Hash, ids[0]), store.AppendIDs(nil, ids), nil)
+	tx.buf = store.AppendIDs(tx.buf[:0], ids)
+	return tx.b.Set(blockIndexKey(r.Chain, r.Number, r.Hash, ids[0]), tx.buf, nil)
 }
 
 func byID(a, b *store.Deposit) int { return strings.Compare(a.ID, b.ID) }
 
-// newDeposit is the pending deposit a transfer of a block makes, or nil if
-// it makes none.
-func (l *Ledger) newDeposit(tx *applyTx, spec *assets.Chain, r *events.Record, tag blockTag, t *chain.Transfer) (*store.Deposit, error) {
+// newDeposit makes in d the pending deposit a transfer of a block makes, if
+// it makes one.
+func (l *Ledger) newDeposit(tx *applyTx, spec *assets.Chain, r *events.Record, tag blockTag, t *chain.Transfer, d *store.Deposit) (bool, error) {
 	asset, ok := l.assets.ForTransfer(r.Chain, t)
 	if !ok {
 		l.m.unsupported.Inc()
-		return nil, nil // not an asset Inflow credits (a spam token, say)
+		return false, nil // not an asset Inflow credits (a spam token, say)
 	}
 	o, err := tx.owner(t)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	if o.pa == nil {
 		l.log.Warn("matched address is not in the pool", "chain", r.Chain, "address", t.To, "id", t.AddressID)
-		return nil, nil
+		return false, nil
 	}
 	pa := o.pa
-	return &store.Deposit{
+	*d = store.Deposit{
 		ID: tag.deposit(t.TxHash, t.Index), Merchant: pa.Merchant, Reference: o.attribution(r.Time), Chain: r.Chain, Family: spec.Family,
 		Currency: asset.Currency, Decimals: asset.Decimals, Amount: t.Value,
 		AddressID: pa.ID, Address: pa.Raw, TxHash: t.TxHash, Index: t.Index,
 		BlockNumber: r.Number, BlockHash: r.Hash, BlockTime: r.Time,
 		Status: store.StatusPending, DetectedAt: tx.now,
-	}, nil
+	}
+	return true, nil
 }
 
 // merchantIndexKey is the row listing a merchant's deposits detected by one

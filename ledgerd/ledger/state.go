@@ -137,20 +137,26 @@ type applyTx struct {
 	db       *store.DB
 	b        *store.Batch
 	now      time.Time
+	nowp     *time.Time                // &now, shared by the status times the Apply sets
 	dirty    map[string]*store.Deposit // D/ rows to write
 	groups   map[string]*store.Deposit // BS/ rows to write: a deposit of the block tag, with its status
 	accounts map[refKey]*store.Account // the accounts it changed
 	chains   map[chain.ID]*chainState
 	events   []byte
 	nEvents  int
-	block    []*store.Deposit // the deposits of the block being connected
-	buf      []byte
+	block    []*store.Deposit    // the deposits of the block being connected
+	ids      []string            // their ids
+	buf      []byte              // a value being written
+	kbuf     []byte              // a key being written
 	dm       map[string][]string // the deposits of each merchant
 	err      error               // the first failed write of an outbox row
 	rows     []row               // account rows, sorted before they are written
+	arena    []byte
 }
 
-type row struct{ k, v []byte }
+// row is an account row in tx.arena: its key is arena[k0:v0], its value
+// arena[v0:end].
+type row struct{ k0, v0, end int }
 
 func (s *state) begin(db *store.DB, b *store.Batch, now time.Time) *applyTx {
 	keys, gen, complete := b.PoolChanges(s.poolGen)
@@ -185,7 +191,7 @@ func (s *state) begin(db *store.DB, b *store.Batch, now time.Time) *applyTx {
 		clear(tx.dm)
 		tx.events, tx.nEvents, tx.err = tx.events[:0], 0, nil
 	}
-	tx.db, tx.b, tx.now = db, b, now
+	tx.db, tx.b, tx.now, tx.nowp = db, b, now, nil
 	return tx
 }
 
@@ -478,15 +484,18 @@ func (tx *applyTx) bumpStats(d *store.Deposit, delta int64) error {
 // transition sets a deposit's status and queues its event, a snapshot of the
 // deposit as it is now.
 func (tx *applyTx) transition(c *chainState, d *store.Deposit, status string) {
-	now := tx.now
+	if tx.nowp == nil {
+		now := tx.now
+		tx.nowp = &now // one for the Apply: nothing writes through it
+	}
 	d.Status = status
 	switch status {
 	case store.StatusConfirmed:
-		d.ConfirmedAt = &now
+		d.ConfirmedAt = tx.nowp
 	case store.StatusCompleted:
-		d.CompletedAt = &now
+		d.CompletedAt = tx.nowp
 	case store.StatusOrphaned:
-		d.OrphanedAt = &now
+		d.OrphanedAt = tx.nowp
 	}
 	if tag, ok := store.BlockTag(d.ID); ok {
 		// The block's deposits change status together: one BS/ row holds
@@ -542,18 +551,26 @@ func (tx *applyTx) flush() error {
 			return err
 		}
 	}
-	rows := tx.rows[:0]
+	// The accounts' keys and values go into one buffer, sliced once it
+	// stops growing.
+	rows, arena := tx.rows[:0], tx.arena[:0]
 	for k, a := range tx.accounts {
-		rows = append(rows, row{store.AccountKey(k.merchant, k.ref), a.AppendEncode(nil)})
+		var r row
+		r.k0 = len(arena)
+		arena = store.AppendAccountKey(arena, k.merchant, k.ref)
+		r.v0 = len(arena)
+		arena = a.AppendEncode(arena)
+		r.end = len(arena)
+		rows = append(rows, r)
 	}
-	slices.SortFunc(rows, func(a, b row) int { return bytes.Compare(a.k, b.k) })
+	key := func(r row) []byte { return arena[r.k0:r.v0] }
+	slices.SortFunc(rows, func(a, b row) int { return bytes.Compare(key(a), key(b)) })
 	for _, r := range rows {
-		if err := tx.b.Set(r.k, r.v, nil); err != nil {
+		if err := tx.b.Set(key(r), arena[r.v0:r.end], nil); err != nil {
 			return err
 		}
 	}
-	clear(rows)
-	tx.rows = rows[:0]
+	tx.rows, tx.arena = rows[:0], arena[:0]
 	for _, c := range tx.chains {
 		if err := tx.b.PutJSON(chainKey(c.id), c.st); err != nil {
 			return err

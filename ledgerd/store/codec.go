@@ -375,10 +375,16 @@ func DecodeRefStats(v []byte) (RefStats, error) {
 // AccountKey is the row of a merchant's reference ("" for its unattributed
 // deposits).
 func AccountKey(merchant, ref string) []byte {
-	k := make([]byte, 0, 3+len(merchant)+1+len(ref))
-	k = append(append(append(append(k, "RB/"...), merchant...), 0), ref...)
-	return k
+	return AppendAccountKey(make([]byte, 0, 3+len(merchant)+1+len(ref)), merchant, ref)
 }
+
+// AppendAccountKey appends AccountKey(merchant, ref) to dst.
+func AppendAccountKey(dst []byte, merchant, ref string) []byte {
+	return append(append(append(append(dst, "RB/"...), merchant...), 0), ref...)
+}
+
+// AppendDepositKey appends DepositKey(id) to dst.
+func AppendDepositKey(dst []byte, id string) []byte { return append(append(dst, "D/"...), id...) }
 
 // AppendEncode appends the binary form of an account: version, deposits:i64,
 // last deposit at (unix nanos, 0 for never):i64, the number of balances,
