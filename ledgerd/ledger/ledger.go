@@ -406,9 +406,8 @@ func blockIndexKey(id chain.ID, n uint64, block chain.Hash, first string) []byte
 // (merchant, reference, currency, chain) in B/ and a totals row per
 // reference in RS/, into one account row per reference (RB/), in one batch.
 func migrateAccounts(db *store.DB) error {
-	type ref struct{ merchant, ref string }
-	accounts := map[ref]*store.Account{}
-	get := func(k ref) (*store.Account, error) {
+	accounts := map[refKey]*store.Account{}
+	get := func(k refKey) (*store.Account, error) {
 		if a := accounts[k]; a != nil {
 			return a, nil
 		}
@@ -426,7 +425,7 @@ func migrateAccounts(db *store.DB) error {
 		if err != nil {
 			return false, err
 		}
-		a, err := get(ref{string(parts[0]), string(parts[1])})
+		a, err := get(refKey{string(parts[0]), string(parts[1])})
 		if err != nil {
 			return false, err
 		}
@@ -445,7 +444,7 @@ func migrateAccounts(db *store.DB) error {
 		if err != nil {
 			return false, err
 		}
-		a, err := get(ref{string(parts[0]), string(parts[1])})
+		a, err := get(refKey{string(parts[0]), string(parts[1])})
 		if err != nil {
 			return false, err
 		}
