@@ -19,7 +19,7 @@ import (
 const codecV1 = 1
 
 // DepositKey is where a deposit is stored.
-func DepositKey(id string) []byte { return Key("D/", id) }
+func DepositKey(id string) []byte { return AppendDepositKey(nil, id) }
 
 // GetDeposit reads a deposit with its current status; ErrNotFound if
 // missing.
@@ -138,6 +138,10 @@ func (dr *DepositReader) resolve(d *Deposit) error {
 	}
 	if tag != dr.tag {
 		v, closer, err := dr.R.Get(BlockStatusKey(tag))
+		if errors.Is(err, ErrNotFound) {
+			// Written in the same batch as the deposit: not a missing deposit.
+			return fmt.Errorf("store: deposit %s has no block status row", d.ID)
+		}
 		if err != nil {
 			return fmt.Errorf("store: status of the block of deposit %s: %w", d.ID, err)
 		}
