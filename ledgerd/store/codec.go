@@ -519,10 +519,13 @@ func rawID(id string) ([16]byte, bool) {
 	if _, ok := BlockTag(id); !ok || id[:4] != "dep_" {
 		return raw, false
 	}
-	if _, err := hex.Decode(raw[:], []byte(id[4:])); err != nil || hex.EncodeToString(raw[:]) != id[4:] {
-		return raw, false // not lower-case hex: kept as it is
+	for i := 4; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return raw, false // not lower-case hex: kept as it is
+		}
 	}
-	return raw, true
+	_, err := hex.Decode(raw[:], []byte(id[4:]))
+	return raw, err == nil
 }
 
 // IDOfRaw is the deposit id of 16 raw bytes.
