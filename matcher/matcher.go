@@ -111,15 +111,11 @@ func Open(db *pebble.DB, opts Options) (*Matcher, error) {
 		return nil, err
 	}
 	var f *filter
-	from := "the stored set"
 	if opts.Snapshot != "" {
 		var err error
 		f, err = m.loadSnapshot(n)
 		if err != nil && !errors.Is(err, errNoSnapshot) {
 			m.log.Warn("matcher: filter snapshot not used; rebuilding from the stored set", "file", opts.Snapshot, "err", err)
-		}
-		if f != nil {
-			from = "a snapshot"
 		}
 		// Before the set can change: a later crash must not find a
 		// snapshot that looks current.
@@ -130,6 +126,7 @@ func Open(db *pebble.DB, opts Options) (*Matcher, error) {
 			return nil, fmt.Errorf("matcher: drop the filter snapshot: %w", err)
 		}
 	}
+	m.FromSnapshot = f != nil
 	if f == nil {
 		capacity := max(opts.Capacity, uint64(n), minCapacity)
 		it, err := m.setIter()
@@ -142,7 +139,10 @@ func Open(db *pebble.DB, opts Options) (*Matcher, error) {
 	}
 	m.filter.Store(f)
 	m.count.Store(n)
-	m.FromSnapshot = from == "a snapshot"
+	from := "the stored set"
+	if m.FromSnapshot {
+		from = "a snapshot"
+	}
 	m.log.Info("matcher ready", "addresses", n, "filter_bytes", f.sizeBytes(), "from", from, "took", time.Since(start))
 	m.writeMu.Lock()
 	m.maybeRebuild() // a snapshot may be of a filter the set has outgrown
@@ -371,7 +371,7 @@ func (m *Matcher) Apply(changes []events.AddressRecord, offsets map[int32]int64)
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
 	if m.closed {
-		return errClosed
+		return errStopped
 	}
 	f := m.filter.Load()
 	b := m.db.NewIndexedBatch() // reads see this batch's own writes
@@ -532,8 +532,6 @@ func (m *Matcher) Close() error {
 	m.log.Info("matcher filter snapshot written", "file", m.opts.Snapshot, "addresses", n, "bytes", f.sizeBytes(), "took", time.Since(start))
 	return nil
 }
-
-var errClosed = errors.New("matcher: closed")
 
 func offsetKey(topic string, partition int32) []byte {
 	k := append(append([]byte(nil), prefixOffset...), topic...)
