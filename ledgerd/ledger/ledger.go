@@ -247,9 +247,8 @@ func DepositID(id chain.ID, number uint64, tx []byte, index uint32, block chain.
 // transfer (8 bytes of a hash of its tx hash and index). So a block's
 // deposits have neighbouring D/ keys, which Pebble's memtable inserts as a
 // run, where keys spread over the whole table cost a full skiplist search
-// each; a chain's deposits are appended in block order, so compactions
-// mostly move tables instead of rewriting them; and their status is one
-// BS/ row for the block. Two blocks whose tags would be equal (another chain
+// each; a chain's deposits are appended in block order; and their status is
+// one BS/ row for the block. Two blocks whose tags would be equal (another chain
 // or a sibling at the same height, or the same block connected again) are
 // told apart by gen, the first that no earlier block used (freeTag). Within a
 // block the transfer halves collide with a chance of about n²/2⁶⁵. Ids from
@@ -415,44 +414,41 @@ func migrateAccounts(db *store.DB) error {
 		accounts[k] = &a
 		return &a, err
 	}
-	// B/<merchant>0<ref>0<currency>0<chain> and RS/<merchant>0<ref>
-	err := store.Scan(db, []byte("B/"), false, func(k, v []byte) (bool, error) {
-		parts := bytes.Split(k[len("B/"):], []byte{0})
-		if len(parts) != 4 {
-			return false, fmt.Errorf("balance row %q", k)
-		}
-		b, err := store.DecodeBalance(v)
-		if err != nil {
-			return false, err
-		}
-		a, err := get(refKey{string(parts[0]), string(parts[1])})
-		if err != nil {
-			return false, err
-		}
-		*a.Balance(string(parts[2]), chain.ID(parts[3])) = b
-		return true, nil
-	})
-	if err != nil {
-		return err
+	// B/<merchant>0<ref>0<currency>0<chain> and RS/<merchant>0<ref>: each
+	// kind of row sets its part of the reference's account.
+	olds := []struct {
+		prefix string
+		parts  int
+		set    func(a *store.Account, parts [][]byte, v []byte) error
+	}{
+		{"B/", 4, func(a *store.Account, parts [][]byte, v []byte) error {
+			b, err := store.DecodeBalance(v)
+			*a.Balance(string(parts[2]), chain.ID(parts[3])) = b
+			return err
+		}},
+		{"RS/", 2, func(a *store.Account, _ [][]byte, v []byte) (err error) {
+			a.RefStats, err = store.DecodeRefStats(v)
+			return err
+		}},
 	}
-	err = store.Scan(db, []byte("RS/"), false, func(k, v []byte) (bool, error) {
-		parts := bytes.Split(k[len("RS/"):], []byte{0})
-		if len(parts) != 2 {
-			return false, fmt.Errorf("totals row %q", k)
-		}
-		s, err := store.DecodeRefStats(v)
+	for _, old := range olds {
+		err := store.Scan(db, []byte(old.prefix), false, func(k, v []byte) (bool, error) {
+			parts := bytes.Split(k[len(old.prefix):], []byte{0})
+			if len(parts) != old.parts {
+				return false, fmt.Errorf("row %q of an earlier version", k)
+			}
+			a, err := get(refKey{string(parts[0]), string(parts[1])})
+			if err != nil {
+				return false, err
+			}
+			return true, old.set(a, parts, v)
+		})
 		if err != nil {
-			return false, err
+			return err
 		}
-		a, err := get(refKey{string(parts[0]), string(parts[1])})
-		if err != nil {
-			return false, err
-		}
-		a.RefStats = s
-		return true, nil
-	})
-	if err != nil || len(accounts) == 0 {
-		return err
+	}
+	if len(accounts) == 0 {
+		return nil
 	}
 	return db.Write(func(b *store.Batch) error {
 		for k, a := range accounts {
@@ -460,8 +456,8 @@ func migrateAccounts(db *store.DB) error {
 				return err
 			}
 		}
-		for _, p := range []string{"B/", "RS/"} {
-			if err := b.DeleteRange([]byte(p), store.PrefixEnd([]byte(p)), nil); err != nil {
+		for _, old := range olds {
+			if err := b.DeleteRange([]byte(old.prefix), store.PrefixEnd([]byte(old.prefix)), nil); err != nil {
 				return err
 			}
 		}
