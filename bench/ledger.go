@@ -190,7 +190,7 @@ func ledgerRun(k, blocks, rounds int, progress io.Writer) (led, raw side, err er
 		rt := time.Since(start)
 		ledTime, rawTime = ledTime+lt, rawTime+rt
 		n := float64((to - from) * k)
-		fmt.Fprintf(progress, "  round %d: ledger %.0f deposits/s (%.0f%% of it waiting for compactions), raw %.0f writes/s, %.2fx\n", r+1,
+		fmt.Fprintf(progress, "  round %d: ledger %.0f deposits/s (%.0f%% of it waiting for flushes and compactions), raw %.0f writes/s, %.2fx\n", r+1,
 			n/lt.Seconds(), 100*(lt-applied).Seconds()/lt.Seconds(), n/rt.Seconds(), rt.Seconds()/lt.Seconds())
 	}
 	led.rate = float64(blocks*k) / ledTime.Seconds()
