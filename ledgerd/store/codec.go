@@ -487,25 +487,24 @@ func getDecoded[T any](r Reader, key []byte, dec func([]byte) (T, error)) (T, er
 // without a tag lists them all as earlier versions did, each
 // length-prefixed.
 func AppendIDs(out []byte, ids []string) []byte {
-	for _, id := range ids {
-		if _, ok := rawID(id); !ok {
-			for _, id := range ids {
-				out = appendBytes(out, []byte(id))
-			}
-			return out
-		}
-	}
+	at := len(out)
 	out = append(out, 0)
 	for i := 0; i < len(ids); {
 		j := i + 1
-		for j < len(ids) && ids[j][:blockTagLen] == ids[i][:blockTagLen] {
+		for j < len(ids) && len(ids[j]) > blockTagLen && ids[j][:blockTagLen] == ids[i][:blockTagLen] {
 			j++
 		}
-		raw, _ := rawID(ids[i])
+		raw, ok := rawID(ids[i])
+		if !ok {
+			return appendIDsAsText(out[:at], ids)
+		}
 		out = append(out, raw[:8]...)
 		out = binary.AppendUvarint(out, uint64(j-i))
-		for _, id := range ids[i:j] {
-			raw, _ := rawID(id)
+		out = append(out, raw[8:]...)
+		for _, id := range ids[i+1 : j] {
+			if raw, ok = rawID(id); !ok {
+				return appendIDsAsText(out[:at], ids)
+			}
 			out = append(out, raw[8:]...)
 		}
 		i = j
@@ -513,19 +512,43 @@ func AppendIDs(out []byte, ids []string) []byte {
 	return out
 }
 
-// rawID is the 16 bytes a tagged deposit id spells in hex.
-func rawID(id string) ([16]byte, bool) {
-	var raw [16]byte
-	if _, ok := BlockTag(id); !ok || id[:4] != "dep_" {
+// appendIDsAsText appends ids each length-prefixed, the form of a row that
+// holds an id without a block tag.
+func appendIDsAsText(out []byte, ids []string) []byte {
+	for _, id := range ids {
+		out = appendBytes(out, []byte(id))
+	}
+	return out
+}
+
+// unhex is the value of each lower-case hex digit, and 0xff for every
+// other byte.
+var unhex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+	}
+	return t
+}()
+
+// rawID is the 16 bytes a tagged deposit id spells in hex. An id in any
+// other form (upper-case hex among them) is not one: it is kept as it is.
+func rawID(id string) (raw [16]byte, ok bool) {
+	if len(id) != blockTagLen+16 || id[:4] != "dep_" {
 		return raw, false
 	}
-	for i := 4; i < len(id); i++ {
-		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return raw, false // not lower-case hex: kept as it is
-		}
+	var bad byte
+	for i := range raw {
+		hi, lo := unhex[id[4+2*i]], unhex[id[5+2*i]]
+		bad |= hi | lo
+		raw[i] = hi<<4 | lo
 	}
-	_, err := hex.Decode(raw[:], []byte(id[4:]))
-	return raw, err == nil
+	return raw, bad&0xf0 == 0
 }
 
 // IDOfRaw is the deposit id of 16 raw bytes.

@@ -46,3 +46,31 @@ func TestIndexRowForms(t *testing.T) {
 		}
 	}
 }
+
+// A tagged id is dep_ and 32 lower-case hex digits; any other form is kept
+// as text, so that it reads back as it was written.
+func TestRawID(t *testing.T) {
+	for _, c := range []struct {
+		id string
+		ok bool
+	}{
+		{"dep_00000000018b888d001d81cfd6ef329a", true},
+		{"dep_ffffffffffffffffffffffffffffffff", true},
+		{"dep_00000000018B888D001D81CFD6EF329A", false}, // upper case
+		{"dep_00000000018b888d001d81cfd6ef329g", false},
+		{"dep_00000000018b888d001d81cfd6ef329:", false}, // the byte after '9'
+		{"dep_00000000018b888d001d81cfd6ef329`", false}, // the byte before 'a'
+		{"dep_00000000018b888d001d81cfd6ef329", false},
+		{"dep_0123456789abcdef01234567", false}, // an id from before block tags
+		{"xyz_00000000018b888d001d81cfd6ef329a", false},
+	} {
+		raw, ok := rawID(c.id)
+		if ok != c.ok {
+			t.Errorf("rawID(%q) ok = %v, want %v", c.id, ok, c.ok)
+			continue
+		}
+		if ok && IDOfRaw(raw[:]) != c.id {
+			t.Errorf("rawID(%q) = %x, which spells %s", c.id, raw, IDOfRaw(raw[:]))
+		}
+	}
+}
