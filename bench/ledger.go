@@ -94,13 +94,13 @@ func ledgerRun(k, blocks, rounds int, progress io.Writer) (led, raw side, err er
 	if err != nil {
 		return led, raw, err
 	}
-	defer pdb.Close()
+	db := store.Wrap(pdb)
+	defer db.Close()
 	rdb, err := kv.Open(dir+"/raw", nil, nil)
 	if err != nil {
 		return led, raw, err
 	}
 	defer rdb.Close()
-	db := store.Wrap(pdb)
 	table := assets.Default()
 	reg := registry.New(db, table, registry.Options{Now: func() time.Time { return time.Unix(1_700_000_000, 0) }})
 	m, _, err := reg.CreateMerchant("bench", false, "")
@@ -174,9 +174,14 @@ func ledgerRun(k, blocks, rounds int, progress io.Writer) (led, raw side, err er
 		from, to := blocks*r/rounds, blocks*(r+1)/rounds
 		start := time.Now()
 		for i := from; i < to; i++ {
-			if err := lg.Apply([]ledger.Input{{Record: recs[i], Topic: "inflow.chain.evm-devnet", Offset: int64(i)}}); err != nil {
+			// As ledgerd does: each block's batch commits while the next
+			// one is prepared.
+			if err := lg.Submit([]ledger.Input{{Record: recs[i], Topic: "inflow.chain.evm-devnet", Offset: int64(i)}}); err != nil {
 				return led, raw, err
 			}
+		}
+		if err := db.WaitDurable(); err != nil {
+			return led, raw, err
 		}
 		applied := time.Since(start)
 		if err := quiet(pdb); err != nil {

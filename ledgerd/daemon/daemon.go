@@ -153,7 +153,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error
 }
 
 // Close releases the state; call after Run returns.
-func (d *Daemon) Close() error { return d.pdb.Close() }
+func (d *Daemon) Close() error { return d.DB.Close() }
 
 // Addr waits for the HTTP listener and returns its address.
 func (d *Daemon) Addr(ctx context.Context) (net.Addr, error) {
@@ -189,6 +189,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.relay, err = outbox.New(d.DB, prod, d.log.With("component", "outbox"), d.reg); err != nil {
 		return err
 	}
+	// The ledger's batches commit in the background (ledger.Submit): the
+	// relay is woken when each is durable.
+	d.DB.NotifyDurable(d.relay.Wake)
 
 	srv := rpc.New(d.DB, d.Reg, d.Hooks, d.Table, rpc.Options{Token: d.cfg.InternalToken,
 		AllowLoopbackHTTP: d.cfg.AllowLoopbackWebhooks, Logger: d.log.With("component", "rpc"), OnChange: d.relay.Wake})
@@ -357,18 +360,20 @@ func (d *Daemon) consume(ctx context.Context, topics []string) error {
 		if len(in) == 0 {
 			continue
 		}
-		if err := d.Ledger.Apply(in); err != nil {
+		// The batch commits while the next fetch is polled and prepared;
+		// its offsets are in it, so a crash before it is durable only
+		// means its records are consumed again.
+		if err := d.Ledger.Submit(in); err != nil {
 			return err
 		}
-		d.relay.Wake()
 		for _, x := range in {
 			if paused[x.Topic] {
 				continue
 			}
-			if st, err := ledger.ChainStateOf(d.DB, x.Record.Chain); err == nil && st.Halted {
+			if halted, reason, err := d.Ledger.Halted(x.Record.Chain); err == nil && halted {
 				paused[x.Topic] = true
 				cl.PauseFetchPartitions(map[string][]int32{x.Topic: {x.Partition}})
-				d.ready.Set("chain:"+string(x.Record.Chain), errors.New("halted: "+st.HaltReason))
+				d.ready.Set("chain:"+string(x.Record.Chain), errors.New("halted: "+reason))
 			}
 		}
 	}

@@ -48,6 +48,32 @@
 // of accounts (a reference's balances and totals, one row). A deposit then
 // costs no read, and a batch writes each changed row once: a deposit when it
 // is detected, a block's status when its deposits change status together,
-// an account once however many of its deposits the batch holds. The memory state is dropped after a failed
-// Apply, and a restart rebuilds it, so Pebble stays the one truth.
+// an account once however many of its deposits the batch holds. The memory
+// state is dropped after a failed Apply, and a restart rebuilds it, so
+// Pebble stays the one truth.
+//
+// # Batches in a pipeline
+//
+// ledgerd applies each fetch with Submit, which hands the batch to Pebble
+// and returns while it commits (store.DB.WriteAsync); the next batch is
+// prepared meanwhile, and is handed over only once the last one is
+// durable. Apply is Submit and a wait. A batch prepared so may read the DB
+// without the last batch in it, so the ledger never reads back a row the
+// last batch may have written without waiting for it (applyTx.committed):
+//
+//   - chain states, open deposits and orphaned transfers are read once,
+//     when a chain is first used, after the wait;
+//   - a canonical block at or below the tip that is no longer in memory
+//     is read after the wait; above the tip there is none to miss;
+//   - an account missing from the cache (first use, or the cache was
+//     emptied) is read after the wait;
+//   - a block tag is free if neither this batch nor the last one wrote its
+//     BS/ row and the DB holds none (the tags are kept for one batch);
+//   - pool entries are read without waiting: only the registry writes them,
+//     and its batches never commit in the background.
+//
+// TestScenarios runs every scenario on a twin that commits each batch only
+// once the next is prepared and caches one row at a time, and requires the
+// same database, row for row; TestSubmitCrash crashes while batches commit
+// and requires a prefix that carries on to the same database.
 package ledger

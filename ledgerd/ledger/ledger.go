@@ -42,7 +42,8 @@ type Ledger struct {
 	// hot is the state the ledger reads on every deposit, kept in memory
 	// (see state.go). nil until the first Apply, and dropped whenever an
 	// Apply fails, since it may then hold changes that were not committed.
-	hot *state
+	hot       *state
+	cacheRows int
 }
 
 // Options configures a Ledger.
@@ -50,6 +51,10 @@ type Options struct {
 	Now        func() time.Time
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// CacheRows bounds each of the caches of rows the ledger reads on
+	// demand (pool entries and accounts): past it, a cache is emptied and
+	// refills from Pebble. Default 1M.
+	CacheRows int
 }
 
 // New makes a ledger over db.
@@ -67,18 +72,45 @@ func New(db *store.DB, table *assets.Config, o Options) (*Ledger, error) {
 	if err := migrateAccounts(db); err != nil {
 		return nil, fmt.Errorf("ledger: move balances and totals into account rows: %w", err)
 	}
-	return &Ledger{db: db, assets: table, now: o.Now, log: o.Logger, m: m}, nil
+	if o.CacheRows <= 0 {
+		o.CacheRows = 1 << 20
+	}
+	return &Ledger{db: db, assets: table, now: o.Now, log: o.Logger, m: m, cacheRows: o.CacheRows}, nil
 }
 
 // Apply applies the inputs in order and stores the next offsets, all in one
-// synced batch. Records of a halted chain are held: their partition's offset
-// stops at the first of them.
+// synced batch, and returns once the batch is durable. Records of a halted
+// chain are held: their partition's offset stops at the first of them.
 func (l *Ledger) Apply(in []Input) error {
+	if err := l.Submit(in); err != nil {
+		return err
+	}
+	if err := l.db.WaitDurable(); err != nil {
+		l.hot = nil
+		return err
+	}
+	return nil
+}
+
+// Submit is Apply without its wait at the end: it returns once the batch is
+// handed to Pebble (store.DB.WriteAsync), so that its caller prepares the
+// next batch while this one commits. The batch is durable once the next
+// Submit or Apply returns, or when store.DB.WaitDurable does; a crash before
+// then loses it whole, offsets included, and the records are consumed
+// again. If its commit fails, the next call returns the error, and so does
+// every call after it: ledgerd then stops, and restarts from the last
+// durable batch.
+//
+// A batch is prepared while the one before it may not be in the DB yet.
+// The ledger reads back nothing that batch wrote: what it wrote is in the
+// ledger's memory (state.go), and a read that can miss it waits for it
+// first (see applyTx.committed).
+func (l *Ledger) Submit(in []Input) error {
 	start := time.Now()
 	if l.hot == nil {
-		l.hot = newState()
+		l.hot = newState(l.cacheRows)
 	}
-	err := l.db.WriteUnindexed(func(b *store.Batch) error {
+	err := l.db.WriteAsync(func(b *store.Batch) error {
 		tx := l.hot.begin(l.db, b, l.now().UTC())
 		held := map[tp]bool{}
 		next := map[tp]int64{}
@@ -116,6 +148,25 @@ func (l *Ledger) Apply(in []Input) error {
 type tp struct {
 	topic     string
 	partition int32
+}
+
+// Halted reports whether the ledger holds a chain's records, and why. Call it
+// from the goroutine that applies: it reads the ledger's own state, which
+// includes a batch not yet committed.
+func (l *Ledger) Halted(id chain.ID) (bool, string, error) {
+	if l.hot != nil {
+		if c, ok := l.hot.chains[id]; ok {
+			return c.st.Halted, c.st.HaltReason, nil
+		}
+	}
+	if err := l.db.WaitDurable(); err != nil {
+		return false, "", err
+	}
+	st, err := ChainStateOf(l.db, id)
+	if err != nil {
+		return false, "", err
+	}
+	return st.Halted, st.HaltReason, nil
 }
 
 // OffsetKey is where the next offset of a partition is stored.

@@ -46,6 +46,7 @@ func alias(name string) chain.Address {
 // env is one scenario's ledger, registry and synthetic chain.
 type env struct {
 	t       *testing.T
+	fs      vfs.FS
 	db      *store.DB
 	led     *ledger.Ledger
 	reg     *registry.Registry
@@ -58,15 +59,20 @@ type env struct {
 	outSeen uint64
 	names   map[string]string // address → alias
 	log     []*events.Record  // every record applied, for redelivery
+	twin    *env              // a copy fed the same changes (withTwin)
 }
 
-func newEnv(t *testing.T) *env {
-	pdb, err := store.OpenPebble("db", vfs.NewMem(), nil)
+func newEnv(t *testing.T) *env { return newEnvOn(t, vfs.NewMem(), "db") }
+
+// newEnvOn makes a scenario's ledger on a fresh database at dir in fs: a
+// merchant and three pool addresses (A, B, C).
+func newEnvOn(t *testing.T, fs vfs.FS, dir string) *env {
+	pdb, err := store.OpenPebble(dir, fs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pdb.Close() })
-	e := &env{t: t, db: store.Wrap(pdb), tbl: testAssets(t), clock: time.Unix(1_700_000_000, 0).UTC(), names: map[string]string{}}
+	e := &env{t: t, fs: fs, db: store.Wrap(pdb), tbl: testAssets(t), clock: time.Unix(1_700_000_000, 0).UTC(), names: map[string]string{}}
+	t.Cleanup(func() { e.db.Close() })
 	now := func() time.Time { return e.clock }
 	e.led, err = ledger.New(e.db, e.tbl, ledger.Options{Now: now})
 	if err != nil {
@@ -89,6 +95,75 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+// withTwin opens a copy of e's database as it is now, dir in the same
+// filesystem, with a ledger that submits its batches (Ledger.Submit) where
+// e's applies them, commits each batch only once the next one has been
+// prepared (store.DB.DeferCommits), and caches one row at a time, so that
+// it reads from Pebble nearly everything it does not hold for the last
+// batch. It shares e's clock. e then does every change to both, and
+// checkTwin compares them.
+func (e *env) withTwin(dir string) {
+	t := e.t
+	if err := e.db.Checkpoint(dir); err != nil {
+		t.Fatal(err)
+	}
+	pdb, err := store.OpenPebble(dir, e.fs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := &env{t: t, fs: e.fs, db: store.Wrap(pdb), tbl: e.tbl, merch: e.merch, names: e.names}
+	t.Cleanup(func() { tw.db.Close() })
+	tw.db.DeferCommits()
+	now := func() time.Time { return e.clock }
+	if tw.led, err = ledger.New(tw.db, tw.tbl, ledger.Options{Now: now, CacheRows: 1}); err != nil {
+		t.Fatal(err)
+	}
+	tw.reg = registry.New(tw.db, tw.tbl, registry.Options{Now: now, Cooldown: 30 * time.Minute})
+	e.twin = tw
+}
+
+// checkTwin waits for the twin's last batch and checks that its database
+// holds exactly what e's does.
+func (e *env) checkTwin() {
+	t := e.t
+	if err := e.twin.db.WaitDurable(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := diffDB(e.db, e.twin.db); diff != "" {
+		t.Errorf("submitting batches while the last one commits left a different database than applying them:\n%s", diff)
+	}
+}
+
+// diffDB describes the first difference between two databases' contents.
+func diffDB(a, b store.Reader) string {
+	ia, err := a.NewIter(nil)
+	if err != nil {
+		return err.Error()
+	}
+	defer ia.Close()
+	ib, err := b.NewIter(nil)
+	if err != nil {
+		return err.Error()
+	}
+	defer ib.Close()
+	va, vb := ia.First(), ib.First()
+	for ; va && vb; va, vb = ia.Next(), ib.Next() {
+		if string(ia.Key()) != string(ib.Key()) {
+			return fmt.Sprintf("key %q where the other has %q", ia.Key(), ib.Key())
+		}
+		if string(ia.Value()) != string(ib.Value()) {
+			return fmt.Sprintf("key %q: %q, the other %q", ia.Key(), ia.Value(), ib.Value())
+		}
+	}
+	switch {
+	case va:
+		return fmt.Sprintf("key %q only in the first", ia.Key())
+	case vb:
+		return fmt.Sprintf("key %q only in the second", ib.Key())
+	}
+	return ""
+}
+
 func (e *env) apply(recs ...*events.Record) error {
 	e.log = append(e.log, recs...)
 	var in []ledger.Input
@@ -96,16 +171,50 @@ func (e *env) apply(recs ...*events.Record) error {
 		in = append(in, ledger.Input{Record: r, Topic: "inflow.chain." + testChain, Offset: e.offset})
 		e.offset++
 	}
-	return e.led.Apply(in)
+	err := e.led.Apply(in)
+	if e.twin != nil {
+		if terr := e.twin.led.Submit(in); (terr == nil) != (err == nil) {
+			e.t.Errorf("Apply: %v; the twin's Submit: %v", err, terr)
+		}
+	}
+	return err
+}
+
+// bind binds a reference in e and its twin.
+func (e *env) bind(req merchantapi.BindRequest) (*registry.BindResponse, error) {
+	r, err := e.reg.Bind(e.merch, req)
+	if e.twin != nil {
+		tr, terr := e.twin.reg.Bind(e.merch, req)
+		if fmt.Sprint(r, err) != fmt.Sprint(tr, terr) {
+			e.t.Errorf("bind: %v, %v; the twin: %v, %v", r, err, tr, terr)
+		}
+	}
+	return r, err
+}
+
+// unbind unbinds a reference in e and its twin.
+func (e *env) unbind(ref, chainID string) (*registry.UnbindResponse, error) {
+	r, err := e.reg.Unbind(e.merch, ref, chainID)
+	if e.twin != nil {
+		tr, terr := e.twin.reg.Unbind(e.merch, ref, chainID)
+		if fmt.Sprint(r, err) != fmt.Sprint(tr, terr) {
+			e.t.Errorf("unbind: %v, %v; the twin: %v, %v", r, err, tr, terr)
+		}
+	}
+	return r, err
 }
 
 func (e *env) blockHash(n uint64, parent chain.Hash) chain.Hash {
 	return chain.Hash(sha256.Sum256(fmt.Appendf(nil, "%x/%d/%d", parent, n, e.fork)))
 }
 
+// Each scenario also runs on a twin that submits its batches while the last
+// one commits, and must leave exactly the same database.
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		e := newEnv(t)
+		e.withTwin("twin")
+		defer e.checkTwin()
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			arg := func(k, def string) string {
 				for _, a := range d.CmdArgs {
@@ -132,13 +241,13 @@ func (e *env) run(d *datadriven.TestData, arg func(string, string) string) strin
 		e.clock = e.clock.Add(dur)
 		return e.clock.Format(time.TimeOnly)
 	case "bind":
-		r, err := e.reg.Bind(e.merch, merchantapi.BindRequest{DepositReference: arg("ref", ""), Currency: arg("currency", "USDT"), ChainID: arg("chain", testChain)})
+		r, err := e.bind(merchantapi.BindRequest{DepositReference: arg("ref", ""), Currency: arg("currency", "USDT"), ChainID: arg("chain", testChain)})
 		if err != nil {
 			return "error: " + err.Error()
 		}
 		return fmt.Sprintf("%s bound to %s on %s", r.DepositReference, e.names[r.Address], r.ChainID)
 	case "unbind":
-		r, err := e.reg.Unbind(e.merch, arg("ref", ""), arg("chain", ""))
+		r, err := e.unbind(arg("ref", ""), arg("chain", ""))
 		if err != nil {
 			return "error: " + err.Error()
 		}

@@ -17,11 +17,6 @@ import (
 	"github.com/inflowhq/inflow/pkg/events"
 )
 
-// cacheRows bounds each of the caches of rows the ledger reads on demand
-// (pool entries and accounts): past it the cache is emptied
-// and refills from Pebble.
-const cacheRows = 1 << 20
-
 // eventsPerRow is how many events one outbox row holds at most, so that the
 // relay publishes about as many records per flush as before rows were
 // grouped (the history sink's duplicate window depends on it).
@@ -46,6 +41,11 @@ type state struct {
 	byID     map[uint64]string // address id → A/ key of a cached owner
 	poolGen  uint64
 	accounts map[refKey]*store.Account
+	// cacheRows bounds owners and accounts (Options.CacheRows).
+	cacheRows int
+	// lastTags are the block tags whose BS/ rows the last batch wrote: that
+	// batch may not be in the DB yet while the next one is prepared.
+	lastTags map[string]*store.Deposit
 	// tx is the last Apply's, whose maps and buffers the next one reuses.
 	tx *applyTx
 }
@@ -54,9 +54,9 @@ type state struct {
 // on every deposit.
 type refKey struct{ merchant, ref string }
 
-func newState() *state {
+func newState(cacheRows int) *state {
 	return &state{chains: map[chain.ID]*chainState{}, owners: map[string]*owner{}, byID: map[uint64]string{},
-		accounts: map[refKey]*store.Account{}}
+		accounts: map[refKey]*store.Account{}, cacheRows: cacheRows, lastTags: map[string]*store.Deposit{}}
 }
 
 // chainState is one chain's part of the state.
@@ -185,6 +185,8 @@ func (s *state) begin(db *store.DB, b *store.Batch, now time.Time) *applyTx {
 		s.tx = tx
 	} else {
 		clear(tx.dirty)
+		// The last batch's BS/ rows, for freeTag.
+		s.lastTags, tx.groups = tx.groups, s.lastTags
 		clear(tx.groups)
 		clear(tx.accounts)
 		clear(tx.chains)
@@ -211,6 +213,9 @@ func (s *state) dropOwner(akey string) {
 func (tx *applyTx) chain(id chain.ID) (*chainState, error) {
 	if c, ok := tx.s.chains[id]; ok {
 		return c, nil
+	}
+	if err := tx.committed(); err != nil {
+		return nil, err
 	}
 	st, err := ChainStateOf(tx.db, id)
 	if err != nil {
@@ -299,10 +304,28 @@ func (tx *applyTx) loadOrphans(c *chainState) error {
 
 func (tx *applyTx) touchChain(c *chainState) { tx.chains[c.id] = c }
 
+// committed waits until the last batch is in the DB. The ledger calls it
+// before it reads a row it writes itself (chain states, canonical blocks,
+// deposits, accounts) and does not hold in memory: the batch before this
+// one may have written that row and not be committed yet. Rows it reads
+// without waiting: pool entries (A/, I/, H/), which only the registry
+// writes, and never while a ledger batch commits (store.DB.Write waits for
+// it); BS/ rows, which freeTag looks up in the last batch's tags first; and
+// counters, which the store carries from batch to batch.
+func (tx *applyTx) committed() error { return tx.b.WaitCommitted() }
+
 // canon returns the ledger's block at height n, or nil.
 func (tx *applyTx) canon(c *chainState, n uint64) (*store.CanonBlock, error) {
 	if cb, ok := c.canon[n]; ok {
 		return cb, nil
+	}
+	// Every CB/ row the ledger writes is in c.canon until it lies far
+	// below the tip, and there is none above the tip: a block above it,
+	// the usual case, is looked up without waiting for the last batch.
+	if n <= c.st.Tip {
+		if err := tx.committed(); err != nil {
+			return nil, err
+		}
 	}
 	cb := &store.CanonBlock{}
 	err := store.GetJSON(tx.db, canonKey(c.id, n), cb)
@@ -345,7 +368,7 @@ func (tx *applyTx) owner(t *chain.Transfer) (*owner, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(tx.s.owners) >= cacheRows {
+	if len(tx.s.owners) >= tx.s.cacheRows {
 		tx.s.owners, tx.s.byID = map[string]*owner{}, map[uint64]string{}
 	}
 	tx.s.dropOwner(k)
@@ -413,7 +436,7 @@ func poolAddress(r store.Reader, t *chain.Transfer) (*store.PoolAddress, error) 
 func (tx *applyTx) freeTag(r *events.Record) (blockTag, error) {
 	for gen := uint32(0); ; gen++ {
 		tag := blockTagOf(r.Chain, r.Number, r.Hash, gen)
-		if tx.groups[string(tag)] != nil {
+		if tx.groups[string(tag)] != nil || tx.s.lastTags[string(tag)] != nil {
 			continue
 		}
 		taken, err := store.Has(tx.db, store.BlockStatusKey(string(tag)))
@@ -430,12 +453,15 @@ func (tx *applyTx) account(d *store.Deposit) (*store.Account, error) {
 	a := tx.accounts[k]
 	if a == nil {
 		if a = tx.s.accounts[k]; a == nil {
+			if err := tx.committed(); err != nil {
+				return nil, err
+			}
 			v, err := store.GetAccount(tx.db, k.merchant, k.ref)
 			if err != nil {
 				return nil, err
 			}
 			a = &v
-			if len(tx.s.accounts) >= cacheRows {
+			if len(tx.s.accounts) >= tx.s.cacheRows {
 				tx.s.accounts = map[refKey]*store.Account{}
 			}
 			tx.s.accounts[k] = a

@@ -118,24 +118,29 @@ func TestManyEventsInOneApply(t *testing.T) {
 
 // A block orphaned and then connected again: its transfers are credited
 // again as new deposits that replace the orphaned ones, which stay orphaned.
+// The block comes back in a later Apply, in the same one, or in the Apply
+// right after the one that connected and orphaned it; each also runs on a
+// twin that submits each batch while the last one commits (withTwin).
 func TestBlockConnectedAgain(t *testing.T) {
-	for _, oneApply := range []bool{false, true} {
-		t.Run(fmt.Sprintf("oneApply=%v", oneApply), func(t *testing.T) { blockConnectedAgain(t, oneApply) })
+	for _, split := range []string{"steps", "oneApply", "nextApply"} {
+		t.Run(split, func(t *testing.T) { blockConnectedAgain(t, split) })
 	}
 }
 
-func blockConnectedAgain(t *testing.T, oneApply bool) {
+func blockConnectedAgain(t *testing.T, split string) {
 	e := newEnv(t)
+	e.withTwin("twin")
 	b1 := e.block(1, chain.Hash{}, 0, 2)
 	b2 := e.block(2, b1.Hash, 0, 2)
 	b2x := e.block(2, b1.Hash, 1, 0)
 	disc := func(r *events.Record) *events.Record {
 		return &events.Record{Type: events.TypeBlockDisconnected, Chain: testChain, Family: chain.FamilyEVM, Number: r.Number, Hash: r.Hash}
 	}
-	steps := [][]*events.Record{{b1, b2}, {disc(b2), b2x}, {disc(b2x)}, {b2}}
-	if oneApply {
-		steps = [][]*events.Record{{b1, b2, disc(b2), b2x, disc(b2x), b2}}
-	}
+	steps := map[string][][]*events.Record{
+		"steps":     {{b1, b2}, {disc(b2), b2x}, {disc(b2x)}, {b2}},
+		"oneApply":  {{b1, b2, disc(b2), b2x, disc(b2x), b2}},
+		"nextApply": {{b1}, {b2, disc(b2)}, {b2}},
+	}[split]
 	for _, step := range steps {
 		if err := e.apply(step...); err != nil {
 			t.Fatal(err)
@@ -144,6 +149,7 @@ func blockConnectedAgain(t *testing.T, oneApply bool) {
 			t.Fatal(err)
 		}
 	}
+	e.checkTwin()
 	for i := uint32(0); i < 2; i++ {
 		first := ledger.DepositID(testChain, b2.Number, b2.Transfers[i].TxHash, i, b2.Hash)
 		old, err := store.GetDeposit(e.db, first)

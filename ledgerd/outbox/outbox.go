@@ -137,6 +137,11 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 	if err != nil || len(recs) == 0 {
 		return 0, err
 	}
+	// A row is visible a moment before its batch is durable: publish
+	// nothing a crash could still take back.
+	if err := r.db.WaitDurable(); err != nil {
+		return 0, err
+	}
 	// The events are stored before anyone can read them from Kafka: webhook
 	// delivery and replay read their bodies here.
 	if len(evs) > 0 {

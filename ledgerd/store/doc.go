@@ -4,13 +4,39 @@
 // # Single writer
 //
 // ledgerd is the only writer of the money state. All writes go through
-// DB.Write, which holds one lock and commits one synced, indexed batch: the
-// batch reads its own writes. The ledger writes through WriteUnindexed
-// instead: it keeps the state it reads on every deposit in memory (see the
-// ledger package) and so needs no index of its batch. A Kafka fetch applied
-// by the ledger is one such batch, holding the deposit rows, status changes,
-// balances, outbox rows and the consumed offsets together: a crash leaves
-// either all of it or none of it.
+// DB.Write or DB.WriteAsync, which hold one lock, so batches are prepared
+// one at a time and committed synced, one at a time, in the order they were
+// prepared. Write commits an indexed batch, which reads its own writes, and
+// returns once it is durable. The ledger writes through WriteAsync instead:
+// its batch is not indexed (the ledger keeps the state it reads on every
+// deposit in memory, see the ledger package), and it is committed in the
+// background while the ledger prepares the next one. A Kafka fetch applied
+// by the ledger is one such batch, holding the deposit rows, status
+// changes, balances, outbox rows and the consumed offsets together: a crash
+// leaves either all of it or none of it.
+//
+// # The commit pipeline
+//
+// At most one batch is committing in the background. WriteAsync returns
+// once the batch before its own is durable, and every Write first waits
+// for the last batch, so:
+//
+//   - what survives a crash is every batch up to some point, in order
+//     (Pebble's log is one sequence, and each sync covers what came before):
+//     never a batch without the ones before it;
+//   - a batch of Write, and the registry's reads inside it, see every batch
+//     before it;
+//   - a batch of WriteAsync may be prepared while the one before it is not
+//     yet in the DB: its writer must not read back what that batch wrote
+//     without Batch.WaitCommitted. Counters (Batch.Next) carry on from the
+//     last batch regardless: the DB keeps them as each batch left them.
+//
+// A commit that fails stays the last one, and every later write fails with
+// its error: what is on disk is then unknown, and ledgerd stops. A batch is
+// visible to readers a moment before it is durable (Pebble's order for
+// every synced commit); the outbox relay, which acts on what it reads where
+// nothing can be taken back, calls WaitDurable between reading and
+// publishing.
 //
 // The records written on every deposit (deposits, block statuses, accounts)
 // are in a versioned binary form (codec.go); the JSON deposits earlier

@@ -15,13 +15,37 @@ import (
 	"github.com/inflowhq/inflow/pkg/kv"
 )
 
-// DB is ledgerd's database with its writer lock.
+// DB is ledgerd's database with its writer lock and its commit pipeline.
 type DB struct {
 	*pebble.DB
 	mu sync.Mutex
 	// pool is the log of pool keys (A/, I/, H/) committed, for the ledger's
 	// cache of pool entries; guarded by mu.
 	pool poolLog
+	// counters holds every counter as the last batch handed to Pebble left
+	// it, so that a batch prepared while that one commits continues from
+	// it; guarded by mu.
+	counters map[string]uint64
+	// deferCommits makes a background commit wait until something waits
+	// for it (DeferCommits); guarded by mu.
+	deferCommits bool
+	// durable is called after each background commit (NotifyDurable).
+	durable func()
+
+	cmu sync.Mutex
+	// last is the last batch handed to Pebble, committing or committed;
+	// guarded by cmu. Batches are committed one at a time, in order, so when
+	// it is durable so is every batch before it. A failed commit stays here
+	// and fails every later write: the state on disk is then unknown.
+	last *commit
+}
+
+// commit is one batch handed to Pebble.
+type commit struct {
+	done  chan struct{} // closed when the commit has ended
+	err   error         // set before done is closed
+	start chan struct{} // with DeferCommits: closed by the first wait
+	once  sync.Once
 }
 
 // poolLogSize is how many pool key changes are remembered. A reader that
@@ -84,7 +108,8 @@ func OpenPebble(dir string, fs vfs.FS, log *slog.Logger) (*pebble.DB, error) {
 	return kv.Open(dir, fs, log, kv.SeparateValues(256), kv.WriteHeavy())
 }
 
-// Batch is one write transaction: an indexed batch that reads its own writes.
+// Batch is one write transaction. A batch of Write is indexed and reads
+// its own writes; a batch of WriteAsync cannot be read.
 type Batch struct {
 	*pebble.Batch
 	db       *DB
@@ -95,31 +120,53 @@ type Batch struct {
 // ErrNotFound is returned by Get for a missing key.
 var ErrNotFound = pebble.ErrNotFound
 
-// Write runs fn with a fresh batch under the writer lock and commits it
-// synced if fn returns nil. Nothing is written if fn fails.
+// Write runs fn with a fresh indexed batch under the writer lock and
+// commits it synced if fn returns nil: when Write returns nil, the batch is
+// durable. Nothing is written if fn fails. fn reads the DB with every
+// earlier batch in it: Write first waits for the last batch of WriteAsync.
 func (d *DB) Write(fn func(b *Batch) error) error {
-	return d.write(d.NewIndexedBatch(), fn)
-}
-
-// WriteUnindexed is Write with a batch that cannot be read: fn reads the
-// committed state from the DB instead, which nobody else changes while fn
-// runs. It is for the ledger, which keeps what it writes in memory and pays
-// for no index of its batch.
-func (d *DB) WriteUnindexed(fn func(b *Batch) error) error {
-	return d.write(d.NewBatch(), fn)
-}
-
-func (d *DB) write(pb *pebble.Batch, fn func(b *Batch) error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	b := &Batch{Batch: pb, db: d}
-	defer b.Close()
-	if err := fn(b); err != nil {
+	if err := d.wait(); err != nil {
 		return err
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("store: commit: %w", err)
+	return d.write(d.NewIndexedBatch(), fn, false)
+}
+
+// WriteAsync runs fn with a fresh batch that cannot be read, under the
+// writer lock, and if fn returns nil hands the batch to Pebble to commit,
+// synced, in the background. It returns once the batch before it has been
+// committed and is durable (an error if that commit failed), so that at
+// most one batch commits in the background: its writer prepares the next
+// batch while the last one goes into Pebble's log and memtable. That
+// batch is durable once the next Write or WriteAsync returns, or when
+// WaitDurable does.
+//
+// fn may run while the last batch is not yet in Pebble, and its reads of
+// the DB then miss that batch's writes. It calls Batch.WaitCommitted
+// before it reads anything that batch may have written, or it knows those
+// writes some other way (the ledger keeps what it writes in memory).
+// Counters (Batch.Next) continue from the last batch either way.
+func (d *DB) WriteAsync(fn func(b *Batch) error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.write(d.NewBatch(), fn, true)
+}
+
+func (d *DB) write(pb *pebble.Batch, fn func(b *Batch) error, async bool) error {
+	b := &Batch{Batch: pb, db: d}
+	if err := fn(b); err != nil {
+		pb.Close()
+		// The caller may read the DB again to recover (the ledger reloads
+		// its state): it must find the last batch there.
+		return errors.Join(err, d.wait())
 	}
+	if err := d.wait(); err != nil {
+		pb.Close()
+		return err
+	}
+	// From here on, the batch is the DB's next state for every batch
+	// prepared after it.
 	l := &d.pool
 	for _, k := range b.pool {
 		l.gen++
@@ -128,7 +175,90 @@ func (d *DB) write(pb *pebble.Batch, fn func(b *Batch) error) error {
 		}
 		l.keys = append(l.keys, k)
 	}
+	for name, n := range b.counters {
+		if d.counters == nil {
+			d.counters = map[string]uint64{}
+		}
+		d.counters[name] = n
+	}
+	c := &commit{done: make(chan struct{})}
+	if async && d.deferCommits {
+		c.start = make(chan struct{})
+	}
+	d.cmu.Lock()
+	d.last = c
+	d.cmu.Unlock()
+	run := func() {
+		if c.start != nil {
+			<-c.start
+		}
+		if err := pb.Commit(pebble.Sync); err != nil {
+			c.err = fmt.Errorf("store: commit: %w", err)
+		}
+		pb.Close()
+		close(c.done)
+		if async && c.err == nil && d.durable != nil {
+			d.durable()
+		}
+	}
+	if !async {
+		run()
+		return c.err
+	}
+	go run()
 	return nil
+}
+
+// wait waits for the last batch handed to Pebble to be committed and
+// durable, and returns the error of its commit.
+func (d *DB) wait() error {
+	d.cmu.Lock()
+	c := d.last
+	d.cmu.Unlock()
+	if c == nil {
+		return nil
+	}
+	if c.start != nil {
+		c.once.Do(func() { close(c.start) })
+	}
+	<-c.done
+	return c.err
+}
+
+// WaitDurable waits until every batch handed to Pebble so far is committed
+// and durable. It returns the error of a failed commit: after one, the
+// state on disk is unknown and every write fails.
+//
+// A batch is visible to readers once it is in Pebble's memtable, a moment
+// before its log is synced (Pebble's own order, for every synced commit). A
+// reader that acts on what it read where the act cannot be taken back (the
+// outbox relay, which publishes) calls WaitDurable after reading and before
+// acting: what it read is then durable.
+func (d *DB) WaitDurable() error { return d.wait() }
+
+// WaitCommitted waits until the last batch handed to Pebble before this one
+// is in the DB, so that fn of WriteAsync can read what it wrote.
+func (b *Batch) WaitCommitted() error { return b.db.wait() }
+
+// NotifyDurable has fn called after each batch of WriteAsync is durable
+// (ledgerd wakes its outbox relay with it). Set it before the first write.
+func (d *DB) NotifyDurable(fn func()) { d.durable = fn }
+
+// DeferCommits makes each batch of WriteAsync start to commit only when
+// something waits for it, so that every batch is prepared while the one
+// before it is not yet in the DB at all. Tests use it to show that the
+// writer reads nothing that batch wrote.
+func (d *DB) DeferCommits() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.deferCommits = true
+}
+
+// Close waits for the last batch to be durable, then closes the DB.
+func (d *DB) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return errors.Join(d.wait(), d.DB.Close())
 }
 
 // Reader is what reads need: the DB, a batch or a snapshot.
@@ -187,14 +317,14 @@ func (b *Batch) Next(name string) (uint64, error) {
 	k := Key("Q/", name)
 	n, ok := b.counters[name]
 	if !ok {
+		n, ok = b.db.counters[name]
+	}
+	if !ok {
 		// An unindexed batch cannot read itself, so the counters it moved
-		// are remembered; the rest are read from the DB, which nobody
-		// else writes while b is open.
-		var r Reader = b
-		if !b.Indexed() {
-			r = b.db
-		}
-		if v, err := GetRaw(r, k); err == nil && len(v) == 8 {
+		// are remembered, and so are those of the batches before it (one
+		// of them may not be in the DB yet); a counter no batch has moved
+		// since the DB was opened is read from it.
+		if v, err := GetRaw(b.db, k); err == nil && len(v) == 8 {
 			n = binary.BigEndian.Uint64(v)
 		} else if err != nil && !errors.Is(err, pebble.ErrNotFound) {
 			return 0, err
