@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -100,7 +99,6 @@ type Daemon struct {
 	log    *slog.Logger
 	reg    *prometheus.Registry
 	ready  *ops.Readiness
-	pdb    *pebble.DB
 	DB     *store.DB
 	Ledger *ledger.Ledger
 	Reg    *registry.Registry
@@ -135,7 +133,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, Table: table, log: log, reg: reg, pdb: pdb, DB: store.Wrap(pdb),
+	d := &Daemon{cfg: cfg, Table: table, log: log, reg: reg, DB: store.Wrap(pdb),
 		ready: ops.NewReadiness("http", "ledger", "relay", "webhooks"),
 		kcfg:  kafka.Config{Brokers: cfg.KafkaBrokers, ClientID: "inflow-ledgerd"}, addrCh: make(chan struct{})}
 	if d.Ledger, err = ledger.New(d.DB, table, ledger.Options{Logger: log.With("component", "ledger"), Registerer: reg}); err != nil {
