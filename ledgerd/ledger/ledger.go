@@ -40,8 +40,9 @@ type Ledger struct {
 	log    *slog.Logger
 	m      *metrics
 	// hot is the state the ledger reads on every deposit, kept in memory
-	// (see state.go). nil until the first Apply, and dropped whenever an
-	// Apply fails, since it may then hold changes that were not committed.
+	// (see state.go). nil until the first Apply or Submit, and dropped
+	// whenever one fails, since it may then hold changes that were not
+	// committed.
 	hot       *state
 	cacheRows int
 }

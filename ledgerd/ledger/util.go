@@ -19,7 +19,7 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "inflow_ledgerd_ledger_apply_seconds",
-		Help: "Time to apply one consumed batch, synced commit included.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
+		Help: "Time to prepare one consumed batch and hand it to Pebble, including the wait for the batch before it to be durable (its own commit overlaps the next batch).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)})
 	c := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: "inflow_ledgerd_ledger_" + name, Help: help})
 	}
