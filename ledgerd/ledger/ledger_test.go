@@ -180,28 +180,29 @@ func (e *env) apply(recs ...*events.Record) error {
 	return err
 }
 
-// bind binds a reference in e and its twin.
-func (e *env) bind(req merchantapi.BindRequest) (*registry.BindResponse, error) {
-	r, err := e.reg.Bind(e.merch, req)
+// onBoth makes a registry change in e and in its twin, which must answer
+// alike.
+func onBoth[T any](e *env, what string, fn func(*registry.Registry) (T, error)) (T, error) {
+	r, err := fn(e.reg)
 	if e.twin != nil {
-		tr, terr := e.twin.reg.Bind(e.merch, req)
+		tr, terr := fn(e.twin.reg)
 		if fmt.Sprint(r, err) != fmt.Sprint(tr, terr) {
-			e.t.Errorf("bind: %v, %v; the twin: %v, %v", r, err, tr, terr)
+			e.t.Errorf("%s: %v, %v; the twin: %v, %v", what, r, err, tr, terr)
 		}
 	}
 	return r, err
 }
 
+// bind binds a reference in e and its twin.
+func (e *env) bind(req merchantapi.BindRequest) (*registry.BindResponse, error) {
+	return onBoth(e, "bind", func(reg *registry.Registry) (*registry.BindResponse, error) { return reg.Bind(e.merch, req) })
+}
+
 // unbind unbinds a reference in e and its twin.
 func (e *env) unbind(ref, chainID string) (*registry.UnbindResponse, error) {
-	r, err := e.reg.Unbind(e.merch, ref, chainID)
-	if e.twin != nil {
-		tr, terr := e.twin.reg.Unbind(e.merch, ref, chainID)
-		if fmt.Sprint(r, err) != fmt.Sprint(tr, terr) {
-			e.t.Errorf("unbind: %v, %v; the twin: %v, %v", r, err, tr, terr)
-		}
-	}
-	return r, err
+	return onBoth(e, "unbind", func(reg *registry.Registry) (*registry.UnbindResponse, error) {
+		return reg.Unbind(e.merch, ref, chainID)
+	})
 }
 
 func (e *env) blockHash(n uint64, parent chain.Hash) chain.Hash {

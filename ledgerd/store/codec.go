@@ -315,18 +315,13 @@ func (r *reader) bytes() []byte {
 
 func (r *reader) time() time.Time { return time.Unix(0, int64(r.u64())).UTC() }
 
-func (r *reader) uvarint() uint64 {
-	n, w := binary.Uvarint(r.b)
-	if r.err != nil || w <= 0 {
-		r.err = errShort
-		return 0
-	}
-	r.b = r.b[w:]
-	return n
-}
+func (r *reader) uvarint() uint64 { return readVarint(r, binary.Uvarint) }
 
-func (r *reader) varint() int64 {
-	n, w := binary.Varint(r.b)
+func (r *reader) varint() int64 { return readVarint(r, binary.Varint) }
+
+// readVarint reads one varint with dec (binary.Uvarint or binary.Varint).
+func readVarint[T uint64 | int64](r *reader, dec func([]byte) (T, int)) T {
+	n, w := dec(r.b)
 	if r.err != nil || w <= 0 {
 		r.err = errShort
 		return 0
