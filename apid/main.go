@@ -4,14 +4,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chstore"
 	"github.com/inflowhq/inflow/pkg/config"
+	"github.com/inflowhq/inflow/pkg/httpserver"
 	"github.com/inflowhq/inflow/pkg/ops"
 )
 
@@ -28,24 +28,44 @@ func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("apid", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		httpAddr = fs.String("http", "127.0.0.1:8080", "API address")
-		ledger   = fs.String("ledger", "http://127.0.0.1:9201", "ledgerd internal API")
-		token    = fs.String("internal-token", "", "shared secret for ledgerd (default: $INFLOW_INTERNAL_TOKEN)")
-		adminKey = fs.String("admin-key", "", "X-Admin-Key for /admin/v1 (default: $INFLOW_ADMIN_KEY; empty disables)")
-		rps      = fs.Float64("rate-limit", 50, "requests per second per API key")
-		burst    = fs.Int("burst", 100, "burst per API key")
-		assetsF  = fs.String("assets", "", "JSON file extending the built-in chains and assets")
-		logLevel = fs.String("log-level", "info", "debug, info, warn or error")
-		chDSN    = fs.String("clickhouse-dsn", "", "answer analytics and exports from this ClickHouse (default: ledgerd's own store)")
+		httpAddr  = fs.String("http", "127.0.0.1:8080", "API address")
+		opsAddr   = fs.String("ops", "127.0.0.1:9301", "operator address: /healthz, /readyz, /metrics, /debug/pprof")
+		ledger    = fs.String("ledger", "http://127.0.0.1:9201", "ledgerd internal API")
+		token     = fs.String("internal-token", "", "shared secret for ledgerd (visible in ps: prefer --internal-token-file or $INFLOW_INTERNAL_TOKEN)")
+		tokenFile = fs.String("internal-token-file", "", "file holding the shared secret for ledgerd")
+		adminKey  = fs.String("admin-key", "", "X-Admin-Key checked here before /admin/v1 is forwarded (prefer --admin-key-file or $INFLOW_ADMIN_KEY); ledgerd checks its own")
+		adminFile = fs.String("admin-key-file", "", "file holding the admin key")
+		rps       = fs.Float64("rate-limit", 50, "requests per second per API key")
+		burst     = fs.Int("burst", 100, "burst per API key")
+		ipRPS     = fs.Float64("ip-rate-limit", 200, "requests per second per client address, before authentication")
+		proxies   = fs.String("trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed")
+		assetsF   = fs.String("assets", "", "JSON file extending the built-in chains and assets")
+		logLevel  = fs.String("log-level", "info", "debug, info, warn or error")
+		chDSN     = fs.String("clickhouse-dsn", "", "answer analytics and exports from this ClickHouse (default: ledgerd's own store)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *token == "" {
-		*token = os.Getenv("INFLOW_INTERNAL_TOKEN")
+	var err error
+	if *token, err = config.Secret(*token, *tokenFile, "INFLOW_INTERNAL_TOKEN"); err != nil {
+		fmt.Fprintln(stderr, "apid:", err)
+		return 2
 	}
-	if *adminKey == "" {
-		*adminKey = os.Getenv("INFLOW_ADMIN_KEY")
+	if *adminKey, err = config.Secret(*adminKey, *adminFile, "INFLOW_ADMIN_KEY"); err != nil {
+		fmt.Fprintln(stderr, "apid:", err)
+		return 2
+	}
+	var trusted []netip.Prefix
+	for _, p := range strings.Split(*proxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			fmt.Fprintf(stderr, "apid: --trusted-proxies %q: %v\n", p, err)
+			return 2
+		}
+		trusted = append(trusted, pfx)
 	}
 	log := config.Logger(stderr, *logLevel)
 	table, err := assets.LoadOrDefault(*assetsF)
@@ -55,7 +75,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 	reg := ops.NewRegistry()
 	cfg := api.Config{LedgerURL: *ledger, InternalToken: *token, AdminKey: *adminKey, RateLimit: *rps, Burst: *burst,
-		Assets: table, Logger: log, Registerer: reg}
+		IPRateLimit: *ipRPS, TrustedProxies: trusted, Assets: table, Logger: log, Registerer: reg}
 	if *chDSN != "" {
 		octx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		db, err := chstore.Open(octx, *chDSN, log)
@@ -74,20 +94,20 @@ func run(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ln, err := net.Listen("tcp", *httpAddr)
+	public, operator := api.Mount(ctx, srv, reg)
+	hopts := httpserver.Options{Logger: log}
+	ln, err := httpserver.Listen(*httpAddr, hopts)
 	if err != nil {
 		fmt.Fprintln(stderr, "apid:", err)
 		return 1
 	}
-	hs := &http.Server{Handler: api.Mount(ctx, srv, reg), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-		defer c()
-		hs.Shutdown(sctx)
-	}()
-	log.Info("apid listening", "addr", "http://"+ln.Addr().String(), "ledger", *ledger)
-	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	oaddr, err := ops.Serve(ctx, *opsAddr, operator, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "apid:", err)
+		return 1
+	}
+	log.Info("apid listening", "addr", "http://"+ln.Addr().String(), "ops", "http://"+oaddr.String(), "ledger", *ledger)
+	if err := httpserver.Serve(ctx, ln, public, hopts); err != nil {
 		log.Error("apid stopped", "err", err)
 		return 1
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/analytics"
 	"github.com/inflowhq/inflow/pkg/chstore"
 	"github.com/inflowhq/inflow/pkg/events"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
 func init() {
@@ -198,15 +199,15 @@ func runHistory(args []string, progress io.Writer) ([]Result, error) {
 		fn   func() error
 	}
 	var qs []q
-	for _, gb := range analytics.GroupBys {
+	for _, gb := range merchantapi.GroupBys {
 		qs = append(qs, q{"query_groupby_" + gb + "_ms", func() error {
-			_, err := db.DepositStats(ctx, "mer_bench", analytics.Query{GroupBy: gb})
+			_, err := db.DepositStats(ctx, "mer_bench", merchantapi.AnalyticsQuery{GroupBy: gb})
 			return err
 		}})
 	}
 	qs = append(qs,
 		q{"query_groupby_day_filtered_ms", func() error {
-			_, err := db.DepositStats(ctx, "mer_bench", analytics.Query{GroupBy: analytics.ByDay, Currency: "USDT", Status: "completed",
+			_, err := db.DepositStats(ctx, "mer_bench", merchantapi.AnalyticsQuery{GroupBy: merchantapi.ByDay, Currency: "USDT", Status: "completed",
 				From: start.AddDate(0, 3, 0), To: start.AddDate(0, 6, 0)})
 			return err
 		}},
@@ -228,8 +229,8 @@ func runHistory(args []string, progress io.Writer) ([]Result, error) {
 	}
 	// The export streams; its rate is rows per second to a discarding writer.
 	t0 := time.Now()
-	w, _ := analytics.NewWriter(io.Discard, analytics.FormatCSV)
-	if err := db.Export(ctx, "mer_bench", analytics.ExportQuery{From: start, To: start.AddDate(0, 1, 0)}, w.Write); err != nil {
+	w, _ := analytics.NewWriter(io.Discard, merchantapi.FormatCSV)
+	if err := db.Export(ctx, "mer_bench", merchantapi.ExportQuery{From: start, To: start.AddDate(0, 1, 0)}, w.Write); err != nil {
 		return nil, err
 	}
 	w.Flush()

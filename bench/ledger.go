@@ -102,9 +102,12 @@ func ledgerRun(k, blocks, rounds int, progress io.Writer) (led, raw side, err er
 	}
 	defer rdb.Close()
 	table := assets.Default()
-	reg := registry.New(db, table, registry.Options{Now: func() time.Time { return time.Unix(1_700_000_000, 0) }})
-	m, _, err := reg.CreateMerchant("bench", false, "")
+	reg, err := registry.New(db, table, registry.Options{Now: func() time.Time { return time.Unix(1_700_000_000, 0) }})
 	if err != nil {
+		return led, raw, err
+	}
+	var m *store.Merchant
+	if err := reg.Write(func(b *store.Batch) (err error) { m, _, err = reg.CreateMerchant(b, "bench", false, ""); return }); err != nil {
 		return led, raw, err
 	}
 	pool := make([]chain.Address, 1000)
@@ -114,11 +117,12 @@ func ledgerRun(k, blocks, rounds int, progress io.Writer) (led, raw side, err er
 		copy(a[:], h[:])
 		pool[i] = chain.EVMAddress(a)
 	}
-	if _, err := reg.Import(m.ID, chain.FamilyEVM, pool); err != nil {
+	if err := reg.Write(func(b *store.Batch) error { _, err := reg.Import(b, m.ID, chain.FamilyEVM, pool); return err }); err != nil {
 		return led, raw, err
 	}
 	for i := 0; i < 800; i++ {
-		if _, err := reg.Bind(m.ID, merchantapi.BindRequest{DepositReference: "u" + strconv.Itoa(i), Currency: "USDT", ChainID: "evm-devnet"}); err != nil {
+		req := merchantapi.BindRequest{DepositReference: "u" + strconv.Itoa(i), Currency: "USDT", ChainID: "evm-devnet"}
+		if err := reg.Write(func(b *store.Batch) error { _, err := reg.Bind(b, m.ID, req); return err }); err != nil {
 			return led, raw, err
 		}
 	}

@@ -18,6 +18,8 @@ import (
 	"github.com/holiman/uint256"
 
 	"github.com/inflowhq/inflow/deploy/local/stack"
+	"github.com/inflowhq/inflow/ledgerd/registry"
+	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
@@ -74,12 +76,17 @@ func runPipeline(args []string, progress io.Writer) ([]Result, error) {
 	}
 	defer s.Wait()
 	defer cancel()
-	if _, err := s.Ledger.Reg.CreateEndpoint(s.MerchantID, "http://"+ln.Addr().String()+"/hooks", []string{"deposit.pending"}); err != nil {
+	reg := s.Ledger.Reg
+	if err := reg.Write(func(b *store.Batch) error {
+		_, err := reg.CreateEndpoint(b, s.MerchantID, "http://"+ln.Addr().String()+"/hooks", []string{"deposit.pending"})
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	var addrs []common.Address
 	for i := 0; i < 100; i++ {
-		b, err := s.Ledger.Reg.Bind(s.MerchantID, merchantapi.BindRequest{DepositReference: "user-" + strconv.Itoa(i), Currency: "USDT", ChainID: "evm-devnet"})
+		req := merchantapi.BindRequest{DepositReference: "user-" + strconv.Itoa(i), Currency: "USDT", ChainID: "evm-devnet"}
+		b, err := registry.Do(reg, func(b *store.Batch) (*registry.BindResponse, error) { return reg.Bind(b, s.MerchantID, req) })
 		if err != nil {
 			return nil, err
 		}

@@ -219,9 +219,12 @@ func TestCrashes(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer pdb.Close()
-		reg := registry.New(store.Wrap(pdb), table, registry.Options{Now: func() time.Time { return time.Unix(1_700_000_000, 0) }})
-		m, _, err := reg.CreateMerchant("crash", false, "")
+		reg, err := registry.New(store.Wrap(pdb), table, registry.Options{Now: func() time.Time { return time.Unix(1_700_000_000, 0) }})
 		if err != nil {
+			t.Fatal(err)
+		}
+		var m *store.Merchant
+		if err := reg.Write(func(b *store.Batch) (err error) { m, _, err = reg.CreateMerchant(b, "crash", false, ""); return }); err != nil {
 			t.Fatal(err)
 		}
 		for i := 0; i < 40; i++ {
@@ -230,12 +233,13 @@ func TestCrashes(t *testing.T) {
 			copy(a[:], h[:])
 			g.pool = append(g.pool, chain.EVMAddress(a))
 		}
-		if _, err := reg.Import(m.ID, chain.FamilyEVM, g.pool); err != nil {
+		if err := reg.Write(func(b *store.Batch) error { _, err := reg.Import(b, m.ID, chain.FamilyEVM, g.pool); return err }); err != nil {
 			t.Fatal(err)
 		}
 		for i := 0; i < 30; i++ {
 			ref := fmt.Sprintf("user-%d", i)
-			if _, err := reg.Bind(m.ID, merchantapi.BindRequest{DepositReference: ref, Currency: "USDT", ChainID: string(crashChain)}); err != nil {
+			req := merchantapi.BindRequest{DepositReference: ref, Currency: "USDT", ChainID: string(crashChain)}
+			if err := reg.Write(func(b *store.Batch) error { _, err := reg.Bind(b, m.ID, req); return err }); err != nil {
 				t.Fatal(err)
 			}
 			bound[uint64(i+1)] = ref // bound in import order
@@ -266,7 +270,7 @@ func TestCrashes(t *testing.T) {
 	args := []string{"--data", data, "--kafka-brokers", strings.Join(kcfg.Brokers, ","), "--http", addr, "--log-level", "error"}
 	start := func() *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"="+strings.Join(args, "\x1f"))
+		cmd.Env = append(os.Environ(), childEnv+"="+strings.Join(args, "\x1f"), "INFLOW_INTERNAL_TOKEN=crash-test-internal-token")
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/inflowhq/inflow/ledgerd/history"
 	"github.com/inflowhq/inflow/ledgerd/ledger"
@@ -111,7 +112,10 @@ func TestHistoryParity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := registry.New(db, table, registry.Options{Now: func() time.Time { return time.Unix(1_700_000_000, 0) }})
+	reg, err := registry.New(db, table, registry.Options{Now: func() time.Time { return time.Unix(1_700_000_000, 0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	seed := uint64(time.Now().UnixNano())
 	g := &generator{rng: rand.New(rand.NewPCG(seed, 5)), ever: map[chain.Hash]genBlock{}}
 	g.usdt, _ = chain.ParseAddress(chain.FamilyEVM, "0x00000000000000000000000000000000000a5d70")
@@ -120,8 +124,11 @@ func TestHistoryParity(t *testing.T) {
 	// Merchant A: 200 addresses, 150 bound to references; merchant B: 20.
 	var merchants []string
 	for mi, n := range []int{200, 20} {
-		m, _, err := reg.CreateMerchant(fmt.Sprintf("m%d", mi), false, "")
-		if err != nil {
+		var m *store.Merchant
+		if err := reg.Write(func(b *store.Batch) (err error) {
+			m, _, err = reg.CreateMerchant(b, fmt.Sprintf("m%d", mi), false, "")
+			return
+		}); err != nil {
 			t.Fatal(err)
 		}
 		merchants = append(merchants, m.ID)
@@ -133,11 +140,12 @@ func TestHistoryParity(t *testing.T) {
 			addrs = append(addrs, chain.EVMAddress(a))
 		}
 		g.pool = append(g.pool, addrs...)
-		if _, err := reg.Import(m.ID, chain.FamilyEVM, addrs); err != nil {
+		if err := reg.Write(func(b *store.Batch) error { _, err := reg.Import(b, m.ID, chain.FamilyEVM, addrs); return err }); err != nil {
 			t.Fatal(err)
 		}
 		for i := 0; i < n*3/4; i++ {
-			if _, err := reg.Bind(m.ID, merchantapi.BindRequest{DepositReference: fmt.Sprintf("user-%d", i), Currency: "USDT", ChainID: string(crashChain)}); err != nil {
+			req := merchantapi.BindRequest{DepositReference: fmt.Sprintf("user-%d", i), Currency: "USDT", ChainID: string(crashChain)}
+			if err := reg.Write(func(b *store.Batch) error { _, err := reg.Bind(b, m.ID, req); return err }); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -330,7 +338,7 @@ func TestHistoryParity(t *testing.T) {
 	for _, st := range merchantapi.Statuses {
 		var n int64
 		for _, m := range merchants {
-			rows, err := chdb.DepositStats(ctx, m, analytics.Query{GroupBy: analytics.ByChain, Status: st})
+			rows, err := chdb.DepositStats(ctx, m, merchantapi.AnalyticsQuery{GroupBy: merchantapi.ByChain, Status: st})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -346,17 +354,17 @@ func TestHistoryParity(t *testing.T) {
 	// One table of questions, asked of both stores.
 	mid := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
 	late := time.Date(2026, 9, 15, 12, 30, 0, 0, time.UTC)
-	var queries []analytics.Query
-	for _, gb := range analytics.GroupBys {
+	var queries []merchantapi.AnalyticsQuery
+	for _, gb := range merchantapi.GroupBys {
 		queries = append(queries,
-			analytics.Query{GroupBy: gb},
-			analytics.Query{GroupBy: gb, Status: "orphaned"},
-			analytics.Query{GroupBy: gb, Status: "completed", Currency: "USDT"},
-			analytics.Query{GroupBy: gb, From: mid, To: late},
-			analytics.Query{GroupBy: gb, From: late, ChainID: string(crashChain), Currency: "dai"},
-			analytics.Query{GroupBy: gb, To: mid, Status: "pending"},
-			analytics.Query{GroupBy: gb, Status: "confirmed"},
-			analytics.Query{GroupBy: gb, ChainID: "ethereum"}, // none there
+			merchantapi.AnalyticsQuery{GroupBy: gb},
+			merchantapi.AnalyticsQuery{GroupBy: gb, Status: "orphaned"},
+			merchantapi.AnalyticsQuery{GroupBy: gb, Status: "completed", Currency: "USDT"},
+			merchantapi.AnalyticsQuery{GroupBy: gb, From: mid, To: late},
+			merchantapi.AnalyticsQuery{GroupBy: gb, From: late, ChainID: string(crashChain), Currency: "dai"},
+			merchantapi.AnalyticsQuery{GroupBy: gb, To: mid, Status: "pending"},
+			merchantapi.AnalyticsQuery{GroupBy: gb, Status: "confirmed"},
+			merchantapi.AnalyticsQuery{GroupBy: gb, ChainID: "ethereum"}, // none there
 		)
 	}
 	same := func(what string, a, b any) {
@@ -405,7 +413,7 @@ func TestHistoryParity(t *testing.T) {
 				}
 				same(fmt.Sprintf("%s: latency of %s on %q", when, m, id), want, got)
 			}
-			for _, eq := range []analytics.ExportQuery{{Format: analytics.FormatCSV}, {Format: analytics.FormatNDJSON, From: mid, To: late}} {
+			for _, eq := range []merchantapi.ExportQuery{{Format: merchantapi.FormatCSV}, {Format: merchantapi.FormatNDJSON, From: mid, To: late}} {
 				var wb, gb bytes.Buffer
 				for _, side := range []struct {
 					st  analytics.Store

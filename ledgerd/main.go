@@ -28,7 +28,10 @@ func run(args []string, stderr io.Writer) int {
 		dataDir    = fs.String("data", "", "data directory")
 		brokers    = fs.String("kafka-brokers", "", "comma-separated Kafka seed brokers")
 		httpAddr   = fs.String("http", "", "internal API and operator endpoint address")
-		token      = fs.String("internal-token", "", "shared secret apid sends (default: $INFLOW_INTERNAL_TOKEN)")
+		token      = fs.String("internal-token", "", "shared secret apid sends (visible in ps: prefer --internal-token-file or $INFLOW_INTERNAL_TOKEN)")
+		tokenFile  = fs.String("internal-token-file", "", "file holding the shared secret apid sends")
+		adminKey   = fs.String("admin-key", "", "admin key for the admin routes (prefer --admin-key-file or $INFLOW_ADMIN_KEY; empty disables them)")
+		adminFile  = fs.String("admin-key-file", "", "file holding the admin key")
 		logLevel   = fs.String("log-level", "", "debug, info, warn or error")
 		chDSN      = fs.String("clickhouse-dsn", "", "run the history sink into this ClickHouse (clickhouse://127.0.0.1:9000/inflow)")
 	)
@@ -52,10 +55,18 @@ func run(args []string, stderr io.Writer) int {
 	if *httpAddr != "" {
 		cfg.HTTP = *httpAddr
 	}
-	if *token != "" {
-		cfg.InternalToken = *token
-	} else if v := os.Getenv("INFLOW_INTERNAL_TOKEN"); v != "" && cfg.InternalToken == "" {
-		cfg.InternalToken = v
+	for _, sec := range []struct {
+		value, file, env string
+		dst              *string
+	}{{*token, *tokenFile, "INFLOW_INTERNAL_TOKEN", &cfg.InternalToken}, {*adminKey, *adminFile, "INFLOW_ADMIN_KEY", &cfg.AdminKey}} {
+		v, err := config.Secret(sec.value, sec.file, sec.env)
+		if err != nil {
+			fmt.Fprintln(stderr, "ledgerd:", err)
+			return 2
+		}
+		if v != "" {
+			*sec.dst = v
+		}
 	}
 	if *chDSN != "" {
 		cfg.ClickHouseDSN = *chDSN

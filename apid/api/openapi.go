@@ -5,84 +5,17 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/inflowhq/inflow/pkg/analytics"
 	"github.com/inflowhq/inflow/pkg/apierr"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
-type op struct {
-	method, path, summary string
-	params                []param
-	body                  string // schema name of the request body
-	status                int
-	resp                  string // schema name of the answer
-	errors                []apierr.Code
-}
-
-type param struct {
-	name, in, typ, desc string
-	required            bool
-	enum                []string
-}
-
-var (
-	pPage   = param{name: "page", in: "query", typ: "integer", desc: "Page number, from 1 (default 1)"}
-	pLimit  = param{name: "limit", in: "query", typ: "integer", desc: "Items per page, 1 to 100 (default 20)"}
-	pRef    = param{name: "ref", in: "path", typ: "string", desc: "Deposit reference (max 255 characters)", required: true}
-	pChain  = param{name: "chainId", in: "query", typ: "string", desc: "Chain id, e.g. ethereum-sepolia"}
-	pID     = param{name: "id", in: "path", typ: "string", desc: "Object id", required: true}
-	pFrom   = param{name: "from", in: "query", typ: "string", desc: "Detected at or after: RFC 3339 time or date (UTC midnight)"}
-	pTo     = param{name: "to", in: "query", typ: "string", desc: "Detected before: RFC 3339 time or date (UTC midnight)"}
-	authErr = []apierr.Code{apierr.Unauthorized, apierr.RateLimited}
-)
-
-var operations = []op{
-	{"post", "/api/v1/deposits/references", "Bind a pooled address to a deposit reference on a chain (the address is watched on every chain of its protocol)",
-		nil, "BindRequest", 201, "BindResponse", []apierr.Code{apierr.DuplicateDepositReference, apierr.NoAvailableAddresses, apierr.UnsupportedChain, apierr.UnsupportedCurrency, apierr.TooManyMetadataKeys, apierr.ReferenceTooLong, apierr.InvalidJSON, apierr.IdempotencyKeyReused}},
-	{"get", "/api/v1/deposits/references", "List deposit references",
-		[]param{pPage, pLimit, {name: "search", in: "query", typ: "string", desc: "Substring of the reference"}}, "", 200, "ReferenceList", []apierr.Code{apierr.InvalidPagination}},
-	{"get", "/api/v1/deposits/references/{ref}", "Get a deposit reference with its addresses and totals",
-		[]param{pRef, pChain}, "", 200, "Reference", []apierr.Code{apierr.DepositReferenceNotFound}},
-	{"delete", "/api/v1/deposits/references/{ref}", "Unbind a reference's addresses (all, or one chain's); they cool down, then return to the pool",
-		[]param{pRef, pChain}, "", 200, "UnbindResponse", []apierr.Code{apierr.DepositReferenceNotFound}},
-	{"get", "/api/v1/deposits", "List deposits",
-		[]param{pPage, pLimit, {name: "depositReference", in: "query", typ: "string"},
-			{name: "status", in: "query", typ: "string", enum: merchantapi.Statuses},
-			{name: "currency", in: "query", typ: "string"}, pChain,
-			{name: "sortBy", in: "query", typ: "string", enum: merchantapi.SortFields},
-			{name: "sortOrder", in: "query", typ: "string", enum: []string{"asc", "desc"}}}, "", 200, "DepositList",
-		[]apierr.Code{apierr.InvalidPagination, apierr.InvalidParameter, apierr.UnsupportedChain}},
-	{"get", "/api/v1/deposits/{id}", "Get one deposit", []param{pID}, "", 200, "Deposit", []apierr.Code{apierr.DepositNotFound}},
-	{"post", "/api/v1/addresses/import", "Import addresses into the pool; one invalid address rejects the whole request",
-		nil, "ImportRequest", 200, "ImportResult", []apierr.Code{apierr.InvalidAddress, apierr.UnsupportedProtocol, apierr.InvalidJSON}},
-	{"get", "/api/v1/addresses", "List the address pool",
-		[]param{pPage, pLimit, {name: "status", in: "query", typ: "string", enum: []string{"available", "bound", "cooldown"}},
-			{name: "protocol", in: "query", typ: "string", enum: []string{"evm", "tron", "solana", "bitcoin"}}}, "", 200, "AddressList",
-		[]apierr.Code{apierr.InvalidPagination, apierr.InvalidParameter}},
-	{"get", "/api/v1/balances", "Balances per reference and currency: pending (pending and confirmed deposits) and available (completed)",
-		[]param{{name: "depositReference", in: "query", typ: "string"}, {name: "currency", in: "query", typ: "string"}}, "", 200, "BalanceList",
-		[]apierr.Code{apierr.DepositReferenceNotFound}},
-	{"post", "/api/v1/webhooks/endpoints", "Create a webhook endpoint; the whsec_ secret is shown only here",
-		nil, "EndpointRequest", 201, "Endpoint", []apierr.Code{apierr.InvalidWebhookURL, apierr.ValidationFailed}},
-	{"get", "/api/v1/webhooks/endpoints", "List webhook endpoints", nil, "", 200, "EndpointList", nil},
-	{"get", "/api/v1/webhooks/endpoints/{id}", "Get a webhook endpoint", []param{pID}, "", 200, "Endpoint", []apierr.Code{apierr.EndpointNotFound}},
-	{"delete", "/api/v1/webhooks/endpoints/{id}", "Delete a webhook endpoint", []param{pID}, "", 200, "Success", []apierr.Code{apierr.EndpointNotFound}},
-	{"get", "/api/v1/webhooks/endpoints/{id}/deliveries", "An endpoint's delivery log, newest first", []param{pID, pPage, pLimit}, "", 200, "DeliveryList", []apierr.Code{apierr.EndpointNotFound}},
-	{"post", "/api/v1/webhooks/events/{id}/replay", "Deliver one event again to every subscribed endpoint", []param{pID}, "", 202, "ReplayResult", []apierr.Code{apierr.EventNotFound}},
-	{"get", "/api/v1/analytics/deposits", "Deposit count and exact total per group (day, currency, chain or reference) and currency; orphaned deposits only when status=orphaned",
-		[]param{{name: "groupBy", in: "query", typ: "string", enum: analytics.GroupBys, desc: "Default day (UTC, by detectedAt)"}, pFrom, pTo,
-			{name: "currency", in: "query", typ: "string"}, pChain, {name: "status", in: "query", typ: "string", enum: merchantapi.Statuses}},
-		"", 200, "DepositStats", []apierr.Code{apierr.InvalidParameter, apierr.UnsupportedChain, apierr.UnsupportedCurrency}},
-	{"get", "/api/v1/analytics/latency", "Seconds from detection to confirmed and to completed per chain, at p50, p90 and p99, over deposits not orphaned",
-		[]param{pChain}, "", 200, "LatencyList", []apierr.Code{apierr.UnsupportedChain}},
-	{"get", "/api/v1/deposits/export", "Stream every deposit detected in [from, to) as CSV (with a header row) or NDJSON, ordered by detectedAt then depositId",
-		[]param{{name: "format", in: "query", typ: "string", enum: []string{analytics.FormatCSV, analytics.FormatNDJSON}, desc: "Default csv"}, pFrom, pTo},
-		"", 200, "ExportRecord", []apierr.Code{apierr.InvalidParameter}},
-	{"post", "/admin/v1/merchants", "Create a merchant and its API key (X-Admin-Key)", nil, "MerchantRequest", 201, "MerchantCreated", nil},
-}
+var authErr = []apierr.Code{apierr.Unauthorized, apierr.RateLimited}
 
 func obj(props map[string]any, required ...string) map[string]any {
 	o := map[string]any{"type": "object", "properties": props}
@@ -138,15 +71,26 @@ func schemas() map[string]any {
 		"BalanceList": obj(map[string]any{"data": map[string]any{"type": "array", "items": obj(map[string]any{"depositReference": str, "currency": str, "pending": decimal, "available": decimal})}}),
 		"EndpointRequest": obj(map[string]any{"url": map[string]any{"type": "string", "format": "uri", "description": "https URL of a public host"},
 			"events": map[string]any{"type": "array", "items": map[string]any{"type": "string", "enum": []string{"deposit.pending", "deposit.confirmed", "deposit.completed", "deposit.orphaned"}}}}, "url"),
-		"Endpoint":     obj(map[string]any{"id": str, "url": str, "events": map[string]any{"type": "array", "items": str}, "secret": map[string]any{"type": "string", "description": "whsec_…, on creation only"}, "createdAt": dateTime}),
-		"EndpointList": obj(map[string]any{"data": map[string]any{"type": "array", "items": ref("Endpoint")}}),
-		"DeliveryList": listOf("Delivery"),
+		"Endpoint": obj(map[string]any{"id": str, "url": str, "events": map[string]any{"type": "array", "items": str},
+			"secret":                  map[string]any{"type": "string", "description": "whsec_…, on creation and rotation only"},
+			"previousSecretExpiresAt": map[string]any{"type": "string", "format": "date-time", "description": "After a rotation: until then, deliveries are signed with the previous secret too"},
+			"createdAt":               dateTime}),
+		"RotateSecretRequest": obj(map[string]any{"overlapSeconds": map[string]any{"type": "integer", "minimum": 0, "maximum": int64(merchantapi.MaxSecretOverlap / time.Second),
+			"description": "How long the previous secret keeps signing beside the new one (default 86400)"}}),
+		"AddressConflictList": listOf("AddressConflict"),
+		"AddressConflict": obj(map[string]any{"protocol": str, "address": str, "ownerMerchantId": str, "claimantMerchantId": str,
+			"attempts": integer, "firstSeenAt": dateTime, "lastSeenAt": dateTime}),
+		"ReassignAddressRequest": obj(map[string]any{"protocol": map[string]any{"type": "string", "enum": []string{"evm", "tron", "solana", "bitcoin"}},
+			"address": str, "merchantId": str}, "protocol", "address", "merchantId"),
+		"ReassignResult": obj(map[string]any{"protocol": str, "address": str, "merchantId": str, "previousMerchantId": str, "status": str}),
+		"EndpointList":   obj(map[string]any{"data": map[string]any{"type": "array", "items": ref("Endpoint")}}),
+		"DeliveryList":   listOf("Delivery"),
 		"Delivery": obj(map[string]any{"id": str, "endpointId": str, "eventId": str, "eventType": str,
 			"status": map[string]any{"type": "string", "enum": []string{"pending", "succeeded", "failed", "cancelled"}}, "createdAt": dateTime, "nextAttemptAt": nullTime,
 			"attempts": map[string]any{"type": "array", "items": obj(map[string]any{"at": dateTime, "statusCode": integer, "error": str, "durationMs": integer})}}),
 		"ReplayResult":    obj(map[string]any{"eventId": str, "deliveries": integer}),
 		"Success":         obj(map[string]any{"success": boolean, "id": str}),
-		"MerchantRequest": obj(map[string]any{"name": str}, "name"),
+		"MerchantRequest": obj(map[string]any{"name": str, "live": map[string]any{"type": "boolean", "description": "sk_live_ key (default) or sk_test_"}}, "name"),
 		"MerchantCreated": obj(map[string]any{"merchantId": str, "name": str, "apiKey": map[string]any{"type": "string", "description": "sk_live_… or sk_test_…, shown once"}}),
 		"DepositStats": obj(map[string]any{"data": map[string]any{"type": "array", "items": obj(map[string]any{
 			"key":      map[string]any{"type": []string{"string", "null"}, "description": "The day (2006-01-02), currency, chain id or reference; null is deposits with no reference"},
@@ -173,31 +117,30 @@ func codes() []string {
 // OpenAPI returns the OpenAPI 3.1 document.
 func OpenAPI() map[string]any {
 	paths := map[string]any{}
-	for _, o := range operations {
-		item, _ := paths[o.path].(map[string]any)
+	for i := range merchantapi.Routes {
+		o := &merchantapi.Routes[i]
+		item, _ := paths[o.Path].(map[string]any)
 		if item == nil {
 			item = map[string]any{}
-			paths[o.path] = item
+			paths[o.Path] = item
 		}
 		var params []any
-		for _, p := range o.params {
-			sch := map[string]any{"type": p.typ}
-			if len(p.enum) > 0 {
-				sch["enum"] = p.enum
+		for _, p := range o.Params {
+			sch := map[string]any{"type": p.Type}
+			if len(p.Enum) > 0 {
+				sch["enum"] = p.Enum
 			}
-			params = append(params, map[string]any{"name": p.name, "in": p.in, "required": p.required, "description": p.desc, "schema": sch})
+			params = append(params, map[string]any{"name": p.Name, "in": p.In, "required": p.Required, "description": p.Desc, "schema": sch})
 		}
-		content := map[string]any{"application/json": map[string]any{"schema": ref(o.resp)}}
-		if o.resp == "ExportRecord" {
+		content := map[string]any{"application/json": map[string]any{"schema": ref(o.Response)}}
+		if o.Stream {
 			content = map[string]any{"text/csv": map[string]any{"schema": map[string]any{"type": "string", "description": "Header: " + strings.Join(analytics.CSVHeader, ",")}},
-				"application/x-ndjson": map[string]any{"schema": ref(o.resp)}}
+				"application/x-ndjson": map[string]any{"schema": ref(o.Response)}}
 		}
-		resps := map[string]any{fmt.Sprint(o.status): map[string]any{"description": "OK", "content": content}}
-		errs := o.errors
-		if !strings.HasPrefix(o.path, "/admin") {
-			errs = append(append([]apierr.Code(nil), errs...), authErr...)
-		} else {
-			errs = append(errs, apierr.Unauthorized, apierr.ValidationFailed)
+		resps := map[string]any{fmt.Sprint(o.Status): map[string]any{"description": "OK", "content": content}}
+		errs := append(append([]apierr.Code(nil), o.Errors...), authErr...)
+		if o.Body != "" {
+			errs = append(errs, apierr.UnsupportedMediaType, apierr.PayloadTooLarge)
 		}
 		byStatus := map[int][]string{}
 		all := apierr.Codes()
@@ -205,20 +148,22 @@ func OpenAPI() map[string]any {
 			byStatus[all[c]] = append(byStatus[all[c]], string(c))
 		}
 		for st, cs := range byStatus {
-			resps[fmt.Sprint(st)] = map[string]any{"description": strings.Join(cs, ", "),
+			slices.Sort(cs)
+			resps[fmt.Sprint(st)] = map[string]any{"description": strings.Join(slices.Compact(cs), ", "),
 				"content": map[string]any{"application/json": map[string]any{"schema": ref("Error")}}}
 		}
-		entry := map[string]any{"summary": o.summary, "responses": resps, "operationId": opID(o)}
+		entry := map[string]any{"summary": o.Summary, "responses": resps, "operationId": o.Name}
 		if len(params) > 0 {
 			entry["parameters"] = params
 		}
-		if o.body != "" {
-			entry["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": ref(o.body)}}}
+		if o.Body != "" {
+			entry["requestBody"] = map[string]any{"required": !o.BodyOptional,
+				"content": map[string]any{"application/json": map[string]any{"schema": ref(o.Body)}}}
 		}
-		if strings.HasPrefix(o.path, "/admin") {
+		if o.Auth == merchantapi.AuthAdmin {
 			entry["security"] = []any{map[string]any{"adminKey": []string{}}}
 		}
-		item[o.method] = entry
+		item[strings.ToLower(o.Method)] = entry
 	}
 	return map[string]any{
 		"openapi": "3.1.0",
@@ -242,17 +187,6 @@ func OpenAPI() map[string]any {
 	}
 }
 
-func opID(o op) string {
-	parts := []string{o.method}
-	for _, p := range strings.Split(o.path, "/") {
-		if p == "" || p == "api" || p == "v1" || strings.HasPrefix(p, "{") {
-			continue
-		}
-		parts = append(parts, p)
-	}
-	return strings.Join(parts, "_")
-}
-
 func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
@@ -268,22 +202,24 @@ code{background:#f4f4f4;padding:0 .2rem}.m{display:inline-block;width:4.5rem;fon
 .get{color:#0a6}.post{color:#06c}.delete{color:#c30}td,th{text-align:left;padding:.1rem .6rem .1rem 0}</style></head><body>
 <h1>Inflow merchant API</h1><p>Authenticate with <code>X-API-Key: sk_…</code> or <code>Authorization: Bearer sk_…</code>.
 Errors are <code>{error, message, code, statusCode}</code>. The machine-readable document is <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1).</p>`)
-	for _, o := range operations {
-		fmt.Fprintf(&b, `<h3><span class="m %s">%s</span><code>%s</code></h3><p>%s</p>`, o.method, strings.ToUpper(o.method), html.EscapeString(o.path), html.EscapeString(o.summary))
-		if len(o.params) > 0 {
+	for i := range merchantapi.Routes {
+		o := &merchantapi.Routes[i]
+		m := strings.ToLower(o.Method)
+		fmt.Fprintf(&b, `<h3 id="%s"><span class="m %s">%s</span><code>%s</code></h3><p>%s</p>`, o.Name, m, o.Method, html.EscapeString(o.Path), html.EscapeString(o.Summary))
+		if len(o.Params) > 0 {
 			b.WriteString("<table><tr><th>parameter</th><th>in</th><th>description</th></tr>")
-			for _, p := range o.params {
-				desc := p.desc
-				if len(p.enum) > 0 {
-					desc += " (" + strings.Join(p.enum, ", ") + ")"
+			for _, p := range o.Params {
+				desc := p.Desc
+				if len(p.Enum) > 0 {
+					desc += " (" + strings.Join(p.Enum, ", ") + ")"
 				}
-				fmt.Fprintf(&b, "<tr><td><code>%s</code></td><td>%s</td><td>%s</td></tr>", p.name, p.in, html.EscapeString(desc))
+				fmt.Fprintf(&b, "<tr><td><code>%s</code></td><td>%s</td><td>%s</td></tr>", p.Name, p.In, html.EscapeString(desc))
 			}
 			b.WriteString("</table>")
 		}
-		if len(o.errors) > 0 {
+		if len(o.Errors) > 0 {
 			var cs []string
-			for _, c := range o.errors {
+			for _, c := range o.Errors {
 				cs = append(cs, "<code>"+string(c)+"</code>")
 			}
 			fmt.Fprintf(&b, "<p>Errors: %s</p>", strings.Join(cs, " "))

@@ -247,9 +247,16 @@ func TestAuthLimitsIdempotency(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Errorf("docs: %v %v", resp.StatusCode, err)
 	}
-	for _, p := range []string{"/healthz", "/metrics"} {
-		if resp, err := http.Get(s.APIURL + p); err != nil || resp.StatusCode != 200 {
-			t.Errorf("%s: %v %v", p, resp.StatusCode, err)
+	if resp, err := http.Get(s.APIURL + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("/healthz: %v %v", resp.StatusCode, err)
+	}
+	// /metrics and pprof are on the operator address, not the merchant API's.
+	if resp, err := http.Get(s.APIOpsURL + "/metrics"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("operator /metrics: %v %v", resp.StatusCode, err)
+	}
+	for _, p := range []string{"/metrics", "/debug/pprof/", "/debug/pprof/goroutine"} {
+		if resp, err := http.Get(s.APIURL + p); err != nil || resp.StatusCode != 404 {
+			t.Errorf("merchant API %s: %v %v, want 404", p, resp.StatusCode, err)
 		}
 	}
 	eventually(t, "/readyz", func() bool {

@@ -37,6 +37,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.KafkaPort, "kafka-port", 19092, "embedded Kafka port on 127.0.0.1")
 	fs.StringVar(&o.IndexerOps, "indexer-ops", "127.0.0.1:9101", "indexer /healthz, /readyz, /metrics")
 	fs.StringVar(&o.LedgerHTTP, "ledger-http", "127.0.0.1:9201", "ledgerd internal API and /healthz, /readyz, /metrics")
+	fs.StringVar(&o.APIOps, "api-ops", "127.0.0.1:9301", "apid /healthz, /readyz, /metrics, /debug/pprof (kept off the merchant API's address)")
 	fs.Uint64Var(&o.FinalityLag, "finality-lag", 16, "how far the devnet's finalized tag lags its head")
 	fs.Float64Var(&o.Traffic, "traffic", 2, "devnet background transfers per second")
 	fs.StringVar(&o.DevAPIKey, "dev-api-key", "", "API key of the dev merchant (sk_test_…; default: generated and printed)")
@@ -79,7 +80,7 @@ Inflow is running (embedded mode, data in %[1]s).
 
   merchant API   %[2]s/api/v1   docs %[2]s/docs   OpenAPI %[2]s/openapi.json
   devnet         %[3]s (JSON-RPC, chain %[4]s, a block every %[5]s)
-  operators      indexer http://%[6]s/metrics · ledgerd http://%[7]s/metrics
+  operators      indexer http://%[6]s/metrics · ledgerd http://%[7]s/metrics · apid %[10]s/metrics
   dev API key    %[8]s
   admin key      %[9]s
 
@@ -99,5 +100,5 @@ Try it:
   curl -s '%[2]s/api/v1/balances?depositReference=user_alice' -H 'X-API-Key: %[8]s'
 
 Ctrl-C stops; the next start continues with the same data.
-`, o.DataDir, s.APIURL, s.Devnet.URL(), c, o.BlockTime, o.IndexerOps, o.LedgerHTTP, s.DevAPIKey, s.AdminKey)
+`, o.DataDir, s.APIURL, s.Devnet.URL(), c, o.BlockTime, o.IndexerOps, o.LedgerHTTP, s.DevAPIKey, s.AdminKey, s.APIOpsURL)
 }

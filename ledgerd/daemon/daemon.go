@@ -28,6 +28,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/chstore"
 	"github.com/inflowhq/inflow/pkg/config"
 	"github.com/inflowhq/inflow/pkg/events"
+	"github.com/inflowhq/inflow/pkg/httpserver"
 	"github.com/inflowhq/inflow/pkg/kafka"
 	"github.com/inflowhq/inflow/pkg/ops"
 )
@@ -46,8 +47,12 @@ type Config struct {
 	Chains []chain.ID `json:"chains,omitempty"`
 	// Cooldown is how long an unbound address rests (default 30m).
 	Cooldown Duration `json:"cooldown,omitempty"`
-	// InternalToken is the shared secret apid must send.
+	// InternalToken is the shared secret apid must send; ledgerd does not
+	// start without one.
 	InternalToken string `json:"internal_token,omitempty"`
+	// AdminKey guards the admin routes (merchants, address conflicts);
+	// empty disables them.
+	AdminKey string `json:"admin_key,omitempty"`
 	// AllowLoopbackWebhooks allows http://127.0.0.1 endpoints: dev mode only.
 	AllowLoopbackWebhooks bool     `json:"allow_loopback_webhooks,omitempty"`
 	WebhookRetryBase      Duration `json:"webhook_retry_base,omitempty"`
@@ -89,6 +94,14 @@ func (c Config) Validate(table *assets.Config) error {
 	if c.Cooldown < 0 {
 		errs = append(errs, errors.New("cooldown is negative"))
 	}
+	if c.InternalToken == "" {
+		errs = append(errs, rpc.ErrNoToken)
+	} else if len(c.InternalToken) < config.MinSecretLen {
+		errs = append(errs, fmt.Errorf("the internal token has at least %d characters", config.MinSecretLen))
+	}
+	if c.AdminKey != "" && len(c.AdminKey) < config.MinSecretLen {
+		errs = append(errs, fmt.Errorf("the admin key has at least %d characters", config.MinSecretLen))
+	}
 	return errors.Join(errs...)
 }
 
@@ -105,6 +118,7 @@ type Daemon struct {
 	Hooks  *webhook.Service
 	kcfg   kafka.Config
 	relay  *outbox.Relay
+	rpc    *rpc.Server
 	addr   net.Addr
 	addrCh chan struct{}
 }
@@ -140,7 +154,10 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error
 		pdb.Close()
 		return nil, err
 	}
-	d.Reg = registry.New(d.DB, table, registry.Options{Cooldown: time.Duration(cfg.Cooldown), Logger: log.With("component", "registry")})
+	if d.Reg, err = registry.New(d.DB, table, registry.Options{Cooldown: time.Duration(cfg.Cooldown), Logger: log.With("component", "registry")}); err != nil {
+		pdb.Close()
+		return nil, err
+	}
 	d.Hooks, err = webhook.New(d.DB, webhook.Options{Base: time.Duration(cfg.WebhookRetryBase), MaxAge: time.Duration(cfg.WebhookMaxAge),
 		AllowLoopbackHTTP: cfg.AllowLoopbackWebhooks, Logger: log.With("component", "webhook"), Registerer: reg})
 	if err != nil {
@@ -191,18 +208,22 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// relay is woken when each is durable.
 	d.DB.NotifyDurable(d.relay.Wake)
 
-	srv := rpc.New(d.DB, d.Reg, d.Hooks, d.Table, rpc.Options{Token: d.cfg.InternalToken,
+	srv, err := rpc.New(d.DB, d.Reg, d.Hooks, d.Table, rpc.Options{Token: d.cfg.InternalToken, AdminKey: d.cfg.AdminKey,
 		AllowLoopbackHTTP: d.cfg.AllowLoopbackWebhooks, Logger: d.log.With("component", "rpc"), OnChange: d.relay.Wake})
+	if err != nil {
+		return err
+	}
+	d.rpc = srv
 	mux := http.NewServeMux()
 	mux.Handle("/internal/", srv.Handler())
 	mux.Handle("/", ops.Handler(d.reg, d.ready))
-	ln, err := net.Listen("tcp", d.cfg.HTTP)
+	hopts := httpserver.Options{Logger: d.log}
+	ln, err := httpserver.Listen(d.cfg.HTTP, hopts)
 	if err != nil {
-		return fmt.Errorf("ledgerd listen %s: %w", d.cfg.HTTP, err)
+		return fmt.Errorf("ledgerd: %w", err)
 	}
 	d.addr = ln.Addr()
 	close(d.addrCh)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	d.ready.Set("http", nil)
 	d.log.Info("ledgerd internal API and operator endpoints", "addr", "http://"+ln.Addr().String())
 
@@ -217,13 +238,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	run("http", func(ctx context.Context) error {
-		go func() { <-ctx.Done(); hs.Close() }()
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
+	run("http", func(ctx context.Context) error { return httpserver.Serve(ctx, ln, mux, hopts) })
 	run("relay", func(ctx context.Context) error { d.ready.Set("relay", nil); return d.relay.Run(ctx) })
 	if d.cfg.ClickHouseDSN != "" {
 		d.ready.Set("history-sink", errors.New("connecting to ClickHouse"))
@@ -247,6 +262,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		for {
 			if err := d.Reg.SweepAll(); err != nil {
 				d.log.Warn("cooldown sweep", "err", err)
+			}
+			if n, err := d.rpc.SweepIdempotency(); err != nil {
+				d.log.Warn("idempotency sweep", "err", err)
+			} else if n > 0 {
+				d.log.Debug("idempotency records expired", "records", n)
 			}
 			d.relay.Wake()
 			select {

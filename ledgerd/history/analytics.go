@@ -10,6 +10,7 @@ import (
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/analytics"
 	"github.com/inflowhq/inflow/pkg/events"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
 // Embedded is the analytics.Store over ledgerd's own store. It walks the
@@ -54,7 +55,7 @@ func eachDeposit(ctx context.Context, r store.Reader, merchant string, desc bool
 }
 
 // DepositStats implements analytics.Store.
-func (e Embedded) DepositStats(ctx context.Context, merchant string, q analytics.Query) ([]analytics.Row, error) {
+func (e Embedded) DepositStats(ctx context.Context, merchant string, q merchantapi.AnalyticsQuery) ([]analytics.Row, error) {
 	var sums analytics.Sums
 	err := eachDeposit(ctx, e.Reader(), merchant, false, func(d *store.Deposit) error {
 		ms := d.DetectedAt.UnixMilli()
@@ -108,7 +109,7 @@ func (e Embedded) Latency(ctx context.Context, merchant string, chainID string) 
 // Export implements analytics.Store. The index is in nanosecond detection
 // order; records of one millisecond are held back and ordered by id, so the
 // order is (detectedAt, depositId) as the API shows it.
-func (e Embedded) Export(ctx context.Context, merchant string, q analytics.ExportQuery, emit func(*analytics.Record) error) error {
+func (e Embedded) Export(ctx context.Context, merchant string, q merchantapi.ExportQuery, emit func(*analytics.Record) error) error {
 	var same []*analytics.Record
 	var sameMs int64
 	flush := func() error {

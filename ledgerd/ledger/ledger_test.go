@@ -13,6 +13,7 @@ import (
 	"github.com/cockroachdb/datadriven"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/inflowhq/inflow/ledgerd/history"
 	"github.com/inflowhq/inflow/ledgerd/ledger"
 	"github.com/inflowhq/inflow/ledgerd/registry"
 	"github.com/inflowhq/inflow/ledgerd/store"
@@ -78,9 +79,11 @@ func newEnvOn(t *testing.T, fs vfs.FS, dir string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.reg = registry.New(e.db, e.tbl, registry.Options{Now: now, Cooldown: 30 * time.Minute})
-	m, _, err := e.reg.CreateMerchant("shop", false, "")
-	if err != nil {
+	if e.reg, err = registry.New(e.db, e.tbl, registry.Options{Now: now, Cooldown: 30 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	var m *store.Merchant
+	if err := e.reg.Write(func(b *store.Batch) (err error) { m, _, err = e.reg.CreateMerchant(b, "shop", false, ""); return }); err != nil {
 		t.Fatal(err)
 	}
 	e.merch = m.ID
@@ -89,7 +92,7 @@ func newEnvOn(t *testing.T, fs vfs.FS, dir string) *env {
 		addrs = append(addrs, alias(n))
 		e.names[alias(n).Checksummed()] = n
 	}
-	if _, err := e.reg.Import(m.ID, chain.FamilyEVM, addrs); err != nil {
+	if err := e.reg.Write(func(b *store.Batch) error { _, err := e.reg.Import(b, m.ID, chain.FamilyEVM, addrs); return err }); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -118,7 +121,9 @@ func (e *env) withTwin(dir string) {
 	if tw.led, err = ledger.New(tw.db, tw.tbl, ledger.Options{Now: now, CacheRows: 1}); err != nil {
 		t.Fatal(err)
 	}
-	tw.reg = registry.New(tw.db, tw.tbl, registry.Options{Now: now, Cooldown: 30 * time.Minute})
+	if tw.reg, err = registry.New(tw.db, tw.tbl, registry.Options{Now: now, Cooldown: 30 * time.Minute}); err != nil {
+		t.Fatal(err)
+	}
 	e.twin = tw
 }
 
@@ -195,13 +200,15 @@ func onBoth[T any](e *env, what string, fn func(*registry.Registry) (T, error)) 
 
 // bind binds a reference in e and its twin.
 func (e *env) bind(req merchantapi.BindRequest) (*registry.BindResponse, error) {
-	return onBoth(e, "bind", func(reg *registry.Registry) (*registry.BindResponse, error) { return reg.Bind(e.merch, req) })
+	return onBoth(e, "bind", func(reg *registry.Registry) (*registry.BindResponse, error) {
+		return registry.Do(reg, func(b *store.Batch) (*registry.BindResponse, error) { return reg.Bind(b, e.merch, req) })
+	})
 }
 
 // unbind unbinds a reference in e and its twin.
 func (e *env) unbind(ref, chainID string) (*registry.UnbindResponse, error) {
 	return onBoth(e, "unbind", func(reg *registry.Registry) (*registry.UnbindResponse, error) {
-		return reg.Unbind(e.merch, ref, chainID)
+		return registry.Do(reg, func(b *store.Batch) (*registry.UnbindResponse, error) { return reg.Unbind(b, e.merch, ref, chainID) })
 	})
 }
 
@@ -337,7 +344,7 @@ func (e *env) run(d *datadriven.TestData, arg func(string, string) string) strin
 	case "deposits":
 		return e.deposits()
 	case "balances":
-		bals, err := registry.Balances(e.db, e.tbl, e.merch, nil, "")
+		bals, err := history.Balances(e.db, e.tbl, e.merch, nil, "")
 		if err != nil {
 			t.Fatal(err)
 		}

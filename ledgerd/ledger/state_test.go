@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/inflowhq/inflow/ledgerd/history"
 	"github.com/inflowhq/inflow/ledgerd/ledger"
-	"github.com/inflowhq/inflow/ledgerd/registry"
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/events"
@@ -246,7 +246,7 @@ func TestAccountsMigrated(t *testing.T) {
 	}
 
 	// The registry reads the account, and a deposit to alice adds to it.
-	if _, err := e.reg.Bind(e.merch, merchantapi.BindRequest{DepositReference: "alice", Currency: "USDT", ChainID: testChain}); err != nil {
+	if _, err := e.bind(merchantapi.BindRequest{DepositReference: "alice", Currency: "USDT", ChainID: testChain}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock = e.clock.Add(time.Hour)
@@ -256,7 +256,7 @@ func TestAccountsMigrated(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := "alice"
-	bals, err := registry.Balances(e.db, e.tbl, e.merch, &ref, "")
+	bals, err := history.Balances(e.db, e.tbl, e.merch, &ref, "")
 	if err != nil {
 		t.Fatal(err)
 	}

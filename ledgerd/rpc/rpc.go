@@ -1,29 +1,45 @@
 // Package rpc is ledgerd's internal API: the merchant API's semantics,
-// served to apid over HTTP. apid authenticates the caller and passes the
-// merchant id in X-Inflow-Merchant; every handler works inside that
-// merchant's objects, so another merchant's object is simply not found.
+// served to apid over HTTP. It serves exactly the internal paths of the
+// route table in pkg/merchantapi (and two of its own for apid: the key
+// lookup and the chain states), and nothing else.
+//
+// Every request carries the shared internal token. A merchant route acts
+// for the merchant apid authenticated (X-Inflow-Merchant): every handler
+// works inside that merchant's objects, so another merchant's object is
+// simply not found. An admin route needs the operator's admin key as well
+// (X-Inflow-Admin-Key), which ledgerd checks against its own: the internal
+// token alone does not make a caller an operator. Path parameters are
+// validated again here, and a path that is not canonical is refused with
+// 400, never redirected.
 //
 // POSTs carrying an Idempotency-Key are answered once: the first response is
-// stored with a hash of the request, a repeat with the same request gets the
-// stored response, and the same key with another request is refused (422).
+// stored with a hash of the request in the same batch as the operation, a
+// repeat with the same request gets the stored response, and the same key
+// with another request is refused (422). Records expire after 24 hours
+// (SweepIdempotency), and a merchant holds at most
+// merchantapi.MaxIdempotencyKeys of them at a time.
+//
 // The internal API must not be exposed: bind it to loopback or a private
-// network, and set a shared token for apid.
+// network.
 package rpc
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"path"
+	"regexp"
 	"sync"
+	"time"
 
 	"github.com/inflowhq/inflow/ledgerd/history"
-	"github.com/inflowhq/inflow/ledgerd/ledger"
 	"github.com/inflowhq/inflow/ledgerd/registry"
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/ledgerd/webhook"
@@ -38,7 +54,11 @@ const (
 	HeaderMerchant = "X-Inflow-Merchant"
 	HeaderKeyHash  = "X-Inflow-Key-Hash"
 	HeaderToken    = "X-Inflow-Internal-Token"
+	HeaderAdminKey = "X-Inflow-Admin-Key"
 )
+
+// IdempotencyTTL is how long an Idempotency-Key's answer is kept.
+const IdempotencyTTL = 24 * time.Hour
 
 // Server is the internal API.
 type Server struct {
@@ -47,78 +67,131 @@ type Server struct {
 	hooks    *webhook.Service
 	assets   *assets.Config
 	token    string
+	adminKey string
 	devHTTP  bool
 	log      *slog.Logger
+	now      func() time.Time
 	onChange func()
 
-	idemMu sync.Mutex
-	idem   map[string]*sync.Mutex
+	handlers map[string]handler
+	locks    keyLocks
 }
 
 // Options configures the server.
 type Options struct {
-	Token             string // shared secret apid sends; empty accepts any caller
-	AllowLoopbackHTTP bool   // webhook endpoints on loopback http (dev mode)
+	// Token is the shared secret apid sends; it must be set.
+	Token string
+	// AdminKey guards the admin routes; empty disables them.
+	AdminKey          string
+	AllowLoopbackHTTP bool // webhook endpoints on loopback http (dev mode)
 	Logger            *slog.Logger
+	Now               func() time.Time
 	OnChange          func() // called after a write that queued outbox rows
 }
 
+// ErrNoToken is New's refusal to serve without a token.
+var ErrNoToken = errors.New("rpc: the internal API needs a token (--internal-token-file or $INFLOW_INTERNAL_TOKEN); without one anyone who reaches it is trusted")
+
 // New makes the internal API.
-func New(db *store.DB, reg *registry.Registry, hooks *webhook.Service, table *assets.Config, o Options) *Server {
+func New(db *store.DB, reg *registry.Registry, hooks *webhook.Service, table *assets.Config, o Options) (*Server, error) {
+	if o.Token == "" {
+		return nil, ErrNoToken
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.OnChange == nil {
 		o.OnChange = func() {}
 	}
-	return &Server{db: db, reg: reg, hooks: hooks, assets: table, token: o.Token, devHTTP: o.AllowLoopbackHTTP,
-		log: o.Logger, onChange: o.OnChange, idem: map[string]*sync.Mutex{}}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Server{db: db, reg: reg, hooks: hooks, assets: table, token: o.Token, adminKey: o.AdminKey, devHTTP: o.AllowLoopbackHTTP,
+		log: o.Logger, now: o.Now, onChange: o.OnChange, locks: keyLocks{m: map[string]*keyLock{}}}
+	s.handlers = s.routes()
+	for i := range merchantapi.Routes {
+		if _, ok := s.handlers[merchantapi.Routes[i].Name]; !ok {
+			return nil, fmt.Errorf("rpc: no handler for route %s", merchantapi.Routes[i].Name)
+		}
+	}
+	return s, nil
+}
+
+// A handler serves one route. Exactly one of its fields is set.
+type handler struct {
+	// read answers from the store.
+	read func(r *http.Request, merchant string) (any, error)
+	// write runs in one batch, with the idempotency record of the request
+	// when it has one; after runs once the batch is durable.
+	write func(b *store.Batch, r *http.Request, merchant string, body []byte) (any, error)
+	// check, when set, runs before the write's batch: what it writes is
+	// kept even when it refuses the request.
+	check func(r *http.Request, merchant string, body []byte) error
+	after func()
+	// stream writes its answer itself.
+	stream func(w http.ResponseWriter, r *http.Request, merchant string)
+}
+
+func (s *Server) routes() map[string]handler {
+	an := analytics.HTTP{Store: history.Embedded{Reader: func() store.Reader { return s.db }}, Assets: s.assets, Log: s.log}
+	return map[string]handler{
+		"createDepositReference": {write: s.bind, after: s.onChange},
+		"listDepositReferences":  {read: s.listReferences},
+		"getDepositReference":    {read: s.getReference},
+		"deleteDepositReference": {write: s.unbind, after: s.onChange},
+		"listDeposits":           {read: s.listDeposits},
+		"getDeposit":             {read: s.getDeposit},
+		"importAddresses":        {write: s.importAddresses, check: s.refuseConflicts, after: s.onChange},
+		"listAddresses":          {read: s.listAddresses},
+		"listBalances":           {read: s.balances},
+		"createWebhookEndpoint":  {write: s.createEndpoint},
+		"listWebhookEndpoints":   {read: s.listEndpoints},
+		"getWebhookEndpoint":     {read: s.getEndpoint},
+		"deleteWebhookEndpoint":  {write: s.deleteEndpoint},
+		"rotateWebhookSecret":    {write: s.rotateSecret},
+		"listWebhookDeliveries":  {read: s.deliveries},
+		"replayWebhookEvent":     {write: s.replay, after: s.hooks.Wake},
+		"depositAnalytics":       {stream: an.Deposits},
+		"latencyAnalytics":       {stream: an.Latency},
+		"exportDeposits":         {stream: an.Export},
+		"createMerchant":         {write: s.createMerchant},
+		"listAddressConflicts":   {read: s.listConflicts},
+		"reassignAddress":        {write: s.reassign},
+	}
 }
 
 // Handler routes the internal API.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	m := func(pattern string, fn func(w http.ResponseWriter, r *http.Request, merchant string) (int, any, error)) {
-		mux.HandleFunc(pattern, s.merchantHandler(fn))
-	}
 	mux.HandleFunc("GET /internal/v1/auth", s.auth)
-	mux.HandleFunc("POST /internal/v1/admin/merchants", s.createMerchant)
 	mux.HandleFunc("GET /internal/v1/chains", s.chains)
-	m("POST /internal/v1/deposits/references", s.bind)
-	m("GET /internal/v1/deposits/references", s.listReferences)
-	m("GET /internal/v1/deposits/references/{ref}", s.getReference)
-	m("DELETE /internal/v1/deposits/references/{ref}", s.unbind)
-	m("GET /internal/v1/deposits", s.listDeposits)
-	m("GET /internal/v1/deposits/{id}", s.getDeposit)
-	m("POST /internal/v1/addresses/import", s.importAddresses)
-	m("GET /internal/v1/addresses", s.listAddresses)
-	m("GET /internal/v1/balances", s.balances)
-	m("POST /internal/v1/webhooks/endpoints", s.createEndpoint)
-	m("GET /internal/v1/webhooks/endpoints", s.listEndpoints)
-	m("GET /internal/v1/webhooks/endpoints/{id}", s.getEndpoint)
-	m("DELETE /internal/v1/webhooks/endpoints/{id}", s.deleteEndpoint)
-	m("GET /internal/v1/webhooks/endpoints/{id}/deliveries", s.deliveries)
-	m("POST /internal/v1/webhooks/events/{id}/replay", s.replay)
-	an := analytics.HTTP{Store: history.Embedded{Reader: func() store.Reader { return s.db }}, Assets: s.assets, Log: s.log}
-	raw := func(pattern string, fn func(w http.ResponseWriter, r *http.Request, merchant string)) {
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			merchant := r.Header.Get(HeaderMerchant)
-			if merchant == "" {
-				apierr.Write(w, apierr.New(apierr.Unauthorized, "no merchant"))
-				return
-			}
-			fn(w, r, merchant)
-		})
+	for i := range merchantapi.Routes {
+		rt := &merchantapi.Routes[i]
+		mux.Handle(rt.InternalPattern(), s.serve(rt, s.handlers[rt.Name]))
 	}
-	raw("GET /internal/v1/analytics/deposits", an.Deposits)
-	raw("GET /internal/v1/analytics/latency", an.Latency)
-	raw("GET /internal/v1/deposits/export", an.Export)
-	return s.checkToken(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		apierr.Write(w, apierr.New(apierr.NotFound, "no internal route %s %s", r.Method, r.URL.EscapedPath()))
+	})
+	return s.checkToken(canonical(mux))
+}
+
+// canonical refuses a path with ".", ".." or empty segments instead of
+// letting the mux redirect it to the cleaned path: a redirect would carry
+// a request somewhere it was not addressed.
+func canonical(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.EscapedPath()
+		if c := path.Clean(p); c != p && c+"/" != p {
+			apierr.Write(w, apierr.New(apierr.InvalidParameter, "the path %q is not canonical", p))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) checkToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get(HeaderToken)), []byte(s.token)) != 1 {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get(HeaderToken)), []byte(s.token)) != 1 {
 			apierr.Write(w, apierr.New(apierr.Unauthorized, "internal API token missing or wrong"))
 			return
 		}
@@ -126,63 +199,97 @@ func (s *Server) checkToken(next http.Handler) http.Handler {
 	})
 }
 
+var merchantIDPattern = regexp.MustCompile(`^mer_[0-9a-f]{16}$`)
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }
 
-// captured records a handler's answer for idempotency.
-type captured struct {
-	status int
-	body   bytes.Buffer
-	hdr    http.Header
-}
-
-func (c *captured) Header() http.Header         { return c.hdr }
-func (c *captured) Write(b []byte) (int, error) { return c.body.Write(b) }
-func (c *captured) WriteHeader(code int)        { c.status = code }
-
-func (s *Server) merchantHandler(fn func(w http.ResponseWriter, r *http.Request, merchant string) (int, any, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		merchant := r.Header.Get(HeaderMerchant)
-		if merchant == "" {
-			apierr.Write(w, apierr.New(apierr.Unauthorized, "no merchant"))
-			return
-		}
-		run := func(w http.ResponseWriter, r *http.Request) {
-			status, v, err := fn(w, r, merchant)
-			if err != nil {
-				if e := apierr.From(err); e.Code == apierr.Internal {
-					s.log.Error("internal API", "path", r.URL.Path, "err", err)
-				}
-				apierr.Write(w, err)
+// serve runs one route: who may call it, its path parameters, then its
+// handler.
+func (s *Server) serve(rt *merchantapi.Route, h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var merchant string
+		switch rt.Auth {
+		case merchantapi.AuthAdmin:
+			if s.adminKey == "" {
+				apierr.Write(w, apierr.New(apierr.Unauthorized, "the admin API is disabled on this ledgerd (no admin key)"))
 				return
 			}
-			writeJSON(w, status, v)
+			if subtle.ConstantTimeCompare([]byte(r.Header.Get(HeaderAdminKey)), []byte(s.adminKey)) != 1 {
+				apierr.Write(w, apierr.New(apierr.Unauthorized, "X-Admin-Key missing or wrong"))
+				return
+			}
+		default:
+			merchant = r.Header.Get(HeaderMerchant)
+			if !merchantIDPattern.MatchString(merchant) {
+				apierr.Write(w, apierr.New(apierr.Unauthorized, "no merchant"))
+				return
+			}
 		}
-		key := r.Header.Get("Idempotency-Key")
-		if r.Method != http.MethodPost || key == "" {
-			run(w, r)
+		if err := rt.CheckPath(r.PathValue); err != nil {
+			apierr.Write(w, err)
 			return
 		}
-		if len(key) > 255 {
-			apierr.Write(w, apierr.New(apierr.ValidationFailed, "Idempotency-Key is longer than 255 characters"))
+		switch {
+		case h.stream != nil:
+			h.stream(w, r, merchant)
+		case h.read != nil:
+			v, err := h.read(r, merchant)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			writeJSON(w, rt.Status, v)
+		default:
+			s.write(w, r, rt, h, merchant)
+		}
+	})
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if e := apierr.From(err); e.Code == apierr.Internal {
+		s.log.Error("internal API", "path", r.URL.EscapedPath(), "err", err)
+	}
+	apierr.Write(w, err)
+}
+
+// write runs a write in one batch, with the idempotency record of a POST
+// that carries an Idempotency-Key.
+func (s *Server) write(w http.ResponseWriter, r *http.Request, rt *merchantapi.Route, h handler, merchant string) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, merchantapi.MaxBody+1))
+	if err != nil {
+		apierr.Write(w, apierr.New(apierr.InvalidJSON, "cannot read body: %v", err))
+		return
+	}
+	if len(body) > merchantapi.MaxBody {
+		apierr.Write(w, apierr.New(apierr.PayloadTooLarge, "request body is larger than %d bytes", merchantapi.MaxBody))
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if r.Method != http.MethodPost {
+		key = ""
+	}
+	owner := merchant
+	if owner == "" {
+		owner = "admin"
+	}
+	var reqHash string
+	if key != "" {
+		if err := merchantapi.ValidateIdempotencyKey(key); err != nil {
+			apierr.Write(w, err)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, merchantapi.MaxBody+1))
-		if err != nil {
-			apierr.Write(w, apierr.New(apierr.InvalidJSON, "cannot read body: %v", err))
+		sum := sha256.Sum256(append([]byte(r.Method+" "+r.URL.EscapedPath()+"?"+r.URL.RawQuery+"\n"), body...))
+		reqHash = hex.EncodeToString(sum[:])
+		release := s.locks.lock(owner + "\x00" + key)
+		defer release()
+		if prev, ok, err := s.idempotent(s.db, owner, key); err != nil {
+			s.fail(w, r, err)
 			return
-		}
-		sum := sha256.Sum256(append([]byte(r.Method+" "+r.URL.RequestURI()+"\n"), body...))
-		reqHash := hex.EncodeToString(sum[:])
-		lock := s.keyLock(merchant + "\x00" + key)
-		lock.Lock()
-		defer lock.Unlock()
-		ik := store.Key("IK/", merchant, store.Sep, key)
-		var prev store.IdemRecord
-		if err := store.GetJSON(s.db, ik, &prev); err == nil {
+		} else if ok {
 			if prev.RequestHash != reqHash {
 				apierr.Write(w, apierr.New(apierr.IdempotencyKeyReused, "Idempotency-Key %q was used with another request", key))
 				return
@@ -192,33 +299,207 @@ func (s *Server) merchantHandler(fn func(w http.ResponseWriter, r *http.Request,
 			w.WriteHeader(prev.Status)
 			w.Write(prev.Body)
 			return
-		} else if !errors.Is(err, store.ErrNotFound) {
-			apierr.Write(w, err)
-			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		c := &captured{status: 200, hdr: w.Header()}
-		run(c, r)
-		if c.status < 500 {
-			rec := store.IdemRecord{RequestHash: reqHash, Status: c.status, Body: json.RawMessage(bytes.TrimSpace(c.body.Bytes()))}
-			if err := s.db.Write(func(b *store.Batch) error { return b.PutJSON(ik, rec) }); err != nil {
-				s.log.Error("store idempotency record", "err", err)
+	}
+	var out []byte
+	if h.check != nil {
+		err = h.check(r, merchant, body)
+	}
+	if err == nil {
+		err = s.db.Write(func(b *store.Batch) error {
+			v, err := h.write(b, r, merchant, body)
+			if err != nil {
+				return err
+			}
+			if out, err = json.Marshal(v); err != nil {
+				return err
+			}
+			if key == "" {
+				return nil
+			}
+			return s.remember(b, owner, key, store.IdemRecord{RequestHash: reqHash, Status: rt.Status, Body: out, CreatedAt: s.now().UTC()})
+		})
+	}
+	if err != nil {
+		if e := apierr.From(err); key != "" && e.StatusCode < 500 && e.Code != apierr.LimitExceeded {
+			// A refusal wrote nothing: remembering it, in a batch of its
+			// own, gives a retry the same answer.
+			body, _ := json.Marshal(e)
+			if rerr := s.db.Write(func(b *store.Batch) error {
+				return s.remember(b, owner, key, store.IdemRecord{RequestHash: reqHash, Status: e.StatusCode, Body: body, CreatedAt: s.now().UTC()})
+			}); rerr != nil {
+				s.log.Warn("store the idempotency record of a refusal", "err", rerr)
 			}
 		}
-		w.WriteHeader(c.status)
-		w.Write(c.body.Bytes())
+		s.fail(w, r, err)
+		return
+	}
+	if h.after != nil {
+		h.after()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(rt.Status)
+	w.Write(append(out, '\n'))
+}
+
+const idemCount = "idempotency"
+
+// idempotent reads a live idempotency record.
+func (s *Server) idempotent(rd store.Reader, owner, key string) (store.IdemRecord, bool, error) {
+	var rec store.IdemRecord
+	err := store.GetJSON(rd, store.IdempotencyKey(owner, key), &rec)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return rec, false, nil
+	case err != nil:
+		return rec, false, err
+	}
+	return rec, s.now().Sub(rec.CreatedAt) < IdempotencyTTL, nil
+}
+
+// remember stores an idempotency record in b, with its expiry index row,
+// within the merchant's bound.
+func (s *Server) remember(b *store.Batch, owner, key string, rec store.IdemRecord) error {
+	k := store.IdempotencyKey(owner, key)
+	var old store.IdemRecord
+	err := store.GetJSON(b, k, &old)
+	switch {
+	case err == nil:
+		// An expired record is replaced; its index row is left for the
+		// sweep, which checks the time.
+	case errors.Is(err, store.ErrNotFound):
+		n, err := counter(b, store.MerchantCountKey(owner, idemCount))
+		if err != nil {
+			return err
+		}
+		if n >= merchantapi.MaxIdempotencyKeys {
+			return apierr.New(apierr.LimitExceeded, "%d Idempotency-Keys are held for this merchant (the most for %s); send requests without one, or wait", n, IdempotencyTTL)
+		}
+		if err := b.Set(store.MerchantCountKey(owner, idemCount), binary.BigEndian.AppendUint64(nil, n+1), nil); err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	if err := b.PutJSON(k, rec); err != nil {
+		return err
+	}
+	return b.Set(store.IdempotencyExpiryKey(rec.CreatedAt, owner, key), nil, nil)
+}
+
+func counter(rd store.Reader, k []byte) (uint64, error) {
+	v, err := store.GetRaw(rd, k)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("count %q of %d bytes", k, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// SweepIdempotency deletes the idempotency records older than
+// IdempotencyTTL, a bounded number per batch; it returns how many.
+func (s *Server) SweepIdempotency() (int, error) {
+	cutoff := s.now().Add(-IdempotencyTTL).UnixNano()
+	type row struct {
+		index   []byte
+		created int64
+		owner   string
+		key     string
+	}
+	total := 0
+	for {
+		var rows []row
+		err := store.Scan(s.db, store.IdempotencyExpiryPrefix(), false, func(k, _ []byte) (bool, error) {
+			created, owner, key, ok := store.IdempotencyExpiryOf(k)
+			if ok && created >= cutoff {
+				return false, nil
+			}
+			rows = append(rows, row{append([]byte(nil), k...), created, owner, key})
+			return len(rows) < 1000, nil
+		})
+		if err != nil || len(rows) == 0 {
+			return total, err
+		}
+		err = s.db.Write(func(b *store.Batch) error {
+			for _, x := range rows {
+				if err := b.Delete(x.index, nil); err != nil {
+					return err
+				}
+				k := store.IdempotencyKey(x.owner, x.key)
+				var rec store.IdemRecord
+				if err := store.GetJSON(b, k, &rec); err != nil {
+					if errors.Is(err, store.ErrNotFound) {
+						continue
+					}
+					return err
+				}
+				if rec.CreatedAt.UnixNano() != x.created {
+					continue // replaced since: its own index row expires it
+				}
+				if err := b.Delete(k, nil); err != nil {
+					return err
+				}
+				ck := store.MerchantCountKey(x.owner, idemCount)
+				n, err := counter(b, ck)
+				if err != nil {
+					return err
+				}
+				if err := b.Set(ck, binary.BigEndian.AppendUint64(nil, max(n, 1)-1), nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += len(rows)
 	}
 }
 
-func (s *Server) keyLock(k string) *sync.Mutex {
-	s.idemMu.Lock()
-	defer s.idemMu.Unlock()
-	l := s.idem[k]
-	if l == nil {
-		l = &sync.Mutex{}
-		s.idem[k] = l
+// keyLocks serialises requests with the same idempotency key. An entry
+// lives only while a request holds or waits for it, so the map is bounded
+// by the requests in flight.
+type keyLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyLock
+}
+
+type keyLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (l *keyLocks) lock(k string) (release func()) {
+	l.mu.Lock()
+	e := l.m[k]
+	if e == nil {
+		e = &keyLock{}
+		l.m[k] = e
 	}
-	return l
+	e.refs++
+	l.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		l.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(l.m, k)
+		}
+		l.mu.Unlock()
+	}
+}
+
+// held is how many keys have an entry (for tests).
+func (l *keyLocks) held() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.m)
 }
 
 func (s *Server) auth(w http.ResponseWriter, r *http.Request) {
@@ -235,30 +516,12 @@ func (s *Server) auth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]any{"merchantId": m.ID, "live": m.Live})
 }
 
-func (s *Server) createMerchant(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Name string `json:"name"`
-		Live *bool  `json:"live"`
-	}
-	if err := merchantapi.DecodeJSON(r.Body, &req); err != nil {
-		apierr.Write(w, err)
-		return
-	}
-	live := req.Live == nil || *req.Live
-	m, key, err := s.reg.CreateMerchant(req.Name, live, "")
-	if err != nil {
-		apierr.Write(w, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"merchantId": m.ID, "name": m.Name, "apiKey": key})
-}
-
 func (s *Server) chains(w http.ResponseWriter, r *http.Request) {
 	out := map[string]any{}
 	for _, c := range s.assets.Chains {
-		st, err := ledger.ChainStateOf(s.db, c.ID)
+		st, err := store.GetChainState(s.db, c.ID)
 		if err != nil {
-			apierr.Write(w, err)
+			s.fail(w, r, err)
 			return
 		}
 		if st.Tip != 0 || st.Halted {
@@ -268,219 +531,284 @@ func (s *Server) chains(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, out)
 }
 
-func (s *Server) bind(w http.ResponseWriter, r *http.Request, merchant string) (int, any, error) {
-	var req merchantapi.BindRequest
-	if err := merchantapi.DecodeJSON(r.Body, &req); err != nil {
-		return 0, nil, err
+// decode reads a strict JSON body (re-checked here: apid checked it too).
+func decode[T any](body []byte) (*T, error) {
+	var v T
+	if err := merchantapi.UnmarshalStrict(body, &v); err != nil {
+		return nil, err
 	}
-	resp, err := s.reg.Bind(merchant, req)
-	if err != nil {
-		return 0, nil, err
-	}
-	s.onChange()
-	return http.StatusCreated, resp, nil
+	return &v, nil
 }
 
-func (s *Server) listReferences(w http.ResponseWriter, r *http.Request, merchant string) (int, any, error) {
-	p, err := merchantapi.ParsePage(r.URL.Query())
+func (s *Server) createMerchant(b *store.Batch, r *http.Request, _ string, body []byte) (any, error) {
+	req, err := decode[merchantapi.MerchantRequest](body)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	search := r.URL.Query().Get("search")
-	if len(search) > merchantapi.MaxReferenceLen {
-		return 0, nil, apierr.New(apierr.InvalidParameter, "search is longer than %d characters", merchantapi.MaxReferenceLen)
+	if err := req.Validate(); err != nil {
+		return nil, err
 	}
-	data, pg, err := s.reg.ListReferences(merchant, p, search)
+	m, key, err := s.reg.CreateMerchant(b, req.Name, req.IsLive(), "")
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	return 200, map[string]any{"data": data, "pagination": pg}, nil
+	s.log.Info("merchant created by the operator", "merchant", m.ID, "live", m.Live)
+	return map[string]any{"merchantId": m.ID, "name": m.Name, "apiKey": key}, nil
 }
 
-func (s *Server) getReference(w http.ResponseWriter, r *http.Request, merchant string) (int, any, error) {
-	ch, err := merchantapi.ParseChainFilter(r.URL.Query(), s.assets)
+func (s *Server) bind(b *store.Batch, r *http.Request, merchant string, body []byte) (any, error) {
+	req, err := decode[merchantapi.BindRequest](body)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	v, err := s.reg.GetReference(merchant, r.PathValue("ref"), ch)
-	return 200, v, err
+	return s.reg.Bind(b, merchant, *req)
 }
 
-func (s *Server) unbind(w http.ResponseWriter, r *http.Request, merchant string) (int, any, error) {
-	ch, err := merchantapi.ParseChainFilter(r.URL.Query(), s.assets)
-	if err != nil {
-		return 0, nil, err
-	}
-	v, err := s.reg.Unbind(merchant, r.PathValue("ref"), ch)
-	if err == nil {
-		s.onChange()
-	}
-	return 200, v, err
-}
-
-func (s *Server) listDeposits(w http.ResponseWriter, r *http.Request, merchant string) (int, any, error) {
+func (s *Server) listReferences(r *http.Request, merchant string) (any, error) {
 	q := r.URL.Query()
 	p, err := merchantapi.ParsePage(q)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
+	}
+	search, err := merchantapi.ParseSearch(q)
+	if err != nil {
+		return nil, err
+	}
+	data, pg, err := history.ListReferences(s.db, s.assets, merchant, p, search)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"data": data, "pagination": pg}, nil
+}
+
+func (s *Server) getReference(r *http.Request, merchant string) (any, error) {
+	ch, err := merchantapi.ParseChainFilter(r.URL.Query(), s.assets)
+	if err != nil {
+		return nil, err
+	}
+	return history.GetReference(s.db, s.assets, merchant, r.PathValue("ref"), ch)
+}
+
+func (s *Server) unbind(b *store.Batch, r *http.Request, merchant string, _ []byte) (any, error) {
+	ch, err := merchantapi.ParseChainFilter(r.URL.Query(), s.assets)
+	if err != nil {
+		return nil, err
+	}
+	return s.reg.Unbind(b, merchant, r.PathValue("ref"), ch)
+}
+
+func (s *Server) listDeposits(r *http.Request, merchant string) (any, error) {
+	q := r.URL.Query()
+	p, err := merchantapi.ParsePage(q)
+	if err != nil {
+		return nil, err
 	}
 	dq, err := merchantapi.ParseDepositQuery(q, s.assets)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	data, pg, err := history.List(s.db, merchant, history.Filter{Reference: dq.Reference, Status: dq.Status,
 		Currency: dq.Currency, ChainID: dq.ChainID, SortBy: dq.SortBy, Desc: dq.Desc}, p)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	return 200, map[string]any{"data": data, "pagination": pg}, nil
+	return map[string]any{"data": data, "pagination": pg}, nil
 }
 
-func (s *Server) getDeposit(w http.ResponseWriter, r *http.Request, merchant string) (int, any, error) {
-	d, err := history.Get(s.db, merchant, r.PathValue("id"))
-	return 200, d, err
+func (s *Server) getDeposit(r *http.Request, merchant string) (any, error) {
+	return history.Get(s.db, merchant, r.PathValue("id"))
 }
 
-func (s *Server) importAddresses(w http.ResponseWriter, r *http.Request, merchant string) (int, any, error) {
-	var req merchantapi.ImportRequest
-	if err := merchantapi.DecodeJSON(r.Body, &req); err != nil {
-		return 0, nil, err
+func (s *Server) importAddresses(b *store.Batch, r *http.Request, merchant string, body []byte) (any, error) {
+	req, err := decode[merchantapi.ImportRequest](body)
+	if err != nil {
+		return nil, err
 	}
 	fam, addrs, err := req.Parse()
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	res, err := s.reg.Import(merchant, fam, addrs)
-	if err != nil {
-		return 0, nil, err
-	}
-	s.onChange()
-	return 200, res, nil
+	return s.reg.Import(b, merchant, fam, addrs)
 }
 
-func (s *Server) listAddresses(w http.ResponseWriter, r *http.Request, merchant string) (int, any, error) {
+// refuseConflicts refuses an import with an address in another merchant's
+// pool, and records the conflict for the operator in a batch of its own.
+func (s *Server) refuseConflicts(r *http.Request, merchant string, body []byte) error {
+	req, err := decode[merchantapi.ImportRequest](body)
+	if err != nil {
+		return err
+	}
+	_, addrs, err := req.Parse()
+	if err != nil {
+		return err
+	}
+	return s.reg.RefuseConflicts(merchant, addrs)
+}
+
+func (s *Server) listAddresses(r *http.Request, merchant string) (any, error) {
 	q := r.URL.Query()
 	p, err := merchantapi.ParsePage(q)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	status, fam, err := merchantapi.ParseAddressQuery(q)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	data, pg, err := s.reg.ListAddresses(merchant, status, fam, p)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	return 200, map[string]any{"data": data, "pagination": pg}, nil
+	return map[string]any{"data": data, "pagination": pg}, nil
 }
 
-func (s *Server) balances(w http.ResponseWriter, r *http.Request, merchant string) (int, any, error) {
-	q := r.URL.Query()
-	var ref *string
-	if q.Has("depositReference") {
-		v := q.Get("depositReference")
-		if err := merchantapi.ValidateReference(v); err != nil {
-			return 0, nil, err
-		}
-		ref = &v
-	}
-	data, err := registry.Balances(s.db, s.assets, merchant, ref, q.Get("currency"))
+func (s *Server) balances(r *http.Request, merchant string) (any, error) {
+	bq, err := merchantapi.ParseBalanceQuery(r.URL.Query())
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	if ref != nil {
+	if bq.Reference != nil {
 		// A reference that does not exist is not found, not empty.
-		if ok, err := store.Has(s.db, store.Key("R/", merchant, store.Sep, *ref)); err != nil || !ok {
-			if err != nil {
-				return 0, nil, err
-			}
-			return 0, nil, apierr.New(apierr.DepositReferenceNotFound, "No deposit reference found for '%s'", *ref)
+		if _, err := registry.GetReference(s.db, merchant, *bq.Reference); err != nil {
+			return nil, err
 		}
 	}
-	return 200, map[string]any{"data": data}, nil
+	data, err := history.Balances(s.db, s.assets, merchant, bq.Reference, bq.Currency)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"data": data}, nil
 }
 
 type endpointView struct {
-	ID        string   `json:"id"`
-	URL       string   `json:"url"`
-	Events    []string `json:"events"`
-	Secret    string   `json:"secret,omitempty"`
-	CreatedAt string   `json:"createdAt"`
+	ID                      string   `json:"id"`
+	URL                     string   `json:"url"`
+	Events                  []string `json:"events"`
+	Secret                  string   `json:"secret,omitempty"`
+	PreviousSecretExpiresAt string   `json:"previousSecretExpiresAt,omitempty"`
+	CreatedAt               string   `json:"createdAt"`
 }
 
-func viewEndpoint(ep *store.Endpoint, withSecret bool) endpointView {
-	v := endpointView{ID: ep.ID, URL: ep.URL, Events: ep.Events, CreatedAt: ep.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z")}
+const apiTime = "2006-01-02T15:04:05.000Z"
+
+func (s *Server) viewEndpoint(ep *store.Endpoint, withSecret bool) endpointView {
+	v := endpointView{ID: ep.ID, URL: ep.URL, Events: ep.Events, CreatedAt: ep.CreatedAt.UTC().Format(apiTime)}
 	if withSecret {
 		v.Secret = ep.Secret
+	}
+	if len(ep.Secrets(s.now())) > 1 {
+		v.PreviousSecretExpiresAt = ep.PreviousSecretUntil.UTC().Format(apiTime)
 	}
 	return v
 }
 
-func (s *Server) createEndpoint(w http.ResponseWriter, r *http.Request, merchant string) (int, any, error) {
-	var req merchantapi.EndpointRequest
-	if err := merchantapi.DecodeJSON(r.Body, &req); err != nil {
-		return 0, nil, err
+func (s *Server) createEndpoint(b *store.Batch, r *http.Request, merchant string, body []byte) (any, error) {
+	req, err := decode[merchantapi.EndpointRequest](body)
+	if err != nil {
+		return nil, err
 	}
 	if err := req.Validate(s.devHTTP); err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	ep, err := s.reg.CreateEndpoint(merchant, req.URL, req.Events)
+	ep, err := s.reg.CreateEndpoint(b, merchant, req.URL, req.Events)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	return http.StatusCreated, viewEndpoint(ep, true), nil
+	return s.viewEndpoint(ep, true), nil
 }
 
-func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request, merchant string) (int, any, error) {
-	eps, err := s.reg.Endpoints(merchant)
+func (s *Server) rotateSecret(b *store.Batch, r *http.Request, merchant string, body []byte) (any, error) {
+	req := &merchantapi.RotateSecretRequest{}
+	if len(body) > 0 {
+		var err error
+		if req, err = decode[merchantapi.RotateSecretRequest](body); err != nil {
+			return nil, err
+		}
+	}
+	overlap, err := req.Overlap()
 	if err != nil {
-		return 0, nil, err
+		return nil, err
+	}
+	ep, err := s.reg.RotateSecret(b, merchant, r.PathValue("id"), overlap)
+	if err != nil {
+		return nil, err
+	}
+	return s.viewEndpoint(ep, true), nil
+}
+
+func (s *Server) listEndpoints(r *http.Request, merchant string) (any, error) {
+	eps, err := registry.EndpointsOf(s.db, merchant)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]endpointView, len(eps))
 	for i := range eps {
-		out[i] = viewEndpoint(&eps[i], false)
+		out[i] = s.viewEndpoint(&eps[i], false)
 	}
-	return 200, map[string]any{"data": out}, nil
+	return map[string]any{"data": out}, nil
 }
 
-func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request, merchant string) (int, any, error) {
-	ep, err := s.reg.Endpoint(merchant, r.PathValue("id"))
+func (s *Server) getEndpoint(r *http.Request, merchant string) (any, error) {
+	ep, err := registry.GetEndpoint(s.db, merchant, r.PathValue("id"))
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	return 200, viewEndpoint(ep, false), nil
+	return s.viewEndpoint(ep, false), nil
 }
 
-func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request, merchant string) (int, any, error) {
+func (s *Server) deleteEndpoint(b *store.Batch, r *http.Request, merchant string, _ []byte) (any, error) {
 	id := r.PathValue("id")
-	if err := s.reg.DeleteEndpoint(merchant, id); err != nil {
-		return 0, nil, err
+	if err := s.reg.DeleteEndpoint(b, merchant, id); err != nil {
+		return nil, err
 	}
-	return 200, map[string]any{"success": true, "id": id}, nil
+	return map[string]any{"success": true, "id": id}, nil
 }
 
-func (s *Server) deliveries(w http.ResponseWriter, r *http.Request, merchant string) (int, any, error) {
-	ep, err := s.reg.Endpoint(merchant, r.PathValue("id"))
+func (s *Server) deliveries(r *http.Request, merchant string) (any, error) {
+	ep, err := registry.GetEndpoint(s.db, merchant, r.PathValue("id"))
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	p, err := merchantapi.ParsePage(r.URL.Query())
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	data, pg, err := s.hooks.Deliveries(ep.ID, p)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	return 200, map[string]any{"data": data, "pagination": pg}, nil
+	return map[string]any{"data": data, "pagination": pg}, nil
 }
 
-func (s *Server) replay(w http.ResponseWriter, r *http.Request, merchant string) (int, any, error) {
+func (s *Server) replay(b *store.Batch, r *http.Request, merchant string, _ []byte) (any, error) {
 	id := r.PathValue("id")
-	n, err := s.hooks.Replay(merchant, id)
+	n, err := s.hooks.Replay(b, merchant, id)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	return http.StatusAccepted, map[string]any{"eventId": id, "deliveries": n}, nil
+	return map[string]any{"eventId": id, "deliveries": n}, nil
+}
+
+func (s *Server) listConflicts(r *http.Request, _ string) (any, error) {
+	p, err := merchantapi.ParsePage(r.URL.Query())
+	if err != nil {
+		return nil, err
+	}
+	data, pg, err := s.reg.Conflicts(p)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"data": data, "pagination": pg}, nil
+}
+
+func (s *Server) reassign(b *store.Batch, r *http.Request, _ string, body []byte) (any, error) {
+	req, err := decode[merchantapi.ReassignAddressRequest](body)
+	if err != nil {
+		return nil, err
+	}
+	a, to, err := req.Parse()
+	if err != nil {
+		return nil, err
+	}
+	return s.reg.Reassign(b, a, to)
 }

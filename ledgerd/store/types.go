@@ -255,6 +255,29 @@ type Endpoint struct {
 	Events    []string  `json:"events"`
 	Secret    string    `json:"secret"` // whsec_…
 	CreatedAt time.Time `json:"createdAt"`
+	// PreviousSecret keeps signing beside Secret until
+	// PreviousSecretUntil, after a rotation.
+	PreviousSecret      string     `json:"previousSecret,omitempty"`
+	PreviousSecretUntil *time.Time `json:"previousSecretUntil,omitempty"`
+}
+
+// Secrets returns the secrets a delivery at now is signed with: the
+// current one, and the previous one while its overlap lasts.
+func (e *Endpoint) Secrets(now time.Time) []string {
+	if e.PreviousSecret != "" && e.PreviousSecretUntil != nil && now.Before(*e.PreviousSecretUntil) {
+		return []string{e.Secret, e.PreviousSecret}
+	}
+	return []string{e.Secret}
+}
+
+// AddressConflict is an import refused because the address is in another
+// merchant's pool: kept for the operator (AC/).
+type AddressConflict struct {
+	Owner    string    `json:"owner"`
+	Claimant string    `json:"claimant"`
+	Attempts int       `json:"attempts"`
+	FirstAt  time.Time `json:"firstAt"`
+	LastAt   time.Time `json:"lastAt"`
 }
 
 // Delivery is one event's delivery to one endpoint.

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"syscall"
@@ -21,7 +22,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/inflowhq/inflow/ledgerd/ledger"
 	"github.com/inflowhq/inflow/ledgerd/registry"
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/apierr"
@@ -148,13 +148,11 @@ func deliveryID(eventID, endpointID, nonce string) string {
 	return "wd_" + hex.EncodeToString(h[:12])
 }
 
-func dueKey(at time.Time, id string) []byte { return store.Key("WQ/", at.UnixNano(), id) }
-
 // enqueue creates a delivery of an event to an endpoint, unless one with the
 // same id exists (a redelivered event).
 func (s *Service) enqueue(b *store.Batch, ep *store.Endpoint, ev *events.DepositEvent, nonce string) (bool, error) {
 	id := deliveryID(ev.ID, ep.ID, nonce)
-	k := store.Key("WD/", id)
+	k := store.DeliveryKey(id)
 	if ok, err := store.Has(b, k); err != nil || ok {
 		return false, err
 	}
@@ -164,10 +162,10 @@ func (s *Service) enqueue(b *store.Batch, ep *store.Endpoint, ev *events.Deposit
 	if err := b.PutJSON(k, d); err != nil {
 		return false, err
 	}
-	if err := b.Set(store.Key("WL/", ep.ID, store.Sep, now.UnixNano(), id), nil, nil); err != nil {
+	if err := b.Set(store.DeliveryLogKey(ep.ID, now, id), nil, nil); err != nil {
 		return false, err
 	}
-	return true, b.Set(dueKey(now, id), nil, nil)
+	return true, b.Set(store.DueKey(now, id), nil, nil)
 }
 
 func subscribed(ep *store.Endpoint, typ string) bool {
@@ -181,7 +179,7 @@ func subscribed(ep *store.Endpoint, typ string) bool {
 
 // Dispatch consumes inflow.deposits and creates deliveries until ctx ends.
 func (s *Service) Dispatch(ctx context.Context, cfg kafka.Config) error {
-	offsets, err := ledger.Offsets(s.db, []string{kafka.TopicDeposits})
+	offsets, err := store.Offsets(s.db, []string{kafka.TopicDeposits})
 	if err != nil {
 		return err
 	}
@@ -242,7 +240,7 @@ func (s *Service) Dispatch(ctx context.Context, cfg kafka.Config) error {
 				}
 			}
 			for p, o := range next {
-				if err := b.Set(ledger.OffsetKey(kafka.TopicDeposits, p), binary.BigEndian.AppendUint64(nil, uint64(o)), nil); err != nil {
+				if err := b.SetOffset(kafka.TopicDeposits, p, o); err != nil {
 					return err
 				}
 			}
@@ -258,10 +256,11 @@ func (s *Service) Dispatch(ctx context.Context, cfg kafka.Config) error {
 }
 
 // Replay delivers one stored event again to every subscribed endpoint of its
-// merchant, and returns how many deliveries it made.
-func (s *Service) Replay(merchant, eventID string) (int, error) {
+// merchant, in b, and returns how many deliveries it made. Wake the sender
+// once b is committed.
+func (s *Service) Replay(b *store.Batch, merchant, eventID string) (int, error) {
 	var ev events.DepositEvent
-	if err := store.GetJSON(s.db, store.Key("E/", eventID), &ev); err != nil || ev.MerchantID != merchant {
+	if err := store.GetJSON(b, store.EventKey(eventID), &ev); err != nil || ev.MerchantID != merchant {
 		if err == nil || errors.Is(err, store.ErrNotFound) {
 			return 0, apierr.New(apierr.EventNotFound, "no event %q", eventID)
 		}
@@ -269,37 +268,33 @@ func (s *Service) Replay(merchant, eventID string) (int, error) {
 	}
 	n := 0
 	nonce := strconv.FormatInt(s.o.Now().UnixNano(), 10)
-	err := s.db.Write(func(b *store.Batch) error {
-		eps, err := registry.EndpointsOf(b, merchant)
-		if err != nil {
-			return err
-		}
-		for i := range eps {
-			if !subscribed(&eps[i], ev.Type) {
-				continue
-			}
-			ok, err := s.enqueue(b, &eps[i], &ev, nonce)
-			if err != nil {
-				return err
-			}
-			if ok {
-				n++
-			}
-		}
-		return nil
-	})
-	if n > 0 {
-		s.wakeUp()
+	eps, err := registry.EndpointsOf(b, merchant)
+	if err != nil {
+		return 0, err
 	}
-	return n, err
+	for i := range eps {
+		if !subscribed(&eps[i], ev.Type) {
+			continue
+		}
+		ok, err := s.enqueue(b, &eps[i], &ev, nonce)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
 }
+
+// Wake tells the sender there may be deliveries due.
+func (s *Service) Wake() { s.wakeUp() }
 
 // Deliveries lists an endpoint's deliveries, newest first.
 func (s *Service) Deliveries(endpointID string, p merchantapi.Page) ([]store.Delivery, merchantapi.Pagination, error) {
 	var ids []string
-	prefix := store.Key("WL/", endpointID, store.Sep)
-	err := store.Scan(s.db, prefix, true, func(k, _ []byte) (bool, error) {
-		ids = append(ids, string(k[len(prefix)+8:]))
+	err := store.Scan(s.db, store.DeliveryLogPrefix(endpointID), true, func(k, _ []byte) (bool, error) {
+		ids = append(ids, store.DeliveryLogID(endpointID, k))
 		return true, nil
 	})
 	if err != nil {
@@ -309,7 +304,7 @@ func (s *Service) Deliveries(endpointID string, p merchantapi.Page) ([]store.Del
 	out := make([]store.Delivery, 0, hi-lo)
 	for _, id := range ids[lo:hi] {
 		var d store.Delivery
-		if err := store.GetJSON(s.db, store.Key("WD/", id), &d); err != nil {
+		if err := store.GetJSON(s.db, store.DeliveryKey(id), &d); err != nil {
 			return nil, pg, err
 		}
 		out = append(out, d)
@@ -326,13 +321,17 @@ func (s *Service) Send(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		now := s.o.Now()
-		var due []string
+		type dueRow struct {
+			key []byte
+			id  string
+		}
+		var due []dueRow
 		depth := 0
-		err := store.Scan(s.db, []byte("WQ/"), false, func(k, _ []byte) (bool, error) {
+		err := store.Scan(s.db, store.DuePrefix(), false, func(k, _ []byte) (bool, error) {
 			depth++
-			at := int64(binary.BigEndian.Uint64(k[3:11]) ^ (1 << 63))
-			if at <= now.UnixNano() && len(due) < 256 {
-				due = append(due, string(k[3:]))
+			at, id, ok := store.DueOf(k)
+			if ok && at <= now.UnixNano() && len(due) < 256 {
+				due = append(due, dueRow{append([]byte(nil), k...), id})
 			}
 			return true, nil
 		})
@@ -340,8 +339,8 @@ func (s *Service) Send(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, key := range due {
-			id := key[8:]
+		for _, row := range due {
+			id := row.id
 			s.mu.Lock()
 			busy := s.inflight[id]
 			s.inflight[id] = true
@@ -362,7 +361,7 @@ func (s *Service) Send(ctx context.Context) error {
 				if err := s.attempt(ctx, qkey, id); err != nil && ctx.Err() == nil {
 					s.o.Logger.Warn("webhook attempt bookkeeping failed", "delivery", id, "err", err)
 				}
-			}(append([]byte("WQ/"), key...), id)
+			}(row.key, id)
 		}
 		select {
 		case <-ctx.Done():
@@ -386,15 +385,15 @@ func (s *Service) Backoff(n int) time.Duration {
 
 func (s *Service) attempt(ctx context.Context, qkey []byte, id string) error {
 	var d store.Delivery
-	if err := store.GetJSON(s.db, store.Key("WD/", id), &d); err != nil {
+	if err := store.GetJSON(s.db, store.DeliveryKey(id), &d); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return s.db.Write(func(b *store.Batch) error { return b.Delete(qkey, nil) })
 		}
 		return err
 	}
 	var ep store.Endpoint
-	epErr := store.GetJSON(s.db, store.Key("W/", d.Merchant, store.Sep, d.EndpointID), &ep)
-	body, evErr := store.GetRaw(s.db, store.Key("E/", d.EventID))
+	epErr := store.GetJSON(s.db, store.EndpointKey(d.Merchant, d.EndpointID), &ep)
+	body, evErr := store.GetRaw(s.db, store.EventKey(d.EventID))
 	start := s.o.Now()
 	att := store.Attempt{At: start.UTC()}
 	var retryAfter time.Duration
@@ -406,7 +405,7 @@ func (s *Service) attempt(ctx context.Context, qkey []byte, id string) error {
 			if err := b.Delete(qkey, nil); err != nil {
 				return err
 			}
-			return b.PutJSON(store.Key("WD/", id), d)
+			return b.PutJSON(store.DeliveryKey(id), d)
 		})
 	case epErr != nil:
 		return epErr
@@ -414,7 +413,17 @@ func (s *Service) attempt(ctx context.Context, qkey []byte, id string) error {
 		return evErr
 	}
 	s.attempts.Inc()
-	att.StatusCode, retryAfter, att.Error = s.post(ctx, &ep, d.EventID, body)
+	var detail error
+	att.StatusCode, retryAfter, detail = s.post(ctx, &ep, d.EventID, body)
+	if detail != nil {
+		// The merchant sees what kind of failure it was; the operator's
+		// log has the detail, which may name internal resolvers and
+		// addresses.
+		att.Error = Reason(detail)
+		s.o.Logger.Warn("webhook attempt failed", "delivery", id, "endpoint", ep.ID, "merchant", d.Merchant, "reason", att.Error, "err", detail)
+	} else if att.StatusCode < 200 || att.StatusCode >= 300 {
+		s.o.Logger.Info("webhook attempt refused", "delivery", id, "endpoint", ep.ID, "merchant", d.Merchant, "status", att.StatusCode)
+	}
 	att.DurationMs = s.o.Now().Sub(start).Milliseconds()
 	if ctx.Err() != nil {
 		return ctx.Err() // shutting down: the delivery stays due
@@ -441,30 +450,30 @@ func (s *Service) attempt(ctx context.Context, qkey []byte, id string) error {
 			return err
 		}
 		if d.NextAt != nil {
-			if err := b.Set(dueKey(next, id), nil, nil); err != nil {
+			if err := b.Set(store.DueKey(next, id), nil, nil); err != nil {
 				return err
 			}
 		}
-		return b.PutJSON(store.Key("WD/", id), d)
+		return b.PutJSON(store.DeliveryKey(id), d)
 	})
 }
 
 // post makes one attempt: status code, the server's Retry-After, or an error.
-func (s *Service) post(ctx context.Context, ep *store.Endpoint, eventID string, body []byte) (int, time.Duration, string) {
-	hdr, err := Headers(ep.Secret, eventID, s.o.Now(), body)
+func (s *Service) post(ctx context.Context, ep *store.Endpoint, eventID string, body []byte) (int, time.Duration, error) {
+	hdr, err := Headers(ep.Secrets(s.o.Now()), eventID, s.o.Now(), body)
 	if err != nil {
-		return 0, 0, err.Error()
+		return 0, 0, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {
-		return 0, 0, err.Error()
+		return 0, 0, err
 	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return 0, 0, err.Error()
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -475,7 +484,36 @@ func (s *Service) post(ctx context.Context, ep *store.Endpoint, eventID string, 
 		}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
-		return resp.StatusCode, ra, ""
+		return resp.StatusCode, ra, nil
 	}
-	return resp.StatusCode, 0, ""
+	return resp.StatusCode, 0, nil
+}
+
+// Reason is what a merchant is told of a failed attempt: the kind of
+// failure, never the resolver, address or internal error text behind it.
+func Reason(err error) string {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	var certErr *tls.CertificateVerificationError
+	var recErr tls.RecordHeaderError
+	switch {
+	case errors.Is(err, ErrBlockedAddress):
+		return "the endpoint resolves to a non-public address"
+	case errors.As(err, &dnsErr):
+		if dnsErr.IsNotFound {
+			return "the endpoint's host name does not resolve"
+		}
+		return "the endpoint's host name could not be resolved"
+	case errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err):
+		return "the endpoint did not answer in time"
+	case errors.As(err, &certErr), errors.As(err, &recErr):
+		return "the TLS handshake with the endpoint failed"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "the endpoint refused the connection"
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "the endpoint closed the connection"
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return "the endpoint could not be reached"
+	}
+	return "the request to the endpoint failed"
 }

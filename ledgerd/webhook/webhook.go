@@ -51,16 +51,22 @@ func SecretBytes(secret string) ([]byte, error) {
 	return base64.StdEncoding.DecodeString(s)
 }
 
-// Headers returns the Standard Webhooks headers of one attempt.
-func Headers(secret, id string, ts time.Time, body []byte) (map[string]string, error) {
-	sig, err := Sign(secret, id, ts, body)
-	if err != nil {
-		return nil, err
+// Headers returns the Standard Webhooks headers of one attempt, with one
+// signature per secret (space-separated, as the specification allows), so
+// that during a secret rotation a receiver that knows either secret can
+// verify the delivery.
+func Headers(secrets []string, id string, ts time.Time, body []byte) (map[string]string, error) {
+	sigs := make([]string, len(secrets))
+	for i, secret := range secrets {
+		var err error
+		if sigs[i], err = Sign(secret, id, ts, body); err != nil {
+			return nil, err
+		}
 	}
 	return map[string]string{
 		"webhook-id":        id,
 		"webhook-timestamp": strconv.FormatInt(ts.Unix(), 10),
-		"webhook-signature": sig,
+		"webhook-signature": strings.Join(sigs, " "),
 		"Content-Type":      "application/json",
 		"User-Agent":        "Inflow-Webhooks/1",
 	}, nil

@@ -7,6 +7,7 @@ import (
 
 	"github.com/inflowhq/inflow/pkg/apierr"
 	"github.com/inflowhq/inflow/pkg/assets"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
 func TestParseUnits(t *testing.T) {
@@ -103,13 +104,13 @@ func TestParseQuery(t *testing.T) {
 		{"from=2026-01-01&to=2026-01-01", apierr.InvalidParameter},
 	} {
 		v, _ := url.ParseQuery(c.q)
-		_, err := ParseQuery(v, table)
+		_, err := merchantapi.ParseAnalyticsQuery(v, table)
 		if c.code == "" && err != nil || c.code != "" && (err == nil || apierr.From(err).Code != c.code) {
-			t.Errorf("ParseQuery(%q) = %v, want %q", c.q, err, c.code)
+			t.Errorf("merchantapi.ParseAnalyticsQuery(%q) = %v, want %q", c.q, err, c.code)
 		}
 	}
 	v, _ := url.ParseQuery("format=xml")
-	if _, err := ParseExportQuery(v); err == nil {
+	if _, err := merchantapi.ParseExportQuery(v); err == nil {
 		t.Error("format=xml accepted")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/inflowhq/inflow/pkg/events"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
 // CSVHeader is the export's CSV header row.
@@ -27,7 +28,7 @@ type Writer struct {
 // its header.
 func NewWriter(w io.Writer, format string) (*Writer, error) {
 	x := &Writer{format: format, bw: bufio.NewWriterSize(w, 64<<10)}
-	if format == FormatNDJSON {
+	if format == merchantapi.FormatNDJSON {
 		x.enc = json.NewEncoder(x.bw)
 		return x, nil
 	}
@@ -37,7 +38,7 @@ func NewWriter(w io.Writer, format string) (*Writer, error) {
 
 // ContentType is the export's media type.
 func ContentType(format string) string {
-	if format == FormatNDJSON {
+	if format == merchantapi.FormatNDJSON {
 		return "application/x-ndjson"
 	}
 	return "text/csv; charset=utf-8"

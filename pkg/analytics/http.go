@@ -33,7 +33,7 @@ func writeData(w http.ResponseWriter, v any) {
 
 // Deposits serves GET analytics/deposits.
 func (h HTTP) Deposits(w http.ResponseWriter, r *http.Request, merchant string) {
-	q, err := ParseQuery(r.URL.Query(), h.Assets)
+	q, err := merchantapi.ParseAnalyticsQuery(r.URL.Query(), h.Assets)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -68,7 +68,7 @@ func (h HTTP) Latency(w http.ResponseWriter, r *http.Request, merchant string) {
 // yields them, flushed every few thousand. An error after the first row can
 // only cut the stream short; it is logged.
 func (h HTTP) Export(w http.ResponseWriter, r *http.Request, merchant string) {
-	q, err := ParseExportQuery(r.URL.Query())
+	q, err := merchantapi.ParseExportQuery(r.URL.Query())
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -40,6 +40,10 @@ const (
 	InvalidWebhookURL         Code = "INVALID_WEBHOOK_URL"
 	IdempotencyKeyReused      Code = "IDEMPOTENCY_KEY_REUSED"
 	PayloadTooLarge           Code = "PAYLOAD_TOO_LARGE"
+	AddressUnavailable        Code = "ADDRESS_UNAVAILABLE"
+	InvalidDepositReference   Code = "INVALID_DEPOSIT_REFERENCE"
+	LimitExceeded             Code = "LIMIT_EXCEEDED"
+	UnsupportedMediaType      Code = "UNSUPPORTED_MEDIA_TYPE"
 	Unavailable               Code = "SERVICE_UNAVAILABLE"
 	Internal                  Code = "INTERNAL_ERROR"
 )
@@ -73,6 +77,10 @@ var catalogue = map[Code]entry{
 	InvalidWebhookURL:         {http.StatusBadRequest, "Invalid webhook URL"},
 	IdempotencyKeyReused:      {http.StatusUnprocessableEntity, "Idempotency key reused with another request"},
 	PayloadTooLarge:           {http.StatusRequestEntityTooLarge, "Payload too large"},
+	AddressUnavailable:        {http.StatusConflict, "Address unavailable"},
+	InvalidDepositReference:   {http.StatusBadRequest, "Invalid deposit reference"},
+	LimitExceeded:             {http.StatusConflict, "Limit exceeded"},
+	UnsupportedMediaType:      {http.StatusUnsupportedMediaType, "Unsupported media type"},
 	Unavailable:               {http.StatusServiceUnavailable, "Service unavailable"},
 	Internal:                  {http.StatusInternalServerError, "Internal error"},
 }

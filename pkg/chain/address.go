@@ -134,7 +134,9 @@ func (a Address) MarshalText() ([]byte, error) { return []byte(a.String()), nil 
 //     hex prefixed with "script:". Bech32 forms are parsed by the Bitcoin
 //     package, which knows the network.
 func ParseAddress(fam Family, s string) (Address, error) {
-	s = strings.TrimSpace(s)
+	if t := strings.TrimSpace(s); t != s {
+		return Address{}, fmt.Errorf("%w: %q has spaces around it", ErrBadAddress, s)
+	}
 	switch fam {
 	case FamilyEVM:
 		return parseEVM(s)

@@ -15,6 +15,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/chstore/chtest"
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/kafka"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
 func ev(id, merchant, dep, status, amount, currency, chainID string, ref *string, detected time.Time) *events.DepositEvent {
@@ -173,7 +174,7 @@ func TestSinkAndQueries(t *testing.T) {
 	runSink()
 	checkStates("after a rebuild")
 
-	rows, err := db.DepositStats(ctx, "m1", analytics.Query{GroupBy: analytics.ByCurrency})
+	rows, err := db.DepositStats(ctx, "m1", merchantapi.AnalyticsQuery{GroupBy: merchantapi.ByCurrency})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,11 +183,11 @@ func TestSinkAndQueries(t *testing.T) {
 	if got != want {
 		t.Errorf("by currency:\n got %s\nwant %s", got, want)
 	}
-	rows, _ = db.DepositStats(ctx, "m1", analytics.Query{GroupBy: analytics.ByReference, Currency: "usdt", Status: "orphaned"})
+	rows, _ = db.DepositStats(ctx, "m1", merchantapi.AnalyticsQuery{GroupBy: merchantapi.ByReference, Currency: "usdt", Status: "orphaned"})
 	if got, want := fmt.Sprint(render(rows)), "[<null>/USDT 1 7]"; got != want {
 		t.Errorf("orphaned by reference: %s, want %s", got, want)
 	}
-	rows, _ = db.DepositStats(ctx, "m1", analytics.Query{GroupBy: analytics.ByDay, From: day2})
+	rows, _ = db.DepositStats(ctx, "m1", merchantapi.AnalyticsQuery{GroupBy: merchantapi.ByDay, From: day2})
 	if got, want := fmt.Sprint(render(rows)), "[2026-03-02/SPAM 1 "+huge.String()+"]"; got != want {
 		t.Errorf("by day from day 2: %s, want %s", got, want)
 	}
@@ -199,7 +200,7 @@ func TestSinkAndQueries(t *testing.T) {
 		t.Errorf("latency %s", b)
 	}
 	var ids []string
-	if err := db.Export(ctx, "m1", analytics.ExportQuery{}, func(r *analytics.Record) error {
+	if err := db.Export(ctx, "m1", merchantapi.ExportQuery{}, func(r *analytics.Record) error {
 		ids = append(ids, r.DepositID+"/"+r.Status)
 		return nil
 	}); err != nil {

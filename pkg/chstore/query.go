@@ -9,6 +9,7 @@ import (
 
 	"github.com/inflowhq/inflow/pkg/analytics"
 	"github.com/inflowhq/inflow/pkg/events"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
 var _ analytics.Store = (*DB)(nil)
@@ -42,14 +43,14 @@ func (w *where) timeRange(from, to time.Time) {
 }
 
 // DepositStats implements analytics.Store.
-func (db *DB) DepositStats(ctx context.Context, merchant string, q analytics.Query) ([]analytics.Row, error) {
+func (db *DB) DepositStats(ctx context.Context, merchant string, q merchantapi.AnalyticsQuery) ([]analytics.Row, error) {
 	var key string
 	switch q.GroupBy {
-	case analytics.ByCurrency:
+	case merchantapi.ByCurrency:
 		key = "currency"
-	case analytics.ByChain:
+	case merchantapi.ByChain:
 		key = "chain_id"
-	case analytics.ByReference:
+	case merchantapi.ByReference:
 		key = "reference"
 	default:
 		key = "toString(day)"
@@ -69,7 +70,7 @@ func (db *DB) DepositStats(ctx context.Context, merchant string, q analytics.Que
 		w.add("status = ?", q.Status)
 	}
 	nullKey := "0"
-	if q.GroupBy == analytics.ByReference {
+	if q.GroupBy == merchantapi.ByReference {
 		nullKey = "has_reference = 0"
 	}
 	// Every row is a state entered (+1) or left (-1): the sums over sign
@@ -174,7 +175,7 @@ func quantiles(n uint64, vs []int64) analytics.Quantiles {
 
 // Export implements analytics.Store: rows are read as ClickHouse streams
 // them, one block at a time.
-func (db *DB) Export(ctx context.Context, merchant string, q analytics.ExportQuery, emit func(*analytics.Record) error) error {
+func (db *DB) Export(ctx context.Context, merchant string, q merchantapi.ExportQuery, emit func(*analytics.Record) error) error {
 	w := &where{}
 	w.add("merchant_id = ?", merchant)
 	w.timeRange(q.From, q.To)

@@ -56,3 +56,34 @@ func Logger(w io.Writer, level string) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
 }
+
+// MinSecretLen is the shortest shared secret a daemon accepts.
+const MinSecretLen = 16
+
+// Secret resolves a secret a daemon takes: the flag's value, else the
+// contents of the file flag names (trailing newlines trimmed), else the
+// environment variable. A secret on the command line is visible to every
+// user of the machine (ps), so the file and the environment are the ways to
+// give one in production. An empty result means none was given.
+func Secret(value, file, env string) (string, error) {
+	if value != "" && file != "" {
+		return "", fmt.Errorf("config: give the secret or its file, not both")
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("config: secret file: %w", err)
+		}
+		value = string(bytes.TrimRight(b, "\r\n"))
+		if value == "" {
+			return "", fmt.Errorf("config: secret file %s is empty", file)
+		}
+	}
+	if value == "" {
+		value = os.Getenv(env)
+	}
+	if value != "" && len(value) < MinSecretLen {
+		return "", fmt.Errorf("config: a secret has at least %d characters", MinSecretLen)
+	}
+	return value, nil
+}

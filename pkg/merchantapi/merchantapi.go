@@ -6,13 +6,18 @@ package merchantapi
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/inflowhq/inflow/pkg/apierr"
 	"github.com/inflowhq/inflow/pkg/assets"
@@ -31,28 +36,18 @@ const (
 	DefaultPageLimit = 20
 	MaxPageLimit     = 100
 	MaxWebhookURLLen = 2048
+	// MaxIdempotencyKeys is how many Idempotency-Key answers a merchant
+	// may hold at a time (each is kept 24 hours).
+	MaxIdempotencyKeys = 1_000_000
+	// MaxIdempotencyKeyLen is the longest Idempotency-Key.
+	MaxIdempotencyKeyLen = 255
+	// MaxEndpoints is how many webhook endpoints a merchant may have.
+	MaxEndpoints = 20
+	// DefaultSecretOverlap and MaxSecretOverlap bound how long a rotated
+	// webhook secret keeps signing beside the new one.
+	DefaultSecretOverlap = 24 * time.Hour
+	MaxSecretOverlap     = 7 * 24 * time.Hour
 )
-
-// DecodeJSON reads one JSON object, strictly: malformed JSON, a body that is
-// not one object, or trailing data is INVALID_JSON.
-func DecodeJSON(r io.Reader, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r, MaxBody+1))
-	if err := dec.Decode(v); err != nil {
-		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &te):
-			return apierr.New(apierr.ValidationFailed, "field %q must be a %s", te.Field, te.Type)
-		case errors.As(err, &se), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-			return apierr.New(apierr.InvalidJSON, "request body is not valid JSON: %v", err)
-		}
-		return apierr.New(apierr.InvalidJSON, "request body is not valid JSON: %v", err)
-	}
-	if dec.More() {
-		return apierr.New(apierr.InvalidJSON, "request body has data after the JSON object")
-	}
-	return nil
-}
 
 // BindRequest is POST /api/v1/deposits/references.
 type BindRequest struct {
@@ -62,20 +57,68 @@ type BindRequest struct {
 	Metadata         map[string]json.RawMessage `json:"metadata,omitempty"`
 }
 
-// ValidateReference checks a deposit reference's form.
+// ValidateReference checks a deposit reference's form. A reference is at
+// most 255 characters of printable Unicode in NFC form: letters, marks,
+// numbers, punctuation, symbols and the ASCII space (not at either end).
+// Refused, with INVALID_DEPOSIT_REFERENCE:
+//
+//   - invalid UTF-8, control characters (C0, DEL and C1, such as U+0085),
+//     format characters (zero-width spaces and joiners, bidi overrides and
+//     marks, the BOM), line and paragraph separators, spaces other than
+//     U+0020, private-use and unassigned code points, and U+FFFD: each makes
+//     two references that look the same, or one that displays as another;
+//   - text not in Unicode NFC, so that "é" is one reference however typed;
+//   - the characters / \ % ? # and the references "." and "..": a reference
+//     is a path segment of the API (/deposits/references/{ref}), and these
+//     would be read as paths, escapes, queries or fragments along the way.
 func ValidateReference(ref string) error {
 	if ref == "" {
 		return apierr.New(apierr.ValidationFailed, "depositReference is required")
 	}
-	if len(ref) > MaxReferenceLen {
-		return apierr.New(apierr.ReferenceTooLong, "depositReference has %d characters; the maximum is %d", len(ref), MaxReferenceLen)
+	if !utf8.ValidString(ref) {
+		return apierr.New(apierr.InvalidDepositReference, "depositReference is not valid UTF-8")
 	}
-	for _, c := range ref {
-		if c < 0x20 || c == 0x7f {
-			return apierr.New(apierr.ValidationFailed, "depositReference contains a control character")
+	if n := utf8.RuneCountInString(ref); n > MaxReferenceLen {
+		return apierr.New(apierr.ReferenceTooLong, "depositReference has %d characters; the maximum is %d", n, MaxReferenceLen)
+	}
+	if ref == "." || ref == ".." {
+		return apierr.New(apierr.InvalidDepositReference, "depositReference %q is a path segment of its own, not a name", ref)
+	}
+	if ref[0] == ' ' || ref[len(ref)-1] == ' ' {
+		return apierr.New(apierr.InvalidDepositReference, "depositReference starts or ends with a space")
+	}
+	for i, c := range ref {
+		if err := referenceRune(c); err != "" {
+			return apierr.New(apierr.InvalidDepositReference, "depositReference has %s (U+%04X) at byte %d", err, c, i)
 		}
 	}
+	if !norm.NFC.IsNormalString(ref) {
+		return apierr.New(apierr.InvalidDepositReference, "depositReference is not in Unicode NFC form; normalise it first")
+	}
 	return nil
+}
+
+// referenceRune says what is wrong with c in a reference, or "".
+func referenceRune(c rune) string {
+	switch {
+	case c == '/' || c == '\\' || c == '%' || c == '?' || c == '#':
+		return fmt.Sprintf("the reserved character %q", c)
+	case c == ' ':
+		return ""
+	case c == utf8.RuneError:
+		return "the replacement character"
+	case unicode.IsControl(c):
+		return "a control character"
+	case unicode.Is(unicode.Cf, c):
+		return "an invisible format character"
+	case unicode.IsSpace(c) || unicode.Is(unicode.Zl, c) || unicode.Is(unicode.Zp, c):
+		return "a space other than U+0020"
+	case unicode.Is(unicode.Co, c):
+		return "a private-use character"
+	case !unicode.IsGraphic(c):
+		return "a character that is not printable"
+	}
+	return ""
 }
 
 // Validate checks a bind request against the asset table.
@@ -166,42 +209,132 @@ func (r *EndpointRequest) Validate(allowLoopbackHTTP bool) error {
 	if ip := net.ParseIP(host); ip != nil && !loopback && !PublicIP(ip) {
 		return apierr.New(apierr.InvalidWebhookURL, "url must point at a public address, not %s", ip)
 	}
+	seen := map[string]bool{}
 	for _, e := range r.Events {
-		ok := false
-		for _, t := range events.DepositEventTypes {
-			ok = ok || e == t
-		}
-		if !ok {
+		if !slices.Contains(events.DepositEventTypes, e) {
 			return apierr.New(apierr.ValidationFailed, "unknown event type %q (want one of %s)", e, strings.Join(events.DepositEventTypes, ", "))
+		}
+		if seen[e] {
+			return apierr.New(apierr.ValidationFailed, "event type %q is listed twice", e)
+		}
+		seen[e] = true
+	}
+	return nil
+}
+
+// RotateSecretRequest is POST /api/v1/webhooks/endpoints/{id}/rotate-secret;
+// its body is optional.
+type RotateSecretRequest struct {
+	// OverlapSeconds is how long the old secret keeps signing beside the
+	// new one (default 86400, at most 604800; 0 ends it now).
+	OverlapSeconds *int64 `json:"overlapSeconds,omitempty"`
+}
+
+// Overlap returns the requested overlap.
+func (r *RotateSecretRequest) Overlap() (time.Duration, error) {
+	if r.OverlapSeconds == nil {
+		return DefaultSecretOverlap, nil
+	}
+	s := *r.OverlapSeconds
+	if s < 0 || s > int64(MaxSecretOverlap/time.Second) {
+		return 0, apierr.New(apierr.ValidationFailed, "overlapSeconds %d must be from 0 to %d", s, int64(MaxSecretOverlap/time.Second))
+	}
+	return time.Duration(s) * time.Second, nil
+}
+
+// MerchantRequest is POST /admin/v1/merchants.
+type MerchantRequest struct {
+	Name string `json:"name"`
+	// Live makes an sk_live_ key (the default); false makes sk_test_.
+	Live *bool `json:"live,omitempty"`
+}
+
+// Validate checks the merchant's name.
+func (r *MerchantRequest) Validate() error {
+	if n := strings.TrimSpace(r.Name); n == "" || len(n) > 200 || n != r.Name {
+		return apierr.New(apierr.ValidationFailed, "name must be 1 to 200 characters without spaces around it")
+	}
+	for _, c := range r.Name {
+		if unicode.IsControl(c) || unicode.Is(unicode.Cf, c) {
+			return apierr.New(apierr.ValidationFailed, "name has a control or format character (U+%04X)", c)
 		}
 	}
 	return nil
 }
 
-// PublicIP reports whether ip is a public unicast address: not loopback,
-// private, link-local, CGNAT, multicast, unspecified or documentation space.
-func PublicIP(ip net.IP) bool {
-	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsMulticast() || ip.IsUnspecified() || ip.IsInterfaceLocalMulticast() {
-		return false
-	}
-	for _, n := range blocked {
-		if n.Contains(ip) {
-			return false
-		}
-	}
-	return true
+// IsLive reports whether the merchant is live (the default).
+func (r *MerchantRequest) IsLive() bool { return r.Live == nil || *r.Live }
+
+// ReassignAddressRequest is POST /admin/v1/addresses/reassign.
+type ReassignAddressRequest struct {
+	Protocol   string `json:"protocol"`
+	Address    string `json:"address"`
+	MerchantID string `json:"merchantId"`
 }
 
-var blocked = func() []*net.IPNet {
-	var out []*net.IPNet
-	for _, s := range []string{"100.64.0.0/10", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24",
-		"203.0.113.0/24", "240.0.0.0/4", "255.255.255.255/32", "64:ff9b::/96", "2001:db8::/32", "::ffff:0:0/96"} {
-		_, n, _ := net.ParseCIDR(s)
-		out = append(out, n)
+var merchantIDPattern = regexp.MustCompile(`^mer_[0-9a-f]{16}$`)
+
+// Parse checks the request.
+func (r *ReassignAddressRequest) Parse() (chain.Address, string, error) {
+	fam, err := chain.ParseFamily(r.Protocol)
+	if err != nil {
+		return chain.Address{}, "", apierr.New(apierr.UnsupportedProtocol, "protocol %q (want evm, tron, solana or bitcoin)", r.Protocol)
 	}
-	return out
-}()
+	a, err := chain.ParseAddress(fam, r.Address)
+	if err != nil {
+		return chain.Address{}, "", apierr.New(apierr.InvalidAddress, "address %q: %v", r.Address, err)
+	}
+	if !merchantIDPattern.MatchString(r.MerchantID) {
+		return chain.Address{}, "", apierr.New(apierr.ValidationFailed, "merchantId %q is not a merchant id (mer_…)", r.MerchantID)
+	}
+	return a, r.MerchantID, nil
+}
+
+// ValidateIdempotencyKey checks an Idempotency-Key: 1 to 255 printable
+// ASCII characters.
+func ValidateIdempotencyKey(k string) error {
+	if len(k) > MaxIdempotencyKeyLen {
+		return apierr.New(apierr.ValidationFailed, "Idempotency-Key is longer than %d characters", MaxIdempotencyKeyLen)
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return apierr.New(apierr.ValidationFailed, "Idempotency-Key has a character that is not printable ASCII at %d", i)
+		}
+	}
+	return nil
+}
+
+// ParseSearch reads the search of GET /api/v1/deposits/references.
+func ParseSearch(q url.Values) (string, error) {
+	s := q.Get("search")
+	if utf8.RuneCountInString(s) > MaxReferenceLen || !utf8.ValidString(s) {
+		return "", apierr.New(apierr.InvalidParameter, "search must be valid UTF-8 of at most %d characters", MaxReferenceLen)
+	}
+	return s, nil
+}
+
+// BalanceQuery is the filter of GET /api/v1/balances.
+type BalanceQuery struct {
+	Reference *string // nil: every reference
+	Currency  string
+}
+
+// ParseBalanceQuery reads GET /api/v1/balances.
+func ParseBalanceQuery(q url.Values) (BalanceQuery, error) {
+	var b BalanceQuery
+	if q.Has("depositReference") {
+		ref := q.Get("depositReference")
+		if err := ValidateReference(ref); err != nil {
+			return b, err
+		}
+		b.Reference = &ref
+	}
+	b.Currency = q.Get("currency")
+	if len(b.Currency) > 16 {
+		return b, apierr.New(apierr.UnsupportedCurrency, "unknown currency %q", b.Currency)
+	}
+	return b, nil
+}
 
 // Page is a page request; pages count from 1.
 type Page struct{ Page, Limit int }

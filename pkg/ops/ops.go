@@ -14,11 +14,12 @@ import (
 	"net/http/pprof"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/inflowhq/inflow/pkg/httpserver"
 )
 
 // Readiness tracks the components a daemon waits for.
@@ -90,23 +91,12 @@ func Handler(reg *prometheus.Registry, ready *Readiness) http.Handler {
 	return mux
 }
 
-// Serve runs the operator endpoints on addr until ctx ends.
+// Serve runs the operator endpoints on addr until ctx ends, with the
+// limits every listener has (pkg/httpserver).
 func Serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (net.Addr, error) {
-	ln, err := net.Listen("tcp", addr)
+	a, err := httpserver.Start(ctx, addr, h, httpserver.Options{Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("ops listen %s: %w", addr, err)
+		return nil, fmt.Errorf("ops: %w", err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("ops server", "err", err)
-		}
-	}()
-	return ln.Addr(), nil
+	return a, nil
 }

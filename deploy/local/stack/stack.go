@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -32,6 +31,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/chstore"
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
+	"github.com/inflowhq/inflow/pkg/httpserver"
 	"github.com/inflowhq/inflow/pkg/kafka"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
 	"github.com/inflowhq/inflow/pkg/ops"
@@ -45,6 +45,7 @@ type Options struct {
 	KafkaPort    int           // 0 picks one
 	IndexerOps   string        // indexer operator endpoints
 	LedgerHTTP   string        // ledgerd internal API and operator endpoints
+	APIOps       string        // apid operator endpoints (/metrics, /debug/pprof); default 127.0.0.1:0
 	BlockTime    time.Duration // devnet interval; 0 mines only on request
 	FinalityLag  uint64        // devnet finalized-tag lag (default 64)
 	Traffic      float64       // background transfers per second
@@ -65,6 +66,7 @@ type Stack struct {
 	Ledger     *ledgerd.Daemon
 	Indexer    *indexer.Daemon
 	APIURL     string
+	APIOpsURL  string
 	DevAPIKey  string
 	AdminKey   string
 	MerchantID string
@@ -131,9 +133,13 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 
 	token := randomKey("it_")
+	if o.AdminKey == "" {
+		o.AdminKey = randomKey("adm_")
+	}
+	s.AdminKey = o.AdminKey
 	if s.Ledger, err = ledgerd.New(ledgerd.Config{
 		DataDir: filepath.Join(o.DataDir, "ledgerd"), KafkaBrokers: brokers, HTTP: o.LedgerHTTP,
-		Chains: []chain.ID{devevm.ChainID}, Cooldown: ledgerd.Duration(o.Cooldown), InternalToken: token,
+		Chains: []chain.ID{devevm.ChainID}, Cooldown: ledgerd.Duration(o.Cooldown), InternalToken: token, AdminKey: o.AdminKey,
 		AllowLoopbackWebhooks: true, WebhookRetryBase: ledgerd.Duration(o.WebhookRetry), ClickHouseDSN: o.ClickHouseDSN,
 	}, log.With("component", "ledgerd"), nil); err != nil {
 		return fail(err)
@@ -156,10 +162,6 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	s.run(ctx, "indexer", s.Indexer.Run)
 
-	if o.AdminKey == "" {
-		o.AdminKey = randomKey("adm_")
-	}
-	s.AdminKey = o.AdminKey
 	reg := ops.NewRegistry()
 	acfg := api.Config{LedgerURL: "http://" + laddr.String(), InternalToken: token, AdminKey: o.AdminKey,
 		AllowLoopbackWebhooks: true, Logger: log.With("component", "apid"), Registerer: reg}
@@ -176,22 +178,26 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err != nil {
 		return fail(err)
 	}
-	ln, err := net.Listen("tcp", o.HTTP)
+	hopts := httpserver.Options{Logger: log}
+	ln, err := httpserver.Listen(o.HTTP, hopts)
 	if err != nil {
-		return fail(fmt.Errorf("listen %s: %w", o.HTTP, err))
+		return fail(err)
 	}
 	s.APIURL = "http://" + ln.Addr().String()
+	public, operator := api.Mount(ctx, srv, reg)
+	if o.APIOps == "" {
+		o.APIOps = "127.0.0.1:0"
+	}
+	oaddr, err := ops.Serve(ctx, o.APIOps, operator, log)
+	if err != nil {
+		ln.Close()
+		return fail(err)
+	}
+	s.APIOpsURL = "http://" + oaddr.String()
 	mux := http.NewServeMux()
 	mux.Handle("/devnet/", s.devnetAPI())
-	mux.Handle("/", api.Mount(ctx, srv, reg))
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	s.run(ctx, "apid", func(ctx context.Context) error {
-		go func() { <-ctx.Done(); hs.Close() }()
-		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
+	mux.Handle("/", public)
+	s.run(ctx, "apid", func(ctx context.Context) error { return httpserver.Serve(ctx, ln, mux, hopts) })
 	return s, nil
 }
 
@@ -205,7 +211,13 @@ func (s *Stack) devMerchant(o Options) error {
 		if key == "" {
 			key = randomKey("sk_test_")
 		}
-		nm, k, err := reg.CreateMerchant("dev", false, key)
+		var nm *store.Merchant
+		var k string
+		err := reg.Write(func(b *store.Batch) error {
+			var err error
+			nm, k, err = reg.CreateMerchant(b, "dev", false, key)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("dev merchant: %w", err)
 		}
@@ -217,7 +229,7 @@ func (s *Stack) devMerchant(o Options) error {
 		if key == "" {
 			key = randomKey("sk_test_")
 		}
-		if err := reg.AddKey(m.ID, key); err != nil {
+		if err := reg.Write(func(b *store.Batch) error { return reg.AddKey(b, m.ID, key) }); err != nil {
 			return err
 		}
 		s.DevAPIKey = key
@@ -227,8 +239,10 @@ func (s *Stack) devMerchant(o Options) error {
 	for i, a := range s.Pool {
 		addrs[i] = chain.EVMAddress(a)
 	}
-	_, err = reg.Import(m.ID, chain.FamilyEVM, addrs)
-	return err
+	return reg.Write(func(b *store.Batch) error {
+		_, err := reg.Import(b, m.ID, chain.FamilyEVM, addrs)
+		return err
+	})
 }
 
 func (s *Stack) run(ctx context.Context, name string, fn func(context.Context) error) {
@@ -301,7 +315,11 @@ func devnetRoute[T any](mux *http.ServeMux, pattern string, fn func(T) (any, err
 // devnetAPI is the devnet control API: transfer, reorg, mine.
 func (s *Stack) devnetAPI() http.Handler {
 	mux := http.NewServeMux()
-	devnetRoute(mux, "POST /devnet/{chain}/transfer", func(req struct{ To, Currency, Amount string }) (any, error) {
+	devnetRoute(mux, "POST /devnet/{chain}/transfer", func(req struct {
+		To       string `json:"to"`
+		Currency string `json:"currency"`
+		Amount   string `json:"amount"`
+	}) (any, error) {
 		to, err := chain.ParseAddress(chain.FamilyEVM, req.To)
 		if err != nil {
 			return nil, apierr.New(apierr.InvalidAddress, "to: %v", err)

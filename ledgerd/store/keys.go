@@ -1,0 +1,385 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/inflowhq/inflow/pkg/chain"
+)
+
+// Family is one record family of the key layout: its prefix, the layout of
+// its keys and what a key holds. Families is the layout; doc.go's key table
+// says the same (TestKeyTable holds them together), and no package outside
+// store writes a prefix (TestNoKeyLiterals).
+type Family struct {
+	Prefix, Layout, Holds string
+}
+
+// The prefixes. They are unexported: other packages build keys with the
+// typed constructors below.
+const (
+	pMerchant      = "M/"
+	pAPIKey        = "K/"
+	pPoolAddress   = "A/"
+	pAddressID     = "I/"
+	pMerchantPool  = "PM/"
+	pAvailable     = "V/"
+	pCooldown      = "C/"
+	pConflict      = "AC/"
+	pReference     = "R/"
+	pBinding       = "H/"
+	pDeposit       = "D/"
+	pBlockStatus   = "BS/"
+	pByMerchant    = "DM/"
+	pByBlock       = "DB/"
+	pOrphanedTx    = "DT/"
+	pPendingOld    = "DP/"
+	pOpenOld       = "DO/"
+	pAccount       = "RB/"
+	pBalanceOld    = "B/"
+	pRefStatsOld   = "RS/"
+	pChainState    = "S/"
+	pCanon         = "CB/"
+	pOutbox        = "O/"
+	pOffset        = "OF/"
+	pIdempotency   = "IK/"
+	pIdemExpiry    = "IX/"
+	pEndpoint      = "W/"
+	pEvent         = "E/"
+	pDelivery      = "WD/"
+	pDeliveryLog   = "WL/"
+	pDeliveryDue   = "WQ/"
+	pCounter       = "Q/"
+	pMerchantCount = "N/"
+)
+
+// Families is every record family ledgerd writes, in doc.go's order.
+var Families = []Family{
+	{pMerchant, "M/<merchant>", "merchant"},
+	{pAPIKey, "K/<sha256(api key)>", "api key → merchant"},
+	{pPoolAddress, "A/<family><address bytes>", "pool address (owner, status, binding)"},
+	{pAddressID, "I/<address id>", "address id → A key"},
+	{pMerchantPool, "PM/<merchant>0<address id>", "a merchant's pool addresses, in import order"},
+	{pAvailable, "V/<merchant>0<family><address id>", "available addresses, in import order"},
+	{pCooldown, "C/<merchant>0<family><until><id>", "addresses cooling down until <until>"},
+	{pConflict, "AC/<length><family><address bytes><claimant>", "an import refused: the address is in another merchant's pool"},
+	{pReference, "R/<merchant>0<reference>", "deposit reference (metadata, active bindings)"},
+	{pBinding, "H/<address id><bound at>", "binding history of an address"},
+	{pDeposit, "D/<deposit id>", "deposit, as detected (see BlockTag)"},
+	{pBlockStatus, "BS/<block tag>", "status of a block's deposits, and when they took each"},
+	{pByMerchant, "DM/<merchant>0<detected at><first id>", "the deposits one batch detected, in id order"},
+	{pByBlock, "DB/<chain>0<number><block hash><first id>", "the deposits a block made when connected"},
+	{pOrphanedTx, "DT/<chain>0<tx hash><index>", "orphaned deposit of a transfer not mined again (replaces)"},
+	{pPendingOld, "DP/<chain>0<number><deposit id>", "pending deposits (earlier versions; removed on open)"},
+	{pOpenOld, "DO/<chain>0<number><deposit id>", "open deposits (earlier versions; removed on open)"},
+	{pAccount, "RB/<merchant>0<reference>", "account: deposits, last deposit time, and a balance per currency and chain"},
+	{pBalanceOld, "B/<merchant>0<reference>0<currency>0<chain>", "balance (earlier versions; moved into accounts)"},
+	{pRefStatsOld, "RS/<merchant>0<reference>", "reference totals (earlier versions; moved into accounts)"},
+	{pChainState, "S/<chain>", "chain state: tip, finalized, halt"},
+	{pCanon, "CB/<chain>0<number>", "canonical blocks the ledger applied: hash, parent"},
+	{pOutbox, "O/<seq>", "outbox: address records, and deposit events (up to 1000 a row)"},
+	{pOffset, "OF/<topic>0<partition>", "next offset to consume"},
+	{pIdempotency, "IK/<merchant>0<key>", "idempotency key → stored response"},
+	{pIdemExpiry, "IX/<created at><merchant>0<key>", "idempotency keys by age, for their expiry"},
+	{pEndpoint, "W/<merchant>0<endpoint id>", "webhook endpoint"},
+	{pEvent, "E/<event id>", "event (for replay)"},
+	{pDelivery, "WD/<delivery id>", "webhook delivery state"},
+	{pDeliveryLog, "WL/<endpoint id>0<created><delivery>", "delivery log per endpoint"},
+	{pDeliveryDue, "WQ/<due at><delivery id>", "deliveries waiting, by due time"},
+	{pCounter, "Q/<name>", "counters"},
+	{pMerchantCount, "N/<merchant>0<what>", "per-merchant counts that bound its resources"},
+}
+
+// key builds a key part by part; each append method writes one part.
+type key []byte
+
+func newKey(prefix string) key      { return append(make(key, 0, 64), prefix...) }
+func (k key) str(s string) key      { return append(k, s...) }
+func (k key) bytes(b []byte) key    { return append(k, b...) }
+func (k key) sep() key              { return append(k, 0) }
+func (k key) b(v byte) key          { return append(k, v) }
+func (k key) u32(v uint32) key      { return binary.BigEndian.AppendUint32(k, v) }
+func (k key) u64(v uint64) key      { return binary.BigEndian.AppendUint64(k, v) }
+func (k key) uvarint(v uint64) key  { return binary.AppendUvarint(k, v) }
+func (k key) time(t int64) key      { return k.u64(uint64(t) ^ (1 << 63)) } // sorts signed
+func timeAt(b []byte) int64         { return int64(binary.BigEndian.Uint64(b) ^ (1 << 63)) }
+func (k key) merchant(m string) key { return k.str(m).sep() }
+
+// Merchants and keys.
+
+// MerchantKey is a merchant's row.
+func MerchantKey(id string) []byte { return newKey(pMerchant).str(id) }
+
+// MerchantPrefix spans every merchant.
+func MerchantPrefix() []byte { return newKey(pMerchant) }
+
+// APIKeyKey maps an API key's hash to its merchant.
+func APIKeyKey(hash []byte) []byte { return newKey(pAPIKey).bytes(hash) }
+
+// The pool.
+
+// PoolAddressKey is a pool address's row.
+func PoolAddressKey(a chain.Address) []byte { return newKey(pPoolAddress).bytes(a.Key()) }
+
+// AppendPoolAddressKey appends a pool address's key to dst.
+func AppendPoolAddressKey(dst []byte, a chain.Address) []byte {
+	return append(append(dst, pPoolAddress...), a.Key()...)
+}
+
+// AddressIDKey maps an address id to its row's key.
+func AddressIDKey(id uint64) []byte { return newKey(pAddressID).u64(id) }
+
+// AddressIDPrefix spans every pool address, by id.
+func AddressIDPrefix() []byte { return newKey(pAddressID) }
+
+// MerchantPoolKey lists one address of a merchant's pool.
+func MerchantPoolKey(merchant string, id uint64) []byte {
+	return newKey(pMerchantPool).merchant(merchant).u64(id)
+}
+
+// MerchantPoolPrefix spans a merchant's pool, in import order.
+func MerchantPoolPrefix(merchant string) []byte { return newKey(pMerchantPool).merchant(merchant) }
+
+// MerchantPoolID reads the address id of a MerchantPoolKey.
+func MerchantPoolID(k []byte) uint64 { return binary.BigEndian.Uint64(k[len(k)-8:]) }
+
+// AvailableKey marks an address available.
+func AvailableKey(merchant string, fam chain.Family, id uint64) []byte {
+	return newKey(pAvailable).merchant(merchant).b(byte(fam)).u64(id)
+}
+
+// AvailablePrefix spans a merchant's available addresses of a family,
+// oldest first.
+func AvailablePrefix(merchant string, fam chain.Family) []byte {
+	return newKey(pAvailable).merchant(merchant).b(byte(fam))
+}
+
+// AvailableID reads the address id of an AvailableKey.
+func AvailableID(k []byte) uint64 { return binary.BigEndian.Uint64(k[len(k)-8:]) }
+
+// CooldownKey marks an address cooling down until until (unix nanos).
+func CooldownKey(merchant string, fam chain.Family, until int64, id uint64) []byte {
+	return newKey(pCooldown).merchant(merchant).b(byte(fam)).time(until).u64(id)
+}
+
+// CooldownPrefix spans a merchant's cooling addresses of a family, soonest
+// first; with merchant "", every merchant's.
+func CooldownPrefix(merchant string, fam chain.Family) []byte {
+	if merchant == "" {
+		return newKey(pCooldown)
+	}
+	return newKey(pCooldown).merchant(merchant).b(byte(fam))
+}
+
+// CooldownOf reads a CooldownKey.
+func CooldownOf(k []byte) (merchant string, fam chain.Family, until int64, id uint64, ok bool) {
+	rest := k[len(pCooldown):]
+	for i, c := range rest {
+		if c == 0 {
+			if len(rest) != i+1+1+16 {
+				return "", 0, 0, 0, false
+			}
+			r := rest[i+1:]
+			return string(rest[:i]), chain.Family(r[0]), timeAt(r[1:9]), binary.BigEndian.Uint64(r[9:]), true
+		}
+	}
+	return "", 0, 0, 0, false
+}
+
+// ConflictKey records that claimant tried to import an address in another
+// merchant's pool. The address is length-prefixed: its bytes may hold 0x00.
+func ConflictKey(a chain.Address, claimant string) []byte {
+	return append(ConflictAddressPrefix(a), claimant...)
+}
+
+// ConflictAddressPrefix spans the conflicts over one address.
+func ConflictAddressPrefix(a chain.Address) []byte {
+	k := a.Key()
+	return newKey(pConflict).uvarint(uint64(len(k))).bytes(k)
+}
+
+// ConflictOf reads a ConflictKey.
+func ConflictOf(k []byte) (chain.Address, string, bool) {
+	rest := k[len(pConflict):]
+	n, w := binary.Uvarint(rest)
+	if w <= 0 || uint64(len(rest)-w) < n {
+		return chain.Address{}, "", false
+	}
+	a, err := chain.AddressFromKey(rest[w : w+int(n)])
+	if err != nil {
+		return chain.Address{}, "", false
+	}
+	return a, string(rest[w+int(n):]), true
+}
+
+// ConflictPrefix spans every conflict.
+func ConflictPrefix() []byte { return newKey(pConflict) }
+
+// References and bindings.
+
+// ReferenceKey is a deposit reference's row.
+func ReferenceKey(merchant, ref string) []byte { return newKey(pReference).merchant(merchant).str(ref) }
+
+// ReferencePrefix spans a merchant's references, in reference order.
+func ReferencePrefix(merchant string) []byte { return newKey(pReference).merchant(merchant) }
+
+// BindingKey is one interval of an address's binding history.
+func BindingKey(addressID uint64, boundAt int64) []byte {
+	return newKey(pBinding).u64(addressID).time(boundAt)
+}
+
+// BindingPrefix spans an address's binding history, oldest first.
+func BindingPrefix(addressID uint64) []byte { return newKey(pBinding).u64(addressID) }
+
+// Chain state.
+
+// ChainStateKey is the ledger's state of a chain.
+func ChainStateKey(id chain.ID) []byte { return newKey(pChainState).str(string(id)) }
+
+// CanonKey is a canonical block the ledger applied.
+func CanonKey(id chain.ID, n uint64) []byte { return newKey(pCanon).str(string(id)).sep().u64(n) }
+
+// Outbox and offsets.
+
+// OutboxKey is an outbox row.
+func OutboxKey(seq uint64) []byte { return newKey(pOutbox).u64(seq) }
+
+// OutboxPrefix spans the outbox, oldest first.
+func OutboxPrefix() []byte { return newKey(pOutbox) }
+
+// OffsetKey is where the next offset of a partition is stored.
+func OffsetKey(topic string, partition int32) []byte {
+	return newKey(pOffset).str(topic).sep().u32(uint32(partition))
+}
+
+// Idempotency.
+
+// IdempotencyKey is the stored response of an Idempotency-Key.
+func IdempotencyKey(merchant, k string) []byte { return newKey(pIdempotency).merchant(merchant).str(k) }
+
+// IdempotencyExpiryKey indexes an idempotency record by its creation.
+func IdempotencyExpiryKey(created time.Time, merchant, k string) []byte {
+	return newKey(pIdemExpiry).time(created.UnixNano()).merchant(merchant).str(k)
+}
+
+// IdempotencyExpiryPrefix spans the idempotency records, oldest first.
+func IdempotencyExpiryPrefix() []byte { return newKey(pIdemExpiry) }
+
+// IdempotencyExpiryOf reads an IdempotencyExpiryKey.
+func IdempotencyExpiryOf(k []byte) (created int64, merchant, key string, ok bool) {
+	rest := k[len(pIdemExpiry):]
+	if len(rest) < 9 {
+		return 0, "", "", false
+	}
+	created = timeAt(rest[:8])
+	rest = rest[8:]
+	for i, c := range rest {
+		if c == 0 {
+			return created, string(rest[:i]), string(rest[i+1:]), true
+		}
+	}
+	return 0, "", "", false
+}
+
+// Webhooks.
+
+// EndpointKey is a webhook endpoint.
+func EndpointKey(merchant, id string) []byte { return newKey(pEndpoint).merchant(merchant).str(id) }
+
+// EndpointPrefix spans a merchant's endpoints.
+func EndpointPrefix(merchant string) []byte { return newKey(pEndpoint).merchant(merchant) }
+
+// EventKey is a stored event, for replay and delivery.
+func EventKey(id string) []byte { return newKey(pEvent).str(id) }
+
+// DeliveryKey is a delivery's state.
+func DeliveryKey(id string) []byte { return newKey(pDelivery).str(id) }
+
+// DeliveryLogKey lists a delivery in its endpoint's log.
+func DeliveryLogKey(endpointID string, created time.Time, id string) []byte {
+	return newKey(pDeliveryLog).str(endpointID).sep().time(created.UnixNano()).str(id)
+}
+
+// DeliveryLogPrefix spans an endpoint's log, oldest first.
+func DeliveryLogPrefix(endpointID string) []byte { return newKey(pDeliveryLog).str(endpointID).sep() }
+
+// DeliveryLogID reads the delivery id of a DeliveryLogKey.
+func DeliveryLogID(endpointID string, k []byte) string {
+	return string(k[len(pDeliveryLog)+len(endpointID)+1+8:])
+}
+
+// DueKey queues a delivery for an attempt at at.
+func DueKey(at time.Time, id string) []byte { return newKey(pDeliveryDue).time(at.UnixNano()).str(id) }
+
+// DuePrefix spans the queued deliveries, soonest first.
+func DuePrefix() []byte { return newKey(pDeliveryDue) }
+
+// DueOf reads a DueKey.
+func DueOf(k []byte) (at int64, id string, ok bool) {
+	rest := k[len(pDeliveryDue):]
+	if len(rest) < 8 {
+		return 0, "", false
+	}
+	return timeAt(rest[:8]), string(rest[8:]), true
+}
+
+// Counters.
+
+// CounterKey is a named counter (Batch.Next).
+func CounterKey(name string) []byte { return newKey(pCounter).str(name) }
+
+// MerchantCountKey is one of a merchant's resource counts.
+func MerchantCountKey(merchant, what string) []byte {
+	return newKey(pMerchantCount).merchant(merchant).str(what)
+}
+
+// Rows several packages write or read.
+
+// QueueOutbox queues a row for the outbox relay, after every row queued
+// before it.
+func (b *Batch) QueueOutbox(row OutboxRow) error {
+	seq, err := b.Next("outbox")
+	if err != nil {
+		return err
+	}
+	return b.Set(OutboxKey(seq), row.Encode(), nil)
+}
+
+// SetOffset stores the next offset to consume of a partition.
+func (b *Batch) SetOffset(topic string, partition int32, next int64) error {
+	return b.Set(OffsetKey(topic, partition), binary.BigEndian.AppendUint64(nil, uint64(next)), nil)
+}
+
+// Offsets reads the stored next offsets of the given topics. The ledger,
+// the webhook dispatcher and the matcher-free consumers of ledgerd keep
+// theirs this way, each in the batch that applies what it consumed.
+func Offsets(r Reader, topics []string) (map[string]map[int32]int64, error) {
+	out := map[string]map[int32]int64{}
+	for _, t := range topics {
+		p := newKey(pOffset).str(t).sep()
+		err := Scan(r, p, false, func(k, v []byte) (bool, error) {
+			if len(k) != len(p)+4 || len(v) != 8 {
+				return true, nil
+			}
+			if out[t] == nil {
+				out[t] = map[int32]int64{}
+			}
+			out[t][int32(binary.BigEndian.Uint32(k[len(p):]))] = int64(binary.BigEndian.Uint64(v))
+			return true, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// GetChainState reads the ledger's state of a chain (zero if none).
+func GetChainState(r Reader, id chain.ID) (*ChainState, error) {
+	st := &ChainState{}
+	if err := GetJSON(r, ChainStateKey(id), st); err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	return st, nil
+}
