@@ -101,7 +101,7 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "apid:", err)
 		return 1
 	}
-	oaddr, err := ops.Serve(ctx, *opsAddr, operator, log)
+	oaddr, err := ops.Serve(ctx, *opsAddr, operator, hopts)
 	if err != nil {
 		fmt.Fprintln(stderr, "apid:", err)
 		return 1

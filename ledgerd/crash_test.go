@@ -21,6 +21,7 @@ import (
 
 	"github.com/inflowhq/inflow/ledgerd/ledger"
 	"github.com/inflowhq/inflow/ledgerd/registry"
+	"github.com/inflowhq/inflow/ledgerd/rpc"
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
@@ -42,6 +43,9 @@ func TestMain(m *testing.M) {
 }
 
 const crashChain = chain.ID("evm-devnet") // credit depth 3, max reorg 32
+
+// crashToken is the internal token of the ledgerd the crash test runs.
+const crashToken = "crash-test-internal-token"
 
 // genBlock is one block of the generated chain.
 type genBlock struct {
@@ -270,7 +274,7 @@ func TestCrashes(t *testing.T) {
 	args := []string{"--data", data, "--kafka-brokers", strings.Join(kcfg.Brokers, ","), "--http", addr, "--log-level", "error"}
 	start := func() *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"="+strings.Join(args, "\x1f"), "INFLOW_INTERNAL_TOKEN=crash-test-internal-token")
+		cmd.Env = append(os.Environ(), childEnv+"="+strings.Join(args, "\x1f"), "INFLOW_INTERNAL_TOKEN="+crashToken)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -313,7 +317,9 @@ func TestCrashes(t *testing.T) {
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		var st map[string]store.ChainState
-		resp, err := http.Get("http://" + addr + "/internal/v1/chains")
+		req, _ := http.NewRequest("GET", "http://"+addr+"/internal/v1/chains", nil)
+		req.Header.Set(rpc.HeaderToken, crashToken)
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			json.NewDecoder(resp.Body).Decode(&st)
 			resp.Body.Close()

@@ -80,6 +80,9 @@ type Config struct {
 	// for a request from one of them, the client is the last address in
 	// X-Forwarded-For that is not a trusted proxy.
 	TrustedProxies []netip.Prefix
+	// KeyCache and UnknownKeyCache are how many known and unknown API keys
+	// apid remembers (defaults 100,000 and 20,000), each in its own LRU.
+	KeyCache, UnknownKeyCache int
 	// AllowLoopbackWebhooks accepts http://127.0.0.1 webhook URLs (dev mode).
 	AllowLoopbackWebhooks bool
 	Assets                *assets.Config
@@ -154,6 +157,8 @@ func New(cfg Config) (*Server, error) {
 	defInt(&cfg.IPBurst, 400)
 	def(&cfg.AuthFailureRate, 1)
 	defInt(&cfg.AuthFailureBurst, 20)
+	defInt(&cfg.KeyCache, knownKeys)
+	defInt(&cfg.UnknownKeyCache, unknownKeys)
 	if cfg.Assets == nil {
 		cfg.Assets = assets.Default()
 	}
@@ -164,8 +169,13 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger,
 		client: &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirect},
 		stream: &http.Client{CheckRedirect: noRedirect}}
-	s.known, _ = lru.New[[32]byte, authEntry](knownKeys)
-	s.unknown, _ = lru.New[[32]byte, time.Time](unknownKeys)
+	var err error
+	if s.known, err = lru.New[[32]byte, authEntry](cfg.KeyCache); err != nil {
+		return nil, fmt.Errorf("apid: key cache: %w", err)
+	}
+	if s.unknown, err = lru.New[[32]byte, time.Time](cfg.UnknownKeyCache); err != nil {
+		return nil, fmt.Errorf("apid: unknown key cache: %w", err)
+	}
 	s.keyLimit, _ = lru.New[[32]byte, *rate.Limiter](limitedKeys)
 	s.ipLimit, _ = lru.New[netip.Addr, *ipLimiter](limitedIPs)
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "inflow_apid_http_requests_total", Help: "API requests by route and status."}, []string{"route", "status"})
@@ -516,6 +526,12 @@ func (s *Server) authenticate(ctx context.Context, h [32]byte) (string, error) {
 		s.log.Warn("ledger auth answered", "status", resp.StatusCode)
 		return "", apierr.New(apierr.Unavailable, "the ledger answered %d; try again", resp.StatusCode)
 	}
+}
+
+// Authenticate resolves an API key as a request would (for tests and
+// tools); it goes through the same caches.
+func (s *Server) Authenticate(key string) (string, error) {
+	return s.authenticate(context.Background(), sha256.Sum256([]byte(key)))
 }
 
 // Forget drops a key from the caches (after it is revoked).

@@ -16,6 +16,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/config"
+	"github.com/inflowhq/inflow/pkg/httpserver"
 )
 
 // Duration is a time.Duration written as "1.5s" in configuration files.
@@ -47,6 +48,9 @@ type Config struct {
 	KafkaBrokers []string `json:"kafka_brokers"`
 	// HTTP is the operator endpoint address (/healthz, /readyz, /metrics).
 	HTTP string `json:"http"`
+	// HTTPLimits are the operator listener's timeouts and caps
+	// (pkg/httpserver's defaults when zero).
+	HTTPLimits httpserver.Options `json:"-"`
 	// AssetsFile optionally extends the built-in chains and assets.
 	AssetsFile string `json:"assets_file,omitempty"`
 	// FilterBitsPerAddress sizes the matcher's filter (default 16).

@@ -16,6 +16,7 @@ import (
 	"github.com/inflowhq/inflow/indexer/follow"
 	"github.com/inflowhq/inflow/matcher"
 	"github.com/inflowhq/inflow/pkg/assets"
+	"github.com/inflowhq/inflow/pkg/httpserver"
 	"github.com/inflowhq/inflow/pkg/kafka"
 	"github.com/inflowhq/inflow/pkg/kv"
 	"github.com/inflowhq/inflow/pkg/ops"
@@ -91,7 +92,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if d.cfg.HTTP != "" {
-		addr, err := ops.Serve(ctx, d.cfg.HTTP, ops.Handler(d.reg, d.ready), d.log)
+		addr, err := ops.Serve(ctx, d.cfg.HTTP, ops.Handler(d.reg, d.ready), d.httpLimits())
 		if err != nil {
 			return err
 		}
@@ -205,4 +206,11 @@ func (d *Daemon) runChain(ctx context.Context, cc ChainConfig) error {
 	d.ready.Set("chain:"+string(cc.ID), nil)
 	log.Info("following", "rpc", cc.RPC, "family", spec.Family)
 	return f.Run(ctx)
+}
+
+// httpLimits are the operator listener's limits.
+func (d *Daemon) httpLimits() httpserver.Options {
+	o := d.cfg.HTTPLimits
+	o.Logger = d.log
+	return o
 }

@@ -61,6 +61,9 @@ type Config struct {
 	// ClickHouseDSN, when set, runs the history sink: inflow.deposits and
 	// the chain topics' blocks into ClickHouse (clickhouse://host:9000/db).
 	ClickHouseDSN string `json:"clickhouse_dsn,omitempty"`
+	// HTTPLimits are the listener's timeouts and caps (pkg/httpserver's
+	// defaults when zero).
+	HTTPLimits httpserver.Options `json:"-"`
 }
 
 // DefaultConfig is what unset fields fall back to.
@@ -217,7 +220,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("/internal/", srv.Handler())
 	mux.Handle("/", ops.Handler(d.reg, d.ready))
-	hopts := httpserver.Options{Logger: d.log}
+	hopts := d.cfg.HTTPLimits
+	hopts.Logger = d.log
 	ln, err := httpserver.Listen(d.cfg.HTTP, hopts)
 	if err != nil {
 		return fmt.Errorf("ledgerd: %w", err)

@@ -102,4 +102,3 @@ func sumParts(ps []part, to uint8) chain.Amount {
 	}
 	return out
 }
-

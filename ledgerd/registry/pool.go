@@ -312,12 +312,12 @@ type AddressView struct {
 
 // ListAddresses lists a merchant's pool, in import order, from its own
 // index: other merchants' pools are not read.
-func (r *Registry) ListAddresses(merchant, status string, fam chain.Family, p merchantapi.Page) ([]AddressView, merchantapi.Pagination, error) {
+func (r *Registry) ListAddresses(rd store.Reader, merchant, status string, fam chain.Family, p merchantapi.Page) ([]AddressView, merchantapi.Pagination, error) {
 	var rows []AddressView
 	now := r.now().UnixNano()
-	err := store.Scan(r.db, store.MerchantPoolPrefix(merchant), false, func(_, k []byte) (bool, error) {
+	err := store.Scan(rd, store.MerchantPoolPrefix(merchant), false, func(_, k []byte) (bool, error) {
 		var pa store.PoolAddress
-		if err := store.GetJSON(r.db, k, &pa); err != nil {
+		if err := store.GetJSON(rd, k, &pa); err != nil {
 			return false, err
 		}
 		if fam != chain.FamilyUnknown && pa.Family != fam {

@@ -75,6 +75,7 @@ type Server struct {
 
 	handlers map[string]handler
 	locks    keyLocks
+	maxIdem  uint64
 }
 
 // Options configures the server.
@@ -87,6 +88,9 @@ type Options struct {
 	Logger            *slog.Logger
 	Now               func() time.Time
 	OnChange          func() // called after a write that queued outbox rows
+	// MaxIdempotencyKeys bounds the live Idempotency-Key records of one
+	// merchant (default merchantapi.MaxIdempotencyKeys).
+	MaxIdempotencyKeys uint64
 }
 
 // ErrNoToken is New's refusal to serve without a token.
@@ -106,7 +110,10 @@ func New(db *store.DB, reg *registry.Registry, hooks *webhook.Service, table *as
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{db: db, reg: reg, hooks: hooks, assets: table, token: o.Token, adminKey: o.AdminKey, devHTTP: o.AllowLoopbackHTTP,
+	if o.MaxIdempotencyKeys == 0 {
+		o.MaxIdempotencyKeys = merchantapi.MaxIdempotencyKeys
+	}
+	s := &Server{maxIdem: o.MaxIdempotencyKeys, db: db, reg: reg, hooks: hooks, assets: table, token: o.Token, adminKey: o.AdminKey, devHTTP: o.AllowLoopbackHTTP,
 		log: o.Logger, now: o.Now, onChange: o.OnChange, locks: keyLocks{m: map[string]*keyLock{}}}
 	s.handlers = s.routes()
 	for i := range merchantapi.Routes {
@@ -372,7 +379,7 @@ func (s *Server) remember(b *store.Batch, owner, key string, rec store.IdemRecor
 		if err != nil {
 			return err
 		}
-		if n >= merchantapi.MaxIdempotencyKeys {
+		if n >= s.maxIdem {
 			return apierr.New(apierr.LimitExceeded, "%d Idempotency-Keys are held for this merchant (the most for %s); send requests without one, or wait", n, IdempotencyTTL)
 		}
 		if err := b.Set(store.MerchantCountKey(owner, idemCount), binary.BigEndian.AppendUint64(nil, n+1), nil); err != nil {
@@ -655,7 +662,7 @@ func (s *Server) listAddresses(r *http.Request, merchant string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, pg, err := s.reg.ListAddresses(merchant, status, fam, p)
+	data, pg, err := s.reg.ListAddresses(s.db, merchant, status, fam, p)
 	if err != nil {
 		return nil, err
 	}

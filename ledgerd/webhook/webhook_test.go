@@ -9,16 +9,20 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/inflowhq/inflow/ledgerd/ledger"
+	"github.com/inflowhq/inflow/ledgerd/registry"
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
@@ -223,3 +227,137 @@ func TestSSRFGuard(t *testing.T) {
 }
 
 var pageAll = merchantapi.Page{Page: 1, Limit: 1000}
+
+// deliverOne queues one event to ep and runs the sender until its delivery
+// has made an attempt; it returns the delivery.
+func deliverOne(t *testing.T, db *store.DB, s *Service, ep *store.Endpoint, evID string) store.Delivery {
+	t.Helper()
+	ev := events.DepositEvent{ID: evID, Type: events.DepositPending, MerchantID: ep.Merchant,
+		Data: events.Deposit{DepositID: "dep_" + evID, Amount: "1", Status: "pending"}}
+	err := db.Write(func(b *store.Batch) error {
+		if err := b.PutJSON(store.EndpointKey(ep.Merchant, ep.ID), ep); err != nil {
+			return err
+		}
+		if err := ledger.Emit(b, ev); err != nil {
+			return err
+		}
+		_, err := s.enqueue(b, ep, &ev, "")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Send(ctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ds, _, err := s.Deliveries(ep.ID, pageAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			if d.EventID == evID && len(d.Attempts) > 0 {
+				return d
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no attempt to deliver %s", evID)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSecretRotation: during the overlap after a rotation, every delivery
+// carries a signature by each secret, so a receiver with either verifies it;
+// after the overlap only the new secret signs.
+func TestSecretRotation(t *testing.T) {
+	db := newStore(t)
+	clock := time.Unix(1_800_000_000, 0)
+	now := func() time.Time { return clock }
+	var mu sync.Mutex
+	var got []*http.Request
+	var bodies [][]byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got, bodies = append(got, r), append(bodies, body)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	s, err := New(db, Options{Timeout: time.Second, AllowLoopbackHTTP: true, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.New(db, nil, registry.Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := registry.NewSecret()
+	ep := &store.Endpoint{ID: "we_0123456789abcdef", Merchant: "mer_0123456789abcdef", URL: srv.URL, Events: events.DepositEventTypes, Secret: old}
+	if err := db.Write(func(b *store.Batch) error { return b.PutJSON(store.EndpointKey(ep.Merchant, ep.ID), ep) }); err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := registry.Do(reg, func(b *store.Batch) (*store.Endpoint, error) {
+		return reg.RotateSecret(b, ep.Merchant, ep.ID, time.Hour)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rotated.Secret == old || rotated.PreviousSecret != old {
+		t.Fatalf("rotation: %+v", rotated)
+	}
+	check := func(evID string, oldValid bool) {
+		t.Helper()
+		d := deliverOne(t, db, s, rotated, evID)
+		mu.Lock()
+		r, body := got[len(got)-1], bodies[len(bodies)-1]
+		mu.Unlock()
+		if d.Status != "succeeded" {
+			t.Fatalf("%s: %s", evID, d.Status)
+		}
+		if err := verify(rotated.Secret, r, body); err != nil {
+			t.Errorf("%s: the new secret does not verify: %v", evID, err)
+		}
+		if err := verify(old, r, body); (err == nil) != oldValid {
+			t.Errorf("%s: the old secret verifies: %v, want %v (signatures %q)", evID, err == nil, oldValid, r.Header.Get("webhook-signature"))
+		}
+	}
+	check("evt_during", true)
+	clock = clock.Add(time.Hour + time.Second)
+	check("evt_after", false)
+}
+
+// TestFailureReasons: what a merchant sees of a failed attempt names the
+// kind of failure, not the resolver or the addresses behind it.
+func TestFailureReasons(t *testing.T) {
+	db := newStore(t)
+	s, err := New(db, Options{Timeout: 2 * time.Second, Base: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := &store.Endpoint{ID: "we_0123456789abcdef", Merchant: "mer_0123456789abcdef", URL: "https://no-such-host.invalid/hooks",
+		Events: events.DepositEventTypes, Secret: registry.NewSecret()}
+	d := deliverOne(t, db, s, ep, "evt_dns")
+	reason := d.Attempts[0].Error
+	if reason == "" || strings.Contains(reason, "lookup") || strings.Contains(reason, ":53") || strings.Contains(reason, "dial") ||
+		regexp.MustCompile(`\d+\.\d+\.\d+\.\d+`).MatchString(reason) {
+		t.Errorf("a failed lookup is shown as %q", reason)
+	}
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("%w: 10.0.0.1", ErrBlockedAddress), "non-public"},
+		{&net.DNSError{Err: "no such host", Name: "x", Server: "10.255.255.53:53", IsNotFound: true}, "does not resolve"},
+		{&net.OpError{Op: "dial", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 443}, Err: syscall.ECONNREFUSED}, "refused"},
+		{context.DeadlineExceeded, "in time"},
+		{errors.New("x509: certificate signed by unknown authority at 10.1.2.3"), "failed"},
+	} {
+		got := Reason(c.err)
+		if !strings.Contains(got, c.want) || strings.Contains(got, "10.") {
+			t.Errorf("Reason(%v) = %q, want it to say %q and no address", c.err, got, c.want)
+		}
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -93,8 +92,8 @@ func Handler(reg *prometheus.Registry, ready *Readiness) http.Handler {
 
 // Serve runs the operator endpoints on addr until ctx ends, with the
 // limits every listener has (pkg/httpserver).
-func Serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (net.Addr, error) {
-	a, err := httpserver.Start(ctx, addr, h, httpserver.Options{Logger: log})
+func Serve(ctx context.Context, addr string, h http.Handler, o httpserver.Options) (net.Addr, error) {
+	a, err := httpserver.Start(ctx, addr, h, o)
 	if err != nil {
 		return nil, fmt.Errorf("ops: %w", err)
 	}

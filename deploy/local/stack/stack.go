@@ -54,6 +54,9 @@ type Options struct {
 	PoolSize     int           // dev addresses in the dev merchant's pool
 	Cooldown     time.Duration
 	WebhookRetry time.Duration // first webhook retry delay (default 1s)
+	// HTTPLimits are every listener's timeouts and caps (pkg/httpserver's
+	// defaults when zero).
+	HTTPLimits httpserver.Options
 	// ClickHouseDSN puts history in ClickHouse: ledgerd runs the sink and
 	// apid answers analytics and exports from it. Empty: ledgerd's store.
 	ClickHouseDSN string
@@ -127,7 +130,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 
 	if s.Devnet, err = devevm.Start(devevm.Config{
 		Addr: o.RPC, DataDir: filepath.Join(o.DataDir, "devnet"), BlockTime: o.BlockTime, FinalityLag: o.FinalityLag,
-		TrafficRate: o.Traffic, TrafficTargets: func() []common.Address { return s.Pool }, Logger: log.With("component", "devnet"),
+		TrafficRate: o.Traffic, TrafficTargets: func() []common.Address { return s.Pool }, Logger: log.With("component", "devnet"), HTTPLimits: o.HTTPLimits,
 	}); err != nil {
 		return fail(err)
 	}
@@ -140,7 +143,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if s.Ledger, err = ledgerd.New(ledgerd.Config{
 		DataDir: filepath.Join(o.DataDir, "ledgerd"), KafkaBrokers: brokers, HTTP: o.LedgerHTTP,
 		Chains: []chain.ID{devevm.ChainID}, Cooldown: ledgerd.Duration(o.Cooldown), InternalToken: token, AdminKey: o.AdminKey,
-		AllowLoopbackWebhooks: true, WebhookRetryBase: ledgerd.Duration(o.WebhookRetry), ClickHouseDSN: o.ClickHouseDSN,
+		AllowLoopbackWebhooks: true, WebhookRetryBase: ledgerd.Duration(o.WebhookRetry), ClickHouseDSN: o.ClickHouseDSN, HTTPLimits: o.HTTPLimits,
 	}, log.With("component", "ledgerd"), nil); err != nil {
 		return fail(err)
 	}
@@ -155,7 +158,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 
 	from := uint64(1)
 	if s.Indexer, err = indexer.New(indexer.Config{
-		DataDir: filepath.Join(o.DataDir, "indexer"), KafkaBrokers: brokers, HTTP: o.IndexerOps,
+		DataDir: filepath.Join(o.DataDir, "indexer"), KafkaBrokers: brokers, HTTP: o.IndexerOps, HTTPLimits: o.HTTPLimits,
 		Chains: []indexer.ChainConfig{{ID: devevm.ChainID, RPC: s.Devnet.WSURL(), From: &from, PollInterval: indexer.Duration(max(o.BlockTime/4, 20*time.Millisecond))}},
 	}, log.With("component", "indexer"), nil); err != nil {
 		return fail(err)
@@ -178,7 +181,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err != nil {
 		return fail(err)
 	}
-	hopts := httpserver.Options{Logger: log}
+	hopts := o.HTTPLimits
+	hopts.Logger = log
 	ln, err := httpserver.Listen(o.HTTP, hopts)
 	if err != nil {
 		return fail(err)
@@ -188,7 +192,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.APIOps == "" {
 		o.APIOps = "127.0.0.1:0"
 	}
-	oaddr, err := ops.Serve(ctx, o.APIOps, operator, log)
+	oaddr, err := ops.Serve(ctx, o.APIOps, operator, hopts)
 	if err != nil {
 		ln.Close()
 		return fail(err)

@@ -31,6 +31,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core"
+	"github.com/ethereum/go-ethereum/core/rawdb"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/eth"
@@ -45,6 +46,7 @@ import (
 	"github.com/holiman/uint256"
 
 	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/httpserver"
 )
 
 // ChainID is the devnet's chain id slug.
@@ -82,7 +84,10 @@ type Config struct {
 	// TrafficTargets, if set, returns watched addresses; about one transfer
 	// in ten goes to one of them, the rest to strangers.
 	TrafficTargets func() []common.Address
-	Logger         *slog.Logger
+	// HTTPLimits are the RPC listener's timeouts and caps (pkg/httpserver
+	// defaults when zero).
+	HTTPLimits httpserver.Options
+	Logger     *slog.Logger
 }
 
 // Devnet is a running local chain.
@@ -165,6 +170,13 @@ func Start(cfg Config) (*Devnet, error) {
 	ethConf := ethconfig.Defaults
 	ethConf.Genesis = &core.Genesis{Config: params.AllDevChainProtocolChanges, GasLimit: 60_000_000, Alloc: genesisAlloc, BaseFee: big.NewInt(params.InitialBaseFee)}
 	ethConf.SyncMode = ethconfig.FullSync
+	// Archive mode over the hash scheme: every block's state is written to
+	// the database with the block, instead of being held in memory (the
+	// path scheme keeps the last 128 blocks' state in memory and journals
+	// it only on a clean Close), so a kill -9 and a restart continue the
+	// same chain instead of going back to the last clean stop.
+	ethConf.NoPruning = true
+	ethConf.StateScheme = rawdb.HashScheme
 	ethConf.TxPool.NoLocals = true
 	ethConf.TxPool.AccountSlots = 4096
 	ethConf.TxPool.GlobalSlots = 65536
@@ -178,6 +190,9 @@ func Start(cfg Config) (*Devnet, error) {
 	backend, err := eth.New(stack, &ethConf)
 	if err != nil {
 		stack.Close()
+		if strings.Contains(err.Error(), "incompatible state scheme") {
+			return nil, fmt.Errorf("devnet eth: %w (the chain in %s was written by an earlier version that did not survive a kill; remove that folder to start a new devnet chain)", err, cfg.DataDir)
+		}
 		return nil, fmt.Errorf("devnet eth: %w", err)
 	}
 	filterAPI := filters.NewFilterAPI(filters.NewFilterSystem(backend.APIBackend, filters.Config{}))
@@ -214,20 +229,20 @@ func Start(cfg Config) (*Devnet, error) {
 		d.Close()
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := httpserver.Listen(cfg.Addr, cfg.HTTPLimits)
 	if err != nil {
 		d.Close()
-		return nil, fmt.Errorf("devnet listen: %w", err)
+		return nil, fmt.Errorf("devnet: %w", err)
 	}
 	d.ln = ln
 	ws := d.srv.WebsocketHandler([]string{"*"})
-	d.http = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	d.http = httpserver.New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 			ws.ServeHTTP(w, r)
 			return
 		}
 		d.srv.ServeHTTP(w, r)
-	}), ReadHeaderTimeout: 10 * time.Second}
+	}), cfg.HTTPLimits)
 	go d.http.Serve(ln)
 
 	if cfg.BlockTime > 0 {
@@ -324,6 +339,14 @@ func (d *Devnet) mineLocked(n int) (uint64, error) {
 		after := d.Head()
 		if after != before+1 {
 			return after, fmt.Errorf("devnet: sealing did not advance the head (%d → %d)", before, after)
+		}
+		if d.cfg.DataDir != "" {
+			// go-ethereum writes without syncing, and Pebble keeps a
+			// partly filled log block in memory: sync each block, so a
+			// kill -9 loses none that was announced.
+			if err := d.eth.ChainDb().SyncKeyValue(); err != nil {
+				return after, fmt.Errorf("devnet: sync block %d: %w", after, err)
+			}
 		}
 		for _, fn := range d.onBlock {
 			fn(after)
