@@ -104,7 +104,7 @@ const (
 	knownKeyTTL   = 30 * time.Second
 	unknownKeyTTL = 10 * time.Second
 	// StreamTimeout is how long a streamed answer (an export) may take.
-	StreamTimeout = time.Hour
+	StreamTimeout = analytics.ExportTimeout
 )
 
 // Server is apid.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/inflowhq/inflow/pkg/apierr"
 	"github.com/inflowhq/inflow/pkg/assets"
@@ -64,6 +65,10 @@ func (h HTTP) Latency(w http.ResponseWriter, r *http.Request, merchant string) {
 	writeData(w, out)
 }
 
+// ExportTimeout is how long an export may stream: the listener's write
+// timeout is for answers, not for a merchant's whole history.
+const ExportTimeout = time.Hour
+
 // Export serves GET deposits/export as a stream: rows go out as the store
 // yields them, flushed every few thousand. An error after the first row can
 // only cut the stream short; it is logged.
@@ -72,6 +77,9 @@ func (h HTTP) Export(w http.ResponseWriter, r *http.Request, merchant string) {
 	if err != nil {
 		h.fail(w, r, err)
 		return
+	}
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(ExportTimeout)); err != nil && h.Log != nil {
+		h.Log.Debug("export write deadline", "err", err)
 	}
 	w.Header().Set("Content-Type", ContentType(q.Format))
 	w.Header().Set("Content-Disposition", `attachment; filename="deposits.`+q.Format+`"`)
