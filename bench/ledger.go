@@ -158,7 +158,7 @@ func ledgerRun(k, blocks, rounds int, progress io.Writer) (led, raw side, err er
 				off := ((b*k + i) * 300) % (len(noise) - 300)
 				copy(val[:300], noise[off:])
 				copy(val[300:], val[:300])
-				batch.Set(fmt.Appendf(nil, "D/%08d/%06d", b, i), val, nil)
+				batch.Set(fmt.Appendf(nil, "x/%08d/%06d", b, i), val, nil)
 			}
 			if err := batch.Commit(pebble.Sync); err != nil {
 				return err

@@ -422,7 +422,7 @@ func TestCrashes(t *testing.T) {
 
 func merchantOf(t *testing.T, db *store.DB) string {
 	var id string
-	store.Scan(db, []byte("M/"), false, func(_, v []byte) (bool, error) {
+	store.Scan(db, store.MerchantPrefix(), false, func(_, v []byte) (bool, error) {
 		var m store.Merchant
 		json.Unmarshal(v, &m)
 		id = m.ID

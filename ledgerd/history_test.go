@@ -165,7 +165,7 @@ func TestHistoryParity(t *testing.T) {
 	drain := func() {
 		if g.rng.IntN(8) == 0 {
 			var recs []*kgo.Record
-			err := store.Scan(db, []byte("O/"), false, func(_, v []byte) (bool, error) {
+			err := store.Scan(db, store.OutboxPrefix(), false, func(_, v []byte) (bool, error) {
 				rs, _, err := outbox.Records(db, v)
 				if err != nil {
 					return false, err
@@ -300,7 +300,7 @@ func TestHistoryParity(t *testing.T) {
 	// Each deposit once, none missing.
 	emb := history.Embedded{Reader: func() store.Reader { return db }}
 	total := 0
-	store.Scan(db, []byte("D/"), false, func(_, _ []byte) (bool, error) { total++; return true, nil })
+	store.Scan(db, store.DepositPrefix(), false, func(_, _ []byte) (bool, error) { total++; return true, nil })
 	if total < 100_000 {
 		t.Fatalf("only %d deposits generated", total)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/kafka"
+	"github.com/inflowhq/inflow/pkg/kv"
 )
 
 // Pebble key prefixes owned by the matcher. The DB may be shared with other
@@ -419,9 +420,7 @@ func (m *Matcher) Apply(changes []events.AddressRecord, offsets map[int32]int64)
 		}
 	}
 	for p, o := range offsets {
-		var v [8]byte
-		binary.BigEndian.PutUint64(v[:], uint64(o))
-		if err := b.Set(offsetKey(kafka.TopicAddresses, p), v[:], nil); err != nil {
+		if err := b.Set(kv.OffsetKey(prefixOffset, kafka.TopicAddresses, p), kv.OffsetValue(o), nil); err != nil {
 			return err
 		}
 	}
@@ -533,30 +532,16 @@ func (m *Matcher) Close() error {
 	return nil
 }
 
-func offsetKey(topic string, partition int32) []byte {
-	k := append(append([]byte(nil), prefixOffset...), topic...)
-	k = append(k, 0)
-	return binary.BigEndian.AppendUint32(k, uint32(partition))
-}
-
 // Offsets returns the stored next offsets of inflow.addresses.
 func (m *Matcher) Offsets() (map[int32]int64, error) {
-	lo := append(append([]byte(nil), prefixOffset...), kafka.TopicAddresses...)
-	lo = append(lo, 0)
-	it, err := m.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	all, err := kv.Offsets(m.db, prefixOffset, kafka.TopicAddresses)
 	if err != nil {
 		return nil, err
 	}
-	defer it.Close()
-	out := map[int32]int64{}
-	for it.First(); it.Valid(); it.Next() {
-		k := it.Key()
-		if len(k) != len(lo)+4 || !bytes.HasPrefix(k, lo) {
-			continue
-		}
-		out[int32(binary.BigEndian.Uint32(k[len(lo):]))] = int64(binary.BigEndian.Uint64(it.Value()))
+	if all[kafka.TopicAddresses] == nil {
+		return map[int32]int64{}, nil
 	}
-	return out, it.Error()
+	return all[kafka.TopicAddresses], nil
 }
 
 // Follow consumes inflow.addresses from the stored offsets and applies every

@@ -338,7 +338,7 @@ func (d *Daemon) runSink(ctx context.Context) error {
 
 // consume applies the chain topics to the ledger, one synced batch per fetch.
 func (d *Daemon) consume(ctx context.Context, topics []string) error {
-	offsets, err := ledger.Offsets(d.DB, topics)
+	offsets, err := store.Offsets(d.DB, topics)
 	if err != nil {
 		return err
 	}

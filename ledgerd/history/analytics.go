@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/inflowhq/inflow/ledgerd/ledger"
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/analytics"
 	"github.com/inflowhq/inflow/pkg/events"
@@ -27,7 +26,7 @@ var _ analytics.Store = Embedded{}
 // (reversed with desc). Each DM/ row lists the deposits one ledger batch
 // detected, in id order.
 func eachDeposit(ctx context.Context, r store.Reader, merchant string, desc bool, fn func(*store.Deposit) error) error {
-	prefix := store.Key("DM/", merchant, store.Sep)
+	prefix := store.MerchantIndexPrefix(merchant)
 	n := 0
 	dr := &store.DepositReader{R: r}
 	return store.Scan(r, prefix, desc, func(k, v []byte) (bool, error) {
@@ -144,7 +143,7 @@ func (e Embedded) Export(ctx context.Context, merchant string, q merchantapi.Exp
 
 // RecordOf is a deposit as exported.
 func RecordOf(d *store.Deposit) *analytics.Record {
-	v := ledger.View(d, 0)
+	v := d.View(0)
 	return &analytics.Record{DepositID: v.DepositID, DepositReference: v.DepositReference, Amount: v.Amount,
 		Currency: v.Currency, ChainID: v.ChainID, Address: v.Address, TxHash: v.TxHash, BlockNumber: v.BlockNumber,
 		Status: v.Status, DetectedAt: events.APITime{Time: time.UnixMilli(d.DetectedAt.UnixMilli()).UTC()},

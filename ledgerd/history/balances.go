@@ -1,7 +1,6 @@
 package history
 
 import (
-	"math/big"
 	"strings"
 
 	"github.com/inflowhq/inflow/ledgerd/store"
@@ -58,47 +57,23 @@ func balanceViews(table *assets.Config, accounts []refAccount, currency string) 
 		bs := ra.a.Balances // in (currency, chain) order
 		for i := 0; i < len(bs); {
 			cur := bs[i].Currency
-			var pending, avail []part
-			maxDec := uint8(0)
+			var pending, avail, total chain.Sum
 			for ; i < len(bs) && bs[i].Currency == cur; i++ {
 				dec := uint8(0)
 				if a, err := table.Currency(bs[i].Chain, cur); err == nil {
 					dec = a.Decimals
 				}
-				pending = append(pending, part{bs[i].Pending, dec})
-				avail = append(avail, part{bs[i].Available, dec})
-				maxDec = max(maxDec, dec)
+				pending.AddAmount(bs[i].Pending, dec)
+				avail.AddAmount(bs[i].Available, dec)
+				total.AddAmount(bs[i].Pending, dec)
+				total.AddAmount(bs[i].Available, dec)
 			}
 			if currency != "" && !strings.EqualFold(cur, currency) {
 				continue
 			}
-			p, a := sumParts(pending, maxDec), sumParts(avail, maxDec)
-			t, _ := p.Add(a)
 			out = append(out, BalanceView{DepositReference: ra.ref, Currency: cur,
-				Pending: p.Decimal(maxDec), Available: a.Decimal(maxDec), total: t.Decimal(maxDec)})
+				Pending: pending.Decimal(), Available: avail.Decimal(), total: total.Decimal()})
 		}
-	}
-	return out
-}
-
-type part struct {
-	v   chain.Amount
-	dec uint8
-}
-
-// sumParts adds amounts of different decimals, each scaled to `to` decimals.
-func sumParts(ps []part, to uint8) chain.Amount {
-	sum := new(big.Int)
-	for _, p := range ps {
-		v := p.v.Big()
-		v.Mul(v, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(to-p.dec)), nil))
-		sum.Add(sum, v)
-	}
-	out, err := chain.AmountFromBig(sum)
-	if err != nil {
-		// Scaled balances beyond 256 bits cannot come from real tokens; show
-		// the largest amount rather than a wrapped one.
-		out, _ = chain.ParseAmount("115792089237316195423570985008687907853269984665640564039457584007913129639935")
 	}
 	return out
 }

@@ -6,12 +6,10 @@ package history
 import (
 	"context"
 	"errors"
-	"math/big"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/inflowhq/inflow/ledgerd/ledger"
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/apierr"
 	"github.com/inflowhq/inflow/pkg/chain"
@@ -39,7 +37,7 @@ func (t *tips) of(id chain.ID) uint64 {
 	if v, ok := t.m[id]; ok {
 		return v
 	}
-	st, err := ledger.ChainStateOf(t.r, id)
+	st, err := store.GetChainState(t.r, id)
 	var tip uint64
 	if err == nil {
 		tip = st.Tip
@@ -85,7 +83,7 @@ func List(r store.Reader, merchant string, f Filter, p merchantapi.Page) ([]even
 	t := &tips{r: r, m: map[chain.ID]uint64{}}
 	out := make([]events.Deposit, 0, hi-lo)
 	for _, d := range ds[lo:hi] {
-		out = append(out, ledger.View(d, t.of(d.Chain)))
+		out = append(out, d.View(t.of(d.Chain)))
 	}
 	return out, pg, nil
 }
@@ -114,17 +112,8 @@ func nanos(t *time.Time) int64 {
 	return t.UnixNano()
 }
 
-var ten = big.NewInt(10)
-
 func cmpUnits(a, b *store.Deposit) int {
-	x, y := a.Amount.Big(), b.Amount.Big()
-	for i := a.Decimals; i < b.Decimals; i++ {
-		x.Mul(x, ten)
-	}
-	for i := b.Decimals; i < a.Decimals; i++ {
-		y.Mul(y, ten)
-	}
-	return x.Cmp(y)
+	return chain.CompareScaled(a.Amount.Big(), a.Decimals, b.Amount.Big(), b.Decimals)
 }
 
 // Get returns one deposit of a merchant; another merchant's is not found.
@@ -139,10 +128,10 @@ func Get(r store.Reader, merchant, id string) (*events.Deposit, error) {
 	if d.Merchant != merchant {
 		return nil, apierr.New(apierr.DepositNotFound, "no deposit %q", id)
 	}
-	st, err := ledger.ChainStateOf(r, d.Chain)
+	st, err := store.GetChainState(r, d.Chain)
 	if err != nil {
 		return nil, err
 	}
-	v := ledger.View(d, st.Tip)
+	v := d.View(st.Tip)
 	return &v, nil
 }

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 
@@ -15,12 +14,11 @@ import (
 // orphaned. It also checks that each deposit is in the merchant and block
 // indexes.
 func Audit(r store.Reader) error {
-	// DB/<chain>0<number><hash><first id> and DM/<merchant>0<detected><first id>
-	byBlock, err := indexed(r, "DB/", 8+32)
+	byBlock, err := indexed(r, store.ScanBlockIndex)
 	if err != nil {
 		return err
 	}
-	byMerchant, err := indexed(r, "DM/", 8)
+	byMerchant, err := indexed(r, store.ScanMerchantIndex)
 	if err != nil {
 		return err
 	}
@@ -58,7 +56,7 @@ func Audit(r store.Reader) error {
 		return err
 	}
 	seen := map[string]bool{}
-	err = store.Scan(r, []byte("RB/"), false, func(k, v []byte) (bool, error) {
+	err = store.Scan(r, store.AccountPrefix(), false, func(k, v []byte) (bool, error) {
 		got, err := store.DecodeAccount(v)
 		if err != nil {
 			return false, err
@@ -97,23 +95,14 @@ func Audit(r store.Reader) error {
 	return nil
 }
 
-// indexed returns every deposit id an index names. Its keys are the prefix,
-// a name without 0x00, 0x00, fixed bytes of length fixed, and the first id.
-func indexed(r store.Reader, prefix string, fixed int) (map[string]bool, error) {
+// indexed returns every deposit id an index names.
+func indexed(r store.Reader, scan func(store.Reader, func([]string) error) error) (map[string]bool, error) {
 	out := map[string]bool{}
-	err := store.Scan(r, []byte(prefix), false, func(k, v []byte) (bool, error) {
-		sep := bytes.IndexByte(k, 0)
-		if sep < 0 || len(k) < sep+1+fixed {
-			return false, fmt.Errorf("index key %q", k)
-		}
-		ids, err := store.IndexIDs(k, v, sep+1+fixed)
-		if err != nil {
-			return false, err
-		}
+	err := scan(r, func(ids []string) error {
 		for _, id := range ids {
 			out[id] = true
 		}
-		return true, nil
+		return nil
 	})
 	return out, err
 }

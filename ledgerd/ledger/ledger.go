@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -131,7 +130,7 @@ func (l *Ledger) Submit(in []Input) error {
 			next[k] = x.Offset + 1
 		}
 		for k, o := range next {
-			if err := b.Set(OffsetKey(k.topic, k.partition), be64(uint64(o)), nil); err != nil {
+			if err := b.SetOffset(k.topic, k.partition, o); err != nil {
 				return err
 			}
 		}
@@ -163,38 +162,11 @@ func (l *Ledger) Halted(id chain.ID) (bool, string, error) {
 	if err := l.db.WaitDurable(); err != nil {
 		return false, "", err
 	}
-	st, err := ChainStateOf(l.db, id)
+	st, err := store.GetChainState(l.db, id)
 	if err != nil {
 		return false, "", err
 	}
 	return st.Halted, st.HaltReason, nil
-}
-
-// OffsetKey is where the next offset of a partition is stored.
-func OffsetKey(topic string, partition int32) []byte {
-	return store.Key("OF/", topic, store.Sep, uint32(partition))
-}
-
-// Offsets reads the stored next offsets of the given topics.
-func Offsets(r store.Reader, topics []string) (map[string]map[int32]int64, error) {
-	out := map[string]map[int32]int64{}
-	for _, t := range topics {
-		p := store.Key("OF/", t, store.Sep)
-		err := store.Scan(r, p, false, func(k, v []byte) (bool, error) {
-			if len(k) != len(p)+4 || len(v) != 8 {
-				return true, nil
-			}
-			if out[t] == nil {
-				out[t] = map[int32]int64{}
-			}
-			out[t][int32(u32(k[len(p):]))] = int64(u64(v))
-			return true, nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 // applyOne applies one record; false means the chain is halted and the
@@ -243,19 +215,6 @@ type haltError struct{ reason string }
 func (h *haltError) Error() string { return "halt: " + h.reason }
 
 func halt(format string, a ...any) error { return &haltError{fmt.Sprintf(format, a...)} }
-
-func chainKey(id chain.ID) []byte { return store.Key("S/", string(id)) }
-
-func canonKey(id chain.ID, n uint64) []byte { return store.Key("CB/", string(id), store.Sep, n) }
-
-// ChainStateOf reads the ledger's state of a chain (zero if none).
-func ChainStateOf(r store.Reader, id chain.ID) (*store.ChainState, error) {
-	st := &store.ChainState{}
-	if err := store.GetJSON(r, chainKey(id), st); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
-	return st, nil
-}
 
 func (l *Ledger) connected(tx *applyTx, spec *assets.Chain, c *chainState, r *events.Record) error {
 	st := c.st
@@ -372,14 +331,14 @@ func (l *Ledger) credit(tx *applyTx, spec *assets.Chain, c *chainState, r *event
 	ids := tx.ids[:0]
 	for _, d := range blk {
 		if len(c.orphans) > 0 {
-			txk := transferKey(r.Chain, d.TxHash, d.Index)
+			txk := store.TransferName(r.Chain, d.TxHash, d.Index)
 			if prev, ok := c.orphans[txk]; ok {
 				// This transfer was in a block that was orphaned: the new
 				// deposit replaces that one (in the same block again, under
 				// a new tag).
 				d.Replaces = prev
 				delete(c.orphans, txk)
-				if err := tx.b.Delete(store.Key("DT/", txk), nil); err != nil {
+				if err := tx.b.Delete(store.OrphanedTransferKey(txk), nil); err != nil {
 					return err
 				}
 			}
@@ -404,7 +363,7 @@ func (l *Ledger) credit(tx *applyTx, spec *assets.Chain, c *chainState, r *event
 	l.m.deposits.Add(float64(len(blk)))
 	c.open[r.Number] = append(c.open[r.Number], blk...)
 	tx.buf = store.AppendIDs(tx.buf[:0], ids)
-	return tx.b.Set(blockIndexKey(r.Chain, r.Number, r.Hash, ids[0]), tx.buf, nil)
+	return tx.b.Set(store.BlockIndexKey(r.Chain, r.Number, r.Hash, ids[0]), tx.buf, nil)
 }
 
 func byID(a, b *store.Deposit) int { return strings.Compare(a.ID, b.ID) }
@@ -436,23 +395,6 @@ func (l *Ledger) newDeposit(tx *applyTx, spec *assets.Chain, r *events.Record, t
 	return true, nil
 }
 
-// merchantIndexKey is the row listing a merchant's deposits detected by one
-// batch, in id order, the first of them being first.
-func merchantIndexKey(merchant string, detected time.Time, first string) []byte {
-	return store.Key("DM/", merchant, store.Sep, detected.UnixNano(), first)
-}
-
-// transferKey names a transfer in DT/ rows and the orphans of a chain.
-func transferKey(id chain.ID, tx []byte, index uint32) string {
-	return string(store.Key(string(id), store.Sep, tx, index))
-}
-
-// blockIndexKey is the row listing the deposits a block made when it was
-// connected, the first of them being first.
-func blockIndexKey(id chain.ID, n uint64, block chain.Hash, first string) []byte {
-	return store.Key("DB/", string(id), store.Sep, n, block[:], first)
-}
-
 // migrateAccounts moves the rows earlier versions kept, a balance row per
 // (merchant, reference, currency, chain) in B/ and a totals row per
 // reference in RS/, into one account row per reference (RB/), in one batch.
@@ -469,22 +411,22 @@ func migrateAccounts(db *store.DB) error {
 	// B/<merchant>0<ref>0<currency>0<chain> and RS/<merchant>0<ref>: each
 	// kind of row sets its part of the reference's account.
 	olds := []struct {
-		prefix string
+		prefix []byte
 		parts  int
 		set    func(a *store.Account, parts [][]byte, v []byte) error
 	}{
-		{"B/", 4, func(a *store.Account, parts [][]byte, v []byte) error {
+		{store.OldBalancePrefix(), 4, func(a *store.Account, parts [][]byte, v []byte) error {
 			b, err := store.DecodeBalance(v)
 			*a.Balance(string(parts[2]), chain.ID(parts[3])) = b
 			return err
 		}},
-		{"RS/", 2, func(a *store.Account, _ [][]byte, v []byte) (err error) {
+		{store.OldRefStatsPrefix(), 2, func(a *store.Account, _ [][]byte, v []byte) (err error) {
 			a.RefStats, err = store.DecodeRefStats(v)
 			return err
 		}},
 	}
 	for _, old := range olds {
-		err := store.Scan(db, []byte(old.prefix), false, func(k, v []byte) (bool, error) {
+		err := store.Scan(db, old.prefix, false, func(k, v []byte) (bool, error) {
 			parts := bytes.Split(k[len(old.prefix):], []byte{0})
 			if len(parts) != old.parts {
 				return false, fmt.Errorf("row %q of an earlier version", k)
@@ -509,7 +451,7 @@ func migrateAccounts(db *store.DB) error {
 			}
 		}
 		for _, old := range olds {
-			if err := b.DeleteRange([]byte(old.prefix), store.PrefixEnd([]byte(old.prefix)), nil); err != nil {
+			if err := b.DeleteRange(old.prefix, store.PrefixEnd(old.prefix), nil); err != nil {
 				return err
 			}
 		}
@@ -626,9 +568,9 @@ func (l *Ledger) disconnected(tx *applyTx, spec *assets.Chain, c *chainState, r 
 			return err
 		}
 		tx.transition(c, d, store.StatusOrphaned)
-		txk := transferKey(d.Chain, d.TxHash, d.Index)
+		txk := store.TransferName(d.Chain, d.TxHash, d.Index)
 		c.orphans[txk] = d.ID
-		if err := tx.b.Set(store.Key("DT/", txk), []byte(d.ID), nil); err != nil {
+		if err := tx.b.Set(store.OrphanedTransferKey(txk), []byte(d.ID), nil); err != nil {
 			return err
 		}
 		l.m.orphaned.Inc()
@@ -644,48 +586,4 @@ func (l *Ledger) disconnected(tx *applyTx, spec *assets.Chain, c *chainState, r 
 	st.Tip, st.TipHash, st.ReorgFrom = r.Number-1, cb.Parent, from
 	l.m.disconnects.Inc()
 	return nil
-}
-
-// EventID is the stable id of a deposit's status change.
-func EventID(depositID, status string) string {
-	h := sha256.Sum256([]byte(depositID + "\x00" + status))
-	return "evt_" + hex.EncodeToString(h[:12])
-}
-
-// Emit stores an event for replay and queues it in the outbox.
-func Emit(b *store.Batch, ev events.DepositEvent) error {
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return err
-	}
-	if err := b.Set(store.Key("E/", ev.ID), body, nil); err != nil {
-		return err
-	}
-	return Outbox(b, store.OutboxRow{Kind: store.OutboxEvent, Key: []byte(ev.Data.DepositID), Value: body})
-}
-
-// Outbox queues a row for the relay.
-func Outbox(b *store.Batch, row store.OutboxRow) error {
-	seq, err := b.Next("outbox")
-	if err != nil {
-		return err
-	}
-	return b.Set(store.Key("O/", seq), row.Encode(), nil)
-}
-
-// View is the public deposit object.
-func View(d *store.Deposit, tip uint64) events.Deposit {
-	var conf uint64
-	if d.Status != store.StatusOrphaned && tip >= d.BlockNumber {
-		conf = tip - d.BlockNumber + 1
-	}
-	addr := chain.MustAddress(d.Family, d.Address)
-	return events.Deposit{
-		DepositID: d.ID, DepositReference: d.Reference, Amount: d.Amount.Decimal(d.Decimals),
-		Currency: d.Currency, ChainID: string(d.Chain), Address: addr.Checksummed(),
-		TxHash: chain.FormatHash(d.Family, d.TxHash), BlockNumber: d.BlockNumber, Status: d.Status,
-		Confirmations: conf, DetectedAt: events.APITime{Time: d.DetectedAt},
-		ConfirmedAt: events.TimePtr(d.ConfirmedAt), CompletedAt: events.TimePtr(d.CompletedAt),
-		OrphanedAt: events.TimePtr(d.OrphanedAt), Replaces: d.Replaces,
-	}
 }

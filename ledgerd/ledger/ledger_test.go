@@ -309,7 +309,7 @@ func (e *env) run(d *datadriven.TestData, arg func(string, string) string) strin
 		if err := e.apply(recs...); err != nil {
 			return "error: " + err.Error()
 		}
-		st, _ := ledger.ChainStateOf(e.db, testChain)
+		st, _ := store.GetChainState(e.db, testChain)
 		if !st.Halted {
 			e.chain = e.chain[:len(e.chain)-depth]
 			e.fork++
@@ -361,7 +361,7 @@ func (e *env) run(d *datadriven.TestData, arg func(string, string) string) strin
 }
 
 func (e *env) state() string {
-	st, _ := ledger.ChainStateOf(e.db, testChain)
+	st, _ := store.GetChainState(e.db, testChain)
 	s := fmt.Sprintf("tip=%d finalized=%d", st.Tip, st.Finalized)
 	if st.Halted {
 		s += " HALTED: " + st.HaltReason
@@ -371,7 +371,7 @@ func (e *env) state() string {
 
 func (e *env) newEvents() string {
 	var out []string
-	store.Scan(e.db, []byte("O/"), false, func(k, v []byte) (bool, error) {
+	store.Scan(e.db, store.OutboxPrefix(), false, func(k, v []byte) (bool, error) {
 		seq := uint64(0)
 		for _, c := range k[2:] {
 			seq = seq<<8 | uint64(c)
@@ -384,7 +384,7 @@ func (e *env) newEvents() string {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		rows, err := ledger.RenderOutbox(e.db, row)
+		rows, err := store.RenderOutbox(e.db, row)
 		if err != nil {
 			e.t.Fatal(err)
 		}

@@ -217,7 +217,7 @@ func (tx *applyTx) chain(id chain.ID) (*chainState, error) {
 	if err := tx.committed(); err != nil {
 		return nil, err
 	}
-	st, err := ChainStateOf(tx.db, id)
+	st, err := store.GetChainState(tx.db, id)
 	if err != nil {
 		return nil, err
 	}
@@ -236,15 +236,15 @@ func (tx *applyTx) chain(id chain.ID) (*chainState, error) {
 // lowest block that can hold one. Earlier versions kept them in DP/ and DO/
 // index rows, which are removed here.
 func (tx *applyTx) loadOpen(c *chainState) error {
-	p := store.Key("DB/", string(c.id), store.Sep)
+	p := store.BlockIndexPrefix(c.id)
 	var ids []string
-	it, err := tx.db.NewIter(&pebble.IterOptions{LowerBound: store.Key(p, c.st.OpenFrom), UpperBound: store.PrefixEnd(p)})
+	it, err := tx.db.NewIter(&pebble.IterOptions{LowerBound: store.BlockIndexFrom(c.id, c.st.OpenFrom), UpperBound: store.PrefixEnd(p)})
 	if err != nil {
 		return err
 	}
 	for it.First(); it.Valid(); it.Next() {
-		if k := it.Key(); len(k) > len(p)+8+32 {
-			more, err := store.IndexIDs(k, it.Value(), len(p)+8+32)
+		if k := it.Key(); len(k) > len(p)+store.BlockIndexFixed {
+			more, err := store.IndexIDs(k, it.Value(), len(p)+store.BlockIndexFixed)
 			if err != nil {
 				it.Close()
 				return err
@@ -265,8 +265,7 @@ func (tx *applyTx) loadOpen(c *chainState) error {
 			c.open[d.BlockNumber] = append(c.open[d.BlockNumber], d)
 		}
 	}
-	for _, old := range []string{"DP/", "DO/"} {
-		p := store.Key(old, string(c.id), store.Sep)
+	for _, p := range store.OldOpenIndexPrefixes(c.id) {
 		if err := tx.b.DeleteRange(p, store.PrefixEnd(p), nil); err != nil {
 			return err
 		}
@@ -278,11 +277,10 @@ func (tx *applyTx) loadOpen(c *chainState) error {
 // deposit a new one would replace. Earlier versions kept a row for every
 // transfer; those of deposits that are not orphaned are removed here.
 func (tx *applyTx) loadOrphans(c *chainState) error {
-	p := store.Key("DT/", string(c.id), store.Sep)
 	type row struct{ k, id string }
 	var rows []row
-	err := store.Scan(tx.db, p, false, func(k, v []byte) (bool, error) {
-		rows = append(rows, row{string(k[len("DT/"):]), string(v)})
+	err := store.Scan(tx.db, store.OrphanedTransferPrefix(c.id), false, func(k, v []byte) (bool, error) {
+		rows = append(rows, row{store.OrphanedTransferOf(k), string(v)})
 		return true, nil
 	})
 	if err != nil {
@@ -295,7 +293,7 @@ func (tx *applyTx) loadOrphans(c *chainState) error {
 		}
 		if d.Status == store.StatusOrphaned {
 			c.orphans[r.k] = r.id
-		} else if err := tx.b.Delete(store.Key("DT/", r.k), nil); err != nil {
+		} else if err := tx.b.Delete(store.OrphanedTransferKey(r.k), nil); err != nil {
 			return err
 		}
 	}
@@ -328,7 +326,7 @@ func (tx *applyTx) canon(c *chainState, n uint64) (*store.CanonBlock, error) {
 		}
 	}
 	cb := &store.CanonBlock{}
-	err := store.GetJSON(tx.db, canonKey(c.id, n), cb)
+	err := store.GetJSON(tx.db, store.CanonKey(c.id, n), cb)
 	if errors.Is(err, store.ErrNotFound) {
 		cb = nil
 	} else if err != nil {
@@ -342,9 +340,9 @@ func (tx *applyTx) canon(c *chainState, n uint64) (*store.CanonBlock, error) {
 func (tx *applyTx) setCanon(c *chainState, n uint64, cb *store.CanonBlock) error {
 	c.canon[n] = cb
 	if cb == nil {
-		return tx.b.Delete(canonKey(c.id, n), nil)
+		return tx.b.Delete(store.CanonKey(c.id, n), nil)
 	}
-	return tx.b.PutJSON(canonKey(c.id, n), cb)
+	return tx.b.PutJSON(store.CanonKey(c.id, n), cb)
 }
 
 // owner returns the pool entry of a transfer's recipient.
@@ -360,7 +358,7 @@ func (tx *applyTx) owner(t *chain.Transfer) (*owner, error) {
 			}
 		}
 	}
-	k := string(store.Key("A/", t.To.Key()))
+	k := string(store.PoolAddressKey(t.To))
 	if o, ok := tx.s.owners[k]; ok && o.lookupID == t.AddressID {
 		return o, nil
 	}
@@ -392,7 +390,7 @@ func loadOwner(r store.Reader, t *chain.Transfer) (*owner, error) {
 		return nil, err
 	}
 	o.pa = pa
-	err = store.Scan(r, store.Key("H/", pa.ID), false, func(_, v []byte) (bool, error) {
+	err = store.Scan(r, store.BindingPrefix(pa.ID), false, func(_, v []byte) (bool, error) {
 		var br store.BindingRecord
 		if err := json.Unmarshal(v, &br); err != nil {
 			return false, err
@@ -411,7 +409,7 @@ func loadOwner(r store.Reader, t *chain.Transfer) (*owner, error) {
 func poolAddress(r store.Reader, t *chain.Transfer) (*store.PoolAddress, error) {
 	var key []byte
 	if t.AddressID != 0 {
-		k, err := store.GetRaw(r, store.Key("I/", t.AddressID))
+		k, err := store.GetRaw(r, store.AddressIDKey(t.AddressID))
 		if err == nil {
 			key = k
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -419,7 +417,7 @@ func poolAddress(r store.Reader, t *chain.Transfer) (*store.PoolAddress, error) 
 		}
 	}
 	if key == nil {
-		key = store.Key("A/", t.To.Key())
+		key = store.PoolAddressKey(t.To)
 	}
 	pa := &store.PoolAddress{}
 	if err := store.GetJSON(r, key, pa); err != nil {
@@ -530,7 +528,7 @@ func (tx *applyTx) transition(c *chainState, d *store.Deposit, status string) {
 	} else {
 		tx.dirty[d.ID] = d
 	}
-	tx.events = appendEvent(tx.events, c.st.Tip, d)
+	tx.events = store.AppendOutboxEvent(tx.events, c.st.Tip, d)
 	tx.nEvents++
 	if tx.nEvents == eventsPerRow {
 		tx.flushEvents()
@@ -542,7 +540,7 @@ func (tx *applyTx) flushEvents() {
 	if tx.nEvents == 0 {
 		return
 	}
-	if err := Outbox(tx.b, store.OutboxRow{Kind: store.OutboxEvents, Value: tx.events}); err != nil {
+	if err := tx.b.QueueOutbox(store.OutboxRow{Kind: store.OutboxEvents, Value: tx.events}); err != nil {
 		tx.err = errors.Join(tx.err, err)
 	}
 	tx.events, tx.nEvents = tx.events[:0], 0 // the row holds a copy
@@ -573,7 +571,7 @@ func (tx *applyTx) flush() error {
 	}
 	for m, ids := range tx.dm {
 		slices.Sort(ids)
-		if err := tx.b.Set(merchantIndexKey(m, tx.now, ids[0]), store.AppendIDs(nil, ids), nil); err != nil {
+		if err := tx.b.Set(store.MerchantIndexKey(m, tx.now, ids[0]), store.AppendIDs(nil, ids), nil); err != nil {
 			return err
 		}
 	}
@@ -598,7 +596,7 @@ func (tx *applyTx) flush() error {
 	}
 	tx.rows, tx.arena = rows[:0], arena[:0]
 	for _, c := range tx.chains {
-		if err := tx.b.PutJSON(chainKey(c.id), c.st); err != nil {
+		if err := tx.b.PutJSON(store.ChainStateKey(c.id), c.st); err != nil {
 			return err
 		}
 		if len(c.canon) > 4*keepCanon && c.st.Tip > 2*keepCanon {

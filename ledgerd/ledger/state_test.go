@@ -19,12 +19,12 @@ import (
 // allEvents renders every outbox row's events, in order.
 func (e *env) allEvents() []events.DepositEvent {
 	var out []events.DepositEvent
-	err := store.Scan(e.db, []byte("O/"), false, func(_, v []byte) (bool, error) {
+	err := store.Scan(e.db, store.OutboxPrefix(), false, func(_, v []byte) (bool, error) {
 		row, err := store.DecodeOutboxRow(v)
 		if err != nil {
 			return false, err
 		}
-		rows, err := ledger.RenderOutbox(e.db, row)
+		rows, err := store.RenderOutbox(e.db, row)
 		if err != nil {
 			return false, err
 		}
@@ -83,7 +83,7 @@ func TestManyEventsInOneApply(t *testing.T) {
 			t.Fatalf("event %s queued twice", ev.ID)
 		}
 		seen[ev.ID] = true
-		if ev.Type == "deposit.confirmed" && !seen[ledger.EventID(ev.Data.DepositID, "pending")] {
+		if ev.Type == "deposit.confirmed" && !seen[store.EventID(ev.Data.DepositID, "pending")] {
 			t.Fatalf("deposit %s confirmed before its pending event", ev.Data.DepositID)
 		}
 	}
@@ -204,11 +204,11 @@ func TestAccountsMigrated(t *testing.T) {
 	binStats := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte{1}, 2), uint64(last.UnixNano()))
 	err = e.db.Write(func(b *store.Batch) error {
 		for k, v := range map[string][]byte{
-			"B/" + string(key(e.merch, "alice", "USDT", testChain)): binBalance(3_000_000, 1_000_000),
-			"B/" + string(key(e.merch, "alice", "ETH", testChain)):  jsonBalance,
-			"B/" + string(key(e.merch, "", "USDT", testChain)):      binBalance(9, 0),
-			"RS/" + string(key(e.merch, "alice")):                   jsonStats,
-			"RS/" + string(key(e.merch, "")):                        binStats,
+			string(store.OldBalancePrefix()) + string(key(e.merch, "alice", "USDT", testChain)): binBalance(3_000_000, 1_000_000),
+			string(store.OldBalancePrefix()) + string(key(e.merch, "alice", "ETH", testChain)):  jsonBalance,
+			string(store.OldBalancePrefix()) + string(key(e.merch, "", "USDT", testChain)):      binBalance(9, 0),
+			string(store.OldRefStatsPrefix()) + string(key(e.merch, "alice")):                   jsonStats,
+			string(store.OldRefStatsPrefix()) + string(key(e.merch, "")):                        binStats,
 		} {
 			if err := b.Set([]byte(k), v, nil); err != nil {
 				return err
@@ -222,8 +222,8 @@ func TestAccountsMigrated(t *testing.T) {
 	if e.led, err = ledger.New(e.db, e.tbl, ledger.Options{Now: func() time.Time { return e.clock }}); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"B/", "RS/"} {
-		if err := store.Scan(e.db, []byte(p), false, func(k, _ []byte) (bool, error) { return false, fmt.Errorf("row %q left", k) }); err != nil {
+	for _, p := range [][]byte{store.OldBalancePrefix(), store.OldRefStatsPrefix()} {
+		if err := store.Scan(e.db, p, false, func(k, _ []byte) (bool, error) { return false, fmt.Errorf("row %q left", k) }); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -89,7 +89,7 @@ func TestSubmitCrash(t *testing.T) {
 		t.Run(fmt.Sprintf("after %d submitted, durable=%v", c.submitted, c.durable), func(t *testing.T) {
 			db, led := openRun(c.fs)
 			defer db.Close()
-			offs, err := ledger.Offsets(db, []string{topic})
+			offs, err := store.Offsets(db, []string{topic})
 			if err != nil {
 				t.Fatal(err)
 			}

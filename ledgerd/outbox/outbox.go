@@ -3,7 +3,7 @@
 // deposit's events stay in order) and address records to inflow.addresses.
 //
 // The ledger queues its deposit events in binary, many to a row; the relay
-// renders them to JSON (ledger.RenderOutbox) and stores each under E/<event
+// renders them to JSON (store.RenderOutbox) and stores each under E/<event
 // id> for replay and webhook delivery before it publishes them. A row is
 // deleted only after Kafka acknowledges it (acks=all, idempotent producer),
 // so a crash between the two publishes it again: delivery is at least once,
@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/inflowhq/inflow/ledgerd/ledger"
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/kafka"
 )
@@ -90,7 +89,7 @@ func Records(r store.Reader, v []byte) (recs []*kgo.Record, evs map[string][]byt
 	if err != nil {
 		return nil, nil, err
 	}
-	rows, err := ledger.RenderOutbox(r, row)
+	rows, err := store.RenderOutbox(r, row)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -117,7 +116,7 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 	var recs []*kgo.Record
 	evs := map[string][]byte{}
 	depth := 0
-	err := store.Scan(r.db, []byte("O/"), false, func(k, v []byte) (bool, error) {
+	err := store.Scan(r.db, store.OutboxPrefix(), false, func(k, v []byte) (bool, error) {
 		depth++
 		if len(recs) >= batchRecords {
 			return true, nil // keep counting for the gauge
@@ -147,7 +146,7 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 	if len(evs) > 0 {
 		err := r.db.Write(func(b *store.Batch) error {
 			for id, body := range evs {
-				if err := b.Set(store.Key("E/", id), body, nil); err != nil {
+				if err := b.Set(store.EventKey(id), body, nil); err != nil {
 					return err
 				}
 			}

@@ -58,7 +58,7 @@ func BlockTag(id string) (string, bool) {
 }
 
 // BlockStatusKey is where the status of a block tag's deposits is kept.
-func BlockStatusKey(tag string) []byte { return Key("BS/", tag) }
+func BlockStatusKey(tag string) []byte { return newKey(pBlockStatus).str(tag) }
 
 // BlockStatus is the status of a block's deposits and the times they took
 // each status (unix nanos, 0 for not yet).
@@ -170,9 +170,9 @@ func (dr *DepositReader) resolve(d *Deposit) error {
 // status.
 func ScanDeposits(r Reader, fn func(*Deposit) error) error {
 	dr := &DepositReader{R: r}
-	return Scan(r, []byte("D/"), false, func(k, v []byte) (bool, error) {
+	return Scan(r, newKey(pDeposit), false, func(k, v []byte) (bool, error) {
 		d := &Deposit{}
-		if err := DecodeDeposit(string(k[len("D/"):]), v, d); err != nil {
+		if err := DecodeDeposit(string(k[len(pDeposit):]), v, d); err != nil {
 			return false, err
 		}
 		if err := dr.resolve(d); err != nil {
@@ -451,11 +451,11 @@ func AccountKey(merchant, ref string) []byte {
 
 // AppendAccountKey appends AccountKey(merchant, ref) to dst.
 func AppendAccountKey(dst []byte, merchant, ref string) []byte {
-	return append(append(append(append(dst, "RB/"...), merchant...), 0), ref...)
+	return append(append(append(append(dst, pAccount...), merchant...), 0), ref...)
 }
 
 // AppendDepositKey appends DepositKey(id) to dst.
-func AppendDepositKey(dst []byte, id string) []byte { return append(append(dst, "D/"...), id...) }
+func AppendDepositKey(dst []byte, id string) []byte { return append(append(dst, pDeposit...), id...) }
 
 // AppendEncode appends the binary form (version 2) of an account: version,
 // deposits:varint, last deposit at (unix nanos, 0 for never):i64, the

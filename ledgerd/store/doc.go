@@ -45,36 +45,48 @@
 //
 // # Key layout
 //
-// Separators are 0x00; numbers are big-endian so keys sort numerically.
-// Deposit references and merchant ids never contain 0x00 (validated at the
-// edge).
+// Separators are 0x00; numbers are big-endian so keys sort numerically, and
+// times (unix nanoseconds) have their sign bit flipped so that they sort as
+// signed. Deposit references and merchant ids never contain 0x00 (validated
+// at the edge). Every key is built by a typed constructor in keys.go
+// (MerchantKey, DepositKey, CooldownKey…), and read back by its reader
+// (CooldownOf, DueOf…); the table below is Families, which TestKeyTable
+// holds in step with this comment, and no package outside store spells a
+// prefix (TestNoKeyLiterals).
 //
-//	M/<merchant>                          merchant
-//	K/<sha256(api key)>                   api key → merchant
-//	A/<family><address bytes>             pool address (owner, status, binding)
-//	I/<address id>                        address id → A key
-//	V/<merchant>0<family><address id>     available addresses, in import order
-//	C/<merchant>0<family><until><id>      addresses cooling down until <until>
-//	R/<merchant>0<reference>              deposit reference (metadata, active bindings)
-//	H/<address id><bound at>              binding history of an address
-//	D/<deposit id>                        deposit, as detected (see BlockTag)
-//	BS/<block tag>                        status of a block's deposits, and when they took each
-//	DM/<merchant>0<detected at><first id> the deposits one batch detected, in id order
-//	DB/<chain>0<number><block hash><first id>  the deposits a block made when connected
-//	DT/<chain>0<tx hash><index>           orphaned deposit of a transfer not mined again (replaces)
-//	RB/<merchant>0<reference>             account: deposits, last deposit time, and a balance
-//	                                      (pending, available, base units) per currency and chain
-//	S/<chain>                             chain state: tip, finalized, halt
-//	CB/<chain>0<number>                   canonical blocks the ledger applied: hash, parent
-//	O/<seq>                               outbox: address records, and deposit events (up to 1000 a row)
-//	OF/<topic>0<partition>                next offset to consume
-//	IK/<merchant>0<key>                   idempotency key → stored response
-//	W/<merchant>0<endpoint id>            webhook endpoint
-//	E/<event id>                          event (for replay)
-//	WD/<delivery id>                      webhook delivery state
-//	WL/<endpoint id>0<created><delivery>  delivery log per endpoint
-//	WQ/<due at><delivery id>              deliveries waiting, by due time
-//	Q/<name>                              counters
+//	M/<merchant>                                  merchant
+//	K/<sha256(api key)>                           api key → merchant
+//	A/<family><address bytes>                     pool address (owner, status, binding)
+//	I/<address id>                                address id → A key
+//	PM/<merchant>0<address id>                    a merchant's pool addresses, in import order
+//	V/<merchant>0<family><address id>             available addresses, in import order
+//	C/<merchant>0<family><until><id>              addresses cooling down until <until>
+//	AC/<length><family><address bytes><claimant>  an import refused: the address is in another merchant's pool
+//	R/<merchant>0<reference>                      deposit reference (metadata, active bindings)
+//	H/<address id><bound at>                      binding history of an address
+//	D/<deposit id>                                deposit, as detected (see BlockTag)
+//	BS/<block tag>                                status of a block's deposits, and when they took each
+//	DM/<merchant>0<detected at><first id>         the deposits one batch detected, in id order
+//	DB/<chain>0<number><block hash><first id>     the deposits a block made when connected
+//	DT/<chain>0<tx hash><index>                   orphaned deposit of a transfer not mined again (replaces)
+//	DP/<chain>0<number><deposit id>               pending deposits (earlier versions; removed on open)
+//	DO/<chain>0<number><deposit id>               open deposits (earlier versions; removed on open)
+//	RB/<merchant>0<reference>                     account: deposits, last deposit time, and a balance per currency and chain
+//	B/<merchant>0<reference>0<currency>0<chain>   balance (earlier versions; moved into accounts)
+//	RS/<merchant>0<reference>                     reference totals (earlier versions; moved into accounts)
+//	S/<chain>                                     chain state: tip, finalized, halt
+//	CB/<chain>0<number>                           canonical blocks the ledger applied: hash, parent
+//	O/<seq>                                       outbox: address records, and deposit events (up to 1000 a row)
+//	OF/<topic>0<partition>                        next offset to consume
+//	IK/<merchant>0<key>                           idempotency key → stored response
+//	IX/<created at><merchant>0<key>               idempotency keys by age, for their expiry
+//	W/<merchant>0<endpoint id>                    webhook endpoint
+//	E/<event id>                                  event (for replay)
+//	WD/<delivery id>                              webhook delivery state
+//	WL/<endpoint id>0<created><delivery>          delivery log per endpoint
+//	WQ/<due at><delivery id>                      deliveries waiting, by due time
+//	Q/<name>                                      counters
+//	N/<merchant>0<what>                           per-merchant counts that bound its resources
 //
 // # Invariants kept here
 //

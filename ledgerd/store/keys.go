@@ -1,11 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/kv"
 )
 
 // Family is one record family of the key layout: its prefix, the layout of
@@ -250,7 +253,7 @@ func OutboxPrefix() []byte { return newKey(pOutbox) }
 
 // OffsetKey is where the next offset of a partition is stored.
 func OffsetKey(topic string, partition int32) []byte {
-	return newKey(pOffset).str(topic).sep().u32(uint32(partition))
+	return kv.OffsetKey(newKey(pOffset), topic, partition)
 }
 
 // Idempotency.
@@ -348,31 +351,14 @@ func (b *Batch) QueueOutbox(row OutboxRow) error {
 
 // SetOffset stores the next offset to consume of a partition.
 func (b *Batch) SetOffset(topic string, partition int32, next int64) error {
-	return b.Set(OffsetKey(topic, partition), binary.BigEndian.AppendUint64(nil, uint64(next)), nil)
+	return b.Set(OffsetKey(topic, partition), kv.OffsetValue(next), nil)
 }
 
-// Offsets reads the stored next offsets of the given topics. The ledger,
-// the webhook dispatcher and the matcher-free consumers of ledgerd keep
-// theirs this way, each in the batch that applies what it consumed.
+// Offsets reads the stored next offsets of the given topics: the ledger's
+// and the webhook dispatcher's, each kept in the batch that applies what it
+// consumed (the layout is pkg/kv's, which the matcher shares).
 func Offsets(r Reader, topics []string) (map[string]map[int32]int64, error) {
-	out := map[string]map[int32]int64{}
-	for _, t := range topics {
-		p := newKey(pOffset).str(t).sep()
-		err := Scan(r, p, false, func(k, v []byte) (bool, error) {
-			if len(k) != len(p)+4 || len(v) != 8 {
-				return true, nil
-			}
-			if out[t] == nil {
-				out[t] = map[int32]int64{}
-			}
-			out[t][int32(binary.BigEndian.Uint32(k[len(p):]))] = int64(binary.BigEndian.Uint64(v))
-			return true, nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return kv.Offsets(r, newKey(pOffset), topics...)
 }
 
 // GetChainState reads the ledger's state of a chain (zero if none).
@@ -382,4 +368,98 @@ func GetChainState(r Reader, id chain.ID) (*ChainState, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// Deposits and their indexes.
+
+// MerchantIndexKey is the row listing the deposits of a merchant one batch
+// detected, the first of them being first.
+func MerchantIndexKey(merchant string, detected time.Time, first string) []byte {
+	return newKey(pByMerchant).merchant(merchant).time(detected.UnixNano()).str(first)
+}
+
+// MerchantIndexPrefix spans a merchant's detection rows, oldest first.
+func MerchantIndexPrefix(merchant string) []byte { return newKey(pByMerchant).merchant(merchant) }
+
+// MerchantIndexFixed is how many bytes of a MerchantIndexKey follow its
+// prefix before the first id.
+const MerchantIndexFixed = 8
+
+// BlockIndexKey is the row listing the deposits a block made when it was
+// connected, the first of them being first.
+func BlockIndexKey(id chain.ID, n uint64, block chain.Hash, first string) []byte {
+	return newKey(pByBlock).str(string(id)).sep().u64(n).bytes(block[:]).str(first)
+}
+
+// BlockIndexPrefix spans a chain's block rows, lowest block first.
+func BlockIndexPrefix(id chain.ID) []byte { return newKey(pByBlock).str(string(id)).sep() }
+
+// BlockIndexFrom is where a chain's block rows from block n on begin.
+func BlockIndexFrom(id chain.ID, n uint64) []byte {
+	return newKey(pByBlock).str(string(id)).sep().u64(n)
+}
+
+// BlockIndexFixed is how many bytes of a BlockIndexKey follow its prefix
+// before the first id.
+const BlockIndexFixed = 8 + 32
+
+// TransferName names a transfer (chain, transaction, position) in the
+// orphan rows (DT/) and the ledger's memory of them.
+func TransferName(id chain.ID, tx []byte, index uint32) string {
+	return string(key(nil).str(string(id)).sep().bytes(tx).u32(index))
+}
+
+// OrphanedTransferKey is the row of a transfer whose deposit was orphaned
+// and not mined again yet.
+func OrphanedTransferKey(transfer string) []byte { return newKey(pOrphanedTx).str(transfer) }
+
+// OrphanedTransferPrefix spans a chain's orphaned transfers.
+func OrphanedTransferPrefix(id chain.ID) []byte { return newKey(pOrphanedTx).str(string(id)).sep() }
+
+// OrphanedTransferOf is the transfer name of an OrphanedTransferKey.
+func OrphanedTransferOf(k []byte) string { return string(k[len(pOrphanedTx):]) }
+
+// OldOpenIndexPrefixes span a chain's rows of the pending and open
+// indexes earlier versions kept (DP/, DO/).
+func OldOpenIndexPrefixes(id chain.ID) [][]byte {
+	return [][]byte{newKey(pPendingOld).str(string(id)).sep(), newKey(pOpenOld).str(string(id)).sep()}
+}
+
+// OldBalancePrefix and OldRefStatsPrefix span the balance (B/) and totals
+// (RS/) rows earlier versions kept; their keys are the prefix and the
+// parts, 0x00-separated: merchant, reference, currency, chain (B/), and
+// merchant, reference (RS/).
+func OldBalancePrefix() []byte  { return newKey(pBalanceOld) }
+func OldRefStatsPrefix() []byte { return newKey(pRefStatsOld) }
+
+// DepositPrefix spans every deposit.
+func DepositPrefix() []byte { return newKey(pDeposit) }
+
+// AccountPrefix spans every account.
+func AccountPrefix() []byte { return newKey(pAccount) }
+
+// scanIndex calls fn with the deposit ids of each row of an index whose
+// keys are prefix, a name without 0x00, 0x00, fixed bytes and the first id.
+func scanIndex(r Reader, prefix []byte, fixed int, fn func(ids []string) error) error {
+	return Scan(r, prefix, false, func(k, v []byte) (bool, error) {
+		sep := bytes.IndexByte(k[len(prefix):], 0)
+		if sep < 0 || len(k) < len(prefix)+sep+1+fixed {
+			return false, fmt.Errorf("store: index key %q", printable(k))
+		}
+		ids, err := IndexIDs(k, v, len(prefix)+sep+1+fixed)
+		if err != nil {
+			return false, err
+		}
+		return true, fn(ids)
+	})
+}
+
+// ScanBlockIndex calls fn with the ids of every block index row.
+func ScanBlockIndex(r Reader, fn func(ids []string) error) error {
+	return scanIndex(r, newKey(pByBlock), BlockIndexFixed, fn)
+}
+
+// ScanMerchantIndex calls fn with the ids of every merchant index row.
+func ScanMerchantIndex(r Reader, fn func(ids []string) error) error {
+	return scanIndex(r, newKey(pByMerchant), MerchantIndexFixed, fn)
 }

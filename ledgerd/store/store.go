@@ -314,7 +314,7 @@ func (b *Batch) PutJSON(key []byte, v any) error {
 
 // Next increments and returns counter name.
 func (b *Batch) Next(name string) (uint64, error) {
-	k := Key("Q/", name)
+	k := CounterKey(name)
 	n, ok := b.counters[name]
 	if !ok {
 		n, ok = b.db.counters[name]
@@ -378,40 +378,6 @@ func PrefixEnd(p []byte) []byte {
 	}
 	return nil
 }
-
-// Key joins parts into a key: strings and byte slices are written as they
-// are, numbers big-endian (uint64: 8 bytes, uint32: 4 bytes, int64 as
-// uint64 with the sign bit flipped so negative sorts first). A Sep part
-// writes the 0x00 separator.
-func Key(parts ...any) []byte {
-	k := make([]byte, 0, 64)
-	for _, p := range parts {
-		switch v := p.(type) {
-		case string:
-			k = append(k, v...)
-		case []byte:
-			k = append(k, v...)
-		case uint64:
-			k = binary.BigEndian.AppendUint64(k, v)
-		case uint32:
-			k = binary.BigEndian.AppendUint32(k, v)
-		case int64:
-			k = binary.BigEndian.AppendUint64(k, uint64(v)^(1<<63))
-		case sep:
-			k = append(k, 0)
-		case byte:
-			k = append(k, v)
-		default:
-			panic(fmt.Sprintf("store: key part of type %T", p))
-		}
-	}
-	return k
-}
-
-type sep struct{}
-
-// Sep is the 0x00 separator in Key.
-var Sep = sep{}
 
 func printable(k []byte) string {
 	out := make([]byte, 0, len(k))

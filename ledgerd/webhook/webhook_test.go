@@ -21,7 +21,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
-	"github.com/inflowhq/inflow/ledgerd/ledger"
 	"github.com/inflowhq/inflow/ledgerd/registry"
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/events"
@@ -110,13 +109,13 @@ func TestReceiverFaults(t *testing.T) {
 	const n = 200
 	var ids []string
 	err = db.Write(func(b *store.Batch) error {
-		if err := b.PutJSON(store.Key("W/", "m1", store.Sep, "we_1"), ep); err != nil {
+		if err := b.PutJSON(store.EndpointKey("m1", "we_1"), ep); err != nil {
 			return err
 		}
 		for i := 0; i < n; i++ {
 			ev := events.DepositEvent{ID: fmt.Sprintf("evt_%03d", i), Type: events.DepositPending, MerchantID: "m1",
 				Data: events.Deposit{DepositID: fmt.Sprintf("dep_%03d", i), Amount: "1", Status: "pending"}}
-			if err := ledger.Emit(b, ev); err != nil {
+			if err := b.Emit(ev); err != nil {
 				return err
 			}
 			if _, err := s.enqueue(b, &ep, &ev, ""); err != nil {
@@ -238,7 +237,7 @@ func deliverOne(t *testing.T, db *store.DB, s *Service, ep *store.Endpoint, evID
 		if err := b.PutJSON(store.EndpointKey(ep.Merchant, ep.ID), ep); err != nil {
 			return err
 		}
-		if err := ledger.Emit(b, ev); err != nil {
+		if err := b.Emit(ev); err != nil {
 			return err
 		}
 		_, err := s.enqueue(b, ep, &ev, "")

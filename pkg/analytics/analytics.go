@@ -60,7 +60,7 @@ type sumKey struct {
 
 type sumGroup struct {
 	count int64
-	units map[uint8]*big.Int // scale → base units
+	units chain.Sum
 }
 
 // Add counts n deposits of units base units at scale decimals.
@@ -71,18 +71,12 @@ func (s *Sums) Add(key string, null bool, currency string, scale uint8, n int64,
 	k := sumKey{key, null, currency}
 	g := s.groups[k]
 	if g == nil {
-		g = &sumGroup{units: map[uint8]*big.Int{}}
+		g = &sumGroup{}
 		s.groups[k] = g
 	}
 	g.count += n
-	if u := g.units[scale]; u != nil {
-		u.Add(u, units)
-	} else {
-		g.units[scale] = new(big.Int).Set(units)
-	}
+	g.units.Add(units, scale)
 }
-
-var ten = big.NewInt(10)
 
 // Rows returns the groups ordered by key (the unattributed one first), then
 // currency.
@@ -106,7 +100,7 @@ func (s *Sums) Rows() []Row {
 	})
 	for _, k := range keys {
 		g := s.groups[k]
-		r := Row{Currency: k.currency, Count: g.count, Amount: joinScales(g.units)}
+		r := Row{Currency: k.currency, Count: g.count, Amount: g.units.Decimal()}
 		if !k.null {
 			key := k.key
 			r.Key = &key
@@ -114,20 +108,6 @@ func (s *Sums) Rows() []Row {
 		out = append(out, r)
 	}
 	return out
-}
-
-func joinScales(units map[uint8]*big.Int) string {
-	var top uint8
-	for sc := range units {
-		top = max(top, sc)
-	}
-	total := new(big.Int)
-	for sc, u := range units {
-		v := new(big.Int).Set(u)
-		v.Mul(v, new(big.Int).Exp(ten, big.NewInt(int64(top-sc)), nil))
-		total.Add(total, v)
-	}
-	return FormatUnits(total, top)
 }
 
 // FormatUnits writes base units at a scale as a decimal string without

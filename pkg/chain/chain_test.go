@@ -2,6 +2,7 @@ package chain
 
 import (
 	"errors"
+	"math/big"
 	"strings"
 	"testing"
 )
@@ -165,6 +166,30 @@ func TestDecimal(t *testing.T) {
 	for _, bad := range []string{"", "1.", ".5", "1.0000001", "-1", "1e6", "1,5", "0x10", "1 "} {
 		if _, err := ParseDecimal(bad, 6); err == nil {
 			t.Errorf("ParseDecimal(%q) accepted", bad)
+		}
+	}
+}
+
+func TestScaledSums(t *testing.T) {
+	var s Sum
+	if s.Decimal() != "0" {
+		t.Errorf("empty sum: %q", s.Decimal())
+	}
+	s.Add(big.NewInt(1_500_000), 6)                        // 1.5 USDT on a 6-decimal chain
+	s.Add(new(big.Int).Mul(big.NewInt(25), tenTo(17)), 18) // 2.5 USDT on an 18-decimal chain
+	s.AddAmount(AmountFromUint64(1), 18)                   // 1e-18
+	if got := s.Decimal(); got != "4.000000000000000001" {
+		t.Errorf("sum: %q", got)
+	}
+	for _, c := range []struct {
+		a      int64
+		ad     uint8
+		b      int64
+		bd     uint8
+		expect int
+	}{{1_000_000, 6, 1, 0, 0}, {1, 6, 1, 18, 1}, {5, 0, 6_000_000, 6, -1}} {
+		if got := CompareScaled(big.NewInt(c.a), c.ad, big.NewInt(c.b), c.bd); got != c.expect {
+			t.Errorf("CompareScaled(%d@%d, %d@%d) = %d", c.a, c.ad, c.b, c.bd, got)
 		}
 	}
 }

@@ -1,10 +1,8 @@
-package ledger
+package store
 
 import (
 	"fmt"
 	"testing"
-
-	"github.com/inflowhq/inflow/ledgerd/store"
 )
 
 // Events are queued with a tagged id as 16 raw bytes and any other id as
@@ -17,7 +15,7 @@ func TestEventForms(t *testing.T) {
 	}
 	var b []byte
 	for i, id := range ids {
-		b = appendEvent(b, uint64(100+i), &store.Deposit{ID: id, Status: store.StatusConfirmed})
+		b = AppendOutboxEvent(b, uint64(100+i), &Deposit{ID: id, Status: StatusConfirmed})
 	}
 	if want := 3*13 + 16 + 28 + 36; len(b) != want {
 		t.Fatalf("%d bytes, want %d", len(b), want)
