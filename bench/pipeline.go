@@ -14,12 +14,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/holiman/uint256"
-
 	"github.com/inflowhq/inflow/deploy/local/stack"
 	"github.com/inflowhq/inflow/ledgerd/registry"
 	"github.com/inflowhq/inflow/ledgerd/store"
+	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
@@ -83,14 +81,14 @@ func runPipeline(args []string, progress io.Writer) ([]Result, error) {
 	}); err != nil {
 		return nil, err
 	}
-	var addrs []common.Address
+	var addrs []string
 	for i := 0; i < 100; i++ {
 		req := merchantapi.BindRequest{DepositReference: "user-" + strconv.Itoa(i), Currency: "USDT", ChainID: "evm-devnet"}
 		b, err := registry.Do(reg, func(b *store.Batch) (*registry.BindResponse, error) { return reg.Bind(b, s.MerchantID, req) })
 		if err != nil {
 			return nil, err
 		}
-		addrs = append(addrs, common.HexToAddress(b.Address))
+		addrs = append(addrs, b.Address)
 	}
 	// Let the indexer's matcher learn the pool before the first block.
 	time.Sleep(2 * time.Second)
@@ -102,11 +100,11 @@ func runPipeline(args []string, progress io.Writer) ([]Result, error) {
 	for b := 0; b < *blocks; b++ {
 		var txs []string
 		for j := 0; j < *perBlock; j++ {
-			h, err := s.Devnet.Transfer(addrs[(b**perBlock+j)%len(addrs)], "USDT", uint256.NewInt(uint64(1000+j)))
+			h, err := s.Devnet.Transfer(addrs[(b**perBlock+j)%len(addrs)], "USDT", chain.AmountFromUint64(uint64(1000+j)).Decimal(6))
 			if err != nil {
 				return nil, err
 			}
-			txs = append(txs, h.Hex())
+			txs = append(txs, h)
 		}
 		if _, err := s.Devnet.Mine(1); err != nil {
 			return nil, err

@@ -22,6 +22,7 @@ import (
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/kafka"
+	"github.com/inflowhq/inflow/pkg/kafka/broker"
 )
 
 // childEnv carries the indexer's arguments into a re-executed test binary,
@@ -76,12 +77,12 @@ func TestKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
-	broker, err := kafka.StartEmbedded(kafka.EmbeddedOptions{DataDir: t.TempDir()})
+	kb, err := broker.Start(broker.Options{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer broker.Close()
-	kcfg := kafka.Config{Brokers: broker.Addrs()}
+	defer kb.Close()
+	kcfg := kafka.Config{Brokers: kb.Addrs()}
 	dn, err := devevm.Start(devevm.Config{FinalityLag: 16})
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +109,7 @@ func TestKill9(t *testing.T) {
 			case <-time.After(20 * time.Millisecond):
 			}
 			if i%3 == 0 {
-				dn.Transfer(watched, "USDT", uint256.NewInt(uint64(i+1)))
+				dn.Send(watched, "USDT", uint256.NewInt(uint64(i+1)))
 			}
 			if i == 60 {
 				if _, err := dn.Reorg(4, false); err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/kafka"
+	"github.com/inflowhq/inflow/pkg/kafka/broker"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
@@ -197,12 +198,12 @@ func TestCrashes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
-	broker, err := kafka.StartEmbedded(kafka.EmbeddedOptions{DataDir: t.TempDir()})
+	kb, err := broker.Start(broker.Options{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer broker.Close()
-	kcfg := kafka.Config{Brokers: broker.Addrs()}
+	defer kb.Close()
+	kcfg := kafka.Config{Brokers: kb.Addrs()}
 	admin, _ := kafka.NewAdmin(kcfg)
 	if err := kafka.EnsureTopics(context.Background(), admin, kafka.ChainTopic(crashChain)); err != nil {
 		t.Fatal(err)

@@ -29,6 +29,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/chstore/chtest"
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/kafka"
+	"github.com/inflowhq/inflow/pkg/kafka/broker"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
@@ -85,12 +86,12 @@ func TestHistoryParity(t *testing.T) {
 	}
 	defer chdb.Close()
 
-	broker, err := kafka.StartEmbedded(kafka.EmbeddedOptions{})
+	kb, err := broker.Start(broker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer broker.Close()
-	kcfg := kafka.Config{Brokers: broker.Addrs()}
+	defer kb.Close()
+	kcfg := kafka.Config{Brokers: kb.Addrs()}
 	admin, _ := kafka.NewAdmin(kcfg)
 	if err := kafka.EnsureTopics(ctx, admin, kafka.DepositsTopic(), kafka.AddressesTopic()); err != nil {
 		t.Fatal(err)

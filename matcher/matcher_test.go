@@ -21,6 +21,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/kafka"
+	"github.com/inflowhq/inflow/pkg/kafka/broker"
 	"github.com/inflowhq/inflow/pkg/kv"
 )
 
@@ -272,7 +273,7 @@ func TestRebuildKeepsMemory(t *testing.T) {
 // TestFollow consumes inflow.addresses from an embedded broker, stores the
 // offsets with the changes, and resumes after a restart without re-reading.
 func TestFollow(t *testing.T) {
-	b, err := kafka.StartEmbedded(kafka.EmbeddedOptions{})
+	b, err := broker.Start(broker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

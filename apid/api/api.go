@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"net/netip"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -203,7 +204,28 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET /openapi.json", s.openapi)
 	mux.HandleFunc("GET /docs", s.docs)
+	// A declared path with a method it does not take is 405 with the
+	// methods it does; anything else under /api/ and /admin/ is 404. Both
+	// are JSON. (The mux alone would answer these catch-alls' 404 first.)
+	paths := http.NewServeMux()
+	allow := map[string][]string{}
+	for i := range merchantapi.Routes {
+		rt := &merchantapi.Routes[i]
+		if allow[rt.Path] == nil {
+			paths.HandleFunc(rt.Path, func(http.ResponseWriter, *http.Request) {})
+		}
+		allow[rt.Path] = append(allow[rt.Path], rt.Method)
+	}
 	notFound := func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := paths.Handler(r); pattern != "" {
+			methods := allow[pattern]
+			if slices.Contains(methods, http.MethodGet) {
+				methods = append(methods, http.MethodHead)
+			}
+			w.Header().Set("Allow", strings.Join(methods, ", "))
+			apierr.Write(w, apierr.New(apierr.MethodNotAllowed, "%s does not take %s (it takes %s)", pattern, r.Method, strings.Join(methods, ", ")))
+			return
+		}
 		apierr.Write(w, apierr.New(apierr.NotFound, "no route %s %s", r.Method, r.URL.EscapedPath()))
 	}
 	mux.HandleFunc("/api/", notFound)

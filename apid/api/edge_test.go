@@ -505,3 +505,68 @@ func FuzzForward(f *testing.F) {
 		}
 	})
 }
+
+// sample is a well-formed value of each path parameter kind.
+var sample = map[merchantapi.IDKind]string{
+	merchantapi.IDReference: "user_alice",
+	merchantapi.IDDeposit:   "dep_00000000018b888d001d81cfd6ef329a",
+	merchantapi.IDEndpoint:  "we_0123456789abcdef",
+	merchantapi.IDEvent:     "evt_0123456789abcdef01234567",
+}
+
+// TestRoutesServedAndDocumented: every route of the table is served by apid
+// (and so by ledgerd, which answers it), is in the OpenAPI document and in
+// /docs; the document has nothing else; a path the table does not declare
+// is a JSON 404, and a declared path with another method a JSON 405.
+func TestRoutesServedAndDocumented(t *testing.T) {
+	e := newEdge(t, func(c *api.Config) { c.Burst, c.AuthFailureBurst = 10_000, 10_000 })
+	_, k := e.ledger.Merchant(t, "shop")
+	doc := api.OpenAPI()
+	paths := doc["paths"].(map[string]any)
+	documented := map[string]bool{}
+	for p, item := range paths {
+		for m := range item.(map[string]any) {
+			documented[strings.ToUpper(m)+" "+p] = true
+		}
+	}
+	docs := e.raw("GET", "/docs", nil, "")
+	for _, rt := range merchantapi.Routes {
+		if !documented[rt.Pattern()] {
+			t.Errorf("%s is not in the OpenAPI document", rt.Pattern())
+		}
+		delete(documented, rt.Pattern())
+		if !strings.Contains(string(docs.body), `id="`+rt.Name+`"`) {
+			t.Errorf("%s is not on /docs", rt.Name)
+		}
+		path := rt.Path
+		for _, p := range rt.PathParams() {
+			path = strings.Replace(path, "{"+p.Name+"}", sample[p.Kind], 1)
+		}
+		hdr := key(k)
+		if rt.Auth == merchantapi.AuthAdmin {
+			hdr = map[string]string{"X-Admin-Key": rpctest.AdminKey}
+		}
+		got := e.raw(rt.Method, path, hdr, "")
+		if got.code() == "NOT_FOUND" && got.status == 404 || got.status == 405 || got.status >= 500 {
+			t.Errorf("%s %s: %d %s: not served", rt.Method, path, got.status, got.body)
+		}
+		reached := false
+		for _, s := range e.ledger.Seen() {
+			reached = reached || s.Path != "/internal/v1/auth"
+		}
+		if !reached && got.status != 400 {
+			t.Errorf("%s %s: %d without reaching ledgerd", rt.Method, path, got.status)
+		}
+		if got := e.raw("PATCH", path, hdr, ""); got.status != 405 || got.code() != "METHOD_NOT_ALLOWED" {
+			t.Errorf("PATCH %s: %d %s, want a JSON 405", path, got.status, got.body)
+		}
+	}
+	for p := range documented {
+		t.Errorf("the OpenAPI document has %s, which the table does not declare", p)
+	}
+	for _, p := range []string{"/api/v1/nothing", "/api/v1/deposits/references/a/b", "/admin/v1/nothing", "/api/v2/deposits"} {
+		if got := e.raw("GET", p, key(k), ""); got.status != 404 || got.code() != "NOT_FOUND" {
+			t.Errorf("GET %s: %d %s, want a JSON 404", p, got.status, got.body)
+		}
+	}
+}

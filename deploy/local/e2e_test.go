@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-
 	"github.com/inflowhq/inflow/deploy/local/stack"
 )
 
@@ -198,7 +196,7 @@ func TestHappyPathAndReorg(t *testing.T) {
 		t.Fatalf("transfer: %d", st)
 	}
 	// A deposit to a pool address bound to no one is recorded unattributed.
-	stranger := common.BytesToAddress(s.Pool[9][:]).Hex()
+	stranger := s.Pool[9].Checksummed()
 	devnet.do("POST", "/devnet/evm-devnet/transfer", map[string]any{"to": stranger, "currency": "DAI", "amount": "3"}, nil)
 	devnet.do("POST", "/devnet/evm-devnet/mine", map[string]any{"blocks": 1}, nil)
 

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-
 	"github.com/inflowhq/inflow/deploy/local/stack"
 	"github.com/inflowhq/inflow/pkg/analytics"
 	"github.com/inflowhq/inflow/pkg/chstore"
@@ -54,7 +52,7 @@ func TestClickHouseHistory(t *testing.T) {
 			t.Fatalf("transfer: %d", st)
 		}
 	}
-	stranger := common.BytesToAddress(s.Pool[9][:]).Hex()
+	stranger := s.Pool[9].Checksummed()
 	devnet.do("POST", "/devnet/evm-devnet/transfer", map[string]any{"to": stranger, "currency": "USDT", "amount": "4"}, nil)
 	devnet.do("POST", "/devnet/evm-devnet/mine", map[string]any{"blocks": 8}, nil)
 	// Then one more, orphaned by a reorg.

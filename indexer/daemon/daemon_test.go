@@ -13,6 +13,7 @@ import (
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/kafka"
+	"github.com/inflowhq/inflow/pkg/kafka/broker"
 )
 
 func evmAddr(a common.Address) chain.Address { return chain.EVMAddress(a) }
@@ -23,12 +24,12 @@ func TestDevnetPipeline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
-	broker, err := kafka.StartEmbedded(kafka.EmbeddedOptions{})
+	kb, err := broker.Start(broker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer broker.Close()
-	kcfg := kafka.Config{Brokers: broker.Addrs()}
+	defer kb.Close()
+	kcfg := kafka.Config{Brokers: kb.Addrs()}
 	dn, err := devevm.Start(devevm.Config{FinalityLag: 8})
 	if err != nil {
 		t.Fatal(err)
@@ -47,8 +48,8 @@ func TestDevnetPipeline(t *testing.T) {
 	indexertest.Watch(t, kcfg, events.AddressRecord{Address: evmAddr(alice), ID: 1}, events.AddressRecord{Address: evmAddr(bob), ID: 2})
 
 	// Blocks exist before the indexer starts: it backfills them.
-	dn.Transfer(alice, "USDT", uint256.NewInt(1_500_000))
-	dn.Transfer(stranger, "USDT", uint256.NewInt(9))
+	dn.Send(alice, "USDT", uint256.NewInt(1_500_000))
+	dn.Send(stranger, "USDT", uint256.NewInt(9))
 	dn.Mine(1)
 	dn.Mine(3)
 
@@ -81,8 +82,8 @@ func TestDevnetPipeline(t *testing.T) {
 			return false
 		}
 	}
-	dn.Transfer(bob, "ETH", uint256.NewInt(7e18))
-	dn.Transfer(alice, "DAI", new(uint256.Int).Mul(uint256.NewInt(3), uint256.NewInt(1e18)))
+	dn.Send(bob, "ETH", uint256.NewInt(7e18))
+	dn.Send(alice, "DAI", new(uint256.Int).Mul(uint256.NewInt(3), uint256.NewInt(1e18)))
 	dn.Mine(1) // block 5
 	dn.Mine(10)
 	r.Until(t, 20*time.Second, "block 15", connectedUpTo(15))
@@ -132,7 +133,7 @@ func TestDevnetPipeline(t *testing.T) {
 
 	// A reorg of depth 3: three disconnections, newest first, then the new
 	// branch, which re-includes the transfer from the orphaned block.
-	dn.Transfer(bob, "USDT", uint256.NewInt(42))
+	dn.Send(bob, "USDT", uint256.NewInt(42))
 	dn.Mine(1) // 16
 	r.Until(t, 10*time.Second, "block 16", connectedUpTo(16))
 	mark := len(r.Recs)
@@ -175,7 +176,7 @@ func TestDevnetPipeline(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	dn.Transfer(carol, "ETH", uint256.NewInt(5))
+	dn.Send(carol, "ETH", uint256.NewInt(5))
 	n, _ := dn.Mine(1)
 	r.Until(t, 10*time.Second, "carol's deposit", func(recs []*events.Record) bool {
 		for _, x := range recs {

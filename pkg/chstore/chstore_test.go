@@ -15,6 +15,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/chstore/chtest"
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/kafka"
+	"github.com/inflowhq/inflow/pkg/kafka/broker"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
@@ -68,12 +69,12 @@ func TestSinkAndQueries(t *testing.T) {
 	}
 	db2.Close()
 
-	broker, err := kafka.StartEmbedded(kafka.EmbeddedOptions{})
+	kb, err := broker.Start(broker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer broker.Close()
-	kcfg := kafka.Config{Brokers: broker.Addrs()}
+	defer kb.Close()
+	kcfg := kafka.Config{Brokers: kb.Addrs()}
 	admin, _ := kafka.NewAdmin(kcfg)
 	if err := kafka.EnsureTopics(ctx, admin, kafka.DepositsTopic()); err != nil {
 		t.Fatal(err)

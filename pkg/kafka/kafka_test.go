@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/kafka/broker"
 )
 
 func readAll(t *testing.T, cfg Config, topic string, want int) []*kgo.Record {
@@ -36,7 +37,7 @@ func readAll(t *testing.T, cfg Config, topic string, want int) []*kgo.Record {
 // broker on the same data directory, and reads the records back in order.
 func TestEmbeddedPersists(t *testing.T) {
 	dir := t.TempDir()
-	b, err := StartEmbedded(EmbeddedOptions{DataDir: dir})
+	b, err := broker.Start(broker.Options{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func TestEmbeddedPersists(t *testing.T) {
 	p.Close()
 	b.Close()
 
-	b, err = StartEmbedded(EmbeddedOptions{DataDir: dir, Port: port})
+	b, err = broker.Start(broker.Options{DataDir: dir, Port: port})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestEmbeddedPersists(t *testing.T) {
 // TestFencing: a second producer with the same transactional id fences the
 // first, whose writes then fail and never become visible.
 func TestFencing(t *testing.T) {
-	b, err := StartEmbedded(EmbeddedOptions{})
+	b, err := broker.Start(broker.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,20 +19,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/holiman/uint256"
-
 	"github.com/inflowhq/inflow/apid/api"
 	indexer "github.com/inflowhq/inflow/indexer/daemon"
 	ledgerd "github.com/inflowhq/inflow/ledgerd/daemon"
 	"github.com/inflowhq/inflow/ledgerd/store"
-	"github.com/inflowhq/inflow/pkg/apierr"
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/chstore"
+	"github.com/inflowhq/inflow/pkg/devnet"
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
 	"github.com/inflowhq/inflow/pkg/httpserver"
-	"github.com/inflowhq/inflow/pkg/kafka"
-	"github.com/inflowhq/inflow/pkg/merchantapi"
+	"github.com/inflowhq/inflow/pkg/kafka/broker"
 	"github.com/inflowhq/inflow/pkg/ops"
 )
 
@@ -73,9 +68,9 @@ type Stack struct {
 	DevAPIKey  string
 	AdminKey   string
 	MerchantID string
-	Pool       []common.Address
+	Pool       []chain.Address
 
-	broker  *kafka.Embedded
+	broker  *broker.Broker
 	history *chstore.DB
 	wg      sync.WaitGroup
 	errc    chan error
@@ -85,11 +80,11 @@ type Stack struct {
 
 // DevAddresses are the dev merchant's pool: deterministic, so a restart
 // finds the same ones.
-func DevAddresses(n int) []common.Address {
-	out := make([]common.Address, n)
+func DevAddresses(n int) []chain.Address {
+	out := make([]chain.Address, n)
 	for i := range out {
 		h := sha256.Sum256([]byte("inflow-dev-address-" + strconv.Itoa(i)))
-		copy(out[i][:], h[:20])
+		out[i] = chain.EVMAddress([20]byte(h[:20]))
 	}
 	return out
 }
@@ -123,14 +118,14 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, err
 	}
 	var err error
-	if s.broker, err = kafka.StartEmbedded(kafka.EmbeddedOptions{DataDir: filepath.Join(o.DataDir, "kafka"), Port: o.KafkaPort}); err != nil {
+	if s.broker, err = broker.Start(broker.Options{DataDir: filepath.Join(o.DataDir, "kafka"), Port: o.KafkaPort}); err != nil {
 		return fail(err)
 	}
 	brokers := s.broker.Addrs()
 
 	if s.Devnet, err = devevm.Start(devevm.Config{
 		Addr: o.RPC, DataDir: filepath.Join(o.DataDir, "devnet"), BlockTime: o.BlockTime, FinalityLag: o.FinalityLag,
-		TrafficRate: o.Traffic, TrafficTargets: func() []common.Address { return s.Pool }, Logger: log.With("component", "devnet"), HTTPLimits: o.HTTPLimits,
+		TrafficRate: o.Traffic, TrafficTargets: func() []chain.Address { return s.Pool }, Logger: log.With("component", "devnet"), HTTPLimits: o.HTTPLimits,
 	}); err != nil {
 		return fail(err)
 	}
@@ -199,7 +194,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	s.APIOpsURL = "http://" + oaddr.String()
 	mux := http.NewServeMux()
-	mux.Handle("/devnet/", s.devnetAPI())
+	mux.Handle("/devnet/", devnet.ControlAPI(s.Devnet))
 	mux.Handle("/", public)
 	s.run(ctx, "apid", func(ctx context.Context) error { return httpserver.Serve(ctx, ln, mux, hopts) })
 	return s, nil
@@ -239,12 +234,8 @@ func (s *Stack) devMerchant(o Options) error {
 		s.DevAPIKey = key
 	}
 	s.MerchantID = m.ID
-	addrs := make([]chain.Address, len(s.Pool))
-	for i, a := range s.Pool {
-		addrs[i] = chain.EVMAddress(a)
-	}
 	return reg.Write(func(b *store.Batch) error {
-		_, err := reg.Import(b, m.ID, chain.FamilyEVM, addrs)
+		_, err := reg.Import(b, m.ID, chain.FamilyEVM, s.Pool)
 		return err
 	})
 }
@@ -294,80 +285,4 @@ func (s *Stack) close() {
 	if s.history != nil {
 		s.history.Close()
 	}
-}
-
-// devnetRoute serves one devnet control endpoint: it checks the chain in
-// the path, decodes the JSON body into a T, and answers fn's result as JSON.
-func devnetRoute[T any](mux *http.ServeMux, pattern string, fn func(T) (any, error)) {
-	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		var req T
-		var err error
-		if c := r.PathValue("chain"); c != string(devevm.ChainID) {
-			err = apierr.New(apierr.UnsupportedChain, "the devnet is %s, not %q", devevm.ChainID, c)
-		} else if err = merchantapi.DecodeJSON(r.Body, &req); err == nil {
-			var v any
-			if v, err = fn(req); err == nil {
-				w.Header().Set("Content-Type", "application/json")
-				json.NewEncoder(w).Encode(v)
-				return
-			}
-		}
-		apierr.Write(w, err)
-	})
-}
-
-// devnetAPI is the devnet control API: transfer, reorg, mine.
-func (s *Stack) devnetAPI() http.Handler {
-	mux := http.NewServeMux()
-	devnetRoute(mux, "POST /devnet/{chain}/transfer", func(req struct {
-		To       string `json:"to"`
-		Currency string `json:"currency"`
-		Amount   string `json:"amount"`
-	}) (any, error) {
-		to, err := chain.ParseAddress(chain.FamilyEVM, req.To)
-		if err != nil {
-			return nil, apierr.New(apierr.InvalidAddress, "to: %v", err)
-		}
-		dec, cur := uint8(18), "ETH"
-		if req.Currency != "" && req.Currency != "ETH" {
-			tok, ok := devevm.TokenBySymbol(req.Currency)
-			if !ok {
-				return nil, apierr.New(apierr.UnsupportedCurrency, "currency %q (ETH, USDT, DAI)", req.Currency)
-			}
-			dec, cur = tok.Decimals, tok.Symbol
-		}
-		amt, err := chain.ParseDecimal(req.Amount, dec)
-		if err != nil || amt.IsZero() {
-			return nil, apierr.New(apierr.ValidationFailed, "amount %q must be a positive decimal with at most %d decimals", req.Amount, dec)
-		}
-		v, _ := uint256.FromBig(amt.Big())
-		h, err := s.Devnet.Transfer(common.BytesToAddress(to.Bytes()), cur, v)
-		if err != nil {
-			return nil, apierr.New(apierr.ValidationFailed, "%v", err)
-		}
-		return map[string]any{"txHash": h.Hex()}, nil
-	})
-	devnetRoute(mux, "POST /devnet/{chain}/reorg", func(req struct {
-		Depth            int  `json:"depth"`
-		DropTransactions bool `json:"dropTransactions"`
-	}) (any, error) {
-		head, err := s.Devnet.Reorg(req.Depth, req.DropTransactions)
-		if err != nil {
-			return nil, apierr.New(apierr.ValidationFailed, "%v", err)
-		}
-		return map[string]any{"head": head}, nil
-	})
-	devnetRoute(mux, "POST /devnet/{chain}/mine", func(req struct {
-		Blocks int `json:"blocks"`
-	}) (any, error) {
-		if req.Blocks == 0 {
-			req.Blocks = 1
-		}
-		head, err := s.Devnet.Mine(req.Blocks)
-		if err != nil {
-			return nil, apierr.New(apierr.ValidationFailed, "%v", err)
-		}
-		return map[string]any{"head": head}, nil
-	})
-	return mux
 }

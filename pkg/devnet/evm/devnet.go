@@ -83,7 +83,7 @@ type Config struct {
 	TrafficRate float64
 	// TrafficTargets, if set, returns watched addresses; about one transfer
 	// in ten goes to one of them, the rest to strangers.
-	TrafficTargets func() []common.Address
+	TrafficTargets func() []chain.Address
 	// HTTPLimits are the RPC listener's timeouts and caps (pkg/httpserver
 	// defaults when zero).
 	HTTPLimits httpserver.Options
@@ -355,9 +355,9 @@ func (d *Devnet) mineLocked(n int) (uint64, error) {
 	return d.Head(), nil
 }
 
-// Transfer sends amount (base units) of currency (ETH, USDT or DAI) to to and
+// Send sends amount (base units) of currency (ETH, USDT or DAI) to to and
 // returns the transaction hash. It is mined in the next block.
-func (d *Devnet) Transfer(to common.Address, currency string, amount *uint256.Int) (common.Hash, error) {
+func (d *Devnet) Send(to common.Address, currency string, amount *uint256.Int) (common.Hash, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.send(d.keys[0], to, currency, amount)
@@ -466,7 +466,7 @@ func (d *Devnet) trafficLoop() {
 		var to common.Address
 		if d.cfg.TrafficTargets != nil && rng.IntN(10) == 0 {
 			if ts := d.cfg.TrafficTargets(); len(ts) > 0 {
-				to = ts[rng.IntN(len(ts))]
+				to = common.BytesToAddress(ts[rng.IntN(len(ts))].Bytes())
 			}
 		}
 		if to == (common.Address{}) {

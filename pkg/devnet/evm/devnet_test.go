@@ -43,15 +43,15 @@ func TestTransfersAndTokens(t *testing.T) {
 	d, c := start(t, Config{})
 	ctx := context.Background()
 	to := common.HexToAddress("0x1111111111111111111111111111111111111111")
-	ethTx, err := d.Transfer(to, "ETH", uint256.NewInt(12345))
+	ethTx, err := d.Send(to, "ETH", uint256.NewInt(12345))
 	if err != nil {
 		t.Fatal(err)
 	}
-	usdtTx, err := d.Transfer(to, "USDT", uint256.NewInt(2_500_000))
+	usdtTx, err := d.Send(to, "USDT", uint256.NewInt(2_500_000))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Transfer(to, "DOGE", uint256.NewInt(1)); err == nil {
+	if _, err := d.Send(to, "DOGE", uint256.NewInt(1)); err == nil {
 		t.Error("unknown currency accepted")
 	}
 	head, err := d.Mine(1)
@@ -105,7 +105,7 @@ func TestReorg(t *testing.T) {
 		ctx := context.Background()
 		d.Mine(3)
 		to := common.HexToAddress("0x2222222222222222222222222222222222222222")
-		tx, err := d.Transfer(to, "USDT", uint256.NewInt(7))
+		tx, err := d.Send(to, "USDT", uint256.NewInt(7))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,9 @@
-package kafka
+// Package broker is Inflow's embedded Kafka broker: franz-go's kfake in
+// process, speaking the real Kafka wire protocol on loopback. It lives
+// apart from pkg/kafka's clients so that what only talks to Kafka (apid
+// through the history store, the daemons in distributed mode) does not link
+// a broker.
+package broker
 
 import (
 	"fmt"
@@ -8,15 +13,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
-// Embedded is an in-process Kafka broker (franz-go's kfake) speaking the real
+// Broker is an in-process Kafka broker (franz-go's kfake) speaking the real
 // Kafka wire protocol on loopback. With a data directory it keeps topics,
 // records, producer ids and transactions across restarts.
-type Embedded struct {
+type Broker struct {
 	c *kfake.Cluster
 }
 
-// EmbeddedOptions configures the embedded broker.
-type EmbeddedOptions struct {
+// Options configures the broker.
+type Options struct {
 	// DataDir keeps the broker's state; empty means memory only.
 	DataDir string
 	// Port on 127.0.0.1; 0 picks a free one.
@@ -25,8 +30,8 @@ type EmbeddedOptions struct {
 	SyncWrites bool
 }
 
-// StartEmbedded starts a single-node broker on 127.0.0.1.
-func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
+// Start starts a single-node broker on 127.0.0.1.
+func Start(o Options) (*Broker, error) {
 	port := o.Port
 	if port == 0 {
 		// kfake needs a concrete port to advertise; pick a free one.
@@ -53,18 +58,18 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded kafka on port %d: %w", port, err)
 	}
-	return &Embedded{c: c}, nil
+	return &Broker{c: c}, nil
 }
 
 // Addrs returns the broker's host:port.
-func (e *Embedded) Addrs() []string { return e.c.ListenAddrs() }
+func (e *Broker) Addrs() []string { return e.c.ListenAddrs() }
 
 // Port returns the broker's port.
-func (e *Embedded) Port() int {
+func (e *Broker) Port() int {
 	_, p, _ := net.SplitHostPort(e.c.ListenAddrs()[0])
 	n, _ := strconv.Atoi(p)
 	return n
 }
 
 // Close stops the broker, flushing its data directory.
-func (e *Embedded) Close() { e.c.Close() }
+func (e *Broker) Close() { e.c.Close() }
