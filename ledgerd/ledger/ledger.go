@@ -72,6 +72,9 @@ func New(db *store.DB, table *assets.Config, o Options) (*Ledger, error) {
 	if err := migrateAccounts(db); err != nil {
 		return nil, fmt.Errorf("ledger: move balances and totals into account rows: %w", err)
 	}
+	if err := migrateListings(db, o.Logger); err != nil {
+		return nil, fmt.Errorf("ledger: build the listings' counts and indexes: %w", err)
+	}
 	if o.CacheRows <= 0 {
 		o.CacheRows = 1 << 20
 	}
@@ -351,7 +354,9 @@ func (l *Ledger) credit(tx *applyTx, spec *assets.Chain, c *chainState, r *event
 		if err := tx.bumpStats(d, 1); err != nil {
 			return err
 		}
-		tx.transition(c, d, store.StatusPending)
+		if err := tx.transition(c, d, store.StatusPending); err != nil {
+			return err
+		}
 		// A tagged deposit's row is written once, here, as detected.
 		tx.buf = d.AppendEncode(tx.buf[:0])
 		tx.kbuf = store.AppendDepositKey(tx.kbuf[:0], d.ID)
@@ -459,6 +464,132 @@ func migrateAccounts(db *store.DB) error {
 	})
 }
 
+// listingMark is set once a store has the listings' counts and rows.
+const listingMark = "listing-v1"
+
+// migrateListings gives a store written before the listings what they
+// read, once: each account's and merchant's deposits by status (accounts of
+// version 3 and MT/ rows), the rows of open (LO/) and orphaned (LX/)
+// deposits, and a queue (LQ/) of every detection row for the listing
+// indexer to build the reference and asset listings from. A crash midway
+// runs it again from the start: every row it writes is the same again.
+func migrateListings(db *store.DB, log *slog.Logger) error {
+	if ok, err := store.Has(db, store.CounterKey(listingMark)); err != nil || ok {
+		return err
+	}
+	start := time.Now()
+	accounts := map[refKey]*store.Account{}
+	totals := map[string]*store.Account{}
+	open, orphaned := map[listRow][]string{}, map[listRow][]string{}
+	n := 0
+	err := store.ScanDeposits(db, func(d *store.Deposit) error {
+		n++
+		k := refKey{d.Merchant, d.Ref()}
+		a := accounts[k]
+		if a == nil {
+			v, err := store.GetAccount(db, k.merchant, k.ref)
+			if err != nil {
+				return err
+			}
+			for i := range v.Balances {
+				v.Balances[i].Counts = [4]int64{}
+			}
+			a = &v
+			accounts[k] = a
+		}
+		t := totals[d.Merchant]
+		if t == nil {
+			t = &store.Account{}
+			totals[d.Merchant] = t
+		}
+		for _, row := range []*store.Account{a, t} {
+			row.Entry(d.Currency, d.Chain).Count("", d.Status)
+		}
+		b := t.Balance(d.Currency, d.Chain)
+		switch d.Status {
+		case store.StatusPending, store.StatusConfirmed:
+			b.Pending, _ = b.Pending.Add(d.Amount)
+			lr := listRowOf(d)
+			open[lr] = append(open[lr], d.ID)
+		case store.StatusCompleted:
+			b.Available, _ = b.Available.Add(d.Amount)
+		case store.StatusOrphaned:
+			lr := listRowOf(d)
+			orphaned[lr] = append(orphaned[lr], d.ID)
+		}
+		if d.Status != store.StatusOrphaned {
+			t.Deposits++
+			if d.DetectedAt.After(t.LastDepositAt) {
+				t.LastDepositAt = d.DetectedAt
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var queue [][]byte
+	err = store.Scan(db, store.MerchantIndexAll(), false, func(k, _ []byte) (bool, error) {
+		queue = append(queue, append([]byte(nil), k...))
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	// Written in batches of bounded size; the mark last.
+	const perBatch = 10_000
+	var writes []func(b *store.Batch) error
+	for k, a := range accounts {
+		writes = append(writes, func(b *store.Batch) error { return b.Set(store.AccountKey(k.merchant, k.ref), a.AppendEncode(nil), nil) })
+	}
+	for m, a := range totals {
+		writes = append(writes, func(b *store.Batch) error { return b.Set(store.MerchantTotalsKey(m), a.AppendEncode(nil), nil) })
+	}
+	for lr, ids := range open {
+		slices.Sort(ids)
+		writes = append(writes, func(b *store.Batch) error {
+			return b.Set(store.ListOpenKey(lr.merchant, lr.detected, lr.tag), store.AppendIDs(nil, ids), nil)
+		})
+	}
+	for lr, ids := range orphaned {
+		slices.Sort(ids)
+		writes = append(writes, func(b *store.Batch) error {
+			return b.Set(store.ListOrphanedKey(lr.merchant, lr.detected, lr.tag), store.AppendIDs(nil, ids), nil)
+		})
+	}
+	for i := 0; i < len(queue); i += 1000 {
+		var v []byte
+		for _, k := range queue[i:min(i+1000, len(queue))] {
+			v = store.AppendQueuedRow(v, k)
+		}
+		writes = append(writes, func(b *store.Batch) error {
+			seq, err := b.Next("listing")
+			if err != nil {
+				return err
+			}
+			return b.Set(store.ListQueueKey(seq), v, nil)
+		})
+	}
+	writes = append(writes, func(b *store.Batch) error { _, err := b.Next(listingMark); return err })
+	for i := 0; i < len(writes); i += perBatch {
+		err := db.Write(func(b *store.Batch) error {
+			for _, w := range writes[i:min(i+perBatch, len(writes))] {
+				if err := w(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if n > 0 {
+		log.Info("listings built for a store of an earlier version", "deposits", n, "accounts", len(accounts), "queued", len(queue), "took", time.Since(start))
+	}
+	return nil
+}
+
 // confirm moves pending deposits that reached the credit depth to confirmed.
 func (l *Ledger) confirm(tx *applyTx, spec *assets.Chain, c *chainState) error {
 	st := c.st
@@ -472,7 +603,9 @@ func (l *Ledger) confirm(tx *applyTx, spec *assets.Chain, c *chainState) error {
 	for _, n := range c.openUpTo(st.PendingFrom, maxN) {
 		for _, d := range c.open[n] {
 			if d.Status == store.StatusPending {
-				tx.transition(c, d, store.StatusConfirmed)
+				if err := tx.transition(c, d, store.StatusConfirmed); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -500,7 +633,9 @@ func (l *Ledger) finalized(tx *applyTx, spec *assets.Chain, c *chainState, r *ev
 	for _, bn := range c.openUpTo(st.OpenFrom, n) {
 		for _, d := range c.open[bn] {
 			if d.Status == store.StatusPending {
-				tx.transition(c, d, store.StatusConfirmed)
+				if err := tx.transition(c, d, store.StatusConfirmed); err != nil {
+					return err
+				}
 			}
 			if err := tx.addBalance(d, d.Amount, true, true); err != nil {
 				return err
@@ -508,7 +643,9 @@ func (l *Ledger) finalized(tx *applyTx, spec *assets.Chain, c *chainState, r *ev
 			if err := tx.addBalance(d, d.Amount, false, false); err != nil {
 				return err
 			}
-			tx.transition(c, d, store.StatusCompleted)
+			if err := tx.transition(c, d, store.StatusCompleted); err != nil {
+				return err
+			}
 		}
 		delete(c.open, bn)
 	}
@@ -567,7 +704,9 @@ func (l *Ledger) disconnected(tx *applyTx, spec *assets.Chain, c *chainState, r 
 		if err := tx.bumpStats(d, -1); err != nil {
 			return err
 		}
-		tx.transition(c, d, store.StatusOrphaned)
+		if err := tx.transition(c, d, store.StatusOrphaned); err != nil {
+			return err
+		}
 		txk := store.TransferName(d.Chain, d.TxHash, d.Index)
 		c.orphans[txk] = d.ID
 		if err := tx.b.Set(store.OrphanedTransferKey(txk), []byte(d.ID), nil); err != nil {

@@ -41,6 +41,8 @@ type state struct {
 	byID     map[uint64]string // address id → A/ key of a cached owner
 	poolGen  uint64
 	accounts map[refKey]*store.Account
+	// totals are merchants' totals rows (MT/): their accounts added up.
+	totals map[string]*store.Account
 	// cacheRows bounds owners and accounts (Options.CacheRows).
 	cacheRows int
 	// lastTags are the block tags whose BS/ rows the last batch wrote: that
@@ -56,7 +58,7 @@ type refKey struct{ merchant, ref string }
 
 func newState(cacheRows int) *state {
 	return &state{chains: map[chain.ID]*chainState{}, owners: map[string]*owner{}, byID: map[uint64]string{},
-		accounts: map[refKey]*store.Account{}, cacheRows: cacheRows, lastTags: map[string]*store.Deposit{}}
+		accounts: map[refKey]*store.Account{}, totals: map[string]*store.Account{}, cacheRows: cacheRows, lastTags: map[string]*store.Deposit{}}
 }
 
 // chainState is one chain's part of the state.
@@ -141,6 +143,7 @@ type applyTx struct {
 	dirty    map[string]*store.Deposit // D/ rows to write
 	groups   map[string]*store.Deposit // BS/ rows to write: a deposit of the block tag, with its status
 	accounts map[refKey]*store.Account // the accounts it changed
+	totals   map[string]*store.Account // the merchants' totals it changed
 	chains   map[chain.ID]*chainState
 	events   []byte
 	nEvents  int
@@ -149,6 +152,9 @@ type applyTx struct {
 	buf      []byte              // a value being written
 	kbuf     []byte              // a key being written
 	dm       map[string][]string // the deposits of each merchant
+	open     map[listRow][]string // listing rows of open deposits to write (LO/)
+	closed   map[listRow]bool     // listing rows of open deposits to delete
+	orphaned map[listRow][]string // listing rows of orphaned deposits to write (LX/)
 	err      error               // the first failed write of an outbox row
 	rows     []row               // account rows, sorted before they are written
 	arena    []byte
@@ -180,8 +186,8 @@ func (s *state) begin(db *store.DB, b *store.Batch, now time.Time) *applyTx {
 	tx := s.tx
 	if tx == nil {
 		tx = &applyTx{s: s, dirty: map[string]*store.Deposit{}, groups: map[string]*store.Deposit{},
-			accounts: map[refKey]*store.Account{}, chains: map[chain.ID]*chainState{},
-			dm: map[string][]string{}}
+			accounts: map[refKey]*store.Account{}, totals: map[string]*store.Account{}, chains: map[chain.ID]*chainState{},
+			dm: map[string][]string{}, open: map[listRow][]string{}, closed: map[listRow]bool{}, orphaned: map[listRow][]string{}}
 		s.tx = tx
 	} else {
 		clear(tx.dirty)
@@ -189,8 +195,12 @@ func (s *state) begin(db *store.DB, b *store.Batch, now time.Time) *applyTx {
 		s.lastTags, tx.groups = tx.groups, s.lastTags
 		clear(tx.groups)
 		clear(tx.accounts)
+		clear(tx.totals)
 		clear(tx.chains)
 		clear(tx.dm)
+		clear(tx.open)
+		clear(tx.closed)
+		clear(tx.orphaned)
 		tx.events, tx.nEvents, tx.err = tx.events[:0], 0, nil
 	}
 	tx.db, tx.b, tx.now, tx.nowp = db, b, now, nil
@@ -469,45 +479,140 @@ func (tx *applyTx) account(d *store.Deposit) (*store.Account, error) {
 	return a, nil
 }
 
+// totalsOf returns a merchant's totals row, which the Apply then writes.
+func (tx *applyTx) totalsOf(merchant string) (*store.Account, error) {
+	a := tx.totals[merchant]
+	if a == nil {
+		if a = tx.s.totals[merchant]; a == nil {
+			if err := tx.committed(); err != nil {
+				return nil, err
+			}
+			v, err := store.GetTotals(tx.db, merchant)
+			if err != nil {
+				return nil, err
+			}
+			a = &v
+			if len(tx.s.totals) >= tx.s.cacheRows {
+				tx.s.totals = map[string]*store.Account{}
+			}
+			tx.s.totals[merchant] = a
+		}
+		tx.totals[merchant] = a
+	}
+	return a, nil
+}
+
+// accounts returns the rows a deposit counts in: its reference's account
+// and its merchant's totals.
+func (tx *applyTx) accountsOf(d *store.Deposit) ([2]*store.Account, error) {
+	a, err := tx.account(d)
+	if err != nil {
+		return [2]*store.Account{}, err
+	}
+	t, err := tx.totalsOf(d.Merchant)
+	return [2]*store.Account{a, t}, err
+}
+
 // addBalance adds (or, with sub, takes) v to a deposit's pending or available balance.
 func (tx *applyTx) addBalance(d *store.Deposit, v chain.Amount, sub, pending bool) error {
-	a, err := tx.account(d)
+	rows, err := tx.accountsOf(d)
 	if err != nil {
 		return err
 	}
-	bal := a.Balance(d.Currency, d.Chain)
-	target := &bal.Available
-	if pending {
-		target = &bal.Pending
-	}
-	var ok bool
-	if sub {
-		*target, ok = target.Sub(v)
-	} else {
-		*target, ok = target.Add(v)
-	}
-	if !ok {
-		return fmt.Errorf("balance %s of %s/%s would leave uint256 range", d.Currency, d.Merchant, d.Ref())
+	for _, a := range rows {
+		bal := a.Balance(d.Currency, d.Chain)
+		target := &bal.Available
+		if pending {
+			target = &bal.Pending
+		}
+		var ok bool
+		if sub {
+			*target, ok = target.Sub(v)
+		} else {
+			*target, ok = target.Add(v)
+		}
+		if !ok {
+			return fmt.Errorf("balance %s of %s/%s would leave uint256 range", d.Currency, d.Merchant, d.Ref())
+		}
 	}
 	return nil
 }
 
 // bumpStats counts a deposit in (or, with -1, out of) its reference's totals.
 func (tx *applyTx) bumpStats(d *store.Deposit, delta int64) error {
-	a, err := tx.account(d)
+	rows, err := tx.accountsOf(d)
 	if err != nil {
 		return err
 	}
-	a.Deposits += delta
-	if delta > 0 {
-		a.LastDepositAt = tx.now
+	for _, a := range rows {
+		a.Deposits += delta
+		if delta > 0 {
+			a.LastDepositAt = tx.now
+		}
 	}
 	return nil
 }
 
-// transition sets a deposit's status and queues its event, a snapshot of the
-// deposit as it is now.
-func (tx *applyTx) transition(c *chainState, d *store.Deposit, status string) {
+// count moves a deposit between statuses in its account's and its
+// merchant's counts (from "" for a new deposit).
+func (tx *applyTx) count(d *store.Deposit, from, to string) error {
+	rows, err := tx.accountsOf(d)
+	if err != nil {
+		return err
+	}
+	for _, a := range rows {
+		a.Entry(d.Currency, d.Chain).Count(from, to)
+	}
+	return nil
+}
+
+// listRow names a listing row of one block's deposits of one merchant.
+type listRow struct {
+	merchant string
+	detected int64
+	tag      string // the block tag, or the deposit id of one from before tags
+}
+
+func listRowOf(d *store.Deposit) listRow {
+	tag, ok := store.BlockTag(d.ID)
+	if !ok {
+		tag = d.ID
+	}
+	return listRow{d.Merchant, d.DetectedAt.UnixNano(), tag}
+}
+
+// transition sets a deposit's status, counts it there and queues its event,
+// a snapshot of the deposit as it is now. A deposit that already has the
+// status is a new one (credit made it pending): it is counted in, not moved.
+// An open deposit leaves the listing of open ones when it completes or is
+// orphaned, and an orphaned one joins the listing of orphans.
+func (tx *applyTx) transition(c *chainState, d *store.Deposit, status string) error {
+	from := d.Status
+	if from == status {
+		from = ""
+	}
+	if err := tx.count(d, from, status); err != nil {
+		return err
+	}
+	switch lr := listRowOf(d); status {
+	case store.StatusPending:
+		tx.open[lr] = append(tx.open[lr], d.ID)
+	case store.StatusCompleted, store.StatusOrphaned:
+		if ids, ok := tx.open[lr]; ok && len(ids) > 0 {
+			// Opened in this Apply: its row is not written yet.
+			if i := slices.Index(ids, d.ID); i >= 0 {
+				tx.open[lr] = slices.Delete(ids, i, i+1)
+			}
+			if len(tx.open[lr]) == 0 {
+				delete(tx.open, lr)
+			}
+		} else {
+			tx.closed[lr] = true
+		}
+		if status == store.StatusOrphaned {
+			tx.orphaned[lr] = append(tx.orphaned[lr], d.ID)
+		}
+	}
 	if tx.nowp == nil {
 		now := tx.now
 		tx.nowp = &now // one for the Apply: nothing writes through it
@@ -533,6 +638,7 @@ func (tx *applyTx) transition(c *chainState, d *store.Deposit, status string) {
 	if tx.nEvents == eventsPerRow {
 		tx.flushEvents()
 	}
+	return nil
 }
 
 // flushEvents queues the events so far as one outbox row.
@@ -569,9 +675,42 @@ func (tx *applyTx) flush() error {
 			return err
 		}
 	}
-	for m, ids := range tx.dm {
+	// The batch's detection rows, and a queue row naming them for the
+	// listing indexer (ledgerd/history), which builds the reference and
+	// asset listings from them off this path.
+	var queued []byte
+	for _, m := range slices.Sorted(maps.Keys(tx.dm)) {
+		ids := tx.dm[m]
 		slices.Sort(ids)
-		if err := tx.b.Set(store.MerchantIndexKey(m, tx.now, ids[0]), store.AppendIDs(nil, ids), nil); err != nil {
+		k := store.MerchantIndexKey(m, tx.now, ids[0])
+		if err := tx.b.Set(k, store.AppendIDs(nil, ids), nil); err != nil {
+			return err
+		}
+		queued = store.AppendQueuedRow(queued, k)
+	}
+	if len(queued) > 0 {
+		seq, err := tx.b.Next("listing")
+		if err != nil {
+			return err
+		}
+		if err := tx.b.Set(store.ListQueueKey(seq), queued, nil); err != nil {
+			return err
+		}
+	}
+	for lr := range tx.closed {
+		if err := tx.b.Delete(store.ListOpenKey(lr.merchant, lr.detected, lr.tag), nil); err != nil {
+			return err
+		}
+	}
+	for lr, ids := range tx.open {
+		slices.Sort(ids)
+		if err := tx.b.Set(store.ListOpenKey(lr.merchant, lr.detected, lr.tag), store.AppendIDs(nil, ids), nil); err != nil {
+			return err
+		}
+	}
+	for lr, ids := range tx.orphaned {
+		slices.Sort(ids)
+		if err := tx.b.Set(store.ListOrphanedKey(lr.merchant, lr.detected, lr.tag), store.AppendIDs(nil, ids), nil); err != nil {
 			return err
 		}
 	}
@@ -595,6 +734,11 @@ func (tx *applyTx) flush() error {
 		}
 	}
 	tx.rows, tx.arena = rows[:0], arena[:0]
+	for m, a := range tx.totals {
+		if err := tx.b.Set(store.MerchantTotalsKey(m), a.AppendEncode(buf[:0]), nil); err != nil {
+			return err
+		}
+	}
 	for _, c := range tx.chains {
 		if err := tx.b.PutJSON(store.ChainStateKey(c.id), c.st); err != nil {
 			return err

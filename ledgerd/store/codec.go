@@ -23,9 +23,13 @@ import (
 // about 214 to about 145 bytes, and an account of one balance from 98 to
 // about 32, which is that much less for Pebble's log, memtable, flushes
 // and compactions. Version 1 rows are still read.
+//
+// Version 3 (accounts) adds to each balance the number of its deposits in
+// each status, which the deposit listings count by.
 const (
 	codecV1 = 1
 	codecV2 = 2
+	codecV3 = 3
 )
 
 // DepositKey is where a deposit is stored.
@@ -457,12 +461,14 @@ func AppendAccountKey(dst []byte, merchant, ref string) []byte {
 // AppendDepositKey appends DepositKey(id) to dst.
 func AppendDepositKey(dst []byte, id string) []byte { return append(append(dst, pDeposit...), id...) }
 
-// AppendEncode appends the binary form (version 2) of an account: version,
+// AppendEncode appends the binary form (version 3) of an account: version,
 // deposits:varint, last deposit at (unix nanos, 0 for never):i64, the
 // number of balances:uvarint, then each as length-prefixed currency,
-// chain, pending and available (amounts as appendAmount writes them).
+// chain, pending and available (amounts as appendAmount writes them), and
+// its deposits by status (pending, confirmed, completed, orphaned): a byte
+// whose bit i says that count i follows, then those counts as uvarints.
 func (a *Account) AppendEncode(out []byte) []byte {
-	out = append(out, codecV2)
+	out = append(out, codecV3)
 	out = binary.AppendVarint(out, a.Deposits)
 	var at int64
 	if !a.LastDepositAt.IsZero() {
@@ -476,19 +482,33 @@ func (a *Account) AppendEncode(out []byte) []byte {
 		out = appendBytes(out, []byte(b.Chain))
 		out = appendAmount(out, b.Pending)
 		out = appendAmount(out, b.Available)
+		var mask byte
+		for i, n := range b.Counts {
+			if n != 0 {
+				mask |= 1 << i
+			}
+		}
+		out = append(out, mask)
+		for _, n := range b.Counts {
+			if n != 0 {
+				out = binary.AppendUvarint(out, uint64(n))
+			}
+		}
 	}
 	return out
 }
 
-// DecodeAccount reads an account row of either version. Version 1 is:
+// DecodeAccount reads an account row of any version. Version 1 is:
 // version, deposits:i64, last deposit at:i64, the number of balances, then
 // each as length-prefixed currency and chain, pending:32, available:32.
+// Versions 1 and 2 have no counts by status: they read as zero, and the
+// ledger counts them when it opens a store of an earlier version.
 func DecodeAccount(v []byte) (Account, error) {
 	var a Account
-	if len(v) < 1 || (v[0] != codecV1 && v[0] != codecV2) {
+	if len(v) < 1 || (v[0] != codecV1 && v[0] != codecV2 && v[0] != codecV3) {
 		return a, fmt.Errorf("account record of %d bytes", len(v))
 	}
-	v2 := v[0] == codecV2
+	v2, v3 := v[0] >= codecV2, v[0] == codecV3
 	r := &reader{b: v[1:]}
 	if v2 {
 		a.Deposits = r.varint()
@@ -511,6 +531,14 @@ func DecodeAccount(v []byte) (Account, error) {
 		b.Chain = chain.ID(r.bytes())
 		if v2 {
 			b.Pending, b.Available = r.amount(), r.amount()
+			if v3 {
+				mask := r.take(1)
+				for j := range b.Counts {
+					if len(mask) == 1 && mask[0]&(1<<j) != 0 {
+						b.Counts[j] = int64(r.uvarint())
+					}
+				}
+			}
 		} else {
 			b.Pending, _ = chain.AmountFromBytes(r.take(32))
 			b.Available, _ = chain.AmountFromBytes(r.take(32))
@@ -683,4 +711,10 @@ func IndexIDs(key, value []byte, n int) ([]string, error) {
 		return nil, fmt.Errorf("store: index row %q: %w", printable(key), r.err)
 	}
 	return ids, nil
+}
+
+// GetTotals reads a merchant's totals row: its accounts added up; zero if
+// it has none.
+func GetTotals(r Reader, merchant string) (Account, error) {
+	return getDecoded(r, MerchantTotalsKey(merchant), DecodeAccount)
 }

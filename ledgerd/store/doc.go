@@ -54,39 +54,46 @@
 // holds in step with this comment, and no package outside store spells a
 // prefix (TestNoKeyLiterals).
 //
-//	M/<merchant>                                  merchant
-//	K/<sha256(api key)>                           api key → merchant
-//	A/<family><address bytes>                     pool address (owner, status, binding)
-//	I/<address id>                                address id → A key
-//	PM/<merchant>0<address id>                    a merchant's pool addresses, in import order
-//	V/<merchant>0<family><address id>             available addresses, in import order
-//	C/<merchant>0<family><until><id>              addresses cooling down until <until>
-//	AC/<length><family><address bytes><claimant>  an import refused: the address is in another merchant's pool
-//	R/<merchant>0<reference>                      deposit reference (metadata, active bindings)
-//	H/<address id><bound at>                      binding history of an address
-//	D/<deposit id>                                deposit, as detected (see BlockTag)
-//	BS/<block tag>                                status of a block's deposits, and when they took each
-//	DM/<merchant>0<detected at><first id>         the deposits one batch detected, in id order
-//	DB/<chain>0<number><block hash><first id>     the deposits a block made when connected
-//	DT/<chain>0<tx hash><index>                   orphaned deposit of a transfer not mined again (replaces)
-//	DP/<chain>0<number><deposit id>               pending deposits (earlier versions; removed on open)
-//	DO/<chain>0<number><deposit id>               open deposits (earlier versions; removed on open)
-//	RB/<merchant>0<reference>                     account: deposits, last deposit time, and a balance per currency and chain
-//	B/<merchant>0<reference>0<currency>0<chain>   balance (earlier versions; moved into accounts)
-//	RS/<merchant>0<reference>                     reference totals (earlier versions; moved into accounts)
-//	S/<chain>                                     chain state: tip, finalized, halt
-//	CB/<chain>0<number>                           canonical blocks the ledger applied: hash, parent
-//	O/<seq>                                       outbox: address records, and deposit events (up to 1000 a row)
-//	OF/<topic>0<partition>                        next offset to consume
-//	IK/<merchant>0<key>                           idempotency key → stored response
-//	IX/<created at><merchant>0<key>               idempotency keys by age, for their expiry
-//	W/<merchant>0<endpoint id>                    webhook endpoint
-//	E/<event id>                                  event (for replay)
-//	WD/<delivery id>                              webhook delivery state
-//	WL/<endpoint id>0<created><delivery>          delivery log per endpoint
-//	WQ/<due at><delivery id>                      deliveries waiting, by due time
-//	Q/<name>                                      counters
-//	N/<merchant>0<what>                           per-merchant counts that bound its resources
+//	M/<merchant>                                              merchant
+//	K/<sha256(api key)>                                       api key → merchant
+//	A/<family><address bytes>                                 pool address (owner, status, binding)
+//	I/<address id>                                            address id → A key
+//	PM/<merchant>0<address id>                                a merchant's pool addresses, in import order
+//	V/<merchant>0<family><address id>                         available addresses, in import order
+//	C/<merchant>0<family><until><id>                          addresses cooling down until <until>
+//	AC/<length><family><address bytes><claimant>              an import refused: the address is in another merchant's pool
+//	R/<merchant>0<reference>                                  deposit reference (metadata, active bindings)
+//	RG/<merchant>0<length><trigram><reference>                the references holding a trigram (three lower-case characters), for search
+//	H/<address id><bound at>                                  binding history of an address
+//	D/<deposit id>                                            deposit, as detected (see BlockTag)
+//	BS/<block tag>                                            status of a block's deposits, and when they took each
+//	DM/<merchant>0<detected at><first id>                     the deposits one batch detected, in id order
+//	DB/<chain>0<number><block hash><first id>                 the deposits a block made when connected
+//	DT/<chain>0<tx hash><index>                               orphaned deposit of a transfer not mined again (replaces)
+//	DP/<chain>0<number><deposit id>                           pending deposits (earlier versions; removed on open)
+//	DO/<chain>0<number><deposit id>                           open deposits (earlier versions; removed on open)
+//	RB/<merchant>0<reference>                                 account: deposits, last deposit time, and a balance and deposits by status per currency and chain
+//	MT/<merchant>                                             a merchant's accounts added up: its balances and deposits by status per currency and chain
+//	LO/<merchant>0<detected at><block tag>                    a merchant's open (pending or confirmed) deposits of one block
+//	LX/<merchant>0<detected at><block tag>                    a merchant's orphaned deposits of one block
+//	LR/<merchant>0<reference>0<detected at><first id>         a reference's deposits one batch detected (built from LQ/)
+//	LA/<merchant>0<chain>0<currency>0<detected at><first id>  an asset's deposits one batch detected (built from LQ/)
+//	LQ/<seq>                                                  detection rows (DM/) not yet indexed in LR/ and LA/
+//	B/<merchant>0<reference>0<currency>0<chain>               balance (earlier versions; moved into accounts)
+//	RS/<merchant>0<reference>                                 reference totals (earlier versions; moved into accounts)
+//	S/<chain>                                                 chain state: tip, finalized, halt
+//	CB/<chain>0<number>                                       canonical blocks the ledger applied: hash, parent
+//	O/<seq>                                                   outbox: address records, and deposit events (up to 1000 a row)
+//	OF/<topic>0<partition>                                    next offset to consume
+//	IK/<merchant>0<key>                                       idempotency key → stored response
+//	IX/<created at><merchant>0<key>                           idempotency keys by age, for their expiry
+//	W/<merchant>0<endpoint id>                                webhook endpoint
+//	E/<event id>                                              event (for replay)
+//	WD/<delivery id>                                          webhook delivery state
+//	WL/<endpoint id>0<created><delivery>                      delivery log per endpoint
+//	WQ/<due at><delivery id>                                  deliveries waiting, by due time
+//	Q/<name>                                                  counters
+//	N/<merchant>0<what>                                       per-merchant counts that bound its resources
 //
 // # Invariants kept here
 //

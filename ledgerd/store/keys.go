@@ -55,6 +55,13 @@ const (
 	pDeliveryDue   = "WQ/"
 	pCounter       = "Q/"
 	pMerchantCount = "N/"
+	pTotals        = "MT/"
+	pListOpen      = "LO/"
+	pListOrphaned  = "LX/"
+	pListRef       = "LR/"
+	pListAsset     = "LA/"
+	pListQueue     = "LQ/"
+	pRefTrigram    = "RG/"
 )
 
 // Families is every record family ledgerd writes, in doc.go's order.
@@ -68,6 +75,7 @@ var Families = []Family{
 	{pCooldown, "C/<merchant>0<family><until><id>", "addresses cooling down until <until>"},
 	{pConflict, "AC/<length><family><address bytes><claimant>", "an import refused: the address is in another merchant's pool"},
 	{pReference, "R/<merchant>0<reference>", "deposit reference (metadata, active bindings)"},
+	{pRefTrigram, "RG/<merchant>0<length><trigram><reference>", "the references holding a trigram (three lower-case characters), for search"},
 	{pBinding, "H/<address id><bound at>", "binding history of an address"},
 	{pDeposit, "D/<deposit id>", "deposit, as detected (see BlockTag)"},
 	{pBlockStatus, "BS/<block tag>", "status of a block's deposits, and when they took each"},
@@ -76,7 +84,13 @@ var Families = []Family{
 	{pOrphanedTx, "DT/<chain>0<tx hash><index>", "orphaned deposit of a transfer not mined again (replaces)"},
 	{pPendingOld, "DP/<chain>0<number><deposit id>", "pending deposits (earlier versions; removed on open)"},
 	{pOpenOld, "DO/<chain>0<number><deposit id>", "open deposits (earlier versions; removed on open)"},
-	{pAccount, "RB/<merchant>0<reference>", "account: deposits, last deposit time, and a balance per currency and chain"},
+	{pAccount, "RB/<merchant>0<reference>", "account: deposits, last deposit time, and a balance and deposits by status per currency and chain"},
+	{pTotals, "MT/<merchant>", "a merchant's accounts added up: its balances and deposits by status per currency and chain"},
+	{pListOpen, "LO/<merchant>0<detected at><block tag>", "a merchant's open (pending or confirmed) deposits of one block"},
+	{pListOrphaned, "LX/<merchant>0<detected at><block tag>", "a merchant's orphaned deposits of one block"},
+	{pListRef, "LR/<merchant>0<reference>0<detected at><first id>", "a reference's deposits one batch detected (built from LQ/)"},
+	{pListAsset, "LA/<merchant>0<chain>0<currency>0<detected at><first id>", "an asset's deposits one batch detected (built from LQ/)"},
+	{pListQueue, "LQ/<seq>", "detection rows (DM/) not yet indexed in LR/ and LA/"},
 	{pBalanceOld, "B/<merchant>0<reference>0<currency>0<chain>", "balance (earlier versions; moved into accounts)"},
 	{pRefStatsOld, "RS/<merchant>0<reference>", "reference totals (earlier versions; moved into accounts)"},
 	{pChainState, "S/<chain>", "chain state: tip, finalized, halt"},
@@ -378,6 +392,9 @@ func MerchantIndexKey(merchant string, detected time.Time, first string) []byte 
 	return newKey(pByMerchant).merchant(merchant).time(detected.UnixNano()).str(first)
 }
 
+// MerchantIndexAll spans every merchant's detection rows.
+func MerchantIndexAll() []byte { return newKey(pByMerchant) }
+
 // MerchantIndexPrefix spans a merchant's detection rows, oldest first.
 func MerchantIndexPrefix(merchant string) []byte { return newKey(pByMerchant).merchant(merchant) }
 
@@ -462,4 +479,133 @@ func ScanBlockIndex(r Reader, fn func(ids []string) error) error {
 // ScanMerchantIndex calls fn with the ids of every merchant index row.
 func ScanMerchantIndex(r Reader, fn func(ids []string) error) error {
 	return scanIndex(r, newKey(pByMerchant), MerchantIndexFixed, fn)
+}
+
+// Listings. Every listing row's key is its prefix, the detection time (8
+// bytes) and the row's first id or block tag; its value lists deposit ids
+// as AppendIDs writes them.
+
+// ListingDetected reads the detection time of a listing row whose prefix
+// has length n.
+func ListingDetected(k []byte, n int) int64 { return timeAt(k[n : n+8]) }
+
+// ListingFrom is where a listing's rows detected at or after t begin.
+func ListingFrom(prefix []byte, t int64) []byte {
+	return key(append([]byte(nil), prefix...)).time(t)
+}
+
+// MerchantTotalsKey is a merchant's totals row (an account).
+func MerchantTotalsKey(merchant string) []byte { return newKey(pTotals).str(merchant) }
+
+// ListOpenKey lists a merchant's open deposits of one block.
+func ListOpenKey(merchant string, detected int64, tag string) []byte {
+	return newKey(pListOpen).merchant(merchant).time(detected).str(tag)
+}
+
+// ListOpenPrefix spans a merchant's open deposits.
+func ListOpenPrefix(merchant string) []byte { return newKey(pListOpen).merchant(merchant) }
+
+// ListOrphanedKey lists a merchant's orphaned deposits of one block.
+func ListOrphanedKey(merchant string, detected int64, tag string) []byte {
+	return newKey(pListOrphaned).merchant(merchant).time(detected).str(tag)
+}
+
+// ListOrphanedPrefix spans a merchant's orphaned deposits.
+func ListOrphanedPrefix(merchant string) []byte { return newKey(pListOrphaned).merchant(merchant) }
+
+// ListRefKey lists a reference's deposits one batch detected.
+func ListRefKey(merchant, ref string, detected int64, first string) []byte {
+	return newKey(pListRef).merchant(merchant).str(ref).sep().time(detected).str(first)
+}
+
+// ListRefPrefix spans a reference's deposits.
+func ListRefPrefix(merchant, ref string) []byte {
+	return newKey(pListRef).merchant(merchant).str(ref).sep()
+}
+
+// ListAssetKey lists an asset's deposits one batch detected.
+func ListAssetKey(merchant string, id chain.ID, currency string, detected int64, first string) []byte {
+	return newKey(pListAsset).merchant(merchant).str(string(id)).sep().str(currency).sep().time(detected).str(first)
+}
+
+// ListAssetPrefix spans an asset's deposits.
+func ListAssetPrefix(merchant string, id chain.ID, currency string) []byte {
+	return newKey(pListAsset).merchant(merchant).str(string(id)).sep().str(currency).sep()
+}
+
+// ListQueueKey is a queued batch of detection rows to index.
+func ListQueueKey(seq uint64) []byte { return newKey(pListQueue).u64(seq) }
+
+// ListQueuePrefix spans the queue, oldest first.
+func ListQueuePrefix() []byte { return newKey(pListQueue) }
+
+// AppendQueuedRow appends a detection row's key to a queue row's value.
+func AppendQueuedRow(out, dmKey []byte) []byte {
+	return append(binary.AppendUvarint(out, uint64(len(dmKey))), dmKey...)
+}
+
+// QueuedRows reads the detection row keys of a queue row's value.
+func QueuedRows(v []byte) ([][]byte, error) {
+	var out [][]byte
+	for len(v) > 0 {
+		n, w := binary.Uvarint(v)
+		if w <= 0 || uint64(len(v)-w) < n {
+			return nil, fmt.Errorf("store: queue row")
+		}
+		out = append(out, v[w:w+int(n)])
+		v = v[w+int(n):]
+	}
+	return out, nil
+}
+
+// MerchantIndexOf reads a detection row's key: its merchant, time and
+// first id.
+func MerchantIndexOf(k []byte) (merchant string, detected int64, first string, ok bool) {
+	rest := k[len(pByMerchant):]
+	i := bytes.IndexByte(rest, 0)
+	if i < 0 || len(rest) < i+1+8 {
+		return "", 0, "", false
+	}
+	return string(rest[:i]), timeAt(rest[i+1 : i+9]), string(rest[i+9:]), true
+}
+
+// RefTrigramKey names a reference holding a trigram.
+func RefTrigramKey(merchant, trigram, ref string) []byte {
+	return append(RefTrigramPrefix(merchant, trigram), ref...)
+}
+
+// RefTrigramPrefix spans the references holding a trigram.
+func RefTrigramPrefix(merchant, trigram string) []byte {
+	return newKey(pRefTrigram).merchant(merchant).b(byte(len(trigram))).str(trigram)
+}
+
+// MerchantTotalsPrefix spans every merchant's totals.
+func MerchantTotalsPrefix() []byte { return newKey(pTotals) }
+
+// scanListing calls fn with each row of a per-block listing (LO/, LX/):
+// its merchant, detection time, tag and ids.
+func scanListing(r Reader, prefix string, fn func(merchant string, detected int64, tag string, ids []string) error) error {
+	p := newKey(prefix)
+	return Scan(r, p, false, func(k, v []byte) (bool, error) {
+		rest := k[len(p):]
+		i := bytes.IndexByte(rest, 0)
+		if i < 0 || len(rest) < i+1+8 {
+			return false, fmt.Errorf("store: listing key %q", printable(k))
+		}
+		ids, err := IndexIDs(k, v, len(p)+i+1+8)
+		if err != nil {
+			return false, err
+		}
+		return true, fn(string(rest[:i]), timeAt(rest[i+1:i+9]), string(rest[i+9:]), ids)
+	})
+}
+
+// ScanListOpen calls fn with every row of open deposits.
+func ScanListOpen(r Reader, fn func(merchant string, detected int64, tag string, ids []string) error) error {
+	return scanListing(r, pListOpen, fn)
+}
+
+// ScanListOrphaned calls fn with every row of orphaned deposits.
+func ScanListOrphaned(r Reader, fn func(merchant string, detected int64, tag string, ids []string) error) error {
+	return scanListing(r, pListOrphaned, fn)
 }

@@ -136,14 +136,37 @@ type AccountBalance struct {
 	Currency string
 	Chain    chain.ID
 	Balance
+	// Counts are its deposits by status, in StatusIndex order.
+	Counts [4]int64
+}
+
+// StatusIndex is a status's place in AccountBalance.Counts: pending,
+// confirmed, completed, orphaned.
+func StatusIndex(status string) int { return int(statusCode(status)) }
+
+// Count moves a deposit of this balance from status from (none when "")
+// to status to (none when "").
+func (b *AccountBalance) Count(from, to string) {
+	if from != "" {
+		b.Counts[StatusIndex(from)]--
+	}
+	if to != "" {
+		b.Counts[StatusIndex(to)]++
+	}
 }
 
 // Balance returns the account's balance of (currency, chain), adding a zero
 // one if it has none.
 func (a *Account) Balance(currency string, id chain.ID) *Balance {
+	return &a.Entry(currency, id).Balance
+}
+
+// Entry returns the account's entry of (currency, chain), adding a zero
+// one if it has none.
+func (a *Account) Entry(currency string, id chain.ID) *AccountBalance {
 	for i := range a.Balances {
 		if b := &a.Balances[i]; b.Currency == currency && b.Chain == id {
-			return &b.Balance
+			return b
 		}
 	}
 	i, _ := slices.BinarySearchFunc(a.Balances, AccountBalance{Currency: currency, Chain: id}, func(x, y AccountBalance) int {
@@ -153,7 +176,26 @@ func (a *Account) Balance(currency string, id chain.ID) *Balance {
 		return strings.Compare(string(x.Chain), string(y.Chain))
 	})
 	a.Balances = slices.Insert(a.Balances, i, AccountBalance{Currency: currency, Chain: id})
-	return &a.Balances[i].Balance
+	return &a.Balances[i]
+}
+
+// CountOf is how many of the account's deposits match: currency (any case;
+// "" for every one), chain ("" for every one) and status ("" for every
+// one, orphaned included).
+func (a *Account) CountOf(currency string, id chain.ID, status string) int64 {
+	var n int64
+	for i := range a.Balances {
+		b := &a.Balances[i]
+		if currency != "" && !strings.EqualFold(b.Currency, currency) || id != "" && b.Chain != id {
+			continue
+		}
+		if status == "" {
+			n += b.Counts[0] + b.Counts[1] + b.Counts[2] + b.Counts[3]
+		} else {
+			n += b.Counts[StatusIndex(status)]
+		}
+	}
+	return n
 }
 
 // ChainState is the ledger's view of one chain.
