@@ -540,7 +540,9 @@ func migrateListings(db *store.DB, log *slog.Logger) error {
 	const perBatch = 10_000
 	var writes []func(b *store.Batch) error
 	for k, a := range accounts {
-		writes = append(writes, func(b *store.Batch) error { return b.Set(store.AccountKey(k.merchant, k.ref), a.AppendEncode(nil), nil) })
+		writes = append(writes, func(b *store.Batch) error {
+			return b.Set(store.AccountKey(k.merchant, k.ref), a.AppendEncode(nil), nil)
+		})
 	}
 	for m, a := range totals {
 		writes = append(writes, func(b *store.Batch) error { return b.Set(store.MerchantTotalsKey(m), a.AppendEncode(nil), nil) })

@@ -147,16 +147,16 @@ type applyTx struct {
 	chains   map[chain.ID]*chainState
 	events   []byte
 	nEvents  int
-	block    []*store.Deposit    // the deposits of the block being connected
-	ids      []string            // their ids
-	buf      []byte              // a value being written
-	kbuf     []byte              // a key being written
-	dm       map[string][]string // the deposits of each merchant
+	block    []*store.Deposit     // the deposits of the block being connected
+	ids      []string             // their ids
+	buf      []byte               // a value being written
+	kbuf     []byte               // a key being written
+	dm       map[string][]string  // the deposits of each merchant
 	open     map[listRow][]string // listing rows of open deposits to write (LO/)
 	closed   map[listRow]bool     // listing rows of open deposits to delete
 	orphaned map[listRow][]string // listing rows of orphaned deposits to write (LX/)
-	err      error               // the first failed write of an outbox row
-	rows     []row               // account rows, sorted before they are written
+	err      error                // the first failed write of an outbox row
+	rows     []row                // account rows, sorted before they are written
 	arena    []byte
 }
 
