@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/inflowhq/inflow/ledgerd/history"
 	"github.com/inflowhq/inflow/ledgerd/ledger"
 	"github.com/inflowhq/inflow/ledgerd/outbox"
 	"github.com/inflowhq/inflow/ledgerd/registry"
@@ -122,8 +123,10 @@ type Daemon struct {
 	kcfg   kafka.Config
 	relay  *outbox.Relay
 	rpc    *rpc.Server
-	addr   net.Addr
-	addrCh chan struct{}
+	// Listings builds the reference and asset listings (ledgerd/history).
+	Listings *history.Indexer
+	addr     net.Addr
+	addrCh   chan struct{}
 }
 
 // New opens ledgerd's state.
@@ -158,6 +161,10 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error
 		return nil, err
 	}
 	if d.Reg, err = registry.New(d.DB, table, registry.Options{Cooldown: time.Duration(cfg.Cooldown), Logger: log.With("component", "registry")}); err != nil {
+		pdb.Close()
+		return nil, err
+	}
+	if d.Listings, err = history.NewIndexer(d.DB, log.With("component", "listings"), reg); err != nil {
 		pdb.Close()
 		return nil, err
 	}
@@ -208,8 +215,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	// The ledger's batches commit in the background (ledger.Submit): the
-	// relay is woken when each is durable.
-	d.DB.NotifyDurable(d.relay.Wake)
+	// relay and the listing indexer are woken when each is durable.
+	d.DB.NotifyDurable(func() { d.relay.Wake(); d.Listings.Wake() })
 
 	srv, err := rpc.New(d.DB, d.Reg, d.Hooks, d.Table, rpc.Options{Token: d.cfg.InternalToken, AdminKey: d.cfg.AdminKey,
 		AllowLoopbackHTTP: d.cfg.AllowLoopbackWebhooks, Logger: d.log.With("component", "rpc"), OnChange: d.relay.Wake})
@@ -244,6 +251,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	run("http", func(ctx context.Context) error { return httpserver.Serve(ctx, ln, mux, hopts) })
 	run("relay", func(ctx context.Context) error { d.ready.Set("relay", nil); return d.relay.Run(ctx) })
+	run("listings", d.Listings.Run)
 	if d.cfg.ClickHouseDSN != "" {
 		d.ready.Set("history-sink", errors.New("connecting to ClickHouse"))
 		run("history-sink", func(ctx context.Context) error { return d.runSink(ctx) })

@@ -1,6 +1,10 @@
-// Package history answers deposit queries from ledgerd's own store: the
-// embedded history. Listing walks a merchant's deposits in detection order
-// (the DM index), so a merchant never sees another's rows by construction.
+// Package history is ledgerd's read side: deposit listings and lookups,
+// references with their totals, balances and analytics, answered from
+// ledgerd's own store (the embedded history), and the indexer that keeps
+// the listings of references and assets. Every read is of one merchant's
+// rows by key, so a merchant never sees another's by construction.
+//
+// list.go explains how a listing stays cheap at exchange scale.
 package history
 
 import (
@@ -46,8 +50,25 @@ func (t *tips) of(id chain.ID) uint64 {
 	return tip
 }
 
-// List returns a page of a merchant's deposits.
-func List(r store.Reader, merchant string, f Filter, p merchantapi.Page) ([]events.Deposit, merchantapi.Pagination, error) {
+// Deposits answers GET /api/v1/deposits. Sorted by detection time (the
+// default), it is List: a page costs about its length. Sorted by any other
+// field, it is ListSorted, which reads every deposit of the merchant for
+// each page; that cost is documented (README, /docs).
+func Deposits(r store.Reader, merchant string, f Filter, p merchantapi.Page, cursor string) ([]events.Deposit, merchantapi.Pagination, error) {
+	if f.SortBy == "" || f.SortBy == "detectedAt" {
+		return List(r, Listing{Merchant: merchant, Reference: f.Reference, Status: f.Status, Currency: f.Currency, ChainID: f.ChainID,
+			Desc: f.Desc, Page: p, Cursor: cursor})
+	}
+	if cursor != "" {
+		return nil, merchantapi.Pagination{}, apierr.New(apierr.InvalidPagination, "cursor pages only listings sorted by detectedAt")
+	}
+	return ListSorted(r, merchant, f, p)
+}
+
+// ListSorted returns a page of a merchant's deposits in any order: it reads
+// every deposit of the merchant, filters, sorts and cuts the page. It was
+// the only listing before List, and the benchmark's baseline.
+func ListSorted(r store.Reader, merchant string, f Filter, p merchantapi.Page) ([]events.Deposit, merchantapi.Pagination, error) {
 	var ds []*store.Deposit
 	desc := f.Desc
 	byDetected := f.SortBy == "" || f.SortBy == "detectedAt"

@@ -614,8 +614,10 @@ func (s *Server) listDeposits(r *http.Request, merchant string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, pg, err := history.List(s.db, merchant, history.Filter{Reference: dq.Reference, Status: dq.Status,
-		Currency: dq.Currency, ChainID: dq.ChainID, SortBy: dq.SortBy, Desc: dq.Desc}, p)
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	data, pg, err := history.Deposits(snap, merchant, history.Filter{Reference: dq.Reference, Status: dq.Status,
+		Currency: dq.Currency, ChainID: dq.ChainID, SortBy: dq.SortBy, Desc: dq.Desc}, p, dq.Cursor)
 	if err != nil {
 		return nil, err
 	}

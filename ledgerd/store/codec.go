@@ -718,3 +718,65 @@ func IndexIDs(key, value []byte, n int) ([]string, error) {
 func GetTotals(r Reader, merchant string) (Account, error) {
 	return getDecoded(r, MerchantTotalsKey(merchant), DecodeAccount)
 }
+
+// EachIndexID calls fn with each id of an index row, as IndexIDs reads
+// them but without making their strings: raw is the 16 bytes of an id with
+// a block tag (valid only during the call), text an id in any other form.
+// It stops when fn returns false.
+func EachIndexID(key, value []byte, n int, fn func(raw []byte, text string) bool) error {
+	if len(value) == 0 {
+		fn(nil, string(key[n:]))
+		return nil
+	}
+	r := &reader{b: value}
+	if value[0] != 0 {
+		for len(r.b) > 0 && r.err == nil {
+			if id := string(r.bytes()); r.err == nil && !fn(nil, id) {
+				return nil
+			}
+		}
+	} else {
+		r.b = r.b[1:]
+		if len(r.b) == 0 {
+			r.err = errShort
+		}
+		var raw [16]byte
+		for len(r.b) > 0 && r.err == nil {
+			copy(raw[:8], r.take(8))
+			c, w := binary.Uvarint(r.b)
+			if w <= 0 || c == 0 || c > uint64(len(r.b)) {
+				r.err = errShort
+				break
+			}
+			r.b = r.b[w:]
+			for range c {
+				copy(raw[8:], r.take(8))
+				if r.err != nil {
+					break
+				}
+				if !fn(raw[:], "") {
+					return nil
+				}
+			}
+		}
+	}
+	if r.err != nil {
+		return fmt.Errorf("store: index row %q: %w", printable(key), r.err)
+	}
+	return nil
+}
+
+// StatusOfTag reads the status of the deposits of a block tag (BS/),
+// given as the tag's 8 raw bytes.
+func StatusOfTag(r Reader, tag []byte) (string, error) {
+	v, closer, err := r.Get(BlockStatusKey("dep_" + hex.EncodeToString(tag)))
+	if err != nil {
+		return "", err
+	}
+	defer closer.Close()
+	s, err := DecodeBlockStatus(v)
+	if err != nil {
+		return "", err
+	}
+	return s.Status, nil
+}

@@ -346,6 +346,9 @@ type Pagination struct {
 	Total      int  `json:"total"`
 	TotalPages int  `json:"totalPages"`
 	HasMore    bool `json:"hasMore"`
+	// NextCursor continues the listing after this page (deposits and
+	// references): pass it as cursor, for pages deep in a long history.
+	NextCursor string `json:"nextCursor,omitempty"`
 }
 
 // Paginate slices n items for a page.
@@ -384,7 +387,11 @@ type DepositQuery struct {
 	ChainID   string
 	SortBy    string
 	Desc      bool
+	Cursor    string // a nextCursor: the page after it
 }
+
+// MaxCursorLen is the longest cursor accepted.
+const MaxCursorLen = 512
 
 // Statuses are the deposit statuses.
 var Statuses = []string{"pending", "confirmed", "completed", "orphaned"}
@@ -435,6 +442,15 @@ func ParseDepositQuery(q url.Values, table *assets.Config) (DepositQuery, error)
 			return d, apierr.New(apierr.InvalidParameter, "sortBy %q (want one of %s)", s, strings.Join(SortFields, ", "))
 		}
 		d.SortBy = s
+	}
+	if c := q.Get("cursor"); c != "" {
+		if len(c) > MaxCursorLen || strings.Trim(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			return d, apierr.New(apierr.InvalidPagination, "cursor is not a nextCursor")
+		}
+		if d.SortBy != "detectedAt" {
+			return d, apierr.New(apierr.InvalidPagination, "cursor pages only listings sorted by detectedAt")
+		}
+		d.Cursor = c
 	}
 	d.Desc = true
 	switch s := q.Get("sortOrder"); s {
