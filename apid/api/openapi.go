@@ -45,7 +45,8 @@ func schemas() map[string]any {
 	return map[string]any{
 		"Error": obj(map[string]any{"error": str, "message": str, "code": map[string]any{"type": "string", "enum": codes()}, "statusCode": integer},
 			"error", "message", "code", "statusCode"),
-		"Pagination": obj(map[string]any{"page": integer, "limit": integer, "total": integer, "totalPages": integer, "hasMore": boolean}),
+		"Pagination": obj(map[string]any{"page": map[string]any{"type": "integer", "description": "The page asked for; 0 when paging by cursor"}, "limit": integer, "total": integer, "totalPages": integer, "hasMore": boolean,
+			"nextCursor": map[string]any{"type": "string", "description": "Deposits and references: pass as cursor for the page after this one"}}),
 		"BindRequest": obj(map[string]any{"depositReference": map[string]any{"type": "string", "maxLength": 255},
 			"currency": str, "chainId": str, "metadata": map[string]any{"type": "object", "maxProperties": 10}}, "depositReference", "currency", "chainId"),
 		"BindResponse": obj(map[string]any{"depositReference": str, "currency": str, "chainId": str, "protocol": str, "address": str,

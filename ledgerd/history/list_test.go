@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -301,5 +303,97 @@ func TestListingsMigrated(t *testing.T) {
 				t.Fatalf("%s %s after the migration: %v %v, want %v", ref, status, ids(got), err, ids(want))
 			}
 		}
+	}
+}
+
+// TestReferenceListing: pages, searches and cursors of the reference
+// listing give what a scan of every reference gives.
+func TestReferenceListing(t *testing.T) {
+	pdb, err := store.OpenPebble("db", vfs.NewMem(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := store.Wrap(pdb)
+	defer db.Close()
+	table := assets.Default()
+	reg, err := registry.New(db, table, registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var merchant string
+	words := []string{"alice", "Bob", "carol", "Zürich", "ÉCOLE", "sol", "x", "ali", "li"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	var names []string
+	var pool []chain.Address
+	for i := 0; i < 300; i++ {
+		h := sha256.Sum256(fmt.Appendf(nil, "refs-%d", i))
+		pool = append(pool, chain.EVMAddress([20]byte(h[:20])))
+		names = append(names, fmt.Sprintf("%s_%d%s", words[rng.IntN(len(words))], rng.IntN(1000), words[rng.IntN(len(words))]))
+	}
+	err = reg.Write(func(b *store.Batch) error {
+		m, _, err := reg.CreateMerchant(b, "refs", true, "")
+		if err != nil {
+			return err
+		}
+		merchant = m.ID
+		if _, err := reg.Import(b, m.ID, chain.FamilyEVM, pool); err != nil {
+			return err
+		}
+		for _, n := range names {
+			if _, err := reg.Bind(b, m.ID, merchantapi.BindRequest{DepositReference: n, Currency: "USDT", ChainID: "evm-devnet"}); err != nil &&
+				!strings.Contains(err.Error(), "already exists") {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	for _, search := range []string{"", "a", "li", "ali", "ALICE", "zür", "zürich_", "école", "_1", "sol_", "nothing", "b_5"} {
+		var want []string
+		for _, n := range names {
+			if strings.Contains(strings.ToLower(n), strings.ToLower(search)) {
+				want = append(want, n)
+			}
+		}
+		for _, limit := range []int{1, 7, 100} {
+			for page := 1; page <= len(want)/limit+2; page++ {
+				got, pg, err := history.ListReferences(db, table, merchant, merchantapi.Page{Page: page, Limit: limit}, search, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				lo, hi := min((page-1)*limit, len(want)), min(page*limit, len(want))
+				var gotNames []string
+				for _, g := range got {
+					gotNames = append(gotNames, g.DepositReference)
+				}
+				if fmt.Sprint(gotNames) != fmt.Sprint(want[lo:hi]) || pg.Total != len(want) || pg.HasMore != (hi < len(want)) {
+					t.Fatalf("search %q page %d limit %d: %v (total %d), want %v (total %d)", search, page, limit, gotNames, pg.Total, want[lo:hi], len(want))
+				}
+			}
+			var all []string
+			cur := ""
+			for n := 0; n <= len(want); n++ {
+				got, pg, err := history.ListReferences(db, table, merchant, merchantapi.Page{Page: 1, Limit: limit}, search, cur)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, g := range got {
+					all = append(all, g.DepositReference)
+				}
+				if cur = pg.NextCursor; cur == "" {
+					break
+				}
+			}
+			if fmt.Sprint(all) != fmt.Sprint(want) {
+				t.Fatalf("search %q by cursor of %d: %v, want %v", search, limit, all, want)
+			}
+		}
+	}
+	if _, _, err := history.ListReferences(db, table, merchant, merchantapi.Page{Page: 1, Limit: 5}, "ali", "bm90LWEtY3Vyc29y"); err == nil {
+		t.Error("a made-up cursor was taken")
 	}
 }

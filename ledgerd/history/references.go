@@ -1,12 +1,19 @@
 package history
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"sort"
 	"strings"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/inflowhq/inflow/ledgerd/registry"
 	"github.com/inflowhq/inflow/ledgerd/store"
+	"github.com/inflowhq/inflow/pkg/apierr"
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
@@ -80,22 +87,62 @@ type ReferenceSummary struct {
 	LastDepositAt    *events.APITime   `json:"lastDepositAt"`
 }
 
-// ListReferences lists a merchant's references, optionally searching.
-func ListReferences(r store.Reader, table *assets.Config, merchant string, p merchantapi.Page, search string) ([]ReferenceSummary, merchantapi.Pagination, error) {
-	var refs []store.Reference
-	search = strings.ToLower(search)
-	err := registry.ScanReferences(r, merchant, func(ref *store.Reference) (bool, error) {
-		if search == "" || strings.Contains(strings.ToLower(ref.Reference), search) {
-			refs = append(refs, *ref)
-		}
-		return true, nil
-	})
+// ListReferences lists a merchant's references in reference order,
+// optionally those holding search (any case). Its cost:
+//
+//   - without a search, the page, plus the references it skips to reach
+//     its offset, from the nearer end (a cursor skips none); the total is a
+//     count kept as references are made;
+//   - with a search of three characters or more, the shortest list of
+//     references that hold one of its trigrams, intersected with the
+//     others' by seeking (RG/), each match checked; the total is exact;
+//   - with a shorter search, every reference of the merchant.
+func ListReferences(r store.Reader, table *assets.Config, merchant string, p merchantapi.Page, search, cursor string) ([]ReferenceSummary, merchantapi.Pagination, error) {
+	pg := merchantapi.Pagination{Page: p.Page, Limit: p.Limit}
+	after, err := decodeRefCursor(cursor, merchant, search)
 	if err != nil {
-		return nil, merchantapi.Pagination{}, err
+		return nil, pg, err
 	}
-	lo, hi, pg := merchantapi.Paginate(p, len(refs))
-	out := make([]ReferenceSummary, 0, hi-lo)
-	for _, ref := range refs[lo:hi] {
+	var names []string
+	var total int64
+	more := false
+	offset := int64(p.Page-1) * int64(p.Limit)
+	if after != nil {
+		offset, pg.Page = 0, 0
+	}
+	if search == "" {
+		if total, err = registry.ReferenceCount(r, merchant); err != nil {
+			return nil, pg, err
+		}
+		names, more, err = referencePage(r, merchant, offset, int64(p.Limit), total, after)
+	} else {
+		var all []string
+		if all, err = searchReferences(r, merchant, search); err != nil {
+			return nil, pg, err
+		}
+		total = int64(len(all))
+		if after != nil {
+			i, _ := slices.BinarySearch(all, *after+"\x00")
+			all = all[i:]
+		} else {
+			all = all[min(offset, int64(len(all))):]
+		}
+		names = all[:min(len(all), p.Limit)]
+		more = len(all) > p.Limit
+	}
+	if err != nil {
+		return nil, pg, err
+	}
+	pg.Total, pg.TotalPages, pg.HasMore = int(total), int((total+int64(p.Limit)-1)/int64(p.Limit)), more
+	if more && len(names) > 0 {
+		pg.NextCursor = encodeRefCursor(names[len(names)-1], merchant, search)
+	}
+	out := make([]ReferenceSummary, 0, len(names))
+	for _, name := range names {
+		ref, err := registry.GetReference(r, merchant, name)
+		if err != nil {
+			return nil, pg, err
+		}
 		s := ReferenceSummary{DepositReference: ref.Reference, Protocols: []string{}, AddressCount: len(ref.Bindings)}
 		fams := map[string]bool{}
 		for _, bd := range ref.Bindings {
@@ -118,4 +165,151 @@ func ListReferences(r store.Reader, table *assets.Config, merchant string, p mer
 		out = append(out, s)
 	}
 	return out, pg, nil
+}
+
+// referencePage returns the names of a page of references, reading their
+// keys from the end nearer the page (or from after a cursor).
+func referencePage(r store.Reader, merchant string, offset, limit, total int64, after *string) ([]string, bool, error) {
+	prefix := store.ReferencePrefix(merchant)
+	o := &pebble.IterOptions{LowerBound: prefix, UpperBound: store.PrefixEnd(prefix)}
+	if after != nil {
+		o.LowerBound = append(store.ReferenceKey(merchant, *after), 0)
+	}
+	it, err := r.NewIter(o)
+	if err != nil {
+		return nil, false, err
+	}
+	defer it.Close()
+	var names []string
+	if after == nil && offset >= total {
+		return nil, false, nil
+	}
+	if after == nil && total-offset-limit < offset {
+		// From the last: skip the references after the page.
+		want := min(limit, total-offset)
+		skip := total - offset - want
+		n := int64(0)
+		for valid := it.Last(); valid && int64(len(names)) < want; valid = it.Prev() {
+			if n++; n > skip {
+				names = append(names, store.ReferenceOf(it.Key(), prefix))
+			}
+		}
+		slices.Reverse(names)
+		return names, offset+int64(len(names)) < total, it.Error()
+	}
+	n := int64(0)
+	for valid := it.First(); valid; valid = it.Next() {
+		if n++; n <= offset {
+			continue
+		}
+		if int64(len(names)) == limit {
+			return names, true, nil
+		}
+		names = append(names, store.ReferenceOf(it.Key(), prefix))
+	}
+	return names, false, it.Error()
+}
+
+// searchReferences returns every reference of the merchant holding search
+// (any case), in order.
+func searchReferences(r store.Reader, merchant, search string) ([]string, error) {
+	needle := strings.ToLower(search)
+	tris := registry.Trigrams(search)
+	var out []string
+	if len(tris) == 0 {
+		err := registry.ScanReferences(r, merchant, func(ref *store.Reference) (bool, error) {
+			if strings.Contains(strings.ToLower(ref.Reference), needle) {
+				out = append(out, ref.Reference)
+			}
+			return true, nil
+		})
+		return out, err
+	}
+	// Leapfrog over the trigrams' lists of references: each list seeks to
+	// the largest reference another one is at, until all agree.
+	type list struct {
+		it     *pebble.Iterator
+		prefix []byte
+	}
+	lists := make([]list, len(tris))
+	for i, t := range tris {
+		p := store.RefTrigramPrefix(merchant, t)
+		it, err := r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: store.PrefixEnd(p)})
+		if err != nil {
+			for _, l := range lists[:i] {
+				l.it.Close()
+			}
+			return nil, err
+		}
+		lists[i] = list{it, p}
+	}
+	defer func() {
+		for _, l := range lists {
+			l.it.Close()
+		}
+	}()
+	at := func(l list) string { return string(l.it.Key()[len(l.prefix):]) }
+	for _, l := range lists {
+		if !l.it.First() {
+			return nil, l.it.Error()
+		}
+	}
+	for {
+		hi := at(lists[0])
+		for _, l := range lists[1:] {
+			if k := at(l); k > hi {
+				hi = k
+			}
+		}
+		agree := true
+		for _, l := range lists {
+			if at(l) == hi {
+				continue
+			}
+			agree = false
+			if !l.it.SeekGE(append(append([]byte(nil), l.prefix...), hi...)) {
+				return out, l.it.Error()
+			}
+		}
+		if !agree {
+			continue
+		}
+		if strings.Contains(strings.ToLower(hi), needle) {
+			out = append(out, hi)
+		}
+		if !lists[0].it.Next() {
+			return out, lists[0].it.Error()
+		}
+	}
+}
+
+type refCursor struct {
+	After string `json:"a"`
+	Query string `json:"q"`
+}
+
+func refFingerprint(merchant, search string) string {
+	h := sha256.Sum256([]byte(merchant + "\x00" + strings.ToLower(search)))
+	return hex.EncodeToString(h[:6])
+}
+
+func encodeRefCursor(last, merchant, search string) string {
+	b, _ := json.Marshal(refCursor{After: last, Query: refFingerprint(merchant, search)})
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeRefCursor(c, merchant, search string) (*string, error) {
+	if c == "" {
+		return nil, nil
+	}
+	bad := apierr.New(apierr.InvalidPagination, "cursor is not a nextCursor of this listing")
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) > 2048 {
+		return nil, bad
+	}
+	var rc refCursor
+	if err := json.Unmarshal(b, &rc); err != nil || rc.Query != refFingerprint(merchant, search) || merchantapi.ValidateReference(rc.After) != nil {
+		return nil, bad
+	}
+	return &rc.After, nil
 }

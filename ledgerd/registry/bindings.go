@@ -36,6 +36,9 @@ func (r *Registry) Bind(b *store.Batch, merchant string, req merchantapi.BindReq
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		ref = &store.Reference{Merchant: merchant, Reference: req.DepositReference, CreatedAt: now, Bindings: []store.Binding{}}
+		if err := indexReference(b, merchant, req.DepositReference); err != nil {
+			return nil, err
+		}
 	case err != nil:
 		return nil, err
 	}

@@ -75,6 +75,9 @@ func New(db *store.DB, table *assets.Config, o Options) (*Registry, error) {
 	if err := r.indexPools(); err != nil {
 		return nil, err
 	}
+	if err := r.indexReferences(); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 

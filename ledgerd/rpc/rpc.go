@@ -581,7 +581,13 @@ func (s *Server) listReferences(r *http.Request, merchant string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, pg, err := history.ListReferences(s.db, s.assets, merchant, p, search)
+	cursor, err := merchantapi.ParseCursor(q)
+	if err != nil {
+		return nil, err
+	}
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	data, pg, err := history.ListReferences(snap, s.assets, merchant, p, search, cursor)
 	if err != nil {
 		return nil, err
 	}

@@ -238,6 +238,12 @@ func ConflictPrefix() []byte { return newKey(pConflict) }
 // ReferenceKey is a deposit reference's row.
 func ReferenceKey(merchant, ref string) []byte { return newKey(pReference).merchant(merchant).str(ref) }
 
+// ReferenceAll spans every merchant's references.
+func ReferenceAll() []byte { return newKey(pReference) }
+
+// ReferenceOf is the reference a ReferenceKey under prefix names.
+func ReferenceOf(k []byte, prefix []byte) string { return string(k[len(prefix):]) }
+
 // ReferencePrefix spans a merchant's references, in reference order.
 func ReferencePrefix(merchant string) []byte { return newKey(pReference).merchant(merchant) }
 

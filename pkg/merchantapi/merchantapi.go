@@ -304,6 +304,15 @@ func ValidateIdempotencyKey(k string) error {
 	return nil
 }
 
+// ParseCursor reads a listing's cursor: a nextCursor it answered before.
+func ParseCursor(q url.Values) (string, error) {
+	c := q.Get("cursor")
+	if len(c) > MaxCursorLen || strings.Trim(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+		return "", apierr.New(apierr.InvalidPagination, "cursor is not a nextCursor")
+	}
+	return c, nil
+}
+
 // ParseSearch reads the search of GET /api/v1/deposits/references.
 func ParseSearch(q url.Values) (string, error) {
 	s := q.Get("search")
@@ -443,15 +452,14 @@ func ParseDepositQuery(q url.Values, table *assets.Config) (DepositQuery, error)
 		}
 		d.SortBy = s
 	}
-	if c := q.Get("cursor"); c != "" {
-		if len(c) > MaxCursorLen || strings.Trim(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
-			return d, apierr.New(apierr.InvalidPagination, "cursor is not a nextCursor")
-		}
-		if d.SortBy != "detectedAt" {
-			return d, apierr.New(apierr.InvalidPagination, "cursor pages only listings sorted by detectedAt")
-		}
-		d.Cursor = c
+	c, err := ParseCursor(q)
+	if err != nil {
+		return d, err
 	}
+	if c != "" && d.SortBy != "detectedAt" {
+		return d, apierr.New(apierr.InvalidPagination, "cursor pages only listings sorted by detectedAt")
+	}
+	d.Cursor = c
 	d.Desc = true
 	switch s := q.Get("sortOrder"); s {
 	case "", "desc":

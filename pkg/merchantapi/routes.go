@@ -179,6 +179,7 @@ var (
 	pEvent    = Param{Name: "id", In: "path", Type: "string", Desc: "Event id (evt_…)", Required: true, Kind: IDEvent}
 	pFrom     = Param{Name: "from", In: "query", Type: "string", Desc: "Detected at or after: RFC 3339 time or date (UTC midnight)"}
 	pTo       = Param{Name: "to", In: "query", Type: "string", Desc: "Detected before: RFC 3339 time or date (UTC midnight)"}
+	pCursor   = Param{Name: "cursor", In: "query", Type: "string", Desc: "The nextCursor of the page before: the page after it (page is then not used)"}
 )
 
 func page(in *Input) error { _, err := ParsePage(in.Query); return err }
@@ -211,10 +212,13 @@ var Routes = []Route{
 			apierr.TooManyMetadataKeys, apierr.ReferenceTooLong, apierr.InvalidDepositReference, apierr.InvalidJSON, apierr.IdempotencyKeyReused},
 		Validate: decode[BindRequest]},
 	{Name: "listDepositReferences", Method: http.MethodGet, Path: "/api/v1/deposits/references", Summary: "List deposit references",
-		Params: []Param{pPage, pLimit, {Name: "search", In: "query", Type: "string", Desc: "Substring of the reference"}},
+		Params: []Param{pPage, pLimit, {Name: "search", In: "query", Type: "string", Desc: "Substring of the reference, any case"}, pCursor},
 		Status: 200, Response: "ReferenceList", Errors: []apierr.Code{apierr.InvalidPagination, apierr.InvalidParameter},
 		Validate: func(in *Input) error {
 			if _, err := ParseSearch(in.Query); err != nil {
+				return err
+			}
+			if _, err := ParseCursor(in.Query); err != nil {
 				return err
 			}
 			return page(in)
@@ -232,7 +236,7 @@ var Routes = []Route{
 			{Name: "status", In: "query", Type: "string", Enum: Statuses},
 			{Name: "currency", In: "query", Type: "string"}, pChain,
 			{Name: "sortBy", In: "query", Type: "string", Enum: SortFields},
-			{Name: "sortOrder", In: "query", Type: "string", Enum: []string{"asc", "desc"}}},
+			{Name: "sortOrder", In: "query", Type: "string", Enum: []string{"asc", "desc"}}, pCursor},
 		Status: 200, Response: "DepositList",
 		Errors: []apierr.Code{apierr.InvalidPagination, apierr.InvalidParameter, apierr.UnsupportedChain, apierr.InvalidDepositReference},
 		Validate: func(in *Input) error {
