@@ -112,7 +112,7 @@ func (x *Indexer) Step(ctx context.Context, max int) (int, error) {
 	}
 	var todo []queued
 	depth := 0
-	err := store.Scan(x.db, store.ListQueuePrefix(), false, func(k, v []byte) (bool, error) {
+	err := store.ScanListQueue(x.db, func(k, v []byte) (bool, error) {
 		depth++
 		if len(todo) >= max {
 			return depth < 100_000, nil // count on, for the gauge, up to a point
@@ -151,6 +151,9 @@ func (x *Indexer) Step(ctx context.Context, max int) (int, error) {
 			if err := b.Delete(q.key, nil); err != nil {
 				return err
 			}
+		}
+		if err := b.SetListQueueIndexed(store.ListQueueSeq(todo[len(todo)-1].key)); err != nil {
+			return err
 		}
 		for _, r := range out {
 			if err := b.Set(r.key, store.AppendIDs(nil, r.ids), nil); err != nil {

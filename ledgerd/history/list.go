@@ -567,7 +567,7 @@ func (q *Listing) withTail(r store.Reader, indexed func(bool, *item) ([]stream, 
 func (q *Listing) tail(r store.Reader, match func(*store.Deposit) bool) ([]item, error) {
 	var out []item
 	dr := &store.DepositReader{R: r}
-	err := store.Scan(r, store.ListQueuePrefix(), false, func(_, v []byte) (bool, error) {
+	err := store.ScanListQueue(r, func(_, v []byte) (bool, error) {
 		rows, err := store.QueuedRows(v)
 		if err != nil {
 			return false, err

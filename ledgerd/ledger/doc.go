@@ -40,6 +40,18 @@
 // emits one event with a stable id (deposit id and status), written to the
 // outbox in the same batch as the change.
 //
+// # What the listings read
+//
+// With the money state, each batch keeps what the deposit listings read
+// (ledgerd/history): each account's deposits by status, per currency and
+// chain, and each merchant's totals row (its accounts added up), from which
+// a listing's exact total is one read; a row per merchant and block of its
+// open deposits (LO/, deleted when the block completes or is orphaned) and
+// of its orphaned ones (LX/); and a queue row (LQ/) naming the batch's
+// detection rows, from which the listing indexer builds the reference and
+// asset listings off this path. A row per deposit would cost the synced
+// batch about a tenth of its bytes; these cost a few rows per batch.
+//
 // # State in memory
 //
 // What the ledger reads on every deposit is in memory (state.go), loaded

@@ -50,28 +50,19 @@ func (r *Registry) Bind(b *store.Batch, merchant string, req merchantapi.BindReq
 	if err := r.sweep(b, merchant, spec.Family, now); err != nil {
 		return nil, err
 	}
-	var id uint64
-	var avail []byte
-	err = store.Scan(b, store.AvailablePrefix(merchant, spec.Family), false, func(k, _ []byte) (bool, error) {
-		avail = append([]byte(nil), k...)
-		id = store.AvailableID(k)
-		return false, nil
-	})
+	id, ok, err := takeAvailable(b, merchant, spec.Family)
 	if err != nil {
 		return nil, err
 	}
-	if avail == nil {
+	if !ok {
 		return nil, apierr.New(apierr.NoAvailableAddresses, "Address pool exhausted for protocol '%s'", spec.Family)
 	}
 	pa, key, err := byID(b, id)
 	if err != nil {
 		return nil, err
 	}
-	pa.Status, pa.Reference, pa.ChainID, pa.Currency, pa.BoundAt = store.AddressBound, req.DepositReference, spec.ID, asset.Currency, now.UnixNano()
+	pa.Status, pa.Reference, pa.ChainID, pa.Currency, pa.BoundAt, pa.AvailableSeq = store.AddressBound, req.DepositReference, spec.ID, asset.Currency, now.UnixNano(), 0
 	if err := b.PutJSON(key, pa); err != nil {
-		return nil, err
-	}
-	if err := b.Delete(avail, nil); err != nil {
 		return nil, err
 	}
 	if err := b.PutJSON(store.BindingKey(pa.ID, now.UnixNano()), store.BindingRecord{

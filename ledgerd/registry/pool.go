@@ -1,10 +1,13 @@
 package registry
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/apierr"
@@ -60,6 +63,9 @@ func (r *Registry) Import(b *store.Batch, merchant string, fam chain.Family, add
 			return nil, err
 		}
 		pa := store.PoolAddress{ID: id, Merchant: merchant, Family: fam, Raw: a.Bytes(), Status: store.AddressAvailable, ImportedAt: now}
+		if err := makeAvailable(b, &pa); err != nil {
+			return nil, err
+		}
 		if err := b.PutJSON(k, pa); err != nil {
 			return nil, err
 		}
@@ -67,9 +73,6 @@ func (r *Registry) Import(b *store.Batch, merchant string, fam chain.Family, add
 			return nil, err
 		}
 		if err := b.Set(store.MerchantPoolKey(merchant, id), k, nil); err != nil {
-			return nil, err
-		}
-		if err := b.Set(store.AvailableKey(merchant, fam, id), nil, nil); err != nil {
 			return nil, err
 		}
 		if err := publishAddress(b, &pa); err != nil {
@@ -198,19 +201,19 @@ func (r *Registry) Reassign(b *store.Batch, a chain.Address, to string) (*Reassi
 	}
 	res := &ReassignResult{Protocol: pa.Family.String(), Address: a.Checksummed(), Merchant: to, Previous: pa.Merchant, Status: pa.Status}
 	if pa.Merchant != to {
-		for _, del := range [][]byte{store.AvailableKey(pa.Merchant, pa.Family, pa.ID), store.MerchantPoolKey(pa.Merchant, pa.ID)} {
+		for _, del := range [][]byte{store.AvailableKey(pa.Merchant, pa.Family, pa.AvailableSeq), store.MerchantPoolKey(pa.Merchant, pa.ID)} {
 			if err := b.Delete(del, nil); err != nil {
 				return nil, err
 			}
 		}
 		pa.Merchant = to
+		if err := makeAvailable(b, &pa); err != nil {
+			return nil, err
+		}
 		if err := b.PutJSON(k, pa); err != nil {
 			return nil, err
 		}
 		if err := b.Set(store.MerchantPoolKey(to, pa.ID), k, nil); err != nil {
-			return nil, err
-		}
-		if err := b.Set(store.AvailableKey(to, pa.Family, pa.ID), nil, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -243,13 +246,13 @@ func (r *Registry) sweep(b *store.Batch, merchant string, fam chain.Family, now 
 			return err
 		}
 		pa.Status, pa.CooldownUntil = store.AddressAvailable, 0
+		if err := makeAvailable(b, pa); err != nil {
+			return err
+		}
 		if err := b.PutJSON(key, pa); err != nil {
 			return err
 		}
 		if err := b.Delete(k, nil); err != nil {
-			return err
-		}
-		if err := b.Set(store.AvailableKey(merchant, fam, id), nil, nil); err != nil {
 			return err
 		}
 		if err := publishAddress(b, pa); err != nil {
@@ -288,6 +291,101 @@ func (r *Registry) SweepAll() error {
 		}
 	}
 	return nil
+}
+
+// makeAvailable puts an address at the tail of its merchant's queue of
+// available addresses of its family; the caller writes its row.
+func makeAvailable(b *store.Batch, pa *store.PoolAddress) error {
+	q, err := store.GetAvailQueue(b, pa.Merchant, pa.Family)
+	if err != nil {
+		return err
+	}
+	q.Given++
+	pa.AvailableSeq = q.Given
+	if err := b.Set(store.AvailableKey(pa.Merchant, pa.Family, q.Given), binary.BigEndian.AppendUint64(nil, pa.ID), nil); err != nil {
+		return err
+	}
+	return b.PutAvailQueue(pa.Merchant, pa.Family, q)
+}
+
+// takeAvailable takes the address at the head of a merchant's queue of
+// available addresses of a family: it seeks past the last one taken, so
+// the tombstones of those taken before cost nothing. ok is false when the
+// queue is empty.
+func takeAvailable(b *store.Batch, merchant string, fam chain.Family) (id uint64, ok bool, err error) {
+	q, err := store.GetAvailQueue(b, merchant, fam)
+	if err != nil {
+		return 0, false, err
+	}
+	p := store.AvailablePrefix(merchant, fam)
+	it, err := b.NewIter(&pebble.IterOptions{LowerBound: store.AvailableKey(merchant, fam, q.Taken+1), UpperBound: store.PrefixEnd(p)})
+	if err != nil {
+		return 0, false, err
+	}
+	defer it.Close()
+	if !it.First() {
+		return 0, false, it.Error()
+	}
+	k, v := append([]byte(nil), it.Key()...), it.Value()
+	if len(v) != 8 {
+		return 0, false, fmt.Errorf("registry: available address row %q", k)
+	}
+	id = binary.BigEndian.Uint64(v)
+	q.Taken = store.AvailableSeq(k)
+	if err := b.Delete(k, nil); err != nil {
+		return 0, false, err
+	}
+	return id, true, b.PutAvailQueue(merchant, fam, q)
+}
+
+// poolQueueMark is set once available addresses are in queues.
+const poolQueueMark = "pool-queue"
+
+// queuePools moves the available addresses of a store written before the
+// queues (V/<merchant>0<family><address id>, an empty value) into them, in
+// import order, once.
+func (r *Registry) queuePools() error {
+	if ok, err := store.Has(r.db, store.CounterKey(poolQueueMark)); err != nil || ok {
+		return err
+	}
+	type old struct {
+		key []byte
+		id  uint64
+	}
+	var olds []old
+	err := store.Scan(r.db, store.AvailableAll(), false, func(k, v []byte) (bool, error) {
+		if len(v) == 0 {
+			olds = append(olds, old{append([]byte(nil), k...), store.AvailableSeq(k)})
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for i := 0; i < len(olds); i += 5000 {
+		err := r.db.Write(func(b *store.Batch) error {
+			for _, o := range olds[i:min(i+5000, len(olds))] {
+				if err := b.Delete(o.key, nil); err != nil {
+					return err
+				}
+				pa, key, err := byID(b, o.id)
+				if err != nil {
+					return err
+				}
+				if err := makeAvailable(b, pa); err != nil {
+					return err
+				}
+				if err := b.PutJSON(key, pa); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return r.db.Write(func(b *store.Batch) error { _, err := b.Next(poolQueueMark); return err })
 }
 
 func byID(rd store.Reader, id uint64) (*store.PoolAddress, []byte, error) {

@@ -17,8 +17,10 @@
 // cannot let a retry run the operation twice. Do runs one operation in a
 // batch of its own.
 //
-// Pool lifecycle: an imported address is available; binding takes the oldest
-// available address of the chain's family and makes it bound; unbinding
+// Pool lifecycle: an imported address is available; binding takes the
+// address of the chain's family that has been available longest (a queue,
+// first in first out: imported, or back from its cooldown) and makes it
+// bound; unbinding
 // starts a cooldown (30 minutes by default), after which the address is
 // available again. Every pool address is watched from its import on, so a
 // deposit to an address bound to no one is still seen and recorded as
@@ -73,6 +75,9 @@ func New(db *store.DB, table *assets.Config, o Options) (*Registry, error) {
 	}
 	r := &Registry{db: db, assets: table, cooldown: o.Cooldown, now: o.Now, log: o.Logger}
 	if err := r.indexPools(); err != nil {
+		return nil, err
+	}
+	if err := r.queuePools(); err != nil {
 		return nil, err
 	}
 	if err := r.indexReferences(); err != nil {

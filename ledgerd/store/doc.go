@@ -59,7 +59,8 @@
 //	A/<family><address bytes>                                 pool address (owner, status, binding)
 //	I/<address id>                                            address id → A key
 //	PM/<merchant>0<address id>                                a merchant's pool addresses, in import order
-//	V/<merchant>0<family><address id>                         available addresses, in import order
+//	V/<merchant>0<family><seq>                                available addresses, first available first → address id
+//	VP/<merchant>0<family>                                    the available addresses' queue: the last seq given, the last taken
 //	C/<merchant>0<family><until><id>                          addresses cooling down until <until>
 //	AC/<length><family><address bytes><claimant>              an import refused: the address is in another merchant's pool
 //	R/<merchant>0<reference>                                  deposit reference (metadata, active bindings)
@@ -105,6 +106,17 @@
 //     tags, the deposit) and the account in the same batch. Earlier versions
 //     kept balances (B/) and totals (RS/) in rows of their own; the ledger
 //     moves them into accounts when it opens the store.
+//   - An account's counts by status are its deposits in each status, per
+//     currency and chain, and a merchant's totals row (MT/) is its accounts
+//     added up: both change in the batch of each deposit and status change,
+//     so a listing's total is one row.
+//   - The listing of open deposits (LO/) holds exactly the pending and
+//     confirmed ones, a row per merchant and block, and that of orphaned
+//     deposits (LX/) exactly the orphaned ones; both change in the batch of
+//     the status change.
+//   - Every detection row (DM/) is, in any snapshot, either named by a
+//     queue row (LQ/) or indexed in the reference and asset listings (LR/,
+//     LA/): the listing indexer swaps one for the other in one batch.
 //   - A deposit id is derived from (chain, tx hash, index, block hash): the
 //     same transfer in the same block is the same deposit, so re-applying a
 //     record is a no-op.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/kv"
 )
@@ -28,6 +29,7 @@ const (
 	pAddressID     = "I/"
 	pMerchantPool  = "PM/"
 	pAvailable     = "V/"
+	pAvailQueue    = "VP/"
 	pCooldown      = "C/"
 	pConflict      = "AC/"
 	pReference     = "R/"
@@ -71,7 +73,8 @@ var Families = []Family{
 	{pPoolAddress, "A/<family><address bytes>", "pool address (owner, status, binding)"},
 	{pAddressID, "I/<address id>", "address id → A key"},
 	{pMerchantPool, "PM/<merchant>0<address id>", "a merchant's pool addresses, in import order"},
-	{pAvailable, "V/<merchant>0<family><address id>", "available addresses, in import order"},
+	{pAvailable, "V/<merchant>0<family><seq>", "available addresses, first available first → address id"},
+	{pAvailQueue, "VP/<merchant>0<family>", "the available addresses' queue: the last seq given, the last taken"},
 	{pCooldown, "C/<merchant>0<family><until><id>", "addresses cooling down until <until>"},
 	{pConflict, "AC/<length><family><address bytes><claimant>", "an import refused: the address is in another merchant's pool"},
 	{pReference, "R/<merchant>0<reference>", "deposit reference (metadata, active bindings)"},
@@ -161,19 +164,55 @@ func MerchantPoolPrefix(merchant string) []byte { return newKey(pMerchantPool).m
 // MerchantPoolID reads the address id of a MerchantPoolKey.
 func MerchantPoolID(k []byte) uint64 { return binary.BigEndian.Uint64(k[len(k)-8:]) }
 
-// AvailableKey marks an address available.
-func AvailableKey(merchant string, fam chain.Family, id uint64) []byte {
-	return newKey(pAvailable).merchant(merchant).b(byte(fam)).u64(id)
+// AvailableKey is an address's place in its merchant's queue of available
+// addresses of a family. The queue is first in, first out, and taken from
+// its head by seeking past the last seq taken (AvailQueueKey), never by
+// scanning from its start: the deletes of every address bound before stay
+// there as tombstones until compactions drop them.
+func AvailableKey(merchant string, fam chain.Family, seq uint64) []byte {
+	return newKey(pAvailable).merchant(merchant).b(byte(fam)).u64(seq)
 }
 
 // AvailablePrefix spans a merchant's available addresses of a family,
-// oldest first.
+// first available first.
 func AvailablePrefix(merchant string, fam chain.Family) []byte {
 	return newKey(pAvailable).merchant(merchant).b(byte(fam))
 }
 
-// AvailableID reads the address id of an AvailableKey.
-func AvailableID(k []byte) uint64 { return binary.BigEndian.Uint64(k[len(k)-8:]) }
+// AvailableAll spans every merchant's available addresses.
+func AvailableAll() []byte { return newKey(pAvailable) }
+
+// AvailableSeq reads the seq of an AvailableKey.
+func AvailableSeq(k []byte) uint64 { return binary.BigEndian.Uint64(k[len(k)-8:]) }
+
+// AvailQueueKey holds a merchant's queue of available addresses of a
+// family: the last seq given and the last seq taken.
+func AvailQueueKey(merchant string, fam chain.Family) []byte {
+	return newKey(pAvailQueue).merchant(merchant).b(byte(fam))
+}
+
+// AvailQueue is that row.
+type AvailQueue struct{ Given, Taken uint64 }
+
+// GetAvailQueue reads a queue's row (zero if none).
+func GetAvailQueue(r Reader, merchant string, fam chain.Family) (AvailQueue, error) {
+	v, err := GetRaw(r, AvailQueueKey(merchant, fam))
+	if errors.Is(err, ErrNotFound) {
+		return AvailQueue{}, nil
+	}
+	if err != nil {
+		return AvailQueue{}, err
+	}
+	if len(v) != 16 {
+		return AvailQueue{}, fmt.Errorf("store: available queue row of %d bytes", len(v))
+	}
+	return AvailQueue{binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])}, nil
+}
+
+// PutAvailQueue writes a queue's row.
+func (b *Batch) PutAvailQueue(merchant string, fam chain.Family, q AvailQueue) error {
+	return b.Set(AvailQueueKey(merchant, fam), binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, q.Given), q.Taken), nil)
+}
 
 // CooldownKey marks an address cooling down until until (unix nanos).
 func CooldownKey(merchant string, fam chain.Family, until int64, id uint64) []byte {
@@ -544,6 +583,54 @@ func ListQueueKey(seq uint64) []byte { return newKey(pListQueue).u64(seq) }
 
 // ListQueuePrefix spans the queue, oldest first.
 func ListQueuePrefix() []byte { return newKey(pListQueue) }
+
+// ListQueueSeq reads the seq of a ListQueueKey.
+func ListQueueSeq(k []byte) uint64 { return binary.BigEndian.Uint64(k[len(pListQueue):]) }
+
+const listingIndexed = "listing-indexed"
+
+// ListQueueHead is where the queue's rows not yet indexed begin: after the
+// last seq the listing indexer took (kept with the rows it wrote), so that
+// reading the queue skips the deletes of every row indexed before instead
+// of stepping over them.
+func ListQueueHead(r Reader) ([]byte, error) {
+	v, err := GetRaw(r, CounterKey(listingIndexed))
+	if errors.Is(err, ErrNotFound) {
+		return ListQueuePrefix(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(v) != 8 {
+		return nil, fmt.Errorf("store: listing indexed mark of %d bytes", len(v))
+	}
+	return ListQueueKey(binary.BigEndian.Uint64(v) + 1), nil
+}
+
+// SetListQueueIndexed records that the queue's rows up to seq are indexed.
+func (b *Batch) SetListQueueIndexed(seq uint64) error {
+	return b.Set(CounterKey(listingIndexed), binary.BigEndian.AppendUint64(nil, seq), nil)
+}
+
+// ScanListQueue calls fn with each queue row not yet indexed, in order.
+func ScanListQueue(r Reader, fn func(k, v []byte) (bool, error)) error {
+	head, err := ListQueueHead(r)
+	if err != nil {
+		return err
+	}
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: head, UpperBound: PrefixEnd(ListQueuePrefix())})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for valid := it.First(); valid; valid = it.Next() {
+		more, err := fn(it.Key(), it.Value())
+		if err != nil || !more {
+			return err
+		}
+	}
+	return it.Error()
+}
 
 // AppendQueuedRow appends a detection row's key to a queue row's value.
 func AppendQueuedRow(out, dmKey []byte) []byte {

@@ -38,6 +38,9 @@ type PoolAddress struct {
 	Currency      string       `json:"currency,omitempty"`
 	BoundAt       int64        `json:"boundAt,omitempty"` // unix nanos
 	CooldownUntil int64        `json:"cooldownUntil,omitempty"`
+	// AvailableSeq is its place in the queue of available addresses
+	// (store.AvailableKey) while it is available.
+	AvailableSeq uint64 `json:"availableSeq,omitempty"`
 	ImportedAt    time.Time    `json:"importedAt"`
 }
 
