@@ -40,8 +40,8 @@ type PoolAddress struct {
 	CooldownUntil int64        `json:"cooldownUntil,omitempty"`
 	// AvailableSeq is its place in the queue of available addresses
 	// (store.AvailableKey) while it is available.
-	AvailableSeq uint64 `json:"availableSeq,omitempty"`
-	ImportedAt    time.Time    `json:"importedAt"`
+	AvailableSeq uint64    `json:"availableSeq,omitempty"`
+	ImportedAt   time.Time `json:"importedAt"`
 }
 
 // Address returns the canonical address.
