@@ -170,10 +170,10 @@ func ListReferences(r store.Reader, table *assets.Config, merchant string, p mer
 // referencePage returns the names of a page of references, reading their
 // keys from the end nearer the page (or from after a cursor).
 func referencePage(r store.Reader, merchant string, offset, limit, total int64, after *string) ([]string, bool, error) {
-	prefix := store.ReferencePrefix(merchant)
+	prefix := store.RefNamePrefix(merchant)
 	o := &pebble.IterOptions{LowerBound: prefix, UpperBound: store.PrefixEnd(prefix)}
 	if after != nil {
-		o.LowerBound = append(store.ReferenceKey(merchant, *after), 0)
+		o.LowerBound = append(store.RefNameKey(merchant, *after), 0)
 	}
 	it, err := r.NewIter(o)
 	if err != nil {

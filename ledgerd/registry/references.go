@@ -32,8 +32,12 @@ func Trigrams(s string) []string {
 	return out
 }
 
-// indexReference counts a new reference and indexes its trigrams, in b.
+// indexReference counts a new reference and indexes its name and
+// trigrams, in b.
 func indexReference(b *store.Batch, merchant, ref string) error {
+	if err := b.Set(store.RefNameKey(merchant, ref), nil, nil); err != nil {
+		return err
+	}
 	for _, t := range Trigrams(ref) {
 		if err := b.Set(store.RefTrigramKey(merchant, t, ref), nil, nil); err != nil {
 			return err
@@ -63,7 +67,7 @@ func ReferenceCount(rd store.Reader, merchant string) (int64, error) {
 }
 
 // referenceIndexMark is set once every reference is counted and indexed.
-const referenceIndexMark = "references-v1"
+const referenceIndexMark = "references-v2"
 
 // indexReferences counts and indexes the references of a store written
 // before they were, once.
@@ -89,6 +93,9 @@ func (r *Registry) indexReferences() error {
 	for i := 0; i < len(refs); i += 10_000 {
 		err := r.db.Write(func(b *store.Batch) error {
 			for _, x := range refs[i:min(i+10_000, len(refs))] {
+				if err := b.Set(store.RefNameKey(x.merchant, x.ref), nil, nil); err != nil {
+					return err
+				}
 				for _, t := range Trigrams(x.ref) {
 					if err := b.Set(store.RefTrigramKey(x.merchant, t, x.ref), nil, nil); err != nil {
 						return err

@@ -65,6 +65,7 @@
 //	AC/<length><family><address bytes><claimant>              an import refused: the address is in another merchant's pool
 //	R/<merchant>0<reference>                                  deposit reference (metadata, active bindings)
 //	RG/<merchant>0<length><trigram><reference>                the references holding a trigram (three lower-case characters), for search
+//	RN/<merchant>0<reference>                                 a merchant's references by name alone, for paging past them
 //	H/<address id><bound at>                                  binding history of an address
 //	D/<deposit id>                                            deposit, as detected (see BlockTag)
 //	BS/<block tag>                                            status of a block's deposits, and when they took each

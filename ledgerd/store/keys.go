@@ -64,6 +64,7 @@ const (
 	pListAsset     = "LA/"
 	pListQueue     = "LQ/"
 	pRefTrigram    = "RG/"
+	pRefName       = "RN/"
 )
 
 // Families is every record family ledgerd writes, in doc.go's order.
@@ -79,6 +80,7 @@ var Families = []Family{
 	{pConflict, "AC/<length><family><address bytes><claimant>", "an import refused: the address is in another merchant's pool"},
 	{pReference, "R/<merchant>0<reference>", "deposit reference (metadata, active bindings)"},
 	{pRefTrigram, "RG/<merchant>0<length><trigram><reference>", "the references holding a trigram (three lower-case characters), for search"},
+	{pRefName, "RN/<merchant>0<reference>", "a merchant's references by name alone, for paging past them"},
 	{pBinding, "H/<address id><bound at>", "binding history of an address"},
 	{pDeposit, "D/<deposit id>", "deposit, as detected (see BlockTag)"},
 	{pBlockStatus, "BS/<block tag>", "status of a block's deposits, and when they took each"},
@@ -661,6 +663,13 @@ func MerchantIndexOf(k []byte) (merchant string, detected int64, first string, o
 	}
 	return string(rest[:i]), timeAt(rest[i+1 : i+9]), string(rest[i+9:]), true
 }
+
+// RefNameKey lists a reference by its name alone: a page of references
+// skips these rows, a few bytes each, not the references' rows.
+func RefNameKey(merchant, ref string) []byte { return newKey(pRefName).merchant(merchant).str(ref) }
+
+// RefNamePrefix spans a merchant's references by name.
+func RefNamePrefix(merchant string) []byte { return newKey(pRefName).merchant(merchant) }
 
 // RefTrigramKey names a reference holding a trigram.
 func RefTrigramKey(merchant, trigram, ref string) []byte {
