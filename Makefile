@@ -48,6 +48,7 @@ bench: ## run the benchmark suites at sizes that fit 2 cores and 24 GiB (see ben
 	$(GO) run ./bench ledger
 	$(GO) run ./bench pipeline
 	$(GO) run ./bench history
+	$(GO) run ./bench api
 
 .PHONY: clean
 clean: ## remove bin/ (./data is kept: it is your local chain and state)
