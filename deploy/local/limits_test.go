@@ -37,7 +37,14 @@ func TestListenerLimits(t *testing.T) {
 		"ledgerd": laddr.String(), "indexer operator": indexerOps, "devnet RPC": strings.TrimPrefix(s.Devnet.URL(), "http://"),
 	} {
 		for _, partial := range []string{"GET / HTTP/1.1\r\nHost: x\r\n", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"} {
-			conn, err := net.Dial("tcp", addr)
+			var conn net.Conn
+			var err error
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				// The indexer's operator address comes up with its Run.
+				if conn, err = net.Dial("tcp", addr); err == nil || time.Now().After(deadline) {
+					break
+				}
+			}
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
