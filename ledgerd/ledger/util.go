@@ -6,10 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 func be32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
-func u64(b []byte) uint64  { return binary.BigEndian.Uint64(b) }
-func u32(b []byte) uint32  { return binary.BigEndian.Uint32(b) }
 
 type metrics struct {
 	applySeconds                                          prometheus.Observer
