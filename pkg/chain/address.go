@@ -97,8 +97,9 @@ func AddressFromKey(k []byte) (Address, error) {
 func (a Address) Equal(b Address) bool { return a == b }
 
 // String formats the address the way its family writes it: lowercase 0x-hex
-// for EVM, base58check "T…" for Tron, base58 for Solana, and the output script
-// in hex for Bitcoin (its text form depends on the network).
+// for EVM, base58check "T…" for Tron, base58 for Solana, and the mainnet
+// address (or script:<hex>) for Bitcoin. Where the network is known, Text
+// writes a Bitcoin address in its encoding.
 func (a Address) String() string {
 	switch a.fam {
 	case FamilyEVM:
@@ -108,7 +109,7 @@ func (a Address) String() string {
 	case FamilySolana:
 		return base58.Encode([]byte(a.raw))
 	case FamilyBitcoin:
-		return hex.EncodeToString([]byte(a.raw))
+		return FormatBitcoin([]byte(a.raw), NetworkMainnet)
 	}
 	return ""
 }
@@ -130,9 +131,9 @@ func (a Address) MarshalText() ([]byte, error) { return []byte(a.String()), nil 
 //     or all upper case is accepted as is.
 //   - Tron: base58check "T…" or 21-byte hex starting with 41.
 //   - Solana: base58 of 32 bytes.
-//   - Bitcoin: base58check P2PKH/P2SH (any network), or an output script as
-//     hex prefixed with "script:". Bech32 forms are parsed by the Bitcoin
-//     package, which knows the network.
+//   - Bitcoin: any address of any network (base58check P2PKH and P2SH,
+//     bech32 P2WPKH and P2WSH, bech32m P2TR), or an output script as hex
+//     prefixed with "script:"; see ParseBitcoinAddress.
 func ParseAddress(fam Family, s string) (Address, error) {
 	if t := strings.TrimSpace(s); t != s {
 		return Address{}, fmt.Errorf("%w: %q has spaces around it", ErrBadAddress, s)
@@ -149,7 +150,8 @@ func ParseAddress(fam Family, s string) (Address, error) {
 		}
 		return Address{fam: fam, raw: string(b)}, nil
 	case FamilyBitcoin:
-		return parseBitcoinLegacy(s)
+		a, _, err := ParseBitcoinAddress(s)
+		return a, err
 	}
 	return Address{}, fmt.Errorf("%w: %d", ErrUnknownFamily, uint8(fam))
 }
@@ -213,30 +215,6 @@ const (
 	btcP2PKHMain, btcP2SHMain = 0x00, 0x05
 	btcP2PKHTest, btcP2SHTest = 0x6f, 0xc4
 )
-
-func parseBitcoinLegacy(s string) (Address, error) {
-	if rest, ok := strings.CutPrefix(s, "script:"); ok {
-		b, err := hex.DecodeString(rest)
-		if err != nil {
-			return Address{}, fmt.Errorf("%w: %q is not a hex script", ErrBadAddress, s)
-		}
-		return NewAddress(FamilyBitcoin, b)
-	}
-	b, err := decodeBase58Check(s)
-	if err != nil || len(b) != 21 {
-		return Address{}, fmt.Errorf("%w: %q is not a base58 Bitcoin address", ErrBadAddress, s)
-	}
-	var script []byte
-	switch b[0] {
-	case btcP2PKHMain, btcP2PKHTest: // OP_DUP OP_HASH160 <20> OP_EQUALVERIFY OP_CHECKSIG
-		script = append(append([]byte{0x76, 0xa9, 0x14}, b[1:]...), 0x88, 0xac)
-	case btcP2SHMain, btcP2SHTest: // OP_HASH160 <20> OP_EQUAL
-		script = append(append([]byte{0xa9, 0x14}, b[1:]...), 0x87)
-	default:
-		return Address{}, fmt.Errorf("%w: %q has unknown version byte %#x", ErrBadAddress, s, b[0])
-	}
-	return Address{fam: FamilyBitcoin, raw: string(script)}, nil
-}
 
 func base58Check(payload []byte) string {
 	sum := doubleSHA256(payload)

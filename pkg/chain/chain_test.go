@@ -62,9 +62,10 @@ func TestParseOtherFamilies(t *testing.T) {
 		{fam: FamilySolana, in: "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", wantHex: "c6fa7af3bedbad3a3d65f36aabc97431b1bbe4c2d2f6e0e47ca60203452f5d61"},
 		{fam: FamilySolana, in: "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt0", bad: true},
 		{fam: FamilySolana, in: "3yZe7d", bad: true},
-		{fam: FamilyBitcoin, in: "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", wantHex: "76a91462e907b15cbf27d5425399ebf6f0fb50ebb88f1888ac", wantOut: "76a91462e907b15cbf27d5425399ebf6f0fb50ebb88f1888ac"},
-		{fam: FamilyBitcoin, in: "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", wantHex: "a914b472a266d0bd89c13706a4132ccfb16f7c3b9fcb87", wantOut: "a914b472a266d0bd89c13706a4132ccfb16f7c3b9fcb87"},
-		{fam: FamilyBitcoin, in: "script:0014751e76e8199196d454941c45d1b3a323f1433bd6", wantHex: "0014751e76e8199196d454941c45d1b3a323f1433bd6", wantOut: "0014751e76e8199196d454941c45d1b3a323f1433bd6"},
+		{fam: FamilyBitcoin, in: "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", wantHex: "76a91462e907b15cbf27d5425399ebf6f0fb50ebb88f1888ac"},
+		{fam: FamilyBitcoin, in: "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", wantHex: "a914b472a266d0bd89c13706a4132ccfb16f7c3b9fcb87"},
+		{fam: FamilyBitcoin, in: "script:0014751e76e8199196d454941c45d1b3a323f1433bd6", wantHex: "0014751e76e8199196d454941c45d1b3a323f1433bd6", wantOut: "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"},
+		{fam: FamilyBitcoin, in: "script:51", wantHex: "51", wantOut: "script:51"},
 		{fam: FamilyBitcoin, in: "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb", bad: true},
 	}
 	for _, tt := range tests {
