@@ -82,7 +82,10 @@ func buildAPIWorld(dir string, deposits, refs, perBlock int, progress io.Writer)
 	}
 	for i := 0; i < len(pool); i += 10_000 {
 		chunk := pool[i:min(i+10_000, len(pool))]
-		if err := reg.Write(func(b *store.Batch) error { _, err := reg.Import(b, w.merchant, chain.FamilyEVM, chunk); return err }); err != nil {
+		if err := reg.Write(func(b *store.Batch) error {
+			_, err := reg.Import(b, w.merchant, merchantapi.Import{Family: chain.FamilyEVM, Addresses: chunk})
+			return err
+		}); err != nil {
 			return nil, err
 		}
 	}

@@ -117,7 +117,10 @@ func ledgerRun(k, blocks, rounds int, progress io.Writer) (led, raw side, err er
 		copy(a[:], h[:])
 		pool[i] = chain.EVMAddress(a)
 	}
-	if err := reg.Write(func(b *store.Batch) error { _, err := reg.Import(b, m.ID, chain.FamilyEVM, pool); return err }); err != nil {
+	if err := reg.Write(func(b *store.Batch) error {
+		_, err := reg.Import(b, m.ID, merchantapi.Import{Family: chain.FamilyEVM, Addresses: pool})
+		return err
+	}); err != nil {
 		return led, raw, err
 	}
 	for i := 0; i < 800; i++ {

@@ -238,7 +238,10 @@ func TestCrashes(t *testing.T) {
 			copy(a[:], h[:])
 			g.pool = append(g.pool, chain.EVMAddress(a))
 		}
-		if err := reg.Write(func(b *store.Batch) error { _, err := reg.Import(b, m.ID, chain.FamilyEVM, g.pool); return err }); err != nil {
+		if err := reg.Write(func(b *store.Batch) error {
+			_, err := reg.Import(b, m.ID, merchantapi.Import{Family: chain.FamilyEVM, Addresses: g.pool})
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
 		for i := 0; i < 30; i++ {

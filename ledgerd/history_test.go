@@ -141,7 +141,10 @@ func TestHistoryParity(t *testing.T) {
 			addrs = append(addrs, chain.EVMAddress(a))
 		}
 		g.pool = append(g.pool, addrs...)
-		if err := reg.Write(func(b *store.Batch) error { _, err := reg.Import(b, m.ID, chain.FamilyEVM, addrs); return err }); err != nil {
+		if err := reg.Write(func(b *store.Batch) error {
+			_, err := reg.Import(b, m.ID, merchantapi.Import{Family: chain.FamilyEVM, Addresses: addrs})
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
 		for i := 0; i < n*3/4; i++ {

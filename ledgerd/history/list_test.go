@@ -75,7 +75,7 @@ func newWorld(t *testing.T, seed uint64) *world {
 			return err
 		}
 		w.merchant = m.ID
-		_, err = w.reg.Import(b, m.ID, chain.FamilyEVM, pool)
+		_, err = w.reg.Import(b, m.ID, merchantapi.Import{Family: chain.FamilyEVM, Addresses: pool})
 		return err
 	})
 	if err != nil {
@@ -336,7 +336,7 @@ func TestReferenceListing(t *testing.T) {
 			return err
 		}
 		merchant = m.ID
-		if _, err := reg.Import(b, m.ID, chain.FamilyEVM, pool); err != nil {
+		if _, err := reg.Import(b, m.ID, merchantapi.Import{Family: chain.FamilyEVM, Addresses: pool}); err != nil {
 			return err
 		}
 		for _, n := range names {

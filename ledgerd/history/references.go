@@ -52,8 +52,12 @@ func GetReference(r store.Reader, table *assets.Config, merchant, reference, cha
 		return nil, err
 	}
 	for _, bd := range bound {
+		text := bd.Address.Text()
+		if spec, err := table.Chain(bd.ChainID); err == nil {
+			text = spec.AddressText(bd.Address.Address())
+		}
 		v.Addresses = append(v.Addresses, ReferenceAddress{Currency: bd.Currency, ChainID: string(bd.ChainID),
-			Protocol: bd.Address.Family.String(), Address: bd.Address.Address().Checksummed(), CreatedAt: events.APITime{Time: bd.CreatedAt}})
+			Protocol: bd.Address.Family.String(), Address: text, CreatedAt: events.APITime{Time: bd.CreatedAt}})
 	}
 	stats, totals, err := referenceTotals(r, table, merchant, reference)
 	if err != nil {

@@ -92,7 +92,10 @@ func newEnvOn(t *testing.T, fs vfs.FS, dir string) *env {
 		addrs = append(addrs, alias(n))
 		e.names[alias(n).Checksummed()] = n
 	}
-	if err := e.reg.Write(func(b *store.Batch) error { _, err := e.reg.Import(b, m.ID, chain.FamilyEVM, addrs); return err }); err != nil {
+	if err := e.reg.Write(func(b *store.Batch) error {
+		_, err := e.reg.Import(b, m.ID, merchantapi.Import{Family: chain.FamilyEVM, Addresses: addrs})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	return e

@@ -84,7 +84,7 @@ func (r *Registry) Bind(b *store.Batch, merchant string, req merchantapi.BindReq
 		md = map[string]json.RawMessage{}
 	}
 	return &BindResponse{DepositReference: req.DepositReference, Currency: asset.Currency, ChainID: string(spec.ID),
-		Protocol: spec.Family.String(), Address: pa.Address().Checksummed(), Metadata: md, CreatedAt: events.APITime{Time: now}}, nil
+		Protocol: spec.Family.String(), Address: spec.AddressText(pa.Address()), Metadata: md, CreatedAt: events.APITime{Time: now}}, nil
 }
 
 // UnbindResponse is DELETE /deposits/references/{ref}.

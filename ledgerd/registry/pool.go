@@ -27,8 +27,8 @@ type ImportResult struct {
 
 // unavailable is the refusal of an address in another merchant's pool: it
 // does not say whose.
-func unavailable(a chain.Address) error {
-	return apierr.New(apierr.AddressUnavailable, "address %s is not available: it is in use elsewhere; ask the operator", a.Checksummed())
+func unavailable(a chain.Address, net chain.Network) error {
+	return apierr.New(apierr.AddressUnavailable, "address %s is not available: it is in use elsewhere; ask the operator", a.Text(net))
 }
 
 // Import adds addresses to a merchant's pool. Addresses already in its own
@@ -36,7 +36,8 @@ func unavailable(a chain.Address) error {
 // another merchant's pool refuses the whole import (ADDRESS_UNAVAILABLE):
 // first come, first served would silently credit one merchant's deposits to
 // another. RefuseConflicts records such attempts for the operator.
-func (r *Registry) Import(b *store.Batch, merchant string, fam chain.Family, addrs []chain.Address) (*ImportResult, error) {
+func (r *Registry) Import(b *store.Batch, merchant string, imp merchantapi.Import) (*ImportResult, error) {
+	fam, addrs, net := imp.Family, imp.Addresses, imp.Network
 	res := &ImportResult{Protocol: fam.String(), Addresses: []string{}, Duplicated: []string{}}
 	now := r.now().UTC()
 	seen := map[chain.Address]bool{}
@@ -49,10 +50,10 @@ func (r *Registry) Import(b *store.Batch, merchant string, fam chain.Family, add
 		err := store.GetJSON(b, k, &have)
 		switch {
 		case err == nil && have.Merchant != merchant:
-			return nil, unavailable(a)
+			return nil, unavailable(a, net)
 		case err == nil || seen[a]:
 			res.Duplicates++
-			res.Duplicated = append(res.Duplicated, a.Checksummed())
+			res.Duplicated = append(res.Duplicated, a.Text(net))
 			continue
 		case !errors.Is(err, store.ErrNotFound):
 			return nil, err
@@ -63,6 +64,9 @@ func (r *Registry) Import(b *store.Batch, merchant string, fam chain.Family, add
 			return nil, err
 		}
 		pa := store.PoolAddress{ID: id, Merchant: merchant, Family: fam, Raw: a.Bytes(), Status: store.AddressAvailable, ImportedAt: now}
+		if fam == chain.FamilyBitcoin {
+			pa.Network = net
+		}
 		if err := makeAvailable(b, &pa); err != nil {
 			return nil, err
 		}
@@ -79,7 +83,7 @@ func (r *Registry) Import(b *store.Batch, merchant string, fam chain.Family, add
 			return nil, err
 		}
 		res.Imported++
-		res.Addresses = append(res.Addresses, a.Checksummed())
+		res.Addresses = append(res.Addresses, a.Text(net))
 	}
 	return res, nil
 }
@@ -87,7 +91,8 @@ func (r *Registry) Import(b *store.Batch, merchant string, fam chain.Family, add
 // RefuseConflicts checks an import before it is made: the first address in
 // another merchant's pool is refused with ADDRESS_UNAVAILABLE, and every
 // such address of the import is recorded (AC/) for the operator's list.
-func (r *Registry) RefuseConflicts(merchant string, addrs []chain.Address) error {
+func (r *Registry) RefuseConflicts(merchant string, imp merchantapi.Import) error {
+	addrs := imp.Addresses
 	var conflicts []chain.Address
 	owners := map[chain.Address]string{}
 	for _, a := range addrs {
@@ -125,7 +130,7 @@ func (r *Registry) RefuseConflicts(merchant string, addrs []chain.Address) error
 		return err
 	}
 	r.log.Warn("import refused: addresses in another merchant's pool", "claimant", merchant, "addresses", len(conflicts))
-	return unavailable(conflicts[0])
+	return unavailable(conflicts[0], imp.Network)
 }
 
 // ConflictView is one row of GET /admin/v1/address-conflicts.
@@ -186,7 +191,7 @@ func (r *Registry) Reassign(b *store.Batch, a chain.Address, to string) (*Reassi
 	var pa store.PoolAddress
 	if err := store.GetJSON(b, k, &pa); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, apierr.New(apierr.NotFound, "address %s is in no pool", a.Checksummed())
+			return nil, apierr.New(apierr.NotFound, "address %s is in no pool", a)
 		}
 		return nil, err
 	}
@@ -197,9 +202,9 @@ func (r *Registry) Reassign(b *store.Batch, a chain.Address, to string) (*Reassi
 		return nil, err
 	}
 	if pa.Status != store.AddressAvailable {
-		return nil, apierr.New(apierr.AddressUnavailable, "address %s is %s; unbind it and let its cooldown end first", a.Checksummed(), pa.Status)
+		return nil, apierr.New(apierr.AddressUnavailable, "address %s is %s; unbind it and let its cooldown end first", pa.Text(), pa.Status)
 	}
-	res := &ReassignResult{Protocol: pa.Family.String(), Address: a.Checksummed(), Merchant: to, Previous: pa.Merchant, Status: pa.Status}
+	res := &ReassignResult{Protocol: pa.Family.String(), Address: pa.Text(), Merchant: to, Previous: pa.Merchant, Status: pa.Status}
 	if pa.Merchant != to {
 		for _, del := range [][]byte{store.AvailableKey(pa.Merchant, pa.Family, pa.AvailableSeq), store.MerchantPoolKey(pa.Merchant, pa.ID)} {
 			if err := b.Delete(del, nil); err != nil {
@@ -221,7 +226,7 @@ func (r *Registry) Reassign(b *store.Batch, a chain.Address, to string) (*Reassi
 	if err := b.DeleteRange(p, store.PrefixEnd(p), nil); err != nil {
 		return nil, err
 	}
-	r.log.Info("pool address reassigned by the operator", "address", a.Checksummed(), "from", res.Previous, "to", to)
+	r.log.Info("pool address reassigned by the operator", "address", pa.Text(), "from", res.Previous, "to", to)
 	return res, nil
 }
 
@@ -428,7 +433,7 @@ func (r *Registry) ListAddresses(rd store.Reader, merchant, status string, fam c
 		if status != "" && st != status {
 			return true, nil
 		}
-		v := AddressView{Address: pa.Address().Checksummed(), Protocol: pa.Family.String(), Status: st}
+		v := AddressView{Address: pa.Text(), Protocol: pa.Family.String(), Status: st}
 		if pa.Reference != "" {
 			ref := pa.Reference
 			v.DepositReference = &ref

@@ -51,7 +51,7 @@ func merchantWithPool(t testing.TB, r *Registry, name string, pool []chain.Addre
 			return err
 		}
 		id = m.ID
-		_, err = r.Import(b, m.ID, chain.FamilyEVM, pool)
+		_, err = r.Import(b, m.ID, merchantapi.Import{Family: chain.FamilyEVM, Addresses: pool})
 		return err
 	})
 	if err != nil {

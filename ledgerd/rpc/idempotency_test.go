@@ -16,6 +16,7 @@ import (
 	"github.com/inflowhq/inflow/ledgerd/webhook"
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
 // syncFS calls after on every sync of a file, once the sync has returned:
@@ -108,7 +109,7 @@ func TestIdempotencyCrash(t *testing.T) {
 			return err
 		}
 		merchant = m.ID
-		_, err = reg.Import(b, m.ID, chain.FamilyEVM, pool)
+		_, err = reg.Import(b, m.ID, merchantapi.Import{Family: chain.FamilyEVM, Addresses: pool})
 		return err
 	})
 	if err != nil {

@@ -639,11 +639,11 @@ func (s *Server) importAddresses(b *store.Batch, r *http.Request, merchant strin
 	if err != nil {
 		return nil, err
 	}
-	fam, addrs, err := req.Parse()
+	imp, err := req.Parse()
 	if err != nil {
 		return nil, err
 	}
-	return s.reg.Import(b, merchant, fam, addrs)
+	return s.reg.Import(b, merchant, imp)
 }
 
 // refuseConflicts refuses an import with an address in another merchant's
@@ -653,11 +653,11 @@ func (s *Server) refuseConflicts(r *http.Request, merchant string, body []byte) 
 	if err != nil {
 		return err
 	}
-	_, addrs, err := req.Parse()
+	imp, err := req.Parse()
 	if err != nil {
 		return err
 	}
-	return s.reg.RefuseConflicts(merchant, addrs)
+	return s.reg.RefuseConflicts(merchant, imp)
 }
 
 func (s *Server) listAddresses(r *http.Request, merchant string) (any, error) {

@@ -215,6 +215,12 @@ const (
 	depHasCompleted
 	depHasOrphaned
 	depHasReplaces
+	// depHasMaturity: a trailing uvarint, the confirmations the output
+	// needs before it is credited (a Bitcoin coinbase).
+	depHasMaturity
+	// depHasNetwork: a trailing byte, the Bitcoin network the address is
+	// written for.
+	depHasNetwork
 )
 
 // AppendEncode appends the binary form (version 2) of d to out, the value
@@ -242,6 +248,12 @@ func (d *Deposit) AppendEncode(out []byte) []byte {
 	if d.Replaces != "" {
 		flags |= depHasReplaces
 	}
+	if d.Maturity != 0 {
+		flags |= depHasMaturity
+	}
+	if d.Network != 0 {
+		flags |= depHasNetwork
+	}
 	out = append(out, codecV2, flags, statusCode(d.Status), byte(d.Family), d.Decimals)
 	out = binary.AppendUvarint(out, uint64(d.Index))
 	out = binary.AppendUvarint(out, d.AddressID)
@@ -265,6 +277,12 @@ func (d *Deposit) AppendEncode(out []byte) []byte {
 	}
 	if d.Replaces != "" {
 		out = appendBytes(out, []byte(d.Replaces))
+	}
+	if d.Maturity != 0 {
+		out = binary.AppendUvarint(out, uint64(d.Maturity))
+	}
+	if d.Network != 0 {
+		out = append(out, byte(d.Network))
 	}
 	return out
 }
@@ -402,6 +420,18 @@ func DecodeDeposit(id string, b []byte, d *Deposit) error {
 	}
 	if flags&depHasReplaces != 0 {
 		d.Replaces = string(r.bytes())
+	}
+	if flags&depHasMaturity != 0 {
+		m := r.uvarint()
+		if m > 1<<32-1 {
+			r.err = fmt.Errorf("maturity %d", m)
+		}
+		d.Maturity = uint32(m)
+	}
+	if flags&depHasNetwork != 0 {
+		if n := r.take(1); len(n) == 1 {
+			d.Network = chain.Network(n[0])
+		}
 	}
 	if v2 && r.err == nil && len(r.b) != 0 {
 		r.err = fmt.Errorf("%d bytes after the last field", len(r.b))

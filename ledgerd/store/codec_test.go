@@ -105,7 +105,9 @@ func TestDepositForms(t *testing.T) {
 	max.Reference, max.ConfirmedAt, max.Replaces = nil, nil, ""
 	zero := d
 	zero.Amount = chain.Amount{}
-	for _, want := range []Deposit{d, max, zero} {
+	coinbase := d // a Bitcoin coinbase output on regtest
+	coinbase.Family, coinbase.Maturity, coinbase.Network = chain.FamilyBitcoin, 100, chain.NetworkRegtest
+	for _, want := range []Deposit{d, max, zero, coinbase} {
 		row := want.Encode()
 		if bytes.Contains(row, []byte(want.ID)) {
 			t.Errorf("the row holds the id its key names")

@@ -148,7 +148,7 @@ func (d *Deposit) View(tip uint64) events.Deposit {
 	addr := chain.MustAddress(d.Family, d.Address)
 	return events.Deposit{
 		DepositID: d.ID, DepositReference: d.Reference, Amount: d.Amount.Decimal(d.Decimals),
-		Currency: d.Currency, ChainID: string(d.Chain), Address: addr.Checksummed(),
+		Currency: d.Currency, ChainID: string(d.Chain), Address: addr.Text(d.Network),
 		TxHash: chain.FormatHash(d.Family, d.TxHash), BlockNumber: d.BlockNumber, Status: d.Status,
 		Confirmations: conf, DetectedAt: events.APITime{Time: d.DetectedAt},
 		ConfirmedAt: events.TimePtr(d.ConfirmedAt), CompletedAt: events.TimePtr(d.CompletedAt),

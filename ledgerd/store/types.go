@@ -42,7 +42,13 @@ type PoolAddress struct {
 	// (store.AvailableKey) while it is available.
 	AvailableSeq uint64    `json:"availableSeq,omitempty"`
 	ImportedAt   time.Time `json:"importedAt"`
+	// Network is the Bitcoin network the address was imported as (its
+	// text form where no chain is in question).
+	Network chain.Network `json:"network,omitempty"`
 }
+
+// Text writes the address as it was imported.
+func (p *PoolAddress) Text() string { return p.Address().Text(p.Network) }
 
 // Address returns the canonical address.
 func (p *PoolAddress) Address() chain.Address { return chain.MustAddress(p.Family, p.Raw) }
@@ -104,6 +110,11 @@ type Deposit struct {
 	CompletedAt *time.Time   `json:"completedAt,omitempty"`
 	OrphanedAt  *time.Time   `json:"orphanedAt,omitempty"`
 	Replaces    string       `json:"replaces,omitempty"`
+	// Maturity is the confirmations the transfer needs before it is
+	// credited at all (a Bitcoin coinbase output: 100); 0 for none.
+	Maturity uint32 `json:"maturity,omitempty"`
+	// Network is the Bitcoin network the address is written for.
+	Network chain.Network `json:"network,omitempty"`
 }
 
 // Ref returns the reference or "" when unattributed.

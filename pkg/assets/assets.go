@@ -74,9 +74,23 @@ type Chain struct {
 	Name       string       `json:"name"`
 	Testnet    bool         `json:"testnet,omitempty"`
 	EVMChainID uint64       `json:"evm_chain_id,omitempty"`
-	Policy     Policy       `json:"policy"`
+	// BitcoinNetwork is a Bitcoin chain's network: mainnet, testnet4,
+	// signet or regtest. It picks the address encoding (AddressText).
+	BitcoinNetwork string `json:"bitcoin_network,omitempty"`
+	Policy         Policy `json:"policy"`
 	Assets     []*Asset     `json:"assets"`
 }
+
+// AddressNet is the encoding the chain writes Bitcoin addresses in
+// (mainnet for every other family, where it does not matter).
+func (c *Chain) AddressNet() chain.Network {
+	n, _ := chain.ParseNetwork(c.BitcoinNetwork)
+	return n
+}
+
+// AddressText writes an address as the chain writes it: EIP-55 on EVM,
+// the network's encoding on Bitcoin.
+func (c *Chain) AddressText(a chain.Address) string { return a.Text(c.AddressNet()) }
 
 // Config is the whole set of chains.
 type Config struct {
@@ -178,6 +192,17 @@ func (c *Config) index() error {
 		}
 		if !ch.Family.Valid() {
 			return fmt.Errorf("assets: chain %s: unknown family", ch.ID)
+		}
+		if ch.BitcoinNetwork != "" && ch.Family != chain.FamilyBitcoin {
+			return fmt.Errorf("assets: chain %s: bitcoin_network on a %s chain", ch.ID, ch.Family)
+		}
+		if ch.Family == chain.FamilyBitcoin {
+			if ch.BitcoinNetwork == "" {
+				return fmt.Errorf("assets: chain %s: bitcoin_network is required (mainnet, testnet4, signet or regtest)", ch.ID)
+			}
+			if _, err := chain.ParseNetwork(ch.BitcoinNetwork); err != nil {
+				return fmt.Errorf("assets: chain %s: %w", ch.ID, err)
+			}
 		}
 		p := ch.Policy
 		if p.CreditDepth < 1 {

@@ -111,3 +111,32 @@ func TestMerge(t *testing.T) {
 		}
 	}
 }
+
+func TestBitcoinChains(t *testing.T) {
+	c := Default()
+	script := chain.MustAddress(chain.FamilyBitcoin, append([]byte{0, 20}, make([]byte, 20)...))
+	for id, prefix := range map[chain.ID]string{"bitcoin": "bc1q", "bitcoin-testnet": "tb1q", "bitcoin-signet": "tb1q", "bitcoin-regtest": "bcrt1q"} {
+		ch, err := c.Chain(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch.Family != chain.FamilyBitcoin || ch.Policy.Finality != FinalityDepth || ch.Policy.FinalityDepth < ch.Policy.CreditDepth {
+			t.Errorf("%s: %+v", id, ch.Policy)
+		}
+		if got := ch.AddressText(script); !strings.HasPrefix(got, prefix) {
+			t.Errorf("%s writes %s", id, got)
+		}
+		if _, err := c.Currency(id, "BTC"); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, doc := range []string{
+		`{"chains":[{"id":"btc-x","family":"bitcoin","name":"x","policy":{"credit_depth":1,"finality":"depth","finality_depth":2,"max_reorg_depth":2},"assets":[{"currency":"BTC","decimals":8}]}]}`,
+		`{"chains":[{"id":"btc-x","family":"bitcoin","bitcoin_network":"litecoin","name":"x","policy":{"credit_depth":1,"finality":"depth","finality_depth":2,"max_reorg_depth":2},"assets":[{"currency":"BTC","decimals":8}]}]}`,
+		`{"chains":[{"id":"evm-x","family":"evm","bitcoin_network":"mainnet","name":"x","policy":{"credit_depth":1,"finality":"tag","max_reorg_depth":2},"assets":[{"currency":"ETH","decimals":18}]}]}`,
+	} {
+		if _, err := Merge(Default(), strings.NewReader(doc)); err == nil || !strings.Contains(err.Error(), "bitcoin_network") && !strings.Contains(err.Error(), "network") {
+			t.Errorf("%s: %v", doc, err)
+		}
+	}
+}

@@ -93,8 +93,18 @@ func Default() *Config {
 				native("SOL", 9),
 				token("USDC", "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU", 6),
 			}},
-		{ID: "bitcoin", Family: chain.FamilyBitcoin, Name: "Bitcoin",
+		// Bitcoin has no finality signal: a depth stands in for it
+		// (FinalityDepth), and a reorg deeper than MaxReorgDepth halts.
+		{ID: "bitcoin", Family: chain.FamilyBitcoin, Name: "Bitcoin", BitcoinNetwork: "mainnet",
 			Policy: Policy{CreditDepth: 2, Finality: FinalityDepth, FinalityDepth: 6, MaxReorgDepth: 6}, Assets: []*Asset{native("BTC", 8, "BTC")}},
+		// testnet4's difficulty resets let minority miners make deeper
+		// reorgs than mainnet sees.
+		{ID: "bitcoin-testnet", Family: chain.FamilyBitcoin, Name: "Bitcoin testnet4", Testnet: true, BitcoinNetwork: "testnet4",
+			Policy: Policy{CreditDepth: 3, Finality: FinalityDepth, FinalityDepth: 12, MaxReorgDepth: 12}, Assets: []*Asset{native("BTC", 8)}},
+		{ID: "bitcoin-signet", Family: chain.FamilyBitcoin, Name: "Bitcoin signet", Testnet: true, BitcoinNetwork: "signet",
+			Policy: Policy{CreditDepth: 1, Finality: FinalityDepth, FinalityDepth: 6, MaxReorgDepth: 6}, Assets: []*Asset{native("BTC", 8)}},
+		{ID: "bitcoin-regtest", Family: chain.FamilyBitcoin, Name: "Inflow Bitcoin regtest", Testnet: true, BitcoinNetwork: "regtest",
+			Policy: Policy{CreditDepth: 2, Finality: FinalityDepth, FinalityDepth: 6, MaxReorgDepth: 6}, Assets: []*Asset{native("BTC", 8)}},
 	}}
 	if err := c.index(); err != nil {
 		panic(err) // the built-in table is checked by its tests

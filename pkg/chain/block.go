@@ -103,7 +103,16 @@ type Transfer struct {
 
 	// AddressID is the matcher's id of To; 0 when the transfer was not matched.
 	AddressID uint64
+
+	// Maturity is the confirmations the transfer needs before it can be
+	// spent, and so credited: 100 for a Bitcoin coinbase output, 0 for
+	// anything else.
+	Maturity uint32
 }
+
+// CoinbaseMaturity is the confirmations a Bitcoin coinbase output needs
+// before it can be spent.
+const CoinbaseMaturity = 100
 
 // Block is one block's reference and the transfers found in it, in block
 // order. Before matching it holds every transfer; after, only matched ones.

@@ -18,6 +18,9 @@ type AddressRecord struct {
 	Removed bool
 }
 
+// addressVersion is the version byte of an address record's value.
+const addressVersion = 1
+
 // Key is the record's Kafka key.
 func (a AddressRecord) Key() []byte { return a.Address.Key() }
 
@@ -26,7 +29,7 @@ func (a AddressRecord) Value() []byte {
 	if a.Removed {
 		return nil
 	}
-	return binary.AppendUvarint([]byte{Version}, a.ID)
+	return binary.AppendUvarint([]byte{addressVersion}, a.ID)
 }
 
 // ParseAddressRecord decodes a record of inflow.addresses.
@@ -38,7 +41,7 @@ func ParseAddressRecord(key, value []byte) (AddressRecord, error) {
 	if value == nil {
 		return AddressRecord{Address: addr, Removed: true}, nil
 	}
-	if len(value) < 2 || value[0] != Version {
+	if len(value) < 2 || value[0] != addressVersion {
 		return AddressRecord{}, fmt.Errorf("%w: address value of %d bytes, version %d", ErrCorrupt, len(value), firstByte(value))
 	}
 	id, n := binary.Uvarint(value[1:])

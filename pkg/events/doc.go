@@ -21,7 +21,7 @@
 // twice; both copies carry the same ID and the same bytes, and consumers dedup
 // on it. The ID is also the Kafka record key.
 //
-// # Wire format, version 1
+// # Wire format, versions 1 and 2
 //
 // All integers are unsigned varints (uvarint) unless a width is given; "bytes"
 // is a uvarint length followed by that many bytes.
@@ -32,6 +32,12 @@
 //	body(Finalized)    = (empty)
 //	transfer    = tx:bytes index:uvarint kind:u8 token:bytes from:bytes to:bytes
 //	              value:bytes(big-endian, minimal) address_id:uvarint
+//	              [maturity:uvarint]   (version 2 only)
+//
+// Version 2 adds each transfer's maturity: the confirmations it needs
+// before it can be spent (a Bitcoin coinbase output's 100). A writer uses
+// version 2 only for a record with such a transfer, so every other record
+// is the version 1 bytes it always was.
 //
 // Addresses are their family's canonical bytes (the family is the record's);
 // an empty address is the zero Address. Decoders reject unknown versions and

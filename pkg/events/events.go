@@ -32,8 +32,11 @@ func (t Type) String() string {
 	return fmt.Sprintf("Type(%d)", uint8(t))
 }
 
-// Version is the wire format version this package writes.
-const Version = 1
+// Version is the newest wire format version this package writes and reads.
+// A record is written in version 1 unless one of its transfers has a
+// maturity, which only version 2 carries, so records of chains without
+// one stay byte for byte as they were.
+const Version = 2
 
 // ErrCorrupt is returned for input that is not a valid record.
 var ErrCorrupt = errors.New("events: corrupt record")
@@ -89,7 +92,14 @@ func (r *Record) Append(dst []byte) ([]byte, error) {
 	if !r.Family.Valid() {
 		return dst, fmt.Errorf("events: encode %s: unknown family %d", r.Chain, r.Family)
 	}
-	dst = append(dst, Version, byte(r.Type), byte(r.Family))
+	ver := byte(1)
+	for i := range r.Transfers {
+		if r.Transfers[i].Maturity != 0 {
+			ver = 2
+			break
+		}
+	}
+	dst = append(dst, ver, byte(r.Type), byte(r.Family))
 	dst = appendBytes(dst, []byte(r.Chain))
 	dst = binary.AppendUvarint(dst, r.Number)
 	dst = append(dst, r.Hash[:]...)
@@ -117,6 +127,9 @@ func (r *Record) Append(dst []byte) ([]byte, error) {
 		dst = appendBytes(dst, t.To.Bytes())
 		dst = appendBytes(dst, t.Value.Bytes())
 		dst = binary.AppendUvarint(dst, t.AddressID)
+		if ver >= 2 {
+			dst = binary.AppendUvarint(dst, uint64(t.Maturity))
+		}
 	}
 	return dst, nil
 }
@@ -133,8 +146,8 @@ func appendBytes(dst, b []byte) []byte {
 func Unmarshal(b []byte) (*Record, error) {
 	d := decoder{b: b}
 	ver := d.byte()
-	if d.err == nil && ver != Version {
-		return nil, fmt.Errorf("%w: version %d (this build reads %d)", ErrCorrupt, ver, Version)
+	if d.err == nil && (ver < 1 || ver > Version) {
+		return nil, fmt.Errorf("%w: version %d (this build reads 1 to %d)", ErrCorrupt, ver, Version)
 	}
 	r := &Record{Type: Type(d.byte()), Family: chain.Family(d.byte())}
 	r.Chain = chain.ID(d.bytes(64))
@@ -178,6 +191,13 @@ func Unmarshal(b []byte) (*Record, error) {
 				t.Value, _ = chain.AmountFromBytes(v)
 			}
 			t.AddressID = d.uvarint()
+			if ver >= 2 {
+				m := d.uvarint()
+				if m > uint64(^uint32(0)) {
+					d.fail("maturity overflows 32 bits")
+				}
+				t.Maturity = uint32(m)
+			}
 			if d.err != nil {
 				break
 			}

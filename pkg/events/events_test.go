@@ -31,6 +31,32 @@ func sampleRecords(t testing.TB) []*Record {
 		{Type: TypeFinalized, Chain: "base-sepolia", Family: chain.FamilyEVM, Number: 1 << 62, Hash: h},
 		{Type: TypeBlockConnected, Chain: "bitcoin", Family: chain.FamilyBitcoin, Number: 800000, Hash: h, Parent: p,
 			Transfers: []chain.Transfer{{TxHash: []byte{1, 2}, Index: 3, Kind: chain.KindNative, To: btcTo, Value: chain.AmountFromUint64(5000)}}},
+		{Type: TypeBlockConnected, Chain: "bitcoin", Family: chain.FamilyBitcoin, Number: 800001, Hash: p, Parent: h,
+			Transfers: []chain.Transfer{ // a coinbase output and another output of the block
+				{TxHash: []byte{3}, Index: 0, Kind: chain.KindNative, To: btcTo, Value: chain.AmountFromUint64(625e6), Maturity: chain.CoinbaseMaturity},
+				{TxHash: []byte{4}, Index: 1, Kind: chain.KindNative, To: btcTo, Value: chain.AmountFromUint64(1)}}},
+	}
+}
+
+// TestVersions: a record is written in version 1 unless a transfer has a
+// maturity, and a version 1 record reads as one with no maturity.
+func TestVersions(t *testing.T) {
+	for _, r := range sampleRecords(t) {
+		b, _ := r.Marshal()
+		want := byte(1)
+		for _, tr := range r.Transfers {
+			if tr.Maturity != 0 {
+				want = 2
+			}
+		}
+		if b[0] != want {
+			t.Errorf("%s written in version %d, want %d", r, b[0], want)
+		}
+	}
+	r := sampleRecords(t)[5]
+	b, _ := r.Marshal()
+	if _, err := Unmarshal(b[:len(b)-1]); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("a version 2 record without its last maturity read: %v", err)
 	}
 }
 
@@ -87,7 +113,8 @@ func TestRejects(t *testing.T) {
 	good, _ := sampleRecords(t)[2].Marshal()
 	cases := map[string][]byte{
 		"empty":          nil,
-		"future version": append([]byte{2}, good[1:]...),
+		"future version": append([]byte{Version + 1}, good[1:]...),
+		"version 0":      append([]byte{0}, good[1:]...),
 		"unknown type":   append([]byte{1, 9}, good[2:]...),
 		"unknown family": append([]byte{1, 2, 0}, good[3:]...),
 	}

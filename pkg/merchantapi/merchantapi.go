@@ -6,6 +6,7 @@ package merchantapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -152,28 +153,109 @@ type ImportRequest struct {
 	Addresses []string `json:"addresses"`
 }
 
+// Import is a checked import: addresses of one family and, on Bitcoin, of
+// one network (the encoding the pool lists them in).
+type Import struct {
+	Family    chain.Family
+	Addresses []chain.Address
+	Network   chain.Network
+}
+
 // Parse validates every address; one invalid address rejects the request
-// and is named.
-func (r *ImportRequest) Parse() (chain.Family, []chain.Address, error) {
+// and is named. Bitcoin addresses must be ones a deposit can be made to
+// (not script:<hex>, not a future witness version), all of one network.
+func (r *ImportRequest) Parse() (Import, error) {
 	fam, err := chain.ParseFamily(r.Protocol)
 	if err != nil {
-		return 0, nil, apierr.New(apierr.UnsupportedProtocol, "protocol %q (want evm, tron, solana or bitcoin)", r.Protocol)
+		return Import{}, apierr.New(apierr.UnsupportedProtocol, "protocol %q (want evm, tron, solana or bitcoin)", r.Protocol)
 	}
 	if len(r.Addresses) == 0 {
-		return 0, nil, apierr.New(apierr.ValidationFailed, "addresses is empty")
+		return Import{}, apierr.New(apierr.ValidationFailed, "addresses is empty")
 	}
 	if len(r.Addresses) > MaxImport {
-		return 0, nil, apierr.New(apierr.ValidationFailed, "%d addresses; import at most %d at a time", len(r.Addresses), MaxImport)
+		return Import{}, apierr.New(apierr.ValidationFailed, "%d addresses; import at most %d at a time", len(r.Addresses), MaxImport)
 	}
-	out := make([]chain.Address, len(r.Addresses))
+	imp := Import{Family: fam, Addresses: make([]chain.Address, len(r.Addresses))}
+	var nets bitcoinNets
 	for i, s := range r.Addresses {
+		if fam == chain.FamilyBitcoin {
+			a, net, err := ParseBitcoinDepositAddress(s)
+			if err != nil {
+				return Import{}, apierr.New(apierr.InvalidAddress, "addresses[%d] %q: %v", i, s, err)
+			}
+			if err := nets.add(i, s, net); err != nil {
+				return Import{}, err
+			}
+			imp.Addresses[i] = a
+			continue
+		}
 		a, err := chain.ParseAddress(fam, s)
 		if err != nil {
-			return 0, nil, apierr.New(apierr.InvalidAddress, "addresses[%d] %q: %v", i, s, err)
+			return Import{}, apierr.New(apierr.InvalidAddress, "addresses[%d] %q: %v", i, s, err)
 		}
-		out[i] = a
+		imp.Addresses[i] = a
 	}
-	return fam, out, nil
+	imp.Network = nets.network()
+	return imp, nil
+}
+
+// ParseBitcoinDepositAddress reads a Bitcoin address a deposit can be
+// made to: P2PKH, P2SH, P2WPKH, P2WSH or P2TR, on any network.
+func ParseBitcoinDepositAddress(s string) (chain.Address, chain.Network, error) {
+	if strings.HasPrefix(s, "script:") {
+		return chain.Address{}, 0, errors.New("a raw output script has no address to pay to")
+	}
+	a, net, err := chain.ParseBitcoinAddress(s)
+	if err != nil {
+		return chain.Address{}, 0, err
+	}
+	if t := chain.ClassifyScript(a.Bytes()); !t.Depositable() {
+		return chain.Address{}, 0, fmt.Errorf("a %s output cannot take deposits (only P2PKH, P2SH, P2WPKH, P2WSH and P2TR)", t)
+	}
+	return a, net, nil
+}
+
+// bitcoinNets keeps an import to one network. Base58 addresses of testnet
+// and regtest are alike, so they go with either; bech32 ones name theirs.
+type bitcoinNets struct {
+	// The first index of each kind, plus one: mainnet, tb1…, bcrt1…, and
+	// base58 testnet/regtest.
+	main, tb1, bcrt1, test58 int
+}
+
+func (b *bitcoinNets) add(i int, s string, net chain.Network) error {
+	p := &b.test58
+	switch {
+	case net == chain.NetworkMainnet:
+		p = &b.main
+	case net == chain.NetworkRegtest:
+		p = &b.bcrt1
+	case strings.HasPrefix(strings.ToLower(s), "tb1"):
+		p = &b.tb1
+	}
+	if *p == 0 {
+		*p = i + 1
+	}
+	clash := func(x, y int) error {
+		if x == 0 || y == 0 {
+			return nil
+		}
+		return apierr.New(apierr.InvalidAddress, "addresses[%d] and addresses[%d] are of different Bitcoin networks: import each network's addresses separately", min(x, y)-1, max(x, y)-1)
+	}
+	if err := clash(b.main, max(b.tb1, b.bcrt1, b.test58)); err != nil {
+		return err
+	}
+	return clash(b.tb1, b.bcrt1)
+}
+
+func (b *bitcoinNets) network() chain.Network {
+	switch {
+	case b.main != 0:
+		return chain.NetworkMainnet
+	case b.bcrt1 != 0:
+		return chain.NetworkRegtest
+	}
+	return chain.NetworkTestnet
 }
 
 // EndpointRequest is POST /api/v1/webhooks/endpoints.

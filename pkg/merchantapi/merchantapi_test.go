@@ -9,6 +9,7 @@ import (
 
 	"github.com/inflowhq/inflow/pkg/apierr"
 	"github.com/inflowhq/inflow/pkg/assets"
+	"github.com/inflowhq/inflow/pkg/chain"
 )
 
 func code(err error) apierr.Code {
@@ -222,8 +223,41 @@ func TestImportAddresses(t *testing.T) {
 		{"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed ", apierr.InvalidAddress},
 	} {
 		r := ImportRequest{Protocol: "evm", Addresses: []string{c.addr}}
-		if _, _, err := r.Parse(); code(err) != c.code {
+		if _, err := r.Parse(); code(err) != c.code {
 			t.Errorf("import %q: %v, want %q", c.addr, err, c.code)
+		}
+	}
+}
+
+// TestImportBitcoin: every depositable type on every network, one network
+// per import, and no raw scripts, future witness versions or bad bech32.
+func TestImportBitcoin(t *testing.T) {
+	for _, c := range []struct {
+		addrs []string
+		code  apierr.Code
+		net   chain.Network
+	}{
+		{[]string{"1BgGZ9tcN4rm9KBzDn7KprQz87SZ26SAMH", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+			"bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0"}, "", chain.NetworkMainnet},
+		{[]string{"tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sl5k7", "mrCDrCybB6J1vRfbwM5hemdJz73FwDBC8r"}, "", chain.NetworkTestnet},
+		{[]string{"mrCDrCybB6J1vRfbwM5hemdJz73FwDBC8r", "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"}, "", chain.NetworkRegtest},
+		{[]string{"mrCDrCybB6J1vRfbwM5hemdJz73FwDBC8r"}, "", chain.NetworkTestnet},
+		{[]string{"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", "tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sl5k7"}, apierr.InvalidAddress, 0},
+		{[]string{"mrCDrCybB6J1vRfbwM5hemdJz73FwDBC8r", "1BgGZ9tcN4rm9KBzDn7KprQz87SZ26SAMH"}, apierr.InvalidAddress, 0},
+		{[]string{"tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sl5k7", "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"}, apierr.InvalidAddress, 0},
+		{[]string{"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5"}, apierr.InvalidAddress, 0}, // bad checksum
+		{[]string{"BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3t4"}, apierr.InvalidAddress, 0}, // mixed case
+		{[]string{"bc1zw508d6qejxtdg4y5r3zarvaryvaxxpcs"}, apierr.InvalidAddress, 0},       // witness v2
+		{[]string{"script:0014751e76e8199196d454941c45d1b3a323f1433bd6"}, apierr.InvalidAddress, 0},
+	} {
+		r := ImportRequest{Protocol: "bitcoin", Addresses: c.addrs}
+		imp, err := r.Parse()
+		if code(err) != c.code {
+			t.Errorf("import %q: %v, want %q", c.addrs, err, c.code)
+			continue
+		}
+		if err == nil && (imp.Network != c.net || imp.Family != chain.FamilyBitcoin || len(imp.Addresses) != len(c.addrs)) {
+			t.Errorf("import %q: %+v, want network %s", c.addrs, imp, c.net)
 		}
 	}
 }

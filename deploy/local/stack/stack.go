@@ -29,6 +29,7 @@ import (
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
 	"github.com/inflowhq/inflow/pkg/httpserver"
 	"github.com/inflowhq/inflow/pkg/kafka/broker"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
 	"github.com/inflowhq/inflow/pkg/ops"
 )
 
@@ -235,7 +236,7 @@ func (s *Stack) devMerchant(o Options) error {
 	}
 	s.MerchantID = m.ID
 	return reg.Write(func(b *store.Batch) error {
-		_, err := reg.Import(b, m.ID, chain.FamilyEVM, s.Pool)
+		_, err := reg.Import(b, m.ID, merchantapi.Import{Family: chain.FamilyEVM, Addresses: s.Pool})
 		return err
 	})
 }

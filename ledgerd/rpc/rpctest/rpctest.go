@@ -18,6 +18,7 @@ import (
 	"github.com/inflowhq/inflow/ledgerd/webhook"
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
 // Token and AdminKey are the ledger's credentials.
@@ -118,7 +119,7 @@ func (l *Ledger) Merchant(t testing.TB, name string) (id, key string) {
 func (l *Ledger) Pool(t testing.TB, merchant string, addrs ...chain.Address) {
 	t.Helper()
 	err := l.Reg.Write(func(b *store.Batch) error {
-		_, err := l.Reg.Import(b, merchant, chain.FamilyEVM, addrs)
+		_, err := l.Reg.Import(b, merchant, merchantapi.Import{Family: chain.FamilyEVM, Addresses: addrs})
 		return err
 	})
 	if err != nil {
