@@ -15,6 +15,16 @@
 // Finalized completes every open deposit at or below its block: pending
 // balance moves to available.
 //
+// A transfer with a maturity (a Bitcoin coinbase output: 100
+// confirmations) is counted in the pending balance when its block is
+// connected, but it is neither confirmed nor completed until its block is
+// that deep, whatever the credit depth and finality say: until then its
+// outputs cannot be spent. Such deposits have a block tag of their own (their
+// status moves apart from the block's others) and sit in an immature set
+// beside the open one; maturing confirms them, and completes them at once
+// if their block is already final. OpenFrom stays at or below the lowest
+// immature block, so a restart loads them.
+//
 // BlockDisconnected must remove the ledger's tip. Its deposits are orphaned
 // and their pending balance is taken back. Completed deposits are never
 // reversed: a disconnection at or below the finalized block, or a reorg

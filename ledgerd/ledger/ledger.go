@@ -299,9 +299,20 @@ func (b blockTag) deposit(tx []byte, index uint32) string {
 // is written, counted in its account's pending balance and totals, and
 // queued as pending.
 func (l *Ledger) credit(tx *applyTx, spec *assets.Chain, c *chainState, r *events.Record) error {
-	tag, err := tx.freeTag(r)
+	tag, err := tx.freeTag(r, "")
 	if err != nil {
 		return err
+	}
+	// Transfers with a maturity (coinbase outputs) change status apart from
+	// the block's others, so they have a block tag of their own.
+	var late blockTag
+	for i := range r.Transfers {
+		if r.Transfers[i].Maturity > 0 {
+			if late, err = tx.freeTag(r, tag); err != nil {
+				return err
+			}
+			break
+		}
 	}
 	// One allocation for the block's deposits: they stay open, and leave
 	// the open set, together.
@@ -309,7 +320,11 @@ func (l *Ledger) credit(tx *applyTx, spec *assets.Chain, c *chainState, r *event
 	blk := tx.block[:0]
 	for i := range r.Transfers {
 		d := &slab[i]
-		ok, err := l.newDeposit(tx, spec, r, tag, &r.Transfers[i], d)
+		t := tag
+		if r.Transfers[i].Maturity > 0 {
+			t = late
+		}
+		ok, err := l.newDeposit(tx, spec, r, t, &r.Transfers[i], d)
 		if err != nil {
 			return err
 		}
@@ -366,7 +381,13 @@ func (l *Ledger) credit(tx *applyTx, spec *assets.Chain, c *chainState, r *event
 	}
 	tx.ids = ids
 	l.m.deposits.Add(float64(len(blk)))
-	c.open[r.Number] = append(c.open[r.Number], blk...)
+	for _, d := range blk {
+		if d.Maturity > 0 {
+			c.immature[r.Number] = append(c.immature[r.Number], d)
+		} else {
+			c.open[r.Number] = append(c.open[r.Number], d)
+		}
+	}
 	tx.buf = store.AppendIDs(tx.buf[:0], ids)
 	return tx.b.Set(store.BlockIndexKey(r.Chain, r.Number, r.Hash, ids[0]), tx.buf, nil)
 }
@@ -395,7 +416,10 @@ func (l *Ledger) newDeposit(tx *applyTx, spec *assets.Chain, r *events.Record, t
 		Currency: asset.Currency, Decimals: asset.Decimals, Amount: t.Value,
 		AddressID: pa.ID, Address: pa.Raw, TxHash: t.TxHash, Index: t.Index,
 		BlockNumber: r.Number, BlockHash: r.Hash, BlockTime: r.Time,
-		Status: store.StatusPending, DetectedAt: tx.now,
+		Status: store.StatusPending, DetectedAt: tx.now, Maturity: t.Maturity,
+	}
+	if spec.Family == chain.FamilyBitcoin {
+		d.Network = spec.AddressNet()
 	}
 	return true, nil
 }
@@ -592,8 +616,12 @@ func migrateListings(db *store.DB, log *slog.Logger) error {
 	return nil
 }
 
-// confirm moves pending deposits that reached the credit depth to confirmed.
+// confirm moves pending deposits that reached the credit depth to confirmed,
+// after maturing those whose block is now deep enough.
 func (l *Ledger) confirm(tx *applyTx, spec *assets.Chain, c *chainState) error {
+	if err := l.mature(tx, spec, c); err != nil {
+		return err
+	}
 	st := c.st
 	if st.Tip+1 < spec.Policy.CreditDepth {
 		return nil
@@ -615,6 +643,78 @@ func (l *Ledger) confirm(tx *applyTx, spec *assets.Chain, c *chainState) error {
 	return nil
 }
 
+// mature credits the immature deposits (coinbase outputs) whose block the
+// tip has passed by their maturity. Until then they are pending whatever
+// the credit depth and finality say. A matured deposit is confirmed (once
+// also at the credit depth) and, if its block is already final, completed
+// at once; otherwise it joins the open set and finality completes it.
+func (l *Ledger) mature(tx *applyTx, spec *assets.Chain, c *chainState) error {
+	if len(c.immature) == 0 {
+		return nil
+	}
+	st := c.st
+	ns := make([]uint64, 0, len(c.immature))
+	for n := range c.immature {
+		ns = append(ns, n)
+	}
+	slices.Sort(ns)
+	for _, n := range ns {
+		if n > st.Tip {
+			break
+		}
+		conf := st.Tip - n + 1
+		ds := c.immature[n]
+		slices.SortFunc(ds, byID)
+		kept := ds[:0]
+		for _, d := range ds {
+			if conf < uint64(d.Maturity) {
+				kept = append(kept, d)
+				continue
+			}
+			if conf >= spec.Policy.CreditDepth {
+				if err := tx.transition(c, d, store.StatusConfirmed); err != nil {
+					return err
+				}
+			} else if st.PendingFrom == 0 || n < st.PendingFrom {
+				st.PendingFrom = n
+			}
+			if st.Finalized != 0 && n <= st.Finalized {
+				if err := l.complete(tx, c, d); err != nil {
+					return err
+				}
+				continue
+			}
+			if st.OpenFrom == 0 || n < st.OpenFrom {
+				st.OpenFrom = n
+			}
+			c.open[n] = append(c.open[n], d)
+		}
+		if len(kept) == 0 {
+			delete(c.immature, n)
+		} else {
+			c.immature[n] = kept
+		}
+	}
+	return nil
+}
+
+// complete moves a deposit's amount from pending to available and completes
+// it (confirming it first if it was pending).
+func (l *Ledger) complete(tx *applyTx, c *chainState, d *store.Deposit) error {
+	if d.Status == store.StatusPending {
+		if err := tx.transition(c, d, store.StatusConfirmed); err != nil {
+			return err
+		}
+	}
+	if err := tx.addBalance(d, d.Amount, true, true); err != nil {
+		return err
+	}
+	if err := tx.addBalance(d, d.Amount, false, false); err != nil {
+		return err
+	}
+	return tx.transition(c, d, store.StatusCompleted)
+}
+
 func (l *Ledger) finalized(tx *applyTx, spec *assets.Chain, c *chainState, r *events.Record) error {
 	st := c.st
 	if r.Number <= st.Finalized && st.Finalized != 0 {
@@ -634,24 +734,18 @@ func (l *Ledger) finalized(tx *applyTx, spec *assets.Chain, c *chainState, r *ev
 	}
 	for _, bn := range c.openUpTo(st.OpenFrom, n) {
 		for _, d := range c.open[bn] {
-			if d.Status == store.StatusPending {
-				if err := tx.transition(c, d, store.StatusConfirmed); err != nil {
-					return err
-				}
-			}
-			if err := tx.addBalance(d, d.Amount, true, true); err != nil {
-				return err
-			}
-			if err := tx.addBalance(d, d.Amount, false, false); err != nil {
-				return err
-			}
-			if err := tx.transition(c, d, store.StatusCompleted); err != nil {
+			if err := l.complete(tx, c, d); err != nil {
 				return err
 			}
 		}
 		delete(c.open, bn)
 	}
 	st.Finalized, st.OpenFrom = n, n+1
+	for bn := range c.immature {
+		// Immature deposits are loaded from OpenFrom up (loadOpen) with
+		// the open ones, so it stays at the lowest.
+		st.OpenFrom = min(st.OpenFrom, bn)
+	}
 	if st.PendingFrom <= n {
 		st.PendingFrom = n + 1
 	}
@@ -694,10 +788,21 @@ func (l *Ledger) disconnected(tx *applyTx, spec *assets.Chain, c *chainState, r 
 	// confirmed) until it is orphaned, and the open set holds only the
 	// canonical chain's: those of this block are the ones with its hash.
 	c.openUpTo(r.Number, r.Number) // in id order
+	blockDeps := c.open[r.Number]
+	if imm := c.immature[r.Number]; len(imm) > 0 {
+		// Immature deposits (coinbase outputs) of the block are orphaned
+		// with the others, in id order among them.
+		blockDeps = slices.SortedFunc(slices.Values(slices.Concat(blockDeps, imm)), byID)
+		delete(c.immature, r.Number)
+	}
 	kept := c.open[r.Number][:0]
-	for _, d := range c.open[r.Number] {
+	for _, d := range blockDeps {
 		if d.BlockHash != r.Hash {
-			kept = append(kept, d)
+			if d.Maturity > 0 && d.Status == store.StatusPending {
+				c.immature[r.Number] = append(c.immature[r.Number], d)
+			} else {
+				kept = append(kept, d)
+			}
 			continue
 		}
 		if err := tx.addBalance(d, d.Amount, true, true); err != nil {

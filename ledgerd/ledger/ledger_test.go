@@ -295,6 +295,10 @@ func (e *env) run(d *datadriven.TestData, arg func(string, string) string) strin
 			if f["tx"] == "" {
 				tr.TxHash = fmt.Appendf(nil, "tx-%d-%d", n, i)
 			}
+			if m := f["maturity"]; m != "" {
+				v, _ := strconv.ParseUint(m, 10, 32)
+				tr.Maturity = uint32(v)
+			}
 			rec.Transfers = append(rec.Transfers, tr)
 		}
 		if err := e.apply(rec); err != nil {
@@ -344,6 +348,16 @@ func (e *env) run(d *datadriven.TestData, arg func(string, string) string) strin
 			return "error: " + err.Error()
 		}
 		return e.newEvents()
+	case "restart":
+		// A new ledger over the same database: its state in memory is
+		// loaded again from Pebble. (The twin, whose last batch may still
+		// be waiting to commit, goes on.)
+		l, err := ledger.New(e.db, e.tbl, ledger.Options{Now: func() time.Time { return e.clock }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.led = l
+		return "restarted"
 	case "deposits":
 		return e.deposits()
 	case "balances":

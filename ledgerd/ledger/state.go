@@ -70,6 +70,10 @@ type chainState struct {
 	// block's slice the deposits are kept in id order, the order the
 	// confirmation and finality passes visit them.
 	open map[uint64][]*store.Deposit
+	// immature holds the pending deposits that are not spendable yet
+	// (Bitcoin coinbase outputs, Deposit.Maturity), by block number: they
+	// join open, confirmed, once their block is deep enough (Ledger.mature).
+	immature map[uint64][]*store.Deposit
 	// orphans maps (chain, tx hash, index) to the orphaned deposit a new
 	// deposit of the same transfer replaces.
 	orphans map[string]string
@@ -231,7 +235,8 @@ func (tx *applyTx) chain(id chain.ID) (*chainState, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &chainState{id: id, st: st, canon: map[uint64]*store.CanonBlock{}, open: map[uint64][]*store.Deposit{}, orphans: map[string]string{}}
+	c := &chainState{id: id, st: st, canon: map[uint64]*store.CanonBlock{}, open: map[uint64][]*store.Deposit{},
+		immature: map[uint64][]*store.Deposit{}, orphans: map[string]string{}}
 	if err := tx.loadOpen(c); err != nil {
 		return nil, err
 	}
@@ -271,7 +276,12 @@ func (tx *applyTx) loadOpen(c *chainState) error {
 		if err != nil {
 			return fmt.Errorf("indexed deposit %s: %w", id, err)
 		}
-		if d.Status == store.StatusPending || d.Status == store.StatusConfirmed {
+		switch {
+		case d.Status == store.StatusPending && d.Maturity > 0:
+			// Maturing moves it to open, confirmed (or pending with a lower
+			// PendingFrom), so a pending one with a maturity has not.
+			c.immature[d.BlockNumber] = append(c.immature[d.BlockNumber], d)
+		case d.Status == store.StatusPending || d.Status == store.StatusConfirmed:
 			c.open[d.BlockNumber] = append(c.open[d.BlockNumber], d)
 		}
 	}
@@ -440,11 +450,11 @@ func poolAddress(r store.Reader, t *chain.Transfer) (*store.PoolAddress, error) 
 }
 
 // freeTag returns the block tag of a block being connected: the first
-// generation of it no earlier block used.
-func (tx *applyTx) freeTag(r *events.Record) (blockTag, error) {
+// generation of it no earlier block used, other than skip.
+func (tx *applyTx) freeTag(r *events.Record, skip blockTag) (blockTag, error) {
 	for gen := uint32(0); ; gen++ {
 		tag := blockTagOf(r.Chain, r.Number, r.Hash, gen)
-		if tx.groups[string(tag)] != nil || tx.s.lastTags[string(tag)] != nil {
+		if tag == skip || tx.groups[string(tag)] != nil || tx.s.lastTags[string(tag)] != nil {
 			continue
 		}
 		taken, err := store.Has(tx.db, store.BlockStatusKey(string(tag)))
