@@ -15,7 +15,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/inflowhq/inflow/indexer/bitcoin"
 	"github.com/inflowhq/inflow/indexer/daemon"
+	"github.com/inflowhq/inflow/indexer/evm"
 	"github.com/inflowhq/inflow/indexer/scan"
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
@@ -26,6 +28,11 @@ const usage = `usage:
   indexer run  [--config FILE] [--data DIR] [--kafka-brokers H:P,...] [--http ADDR]
                [--chain ID --rpc URL [--from N]] [--log-level LEVEL]
   indexer scan --chain ID --rpc URL --from N --to M (--watch FILE | --all) [--fetchers N]
+               [--rpc-cookie FILE] [--verbose-blocks]
+
+  On Bitcoin chains --rpc is http://user:pass@host:8332 (or name bitcoind's
+  cookie file with --rpc-cookie), and a row is one output: its vout, and its
+  address on the chain's network, or script:<hex> for a script without one.
 `
 
 func main() {
@@ -131,6 +138,8 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		all      = fs.Bool("all", false, "print every transfer")
 		fetchers = fs.Int("fetchers", 8, "parallel block fetches")
 		assetsF  = fs.String("assets", "", "JSON file extending the built-in chains")
+		cookie   = fs.String("rpc-cookie", "", "Bitcoin: the node's .cookie file, instead of user:pass in --rpc")
+		verbose  = fs.Bool("verbose-blocks", false, "Bitcoin: fetch verbose blocks (getblock <hash> 2) instead of raw ones")
 	)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -161,14 +170,32 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
-	fam := chain.FamilyEVM
+	fam, net := chain.FamilyEVM, chain.NetworkMainnet
 	if spec, err := table.Chain(id); err == nil {
-		fam = spec.Family
+		fam, net = spec.Family, spec.AddressNet()
 	}
-	if fam != chain.FamilyEVM {
-		return fail("chain %s is %s; this build scans EVM chains", id, fam)
+	if (*cookie != "" || *verbose) && fam != chain.FamilyBitcoin {
+		return fail("--rpc-cookie and --verbose-blocks are for Bitcoin chains; %s is %s", id, fam)
 	}
-	opts := scan.Options{Chain: id, RPC: *rpcURL, From: *from, To: *to, Fetchers: *fetchers, Progress: time.Second}
+	opts := scan.Options{Chain: id, Family: fam, Network: net, From: *from, To: *to, Fetchers: *fetchers, Progress: time.Second}
+	switch fam {
+	case chain.FamilyEVM:
+		client, err := evm.Dial(ctx, *rpcURL)
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer client.Close()
+		opts.Source = client
+	case chain.FamilyBitcoin:
+		client, err := bitcoin.Dial(bitcoin.Options{URL: *rpcURL, CookieFile: *cookie, Network: net, Conns: *fetchers, Verbose: *verbose})
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer client.Close()
+		opts.Source = client
+	default:
+		return fail("chain %s is %s; this build scans EVM and Bitcoin chains", id, fam)
+	}
 	if *watch != "" {
 		if opts.Watch, err = scan.ReadWatchFile(*watch, fam); err != nil {
 			return fail("%v", err)

@@ -1,7 +1,9 @@
-// Package scan is the operator's rescan tool: it reads a block range from any
-// standard JSON-RPC endpoint and prints the transfers in it as NDJSON, in
-// block order, with progress on stderr. It shares the extractor with the
-// indexer, so what it prints is what the indexer sees.
+// Package scan is the operator's rescan tool: it reads a block range from a
+// node and prints the transfers in it as NDJSON, in block order, with
+// progress on stderr. It shares the chain clients with the indexer, so what
+// it prints is what the indexer sees: on EVM one row per native transfer
+// and token log, on Bitcoin one row per output (its vout, and its address
+// on the chain's network, or script:<hex> for a script with none).
 package scan
 
 import (
@@ -16,14 +18,22 @@ import (
 	"sync"
 	"time"
 
-	"github.com/inflowhq/inflow/indexer/evm"
 	"github.com/inflowhq/inflow/pkg/chain"
 )
 
+// BlockFetcher reads the block at a height with every transfer in it.
+type BlockFetcher interface {
+	FetchBlock(ctx context.Context, n uint64) (*chain.Block, error)
+}
+
 // Options is one scan.
 type Options struct {
-	Chain    chain.ID
-	RPC      string
+	Chain  chain.ID
+	Family chain.Family
+	// Network is the encoding Bitcoin addresses are written in.
+	Network chain.Network
+	// Source reads the blocks; it must allow Fetchers parallel calls.
+	Source   BlockFetcher
 	From, To uint64
 	// Watch, if not nil, keeps only transfers to these addresses.
 	Watch map[chain.Address]bool
@@ -41,8 +51,9 @@ type Row struct {
 	TxHash      string   `json:"tx_hash"`
 	Kind        string   `json:"kind"`
 	LogIndex    *uint32  `json:"log_index,omitempty"`
+	Vout        *uint32  `json:"vout,omitempty"`
 	Token       string   `json:"token,omitempty"`
-	From        string   `json:"from"`
+	From        string   `json:"from,omitempty"`
 	To          string   `json:"to"`
 	Value       string   `json:"value"`
 }
@@ -91,11 +102,10 @@ func Run(ctx context.Context, o Options, out, progress io.Writer) (int, error) {
 	if o.Progress == 0 {
 		o.Progress = time.Second
 	}
-	client, err := evm.Dial(ctx, o.RPC)
-	if err != nil {
-		return 0, err
+	client := o.Source
+	if client == nil {
+		return 0, fmt.Errorf("scan: no source")
 	}
-	defer client.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -182,7 +192,7 @@ func Run(ctx context.Context, o Options, out, progress io.Writer) (int, error) {
 			if o.Watch != nil && !o.Watch[t.To] {
 				continue
 			}
-			if err := enc.Encode(row(o.Chain, r.b.Ref, t)); err != nil {
+			if err := enc.Encode(row(o, r.b.Ref, t)); err != nil {
 				scanErr = err
 				break
 			}
@@ -207,11 +217,20 @@ func Run(ctx context.Context, o Options, out, progress io.Writer) (int, error) {
 	return rows, scanErr
 }
 
-func row(id chain.ID, ref chain.BlockRef, t chain.Transfer) Row {
+func row(o Options, ref chain.BlockRef, t chain.Transfer) Row {
 	r := Row{
-		Chain: id, BlockNumber: ref.Number, BlockHash: ref.Hash.Hex(),
-		TxHash: chain.FormatHash(chain.FamilyEVM, t.TxHash), Kind: t.Kind.String(),
+		Chain: o.Chain, BlockNumber: ref.Number, BlockHash: ref.Hash.Format(o.Family),
+		TxHash: chain.FormatHash(o.Family, t.TxHash), Kind: t.Kind.String(),
 		From: t.From.String(), To: t.To.String(), Value: t.Value.String(),
+	}
+	if o.Family == chain.FamilyBitcoin {
+		vout := t.Index
+		r.Vout = &vout
+		r.To = chain.FormatBitcoin(t.To.Bytes(), o.Network)
+		return r
+	}
+	if o.Family == chain.FamilyEVM {
+		r.BlockHash = ref.Hash.Hex()
 	}
 	if t.Kind.IsToken() {
 		li := t.Index
