@@ -13,19 +13,27 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## build every binary into bin/ (CGO_ENABLED=0)
+build: btcd ## build every binary into bin/ (CGO_ENABLED=0), btcd (the local Bitcoin node) included
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/indexer ./indexer
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ledgerd ./ledgerd
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/apid ./apid
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/inflow ./deploy/local
 
+# btcd, the real node behind bitcoin-regtest, built from the btcd module
+# go.mod pins (it is rebuilt only when go.mod changes).
+.PHONY: btcd
+btcd: $(BIN)/btcd
+$(BIN)/btcd: go.mod
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/btcd github.com/btcsuite/btcd
+
 .PHONY: run
-run: build ## run Inflow in one process: Kafka, the EVM devnet, indexer, ledgerd and the API on :8080 (data in ./data)
+run: build ## run Inflow in one process: Kafka, the EVM and Bitcoin devnets, indexer, ledgerd and the API on :8080 (data in ./data)
 	$(BIN)/inflow --data ./data
 
 .PHONY: test
-test: ## run every test, integration tests included (CI=true turns missing services into failures)
+test: btcd ## run every test, integration tests included (CI=true turns missing services into failures)
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-short

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 
 	"github.com/btcsuite/btcd/chainhash/v2"
@@ -80,12 +81,15 @@ func Extract(msg *wire.MsgBlock, height uint64) *chain.Block {
 }
 
 // verboseBlock is the part of `getblock <hash> 2` the fallback reads.
+// bitcoind puts the transactions in tx; btcd in rawtx (its tx is the txid
+// list of verbosity 1).
 type verboseBlock struct {
-	Hash     string      `json:"hash"`
-	Height   *uint64     `json:"height"`
-	Time     int64       `json:"time"`
-	Previous string      `json:"previousblockhash"`
-	Tx       []verboseTx `json:"tx"`
+	Hash     string            `json:"hash"`
+	Height   *uint64           `json:"height"`
+	Time     int64             `json:"time"`
+	Previous string            `json:"previousblockhash"`
+	Tx       []json.RawMessage `json:"tx"`
+	RawTx    []verboseTx       `json:"rawtx"`
 }
 
 type verboseTx struct {
@@ -123,13 +127,26 @@ func ExtractVerbose(raw []byte, height uint64, net chain.Network) (*chain.Block,
 	if vb.Height != nil && *vb.Height != height {
 		return nil, fmt.Errorf("%w: block %s is at height %d, asked for %d", ErrMalformed, vb.Hash, *vb.Height, height)
 	}
-	b := &chain.Block{Ref: chain.BlockRef{Number: height, Hash: hash, Time: vb.Time}, TxCount: len(vb.Tx)}
+	txs := vb.RawTx
+	if len(txs) == 0 {
+		for i, raw := range vb.Tx {
+			var tx verboseTx
+			if err := json.Unmarshal(raw, &tx); err != nil {
+				return nil, fmt.Errorf("%w: tx %d is not a transaction object (verbosity 1?): %v", ErrMalformed, i, err)
+			}
+			txs = append(txs, tx)
+		}
+	}
+	if len(txs) == 0 {
+		return nil, fmt.Errorf("%w: block %s has no transactions", ErrMalformed, vb.Hash)
+	}
+	b := &chain.Block{Ref: chain.BlockRef{Number: height, Hash: hash, Time: vb.Time}, TxCount: len(txs)}
 	if vb.Previous != "" {
 		if b.Ref.Parent, err = chain.ParseHash(vb.Previous); err != nil {
 			return nil, fmt.Errorf("%w: previousblockhash: %v", ErrMalformed, err)
 		}
 	}
-	for i, tx := range vb.Tx {
+	for i, tx := range txs {
 		id, err := chain.ParseHash(tx.Txid)
 		if err != nil {
 			return nil, fmt.Errorf("%w: tx %d: txid: %v", ErrMalformed, i, err)
@@ -189,19 +206,30 @@ func checkAddress(script []byte, typ, single string, list []string, net chain.Ne
 	return nil
 }
 
-// parseBTC reads a JSON amount of BTC (at most 8 decimals, as bitcoind
-// writes it) as satoshis, exactly: never through a float.
+// parseBTC reads a JSON amount of BTC as satoshis without going through a
+// float: bitcoind writes plain decimals of at most 8 places, btcd Go's
+// shortest form of a float64 (so 1e-05 for 1000 satoshis), which is within
+// a rounding of a whole number of satoshis.
 func parseBTC(s string) (uint64, error) {
-	if strings.ContainsAny(s, "eE+-") {
-		return 0, fmt.Errorf("amount %q is not a plain decimal", s)
+	r, ok := new(big.Rat).SetString(s)
+	if !ok || r.Sign() < 0 || strings.ContainsAny(s, "+") {
+		return 0, fmt.Errorf("amount %q is not a non-negative number", s)
 	}
-	a, err := chain.ParseDecimal(s, 8)
-	if err != nil {
-		return 0, err
+	r.Mul(r, big.NewRat(1e8, 1))
+	q, rem := new(big.Int).QuoRem(r.Num(), r.Denom(), new(big.Int))
+	if rem.Sign() != 0 {
+		// Round to the nearest satoshi, and only across a float's error.
+		frac := new(big.Rat).SetFrac(rem, r.Denom())
+		if frac.Cmp(big.NewRat(1, 2)) >= 0 {
+			q.Add(q, big.NewInt(1))
+			frac.Sub(big.NewRat(1, 1), frac)
+		}
+		if frac.Cmp(big.NewRat(1, 1000)) > 0 {
+			return 0, fmt.Errorf("amount %q is not a whole number of satoshis", s)
+		}
 	}
-	v := a.Big()
-	if !v.IsUint64() || v.Uint64() > 21e14 {
+	if !q.IsUint64() || q.Uint64() > 21e14 {
 		return 0, fmt.Errorf("amount %q is more than 21 million BTC", s)
 	}
-	return v.Uint64(), nil
+	return q.Uint64(), nil
 }

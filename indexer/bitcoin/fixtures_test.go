@@ -209,9 +209,15 @@ func TestVerboseAddressForms(t *testing.T) {
 	if _, err := ExtractVerbose(block(`{"hex":"`+script+`"}`), 8, chain.NetworkMainnet); err == nil {
 		t.Error("a block at another height than asked read")
 	}
-	for _, v := range []string{"6.410083831", "1e-8", "-1", "21000000.00000001"} {
+	for _, v := range []string{"6.410083831", "1e-9", "-1", "21000000.00000001", "x", "+1"} {
 		if _, err := parseBTC(v); err == nil {
 			t.Errorf("amount %s read", v)
+		}
+	}
+	// btcd writes amounts as Go's shortest float64.
+	for v, want := range map[string]uint64{"1e-05": 1000, "1e-08": 1, "0.3": 30000000, "20999999.9769": 2099999997690000, "50": 5e9, "0": 0} {
+		if got, err := parseBTC(v); err != nil || got != want {
+			t.Errorf("amount %s: %d %v, want %d", v, got, err, want)
 		}
 	}
 }
