@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	devbtc "github.com/inflowhq/inflow/pkg/devnet/bitcoin"
+	"github.com/inflowhq/inflow/pkg/testenv"
 )
 
 const childEnv = "INFLOW_ALLINONE_CHILD_ARGS"
@@ -27,6 +30,15 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	}
 	os.Exit(m.Run())
+}
+
+// needBtcd fails (in CI) or skips a test that runs the all-in-one with its
+// default bitcoin-regtest when btcd is not built.
+func needBtcd(t *testing.T) {
+	t.Helper()
+	if _, err := devbtc.FindBtcd(); err != nil {
+		testenv.Missing(t, "btcd", "make build builds it into bin/ (go build -o bin/btcd github.com/btcsuite/btcd)")
+	}
 }
 
 func freePort(t *testing.T) string {
@@ -49,12 +61,14 @@ func TestKill9AllInOne(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: starts and kills the all-in-one process")
 	}
+	needBtcd(t)
 	data := t.TempDir()
 	api, rpcAddr := freePort(t), freePort(t)
 	key := "sk_test_kill9kill9kill9kill9kill9"
 	args := []string{"--data", data, "--http", api, "--rpc", rpcAddr, "--kafka-port", strings.Split(freePort(t), ":")[1],
 		"--indexer-ops", freePort(t), "--ledger-http", freePort(t), "--api-ops", freePort(t),
 		"--block-time", "200ms", "--finality-lag", "4", "--traffic", "0", "--dev-addresses", "5",
+		"--bitcoin-rpc", freePort(t), "--bitcoin-block-time", "300ms",
 		"--dev-api-key", key, "--admin-key", "adm_kill9kill9kill9kill9", "--log-level", "error"}
 	var cmd *exec.Cmd
 	start := func() {

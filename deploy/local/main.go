@@ -1,6 +1,7 @@
 // Command inflow is Inflow in one process, for a laptop: the embedded Kafka
-// broker, the local EVM devnet with background traffic, the indexer, ledgerd
-// and the merchant API, all persistent under --data. `make run` starts it.
+// broker, the local EVM devnet with background traffic, bitcoin-regtest (a
+// real btcd), the indexer, ledgerd and the merchant API, all persistent
+// under --data. `make run` starts it.
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/inflowhq/inflow/deploy/local/stack"
+	devbtc "github.com/inflowhq/inflow/pkg/devnet/bitcoin"
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
 )
 
@@ -34,6 +36,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.HTTP, "http", "127.0.0.1:8080", "merchant API and devnet control API")
 	fs.DurationVar(&o.BlockTime, "block-time", 2*time.Second, "devnet block interval")
 	fs.StringVar(&o.RPC, "rpc", "127.0.0.1:8545", "devnet JSON-RPC (HTTP and WebSocket)")
+	fs.BoolVar(&o.Bitcoin, "bitcoin", true, "run bitcoin-regtest (a real btcd, bin/btcd from make build) beside evm-devnet")
+	fs.StringVar(&o.BitcoinRPC, "bitcoin-rpc", "127.0.0.1:18443", "bitcoin-regtest's JSON-RPC (btcd)")
+	fs.DurationVar(&o.BitcoinBlockTime, "bitcoin-block-time", 5*time.Second, "bitcoin-regtest block interval (0: only on request)")
 	fs.IntVar(&o.KafkaPort, "kafka-port", 19092, "embedded Kafka port on 127.0.0.1")
 	fs.StringVar(&o.IndexerOps, "indexer-ops", "127.0.0.1:9101", "indexer /healthz, /readyz, /metrics")
 	fs.StringVar(&o.LedgerHTTP, "ledger-http", "127.0.0.1:9201", "ledgerd internal API and /healthz, /readyz, /metrics")
@@ -58,6 +63,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "inflow: --block-time below 50ms")
 		return 2
 	}
+	if o.BitcoinBlockTime != 0 && o.BitcoinBlockTime < 50*time.Millisecond {
+		fmt.Fprintln(stderr, "inflow: --bitcoin-block-time below 50ms")
+		return 2
+	}
 	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	s, err := stack.Start(ctx, o)
 	if err != nil {
@@ -75,11 +84,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func printWelcome(w io.Writer, s *stack.Stack, o stack.Options) {
 	c := devevm.ChainID
+	bitcoinLine := ""
+	if s.Bitcoin != nil {
+		bitcoinLine = fmt.Sprintf("\n  bitcoin        %s (btcd JSON-RPC, chain %s, a block every %s)", s.Bitcoin.URL(), devbtc.ChainID, o.BitcoinBlockTime)
+	}
 	fmt.Fprintf(w, `
 Inflow is running (embedded mode, data in %[1]s).
 
   merchant API   %[2]s/api/v1   docs %[2]s/docs   OpenAPI %[2]s/openapi.json
-  devnet         %[3]s (JSON-RPC, chain %[4]s, a block every %[5]s)
+  devnet         %[3]s (JSON-RPC, chain %[4]s, a block every %[5]s)%[11]s
   operators      indexer http://%[6]s/metrics · ledgerd http://%[7]s/metrics · apid %[10]s/metrics
   dev API key    %[8]s
   admin key      %[9]s
@@ -98,7 +111,26 @@ Try it:
   # 3. watch the deposit go pending → confirmed → completed
   curl -s '%[2]s/api/v1/deposits?depositReference=user_alice' -H 'X-API-Key: %[8]s'
   curl -s '%[2]s/api/v1/balances?depositReference=user_alice' -H 'X-API-Key: %[8]s'
+`, o.DataDir, s.APIURL, s.Devnet.URL(), c, o.BlockTime, o.IndexerOps, o.LedgerHTTP, s.DevAPIKey, s.AdminKey, s.APIOpsURL, bitcoinLine)
+	if s.Bitcoin != nil {
+		b := devbtc.ChainID
+		final := o.BitcoinBlockTime * 7
+		fmt.Fprintf(w, `
+The same in BTC on bitcoin-regtest (completed 7 blocks deep, about %[4]s):
 
-Ctrl-C stops; the next start continues with the same data.
-`, o.DataDir, s.APIURL, s.Devnet.URL(), c, o.BlockTime, o.IndexerOps, o.LedgerHTTP, s.DevAPIKey, s.AdminKey, s.APIOpsURL)
+  # 1. bind a BTC reference: you get a regtest address (bcrt1…, m…, 2…)
+  curl -s -X POST %[1]s/api/v1/deposits/references -H 'X-API-Key: %[2]s' \
+    -H 'Content-Type: application/json' \
+    -d '{"depositReference":"user_bob","currency":"BTC","chainId":"%[3]s"}'
+
+  # 2. send 0.5 BTC to it (put the address in "to")
+  curl -s -X POST %[1]s/devnet/%[3]s/transfer -H 'Content-Type: application/json' \
+    -d '{"to":"ADDRESS","currency":"BTC","amount":"0.5"}'
+
+  # 3. watch it confirm and complete
+  curl -s '%[1]s/api/v1/deposits?depositReference=user_bob' -H 'X-API-Key: %[2]s'
+  curl -s '%[1]s/api/v1/balances?depositReference=user_bob' -H 'X-API-Key: %[2]s'
+`, s.APIURL, s.DevAPIKey, b, final)
+	}
+	fmt.Fprint(w, "\nCtrl-C stops; the next start continues with the same data.\n")
 }

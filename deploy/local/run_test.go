@@ -111,12 +111,14 @@ func TestMakeRunAsANewUser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
+	needBtcd(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	dir := t.TempDir()
 	args := []string{"--data", dir, "--http", "127.0.0.1:0", "--rpc", "127.0.0.1:0", "--kafka-port", "0",
-		"--indexer-ops", "127.0.0.1:0", "--ledger-http", "127.0.0.1:0", "--block-time", "100ms", "--finality-lag", "8"}
+		"--indexer-ops", "127.0.0.1:0", "--ledger-http", "127.0.0.1:0", "--block-time", "100ms", "--finality-lag", "8",
+		"--bitcoin-rpc", "127.0.0.1:0", "--bitcoin-block-time", "150ms"}
 	go func() { done <- run(ctx, args, &out, &errb) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), "Ctrl-C stops") {
@@ -152,41 +154,56 @@ func TestMakeRunAsANewUser(t *testing.T) {
 			}
 		}
 	}
-	if len(cmds) != 4 {
-		t.Fatalf("found %d curl commands in:\n%s", len(cmds), text)
+	if len(cmds) != 8 {
+		t.Fatalf("found %d curl commands (want 4 for USDT, 4 for BTC) in:\n%s", len(cmds), text)
 	}
-	var bind struct{ Address string }
-	if err := json.Unmarshal(curl(t, cmds[0]), &bind); err != nil || bind.Address == "" {
-		t.Fatalf("bind answer: %v %+v", err, bind)
+	// Both quick starts at once: bind, send, then watch each complete.
+	type flow struct {
+		cmds   [][]string
+		amount string
+		txHash string
 	}
-	for i, w := range cmds[1] {
-		cmds[1][i] = strings.ReplaceAll(w, "ADDRESS", bind.Address)
-	}
-	var sent struct{ TxHash string }
-	json.Unmarshal(curl(t, cmds[1]), &sent)
-	if sent.TxHash == "" {
-		t.Fatal("transfer gave no txHash")
-	}
-	deadline = time.Now().Add(60 * time.Second)
-	for {
-		var l struct {
-			Data []struct{ Status, Amount, TxHash string }
+	flows := []*flow{{cmds: cmds[:4], amount: "25"}, {cmds: cmds[4:], amount: "0.5"}}
+	for _, f := range flows {
+		var bind struct{ Address, Protocol string }
+		if err := json.Unmarshal(curl(t, f.cmds[0]), &bind); err != nil || bind.Address == "" {
+			t.Fatalf("bind answer: %v %+v", err, bind)
 		}
-		json.Unmarshal(curl(t, cmds[2]), &l)
-		if len(l.Data) == 1 && l.Data[0].Status == "completed" && l.Data[0].Amount == "25" && l.Data[0].TxHash == sent.TxHash {
-			break
+		if f.amount == "0.5" && (bind.Protocol != "bitcoin" || !strings.HasPrefix(bind.Address, "bcrt1") && !strings.HasPrefix(bind.Address, "m") && !strings.HasPrefix(bind.Address, "n") && !strings.HasPrefix(bind.Address, "2")) {
+			t.Fatalf("BTC bind gave %+v, want a regtest address", bind)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the deposit never completed: %+v", l)
+		for i, w := range f.cmds[1] {
+			f.cmds[1][i] = strings.ReplaceAll(w, "ADDRESS", bind.Address)
 		}
-		time.Sleep(100 * time.Millisecond)
+		var sent struct{ TxHash string }
+		json.Unmarshal(curl(t, f.cmds[1]), &sent)
+		if sent.TxHash == "" {
+			t.Fatal("transfer gave no txHash")
+		}
+		f.txHash = sent.TxHash
 	}
-	var bal struct {
-		Data []struct{ Currency, Available string }
-	}
-	json.Unmarshal(curl(t, cmds[3]), &bal)
-	if len(bal.Data) != 1 || bal.Data[0].Available != "25" {
-		t.Errorf("balance = %+v", bal)
+	for _, f := range flows {
+		deadline = time.Now().Add(60 * time.Second)
+		for {
+			var l struct {
+				Data []struct{ Status, Amount, TxHash string }
+			}
+			json.Unmarshal(curl(t, f.cmds[2]), &l)
+			if len(l.Data) == 1 && l.Data[0].Status == "completed" && l.Data[0].Amount == f.amount && l.Data[0].TxHash == f.txHash {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the %s deposit never completed: %+v", f.amount, l)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		var bal struct {
+			Data []struct{ Currency, Available string }
+		}
+		json.Unmarshal(curl(t, f.cmds[3]), &bal)
+		if len(bal.Data) != 1 || bal.Data[0].Available != f.amount {
+			t.Errorf("balance = %+v, want %s", bal, f.amount)
+		}
 	}
 	cancel()
 	if rc := <-done; rc != 0 {

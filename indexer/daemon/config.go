@@ -26,8 +26,12 @@ type Duration = config.Duration
 type ChainConfig struct {
 	ID chain.ID `json:"id"`
 	// RPC is the node's JSON-RPC endpoint: http(s):// (polling) or ws(s)://
-	// (head subscription, polling as the fallback).
+	// (head subscription, polling as the fallback). A Bitcoin node's is
+	// http(s)://user:pass@host:port, or without user:pass with RPCCookie.
 	RPC string `json:"rpc"`
+	// RPCCookie is bitcoind's .cookie file, read on every request (Bitcoin
+	// chains only).
+	RPCCookie string `json:"rpc_cookie,omitempty"`
 	// From is the first block when the indexer has no checkpoint for the
 	// chain; absent, it starts at the node's head.
 	From *uint64 `json:"from,omitempty"`
@@ -90,7 +94,16 @@ func (c Config) Validate(table *assets.Config) error {
 			errs = append(errs, err)
 			continue
 		}
-		if spec.Family != chain.FamilyEVM {
+		switch spec.Family {
+		case chain.FamilyEVM:
+			if ch.RPCCookie != "" {
+				errs = append(errs, fmt.Errorf("chain %s: rpc_cookie is for Bitcoin nodes", ch.ID))
+			}
+		case chain.FamilyBitcoin:
+			if !strings.HasPrefix(ch.RPC, "http://") && !strings.HasPrefix(ch.RPC, "https://") {
+				errs = append(errs, fmt.Errorf("chain %s: a Bitcoin node's rpc must be http(s)://[user:pass@]host:port", ch.ID))
+			}
+		default:
 			errs = append(errs, fmt.Errorf("chain %s: the %s family has no indexer in this build", ch.ID, spec.Family))
 		}
 		if seen[ch.ID] {

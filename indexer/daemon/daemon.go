@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"time"
@@ -12,10 +13,12 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/inflowhq/inflow/indexer/bitcoin"
 	"github.com/inflowhq/inflow/indexer/evm"
 	"github.com/inflowhq/inflow/indexer/follow"
 	"github.com/inflowhq/inflow/matcher"
 	"github.com/inflowhq/inflow/pkg/assets"
+	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/httpserver"
 	"github.com/inflowhq/inflow/pkg/kafka"
 	"github.com/inflowhq/inflow/pkg/kv"
@@ -174,12 +177,6 @@ type evmDepthSource struct {
 func (d *Daemon) runChain(ctx context.Context, cc ChainConfig) error {
 	spec, _ := d.table.Chain(cc.ID)
 	log := d.log.With("chain", string(cc.ID))
-	client, err := evm.Dial(ctx, cc.RPC)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	var src follow.Source = client
 	fcfg := follow.Config{
 		Chain: cc.ID, Family: spec.Family, From: cc.From,
 		MaxReorgDepth: int(spec.Policy.MaxReorgDepth),
@@ -191,8 +188,29 @@ func (d *Daemon) runChain(ctx context.Context, cc ChainConfig) error {
 		fcfg.WindowSize = max(64, 2*fcfg.MaxReorgDepth)
 	}
 	if spec.Policy.Finality == assets.FinalityDepth {
-		src = evmDepthSource{client, client, client}
 		fcfg.FinalityDepth = spec.Policy.FinalityDepth
+	}
+	var src follow.Source
+	switch spec.Family {
+	case chain.FamilyBitcoin:
+		// Bitcoin has no finality signal: the client offers none, and the
+		// chain's finality depth stands in.
+		client, err := bitcoin.Dial(bitcoin.Options{URL: cc.RPC, CookieFile: cc.RPCCookie, Network: spec.AddressNet(), Conns: max(cc.Fetchers, 8)})
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		src = client
+	default:
+		client, err := evm.Dial(ctx, cc.RPC)
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		src = client
+		if spec.Policy.Finality == assets.FinalityDepth {
+			src = evmDepthSource{client, client, client}
+		}
 	}
 	prod, err := kafka.NewTxProducer(d.kcfg, "inflow-indexer-"+string(cc.ID))
 	if err != nil {
@@ -204,8 +222,17 @@ func (d *Daemon) runChain(ctx context.Context, cc ChainConfig) error {
 		return err
 	}
 	d.ready.Set("chain:"+string(cc.ID), nil)
-	log.Info("following", "rpc", cc.RPC, "family", spec.Family)
+	log.Info("following", "rpc", redactURL(cc.RPC), "family", spec.Family)
 	return f.Run(ctx)
+}
+
+// redactURL hides a URL's password for the log.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
 }
 
 // httpLimits are the operator listener's limits.

@@ -1,7 +1,8 @@
 // Package stack is Inflow in one process: the embedded Kafka broker, the EVM
-// devnet with its control API, the indexer, ledgerd and apid, wired the way
-// the distributed daemons are but sharing nothing but loopback. The
-// all-in-one command, its tests and the pipeline benchmark start it.
+// devnet and (unless turned off) the Bitcoin regtest node with their
+// control API, the indexer, ledgerd and apid, wired the way the distributed
+// daemons are but sharing nothing but loopback. The all-in-one command, its
+// tests and the pipeline benchmark start it.
 package stack
 
 import (
@@ -26,6 +27,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/chstore"
 	"github.com/inflowhq/inflow/pkg/devnet"
+	devbtc "github.com/inflowhq/inflow/pkg/devnet/bitcoin"
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
 	"github.com/inflowhq/inflow/pkg/httpserver"
 	"github.com/inflowhq/inflow/pkg/kafka/broker"
@@ -43,6 +45,12 @@ type Options struct {
 	LedgerHTTP   string        // ledgerd internal API and operator endpoints
 	APIOps       string        // apid operator endpoints (/metrics, /debug/pprof); default 127.0.0.1:0
 	BlockTime    time.Duration // devnet interval; 0 mines only on request
+	// Bitcoin starts bitcoin-regtest (a real btcd) beside evm-devnet.
+	Bitcoin bool
+	// BitcoinRPC is btcd's JSON-RPC address (default 127.0.0.1 and a free
+	// port); BitcoinBlockTime its block interval (0: only on request).
+	BitcoinRPC       string
+	BitcoinBlockTime time.Duration
 	FinalityLag  uint64        // devnet finalized-tag lag (default 64)
 	Traffic      float64       // background transfers per second
 	DevAPIKey    string        // the dev merchant's key; empty generates one
@@ -62,6 +70,7 @@ type Options struct {
 // Stack is Inflow running in one process.
 type Stack struct {
 	Devnet     *devevm.Devnet
+	Bitcoin    *devbtc.Devnet // nil unless Options.Bitcoin
 	Ledger     *ledgerd.Daemon
 	Indexer    *indexer.Daemon
 	APIURL     string
@@ -70,6 +79,8 @@ type Stack struct {
 	AdminKey   string
 	MerchantID string
 	Pool       []chain.Address
+	// BitcoinPool is the dev merchant's bitcoin-regtest addresses.
+	BitcoinPool []string
 
 	broker  *broker.Broker
 	history *chstore.DB
@@ -131,6 +142,16 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return fail(err)
 	}
 
+	chains := []chain.ID{devevm.ChainID}
+	if o.Bitcoin {
+		if s.Bitcoin, err = devbtc.Start(devbtc.Config{DataDir: filepath.Join(o.DataDir, "bitcoin"), RPCAddr: o.BitcoinRPC,
+			BlockTime: o.BitcoinBlockTime, Logger: log.With("component", "bitcoin-devnet")}); err != nil {
+			return fail(fmt.Errorf("bitcoin-regtest: %w (start with --bitcoin=false to run without it)", err))
+		}
+		s.BitcoinPool = devbtc.DevAddresses(o.PoolSize)
+		chains = append(chains, devbtc.ChainID)
+	}
+
 	token := randomKey("it_")
 	if o.AdminKey == "" {
 		o.AdminKey = randomKey("adm_")
@@ -138,7 +159,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	s.AdminKey = o.AdminKey
 	if s.Ledger, err = ledgerd.New(ledgerd.Config{
 		DataDir: filepath.Join(o.DataDir, "ledgerd"), KafkaBrokers: brokers, HTTP: o.LedgerHTTP,
-		Chains: []chain.ID{devevm.ChainID}, Cooldown: ledgerd.Duration(o.Cooldown), InternalToken: token, AdminKey: o.AdminKey,
+		Chains: chains, Cooldown: ledgerd.Duration(o.Cooldown), InternalToken: token, AdminKey: o.AdminKey,
 		AllowLoopbackWebhooks: true, WebhookRetryBase: ledgerd.Duration(o.WebhookRetry), ClickHouseDSN: o.ClickHouseDSN, HTTPLimits: o.HTTPLimits,
 	}, log.With("component", "ledgerd"), nil); err != nil {
 		return fail(err)
@@ -153,9 +174,17 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 
 	from := uint64(1)
+	followed := []indexer.ChainConfig{{ID: devevm.ChainID, RPC: s.Devnet.WSURL(), From: &from, PollInterval: indexer.Duration(max(o.BlockTime/4, 20*time.Millisecond))}}
+	if s.Bitcoin != nil {
+		poll := o.BitcoinBlockTime / 4
+		if poll == 0 {
+			poll = 250 * time.Millisecond
+		}
+		followed = append(followed, indexer.ChainConfig{ID: devbtc.ChainID, RPC: s.Bitcoin.URL(), From: &from, PollInterval: indexer.Duration(max(poll, 20*time.Millisecond))})
+	}
 	if s.Indexer, err = indexer.New(indexer.Config{
 		DataDir: filepath.Join(o.DataDir, "indexer"), KafkaBrokers: brokers, HTTP: o.IndexerOps, HTTPLimits: o.HTTPLimits,
-		Chains: []indexer.ChainConfig{{ID: devevm.ChainID, RPC: s.Devnet.WSURL(), From: &from, PollInterval: indexer.Duration(max(o.BlockTime/4, 20*time.Millisecond))}},
+		Chains: followed,
 	}, log.With("component", "indexer"), nil); err != nil {
 		return fail(err)
 	}
@@ -195,7 +224,11 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	s.APIOpsURL = "http://" + oaddr.String()
 	mux := http.NewServeMux()
-	mux.Handle("/devnet/", devnet.ControlAPI(s.Devnet))
+	local := []devnet.Chain{s.Devnet}
+	if s.Bitcoin != nil {
+		local = append(local, s.Bitcoin)
+	}
+	mux.Handle("/devnet/", devnet.ControlAPI(local...))
 	mux.Handle("/", public)
 	s.run(ctx, "apid", func(ctx context.Context) error { return httpserver.Serve(ctx, ln, mux, hopts) })
 	return s, nil
@@ -235,9 +268,22 @@ func (s *Stack) devMerchant(o Options) error {
 		s.DevAPIKey = key
 	}
 	s.MerchantID = m.ID
+	imports := []merchantapi.Import{{Family: chain.FamilyEVM, Addresses: s.Pool}}
+	if len(s.BitcoinPool) > 0 {
+		req := merchantapi.ImportRequest{Protocol: "bitcoin", Addresses: s.BitcoinPool}
+		imp, err := req.Parse()
+		if err != nil {
+			return fmt.Errorf("dev bitcoin addresses: %w", err)
+		}
+		imports = append(imports, imp)
+	}
 	return reg.Write(func(b *store.Batch) error {
-		_, err := reg.Import(b, m.ID, merchantapi.Import{Family: chain.FamilyEVM, Addresses: s.Pool})
-		return err
+		for _, imp := range imports {
+			if _, err := reg.Import(b, m.ID, imp); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -279,6 +325,9 @@ func (s *Stack) close() {
 	}
 	if s.Devnet != nil {
 		s.Devnet.Close()
+	}
+	if s.Bitcoin != nil {
+		s.Bitcoin.Close()
 	}
 	if s.broker != nil {
 		s.broker.Close()
