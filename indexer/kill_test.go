@@ -19,10 +19,12 @@ import (
 
 	"github.com/inflowhq/inflow/indexer/indexertest"
 	"github.com/inflowhq/inflow/pkg/chain"
+	devbtc "github.com/inflowhq/inflow/pkg/devnet/bitcoin"
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/kafka"
 	"github.com/inflowhq/inflow/pkg/kafka/broker"
+	"github.com/inflowhq/inflow/pkg/testenv"
 )
 
 // childEnv carries the indexer's arguments into a re-executed test binary,
@@ -121,11 +123,21 @@ func TestKill9(t *testing.T) {
 		}
 	}()
 
+	killAndReplay(t, kcfg, devevm.ChainID, dn.URL(), stopMining, mined, dn.Head, dn.HeaderHash)
+}
+
+// killAndReplay runs `indexer run` on a chain and kills it with SIGKILL
+// at random points while the node mines (mining is stopped through
+// stopMining once the kills are done), then lets a last run catch up and
+// requires the topic to replay to exactly the node's canonical chain.
+func killAndReplay(t *testing.T, kcfg kafka.Config, id chain.ID, rpc string, stopMining chan struct{}, mined chan struct{},
+	headOf func() uint64, hashOf func(uint64) (chain.Hash, error)) {
+	t.Helper()
 	data := filepath.Join(t.TempDir(), "indexer")
 	args := []string{"run", "--data", data, "--kafka-brokers", strings.Join(kcfg.Brokers, ","),
-		"--chain", string(devevm.ChainID), "--rpc", dn.URL(), "--from", "1", "--http", "127.0.0.1:0", "--log-level", "warn"}
+		"--chain", string(id), "--rpc", rpc, "--from", "1", "--http", "127.0.0.1:0", "--log-level", "warn"}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	r := indexertest.NewReader(t, kcfg, devevm.ChainID.Topic())
+	r := indexertest.NewReader(t, kcfg, id.Topic())
 	const kills = 8
 	progressed := 0
 	for i := 0; i < kills; i++ {
@@ -150,7 +162,7 @@ func TestKill9(t *testing.T) {
 	}
 	close(stopMining)
 	<-mined
-	head := dn.Head()
+	head := headOf()
 
 	// The last run catches up to the head and stops cleanly on SIGTERM.
 	c := startChild(t, args...)
@@ -175,7 +187,7 @@ func TestKill9(t *testing.T) {
 		if b.Number != uint64(i+1) {
 			t.Fatalf("gap: position %d holds block %d", i, b.Number)
 		}
-		h, _ := dn.HeaderHash(b.Number)
+		h, _ := hashOf(b.Number)
 		if h != b.Hash {
 			t.Fatalf("block %d: replay has %s, node has %s", b.Number, b.Hash, h)
 		}
@@ -194,5 +206,71 @@ func TestKill9(t *testing.T) {
 	if deposits == 0 {
 		t.Error("no deposit was matched")
 	}
-	t.Logf("%d kills (%d mid-stream), head %d, %d records, %d duplicates, %d disconnections", kills, progressed, head, len(r.Recs), dups, disconnects)
+	t.Logf("%s: %d kills (%d mid-stream), head %d, %d records, %d duplicates, %d disconnections", id, kills, progressed, head, len(r.Recs), dups, disconnects)
+}
+
+// TestKill9Bitcoin is TestKill9 on bitcoin-regtest: a real btcd mining
+// every 30ms, a P2WPKH deposit in every third block (and a coinbase to the
+// watched address), a real reorg on the way.
+func TestKill9Bitcoin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	if _, err := devbtc.FindBtcd(); err != nil {
+		testenv.Missing(t, "btcd", "make build builds it into bin/")
+	}
+	kb, err := broker.Start(broker.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kb.Close()
+	kcfg := kafka.Config{Brokers: kb.Addrs()}
+	dn, err := devbtc.Start(devbtc.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dn.Close()
+	admin, _ := kafka.NewAdmin(kcfg)
+	if err := kafka.EnsureTopics(context.Background(), admin, kafka.AddressesTopic(), kafka.ChainTopic(devbtc.ChainID)); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+	watchedAddr := devbtc.DevAddress(0)
+	script, err := devbtc.ParseAddress(watchedAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexertest.Watch(t, kcfg, events.AddressRecord{Address: chain.MustAddress(chain.FamilyBitcoin, script), ID: 78})
+	stopMining := make(chan struct{})
+	mined := make(chan struct{})
+	go func() {
+		defer close(mined)
+		for i := 0; ; i++ {
+			select {
+			case <-stopMining:
+				return
+			case <-time.After(30 * time.Millisecond):
+			}
+			switch {
+			case i == 40:
+				if _, err := dn.Reorg(3, false); err != nil {
+					t.Errorf("reorg: %v", err)
+				}
+				continue
+			case i == 20:
+				if _, _, err := dn.MineTo(script); err != nil {
+					t.Errorf("coinbase: %v", err)
+				}
+				continue
+			case i%3 == 0:
+				if _, err := dn.Transfer(watchedAddr, "BTC", fmt.Sprintf("0.%04d", i+1)); err != nil {
+					t.Errorf("transfer: %v", err)
+				}
+			}
+			if _, err := dn.Mine(1); err != nil {
+				t.Errorf("mine: %v", err)
+			}
+		}
+	}()
+	killAndReplay(t, kcfg, devbtc.ChainID, dn.URL(), stopMining, mined, dn.Head, dn.BlockHash)
 }
