@@ -6,12 +6,11 @@
 // It mines on an interval and on request (btcd's generate, paying the
 // wallet), mines a coinbase to any script (a block built here and sent with
 // submitblock), sends BTC to any address type from the wallet, and
-// reorganises the chain for real: invalidateblock at the fork point, a
-// longer branch mined on top, and the old branch reconsidered, so the node
-// holds both and follows the one with more work. With drop, the orphaned
-// branch's payments are double-spent in the new branch (one replacement
-// spending all their inputs back to the wallet, BIP125), so they can never
-// come back.
+// reorganises the chain for real: invalidateblock at the fork point and a
+// longer branch mined on the block below it, so the node holds both. With
+// drop, the orphaned branch's payments are double-spent in the new branch
+// (one replacement spending all their inputs back to the wallet, BIP125),
+// so they can never come back.
 //
 // # Persistence
 //
@@ -374,6 +373,25 @@ func (d *Devnet) BlockHash(h uint64) (chain.Hash, error) {
 	return hash, nil
 }
 
+// TxHeight returns the height of the canonical block holding a
+// transaction, if one does.
+func (d *Devnet) TxHeight(txid string) (uint64, bool) {
+	id, err := chainhash.NewHashFromStr(txid)
+	if err != nil {
+		return 0, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for h := len(d.blocks) - 1; h > 0; h-- {
+		for _, tx := range d.blocks[h].Transactions {
+			if tx.TxHash() == *id {
+				return uint64(h), true
+			}
+		}
+	}
+	return 0, false
+}
+
 // Balance is the wallet's spendable balance in satoshis.
 func (d *Devnet) Balance() int64 {
 	d.mu.Lock()
@@ -613,7 +631,11 @@ func (d *Devnet) mineToLocked(script []byte) (uint64, string, error) {
 	}
 	tip := d.blocks[len(d.blocks)-1]
 	height := int64(len(d.blocks))
-	sig, err := txscript.NewScriptBuilder().AddInt64(height).AddData([]byte("inflow")).Script()
+	// The extra nonce tells apart blocks built on the same parent in the
+	// same second (a reorg's branch, after an earlier one was invalidated).
+	extra := make([]byte, 8)
+	rand.Read(extra)
+	sig, err := txscript.NewScriptBuilder().AddInt64(height).AddData(extra).Script()
 	if err != nil {
 		return 0, "", err
 	}
@@ -656,12 +678,14 @@ func subsidy(height int64) int64 {
 	return (50 * btcutil.SatoshiPerBitcoin) >> uint(halvings)
 }
 
-// Reorg replaces the newest depth blocks with a branch one block longer,
-// on the real node: invalidateblock at the fork, the new branch mined, the
-// old one reconsidered (it stays known, with less work). Without drop the
-// orphaned payments go back to the mempool and are mined in the new branch;
-// with drop one replacement spends all their inputs back to the wallet,
-// so they can never be mined.
+// Reorg replaces the newest depth blocks with a longer branch, on the real
+// node: invalidateblock at the fork (the node keeps the old branch, marked
+// invalid) and a new branch mined on the block below. Without drop the
+// orphaned payments are mined again in the new branch, which is depth+1
+// blocks long (one more if a payment spent a coinbase too young to spend
+// at its new height); with drop the new branch is depth+1 blocks without
+// them and a block holding one replacement that spends all their inputs
+// back to the wallet (BIP125), so they can never be mined.
 func (d *Devnet) Reorg(depth int, drop bool) (uint64, error) {
 	d.mu.Lock()
 	head, err := d.reorgLocked(depth, drop)
@@ -688,44 +712,65 @@ func (d *Devnet) reorgLocked(depth int, drop bool) (uint64, error) {
 	if err := d.rpc.InvalidateBlock(&first); err != nil {
 		return 0, fmt.Errorf("invalidateblock: %w", err)
 	}
-	if got, err := d.rpc.GetBlockCount(); err != nil || got != int64(fork) {
-		return 0, fmt.Errorf("after invalidateblock the node is at %d, want %d (%v)", got, fork, err)
+	best, err := d.rpc.GetBestBlockHash()
+	if err != nil {
+		return 0, err
+	}
+	if *best != d.blocks[fork].BlockHash() {
+		return 0, fmt.Errorf("bitcoin devnet: after invalidateblock the node follows %s, not block %d", best, fork)
 	}
 	d.truncateFiles(fork + 1)
 	d.blocks = d.blocks[:fork+1]
 	d.w.rebuild(d.blocks)
 	if drop {
+		// The new branch is built here, without the mempool, so that the
+		// orphaned payments (which the node put back in its mempool) are
+		// not in it; then one replacement spends all their inputs, mined
+		// on top. A coinbase one of them spent may be too young to spend
+		// until the branch is as long as the old one was, which it now is.
+		for range depth + 1 {
+			if _, _, err := d.mineToLocked(d.w.script); err != nil {
+				return 0, err
+			}
+		}
 		if err := d.doubleSpend(orphaned); err != nil {
 			return 0, err
 		}
-	} else {
-		for _, tx := range orphaned {
-			// The node puts a disconnected block's transactions back in
-			// its mempool; sending them again makes sure of it.
-			if _, err := d.rpc.SendRawTransaction(tx, true); err != nil && !alreadyKnown(err) {
-				d.log.Warn("bitcoin devnet: orphaned transaction not sent again", "txid", tx.TxHash(), "err", err)
-			}
-			d.w.sent(tx)
+		if _, err := d.mineLocked(1); err != nil {
+			return 0, err
 		}
-	}
-	if _, err := d.mineLocked(depth + 1); err != nil {
-		return 0, err
-	}
-	if err := d.rpc.ReconsiderBlock(&first); err != nil {
-		return 0, fmt.Errorf("reconsiderblock: %w", err)
-	}
-	best, err := d.rpc.GetBestBlockHash()
-	if err != nil {
-		return 0, err
-	}
-	if *best != d.blocks[len(d.blocks)-1].BlockHash() {
-		return 0, fmt.Errorf("bitcoin devnet: after the reorg the node follows %s, not the new branch", best)
-	}
-	if drop {
 		for _, tx := range orphaned {
 			if d.isMined(tx.TxHash(), fork+1) {
 				return 0, fmt.Errorf("bitcoin devnet: dropped transaction %s was mined again", tx.TxHash())
 			}
+		}
+		return uint64(d.height()), nil
+	}
+	// The orphaned payments are mined again: each as soon as it is valid
+	// (one spending a young coinbase waits for the branch to grow).
+	resend := func() int {
+		left := 0
+		for _, tx := range orphaned {
+			if d.isMined(tx.TxHash(), fork+1) {
+				continue
+			}
+			left++
+			if _, err := d.rpc.SendRawTransaction(tx, true); err != nil && !alreadyKnown(err) {
+				continue
+			}
+			d.w.sent(tx)
+		}
+		return left
+	}
+	for range depth + 1 {
+		resend()
+		if _, err := d.mineLocked(1); err != nil {
+			return 0, err
+		}
+	}
+	if resend() > 0 {
+		if _, err := d.mineLocked(1); err != nil {
+			return 0, err
 		}
 	}
 	return uint64(d.height()), nil
@@ -742,6 +787,12 @@ func (d *Devnet) isMined(id chainhash.Hash, from int) bool {
 		}
 	}
 	return false
+}
+
+// vsize is a transaction's virtual size.
+func vsize(tx *wire.MsgTx) int64 {
+	base, total := int64(tx.SerializeSizeStripped()), int64(tx.SerializeSize())
+	return (3*base + total + 3) / 4
 }
 
 func alreadyKnown(err error) bool {
@@ -782,23 +833,32 @@ func (d *Devnet) doubleSpend(orphaned []*wire.MsgTx) error {
 			in += c.value
 		}
 	}
-	var paid int64
+	// Each orphaned transaction's fee and fee rate: the replacement pays
+	// more than all of them together, at a higher rate than any (BIP125).
+	values := map[wire.OutPoint]int64{}
 	for _, o := range orphaned {
-		for _, out := range o.TxOut {
-			paid += out.Value
+		for i, out := range o.TxOut {
+			values[wire.OutPoint{Hash: o.TxHash(), Index: uint32(i)}] = out.Value
 		}
 	}
-	var spent int64
+	for _, c := range coins {
+		values[c.op] = c.value
+	}
+	var fees int64
+	var rate float64
 	for _, o := range orphaned {
+		var in, out int64
 		for _, ti := range o.TxIn {
-			if !made[ti.PreviousOutPoint.Hash] {
-				spent += d.w.coins[ti.PreviousOutPoint].value
-			}
+			in += values[ti.PreviousOutPoint]
 		}
+		for _, to := range o.TxOut {
+			out += to.Value
+		}
+		fees += max(in-out, 0)
+		rate = max(rate, float64(in-out)/float64(vsize(o)))
 	}
-	// The orphaned fees (what went in and did not come out), the relay fee
-	// of this transaction, and a margin.
-	fee := max(spent-paid, 0) + int64(feeRate*(11+68*len(coins)+43)) + 10_000
+	size := int64(11 + 68*len(coins) + outputVSize(d.w.script))
+	fee := max(fees+feeRate*size+10_000, int64(rate*1.5*float64(size))+feeRate*size)
 	if in-fee <= 0 {
 		return errors.New("bitcoin devnet: orphaned inputs do not cover the replacement's fee")
 	}

@@ -178,8 +178,8 @@ func TestReorg(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if newHead != head+3 {
-			t.Fatalf("reorg of 3 from %d: head %d", head+2, newHead)
+		if newHead < head+3 {
+			t.Fatalf("reorg of 3 from %d: head %d, want a longer branch", head+2, newHead)
 		}
 		if now, _ := d.BlockHash(head); now == old {
 			t.Fatal("the block at the fork is the same after the reorg")

@@ -133,7 +133,7 @@ func outputVSize(script []byte) int { return wire.NewTxOut(0, script).SerializeS
 
 // fund adds inputs (and a change output, unless it would be dust) to a
 // transaction paying total, at feeRate, and returns the coins it spends.
-// Mined coins go first, largest first; the change of transactions not yet
+// Mined coins go first, oldest first; the change of transactions not yet
 // mined only after, as long chains in the mempool are refused. valid
 // confirms a coin not yet mined is still in the node's mempool.
 func (w *wallet) fund(tx *wire.MsgTx, total int64, tip int, valid func(coin) bool) ([]coin, error) {
@@ -147,6 +147,11 @@ func (w *wallet) fund(tx *wire.MsgTx, total int64, tip int, valid func(coin) boo
 		ci, cj := cands[i], cands[j]
 		if (ci.height < 0) != (cj.height < 0) {
 			return ci.height >= 0
+		}
+		if ci.height != cj.height {
+			// The oldest first: a coin deep in the chain is still spendable
+			// after a reorg moves the payment to a lower height.
+			return ci.height < cj.height
 		}
 		if ci.value != cj.value {
 			return ci.value > cj.value
