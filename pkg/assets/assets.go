@@ -76,9 +76,9 @@ type Chain struct {
 	EVMChainID uint64       `json:"evm_chain_id,omitempty"`
 	// BitcoinNetwork is a Bitcoin chain's network: mainnet, testnet4,
 	// signet or regtest. It picks the address encoding (AddressText).
-	BitcoinNetwork string `json:"bitcoin_network,omitempty"`
-	Policy         Policy `json:"policy"`
-	Assets     []*Asset     `json:"assets"`
+	BitcoinNetwork string   `json:"bitcoin_network,omitempty"`
+	Policy         Policy   `json:"policy"`
+	Assets         []*Asset `json:"assets"`
 }
 
 // AddressNet is the encoding the chain writes Bitcoin addresses in

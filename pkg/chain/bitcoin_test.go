@@ -198,7 +198,7 @@ func TestClassifyScript(t *testing.T) {
 		{"5121022afc20bf379bc96a2f4e9e63ffceb8652b2b6a097f63fbee6ecec2a49a48010e2103a767c7221e9f15f870f1ad9311f5ab937d79fcaeee15bb2c722bca515581b4c052ae", chain.ScriptMultisig},
 		{"0014751e76e8199196d454941c45d1b3a323f1433bd6", chain.ScriptP2WPKH},
 		{"0015751e76e8199196d454941c45d1b3a323f1433bd600", chain.ScriptNonStandard}, // v0 of 21 bytes
-		{"51024e73", chain.ScriptWitnessUnknown},                                    // pay-to-anchor
+		{"51024e73", chain.ScriptWitnessUnknown}, // pay-to-anchor
 		{"", chain.ScriptNonStandard},
 		{"ac", chain.ScriptNonStandard},
 	}

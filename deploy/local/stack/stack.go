@@ -37,27 +37,27 @@ import (
 
 // Options configures the all-in-one stack.
 type Options struct {
-	DataDir      string
-	HTTP         string        // merchant API and devnet control API
-	RPC          string        // devnet JSON-RPC
-	KafkaPort    int           // 0 picks one
-	IndexerOps   string        // indexer operator endpoints
-	LedgerHTTP   string        // ledgerd internal API and operator endpoints
-	APIOps       string        // apid operator endpoints (/metrics, /debug/pprof); default 127.0.0.1:0
-	BlockTime    time.Duration // devnet interval; 0 mines only on request
+	DataDir    string
+	HTTP       string        // merchant API and devnet control API
+	RPC        string        // devnet JSON-RPC
+	KafkaPort  int           // 0 picks one
+	IndexerOps string        // indexer operator endpoints
+	LedgerHTTP string        // ledgerd internal API and operator endpoints
+	APIOps     string        // apid operator endpoints (/metrics, /debug/pprof); default 127.0.0.1:0
+	BlockTime  time.Duration // devnet interval; 0 mines only on request
 	// Bitcoin starts bitcoin-regtest (a real btcd) beside evm-devnet.
 	Bitcoin bool
 	// BitcoinRPC is btcd's JSON-RPC address (default 127.0.0.1 and a free
 	// port); BitcoinBlockTime its block interval (0: only on request).
 	BitcoinRPC       string
 	BitcoinBlockTime time.Duration
-	FinalityLag  uint64        // devnet finalized-tag lag (default 64)
-	Traffic      float64       // background transfers per second
-	DevAPIKey    string        // the dev merchant's key; empty generates one
-	AdminKey     string        // X-Admin-Key; empty generates one
-	PoolSize     int           // dev addresses in the dev merchant's pool
-	Cooldown     time.Duration
-	WebhookRetry time.Duration // first webhook retry delay (default 1s)
+	FinalityLag      uint64  // devnet finalized-tag lag (default 64)
+	Traffic          float64 // background transfers per second
+	DevAPIKey        string  // the dev merchant's key; empty generates one
+	AdminKey         string  // X-Admin-Key; empty generates one
+	PoolSize         int     // dev addresses in the dev merchant's pool
+	Cooldown         time.Duration
+	WebhookRetry     time.Duration // first webhook retry delay (default 1s)
 	// HTTPLimits are every listener's timeouts and caps (pkg/httpserver's
 	// defaults when zero).
 	HTTPLimits httpserver.Options
