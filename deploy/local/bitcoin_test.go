@@ -98,6 +98,24 @@ func TestBitcoinMerchantFlow(t *testing.T) {
 		t.Errorf("devnet transfer to %s: %d %s", bad, st, e.Code)
 	}
 
+	// Watch-only addresses derived from an extended public key.
+	tpub := "tpubD6NzVbkrYhZ4XgiXtGrdW5XDAPFCL9h7we1vwNCpn8tGbBcgfVYjXyhWo4E1xkh56hjod1RhGjxbaTLV3X4FyWuejifB9jusQ46QzG87VKp"
+	for round, want := range []int{5, 0} {
+		var res struct {
+			Imported, Duplicates int
+			ImportedAddresses    []string
+		}
+		if st := c.do("POST", "/api/v1/addresses/import", map[string]any{"protocol": "bitcoin", "descriptor": "tr(" + tpub + "/0/*)", "from": 10, "count": 5, "network": "regtest"}, &res); st != 200 {
+			t.Fatalf("descriptor import: %d", st)
+		}
+		if res.Imported != want || res.Duplicates != 5-want || (want > 0 && !strings.HasPrefix(res.ImportedAddresses[0], "bcrt1p")) {
+			t.Errorf("descriptor import %d: %+v", round, res)
+		}
+	}
+	if st := c.do("POST", "/api/v1/addresses/import", map[string]any{"protocol": "bitcoin", "descriptor": "wpkh(tprv8ZgxMBicQKsPeDgjzdC36fs6bMjGApWDNLR9erAXMs5skhMv36j9MV5ecvfavji5khqjWaWSFhN3YcCUUdiKH6isR4Pwy3U5y5egddBr16m/0/*)", "count": 1}, &e); st != 400 || e.Code != "INVALID_ADDRESS" {
+		t.Errorf("a private key: %d %s", st, e.Code)
+	}
+
 	send := func(to, amount string) string {
 		var r struct{ TxHash string }
 		if st := devnet.do("POST", "/devnet/bitcoin-regtest/transfer", map[string]any{"to": to, "currency": "BTC", "amount": amount}, &r); st != 200 || len(r.TxHash) != 64 {

@@ -23,6 +23,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/apierr"
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/descriptor"
 	"github.com/inflowhq/inflow/pkg/events"
 )
 
@@ -147,10 +148,20 @@ func (r *BindRequest) Validate(table *assets.Config) (*assets.Chain, *assets.Ass
 	return spec, asset, nil
 }
 
-// ImportRequest is POST /api/v1/addresses/import.
+// ImportRequest is POST /api/v1/addresses/import: a list of addresses, or
+// a range of addresses derived from an extended public key (watch-only):
+// {"protocol": "bitcoin", "descriptor": "wpkh(xpub…/0/*)", "from": 0,
+// "count": 1000}. On EVM the descriptor is the account key (m/44'/60'/0')
+// alone, whose children 0/i are the addresses.
 type ImportRequest struct {
-	Protocol  string   `json:"protocol"`
-	Addresses []string `json:"addresses"`
+	Protocol   string   `json:"protocol"`
+	Addresses  []string `json:"addresses,omitempty"`
+	Descriptor string   `json:"descriptor,omitempty"`
+	From       *uint32  `json:"from,omitempty"`
+	Count      int      `json:"count,omitempty"`
+	// Network overrides, for a Bitcoin descriptor, the network its key's
+	// version names (a tpub serves testnet4, signet and regtest alike).
+	Network string `json:"network,omitempty"`
 }
 
 // Import is a checked import: addresses of one family and, on Bitcoin, of
@@ -161,19 +172,32 @@ type Import struct {
 	Network   chain.Network
 }
 
-// Parse validates every address; one invalid address rejects the request
-// and is named. Bitcoin addresses must be ones a deposit can be made to
-// (not script:<hex>, not a future witness version), all of one network.
+// Parse validates every address, or derives the descriptor's range; one
+// invalid address rejects the request and is named. Bitcoin addresses must
+// be ones a deposit can be made to (not script:<hex>, not a future witness
+// version), all of one network.
 func (r *ImportRequest) Parse() (Import, error) {
-	fam, err := chain.ParseFamily(r.Protocol)
+	fam, d, err := r.validate()
 	if err != nil {
-		return Import{}, apierr.New(apierr.UnsupportedProtocol, "protocol %q (want evm, tron, solana or bitcoin)", r.Protocol)
+		return Import{}, err
 	}
-	if len(r.Addresses) == 0 {
-		return Import{}, apierr.New(apierr.ValidationFailed, "addresses is empty")
-	}
-	if len(r.Addresses) > MaxImport {
-		return Import{}, apierr.New(apierr.ValidationFailed, "%d addresses; import at most %d at a time", len(r.Addresses), MaxImport)
+	if d != nil {
+		from := uint32(0)
+		if r.From != nil {
+			from = *r.From
+		}
+		addrs, err := d.Addresses(from, r.Count)
+		if err != nil {
+			return Import{}, apierr.New(apierr.InvalidAddress, "descriptor: %v", err)
+		}
+		imp := Import{Family: fam, Addresses: addrs}
+		if fam == chain.FamilyBitcoin {
+			imp.Network = d.Network()
+			if r.Network != "" {
+				imp.Network, _ = chain.ParseNetwork(r.Network)
+			}
+		}
+		return imp, nil
 	}
 	imp := Import{Family: fam, Addresses: make([]chain.Address, len(r.Addresses))}
 	var nets bitcoinNets
@@ -197,6 +221,57 @@ func (r *ImportRequest) Parse() (Import, error) {
 	}
 	imp.Network = nets.network()
 	return imp, nil
+}
+
+// validate checks the request without deriving a descriptor's addresses
+// (apid's check; ledgerd derives them).
+func (r *ImportRequest) validate() (chain.Family, *descriptor.Descriptor, error) {
+	fam, err := chain.ParseFamily(r.Protocol)
+	if err != nil {
+		return 0, nil, apierr.New(apierr.UnsupportedProtocol, "protocol %q (want evm, tron, solana or bitcoin)", r.Protocol)
+	}
+	if r.Descriptor == "" {
+		if r.From != nil || r.Count != 0 || r.Network != "" {
+			return 0, nil, apierr.New(apierr.ValidationFailed, "from, count and network go with a descriptor")
+		}
+		if len(r.Addresses) == 0 {
+			return 0, nil, apierr.New(apierr.ValidationFailed, "addresses is empty (or give a descriptor, from and count)")
+		}
+		if len(r.Addresses) > MaxImport {
+			return 0, nil, apierr.New(apierr.ValidationFailed, "%d addresses; import at most %d at a time", len(r.Addresses), MaxImport)
+		}
+		return fam, nil, nil
+	}
+	if len(r.Addresses) > 0 {
+		return 0, nil, apierr.New(apierr.ValidationFailed, "give addresses or a descriptor, not both")
+	}
+	if r.Count < 1 || r.Count > MaxImport {
+		return 0, nil, apierr.New(apierr.ValidationFailed, "count %d: derive 1 to %d addresses at a time (and page on with from)", r.Count, MaxImport)
+	}
+	if fam != chain.FamilyBitcoin && fam != chain.FamilyEVM {
+		return 0, nil, apierr.New(apierr.ValidationFailed, "descriptors derive bitcoin and evm addresses, not %s", fam)
+	}
+	if r.Network != "" {
+		if fam != chain.FamilyBitcoin {
+			return 0, nil, apierr.New(apierr.ValidationFailed, "network is for Bitcoin descriptors")
+		}
+		if _, err := chain.ParseNetwork(r.Network); err != nil {
+			return 0, nil, apierr.New(apierr.ValidationFailed, "%v", err)
+		}
+	}
+	d, err := descriptor.Parse(r.Descriptor, fam)
+	if err != nil {
+		return 0, nil, apierr.New(apierr.InvalidAddress, "%v", err)
+	}
+	if r.From != nil && uint64(*r.From)+uint64(r.Count) > uint64(descriptor.Hardened) {
+		return 0, nil, apierr.New(apierr.ValidationFailed, "from %d and count %d leave the non-hardened indexes", *r.From, r.Count)
+	}
+	if fam == chain.FamilyBitcoin && r.Network != "" {
+		if n, _ := chain.ParseNetwork(r.Network); (n == chain.NetworkMainnet) != (d.Network() == chain.NetworkMainnet) {
+			return 0, nil, apierr.New(apierr.ValidationFailed, "network %s does not go with a %s key", r.Network, d.Network())
+		}
+	}
+	return fam, d, nil
 }
 
 // ParseBitcoinDepositAddress reads a Bitcoin address a deposit can be

@@ -385,3 +385,42 @@ func TestIdempotencyKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestImportDescriptor: a range derived from an extended public key, on
+// Bitcoin (the BIP84 vector) and EVM (m/44'/60'/0'/0/i), in its key's
+// network or the one asked for; and the refusals.
+func TestImportDescriptor(t *testing.T) {
+	zpub := "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs"
+	one := uint32(1)
+	r := ImportRequest{Protocol: "bitcoin", Descriptor: "wpkh(" + zpub + "/0/*)", From: &one, Count: 2}
+	imp, err := r.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imp.Addresses) != 2 || imp.Network != chain.NetworkMainnet || imp.Addresses[0].Text(imp.Network) != "bc1qnjg0jd8228aq7egyzacy8cys3knf9xvrerkf9g" {
+		t.Fatalf("import %+v", imp)
+	}
+	// A tpub for regtest: the same scripts, listed as bcrt1….
+	tpub := "tpubD6NzVbkrYhZ4XgiXtGrdW5XDAPFCL9h7we1vwNCpn8tGbBcgfVYjXyhWo4E1xkh56hjod1RhGjxbaTLV3X4FyWuejifB9jusQ46QzG87VKp"
+	r = ImportRequest{Protocol: "bitcoin", Descriptor: "tr(" + tpub + "/0/*)", Count: 3, Network: "regtest"}
+	if imp, err = r.Parse(); err != nil || imp.Network != chain.NetworkRegtest || !strings.HasPrefix(imp.Addresses[0].Text(imp.Network), "bcrt1p") {
+		t.Fatalf("regtest import: %+v %v", imp, err)
+	}
+	for _, c := range []struct {
+		r    ImportRequest
+		code apierr.Code
+	}{
+		{ImportRequest{Protocol: "bitcoin", Descriptor: "wpkh(" + zpub + "/0/*)", Count: 0}, apierr.ValidationFailed},
+		{ImportRequest{Protocol: "bitcoin", Descriptor: "wpkh(" + zpub + "/0/*)", Count: MaxImport + 1}, apierr.ValidationFailed},
+		{ImportRequest{Protocol: "bitcoin", Descriptor: "wpkh(" + zpub + "/0/*)", Count: 1, Addresses: []string{"bc1qnjg0jd8228aq7egyzacy8cys3knf9xvrerkf9g"}}, apierr.ValidationFailed},
+		{ImportRequest{Protocol: "bitcoin", Descriptor: "wpkh(" + zpub + "/0/*)", Count: 1, Network: "regtest"}, apierr.ValidationFailed},
+		{ImportRequest{Protocol: "bitcoin", Addresses: []string{"bc1qnjg0jd8228aq7egyzacy8cys3knf9xvrerkf9g"}, Count: 1}, apierr.ValidationFailed},
+		{ImportRequest{Protocol: "bitcoin", Descriptor: "wpkh(xprv9s21ZrQH143K3GJpoapnV8SFfukcVBSfeCficPSGfubmSFDxo1kuHnLisriDvSnRRuL2Qrg5ggqHKNVpxR86QEC8w35uxmGoggxtQTPvfUu/0/*)", Count: 1}, apierr.InvalidAddress},
+		{ImportRequest{Protocol: "solana", Descriptor: zpub, Count: 1}, apierr.ValidationFailed},
+		{ImportRequest{Protocol: "evm", Descriptor: "wpkh(" + zpub + "/0/*)", Count: 1}, apierr.InvalidAddress},
+	} {
+		if _, err := c.r.Parse(); code(err) != c.code {
+			t.Errorf("%+v: %v, want %s", c.r, err, c.code)
+		}
+	}
+}

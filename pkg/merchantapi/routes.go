@@ -197,7 +197,7 @@ func decode[T any, P interface {
 }
 
 func (r *BindRequest) check(in *Input) error         { _, _, err := r.Validate(in.Assets); return err }
-func (r *ImportRequest) check(*Input) error          { _, err := r.Parse(); return err }
+func (r *ImportRequest) check(*Input) error          { _, _, err := r.validate(); return err }
 func (r *EndpointRequest) check(in *Input) error     { return r.Validate(in.LoopbackWebhooks) }
 func (r *RotateSecretRequest) check(*Input) error    { _, err := r.Overlap(); return err }
 func (r *MerchantRequest) check(*Input) error        { return r.Validate() }
