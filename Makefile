@@ -52,6 +52,7 @@ $(STATICCHECK):
 .PHONY: bench
 bench: ## run the benchmark suites at sizes that fit 2 cores and 24 GiB (see bench/RESULTS.md)
 	$(GO) run ./bench extract
+	$(GO) run ./bench bitcoin
 	$(GO) run ./bench matcher
 	$(GO) run ./bench ledger
 	$(GO) run ./bench pipeline

@@ -56,7 +56,6 @@ type Client struct {
 	conns   []*rpcclient.Client
 	next    atomic.Uint32
 	verbose atomic.Bool
-	bufs    sync.Pool
 }
 
 // Dial makes a client; it does not connect until the first call.
@@ -258,26 +257,9 @@ func (c *Client) FetchBlockByHash(ctx context.Context, h *chainhash.Hash, n uint
 	return b, nil
 }
 
-// decodeRaw decodes a `getblock <hash> 0` result: a JSON string of hex.
+// decodeRaw decodes a `getblock <hash> 0` result for the block h.
 func (c *Client) decodeRaw(raw json.RawMessage, h *chainhash.Hash, n uint64) (*chain.Block, error) {
-	s := bytes.TrimSpace(raw)
-	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
-		return nil, fmt.Errorf("%w: getblock %s 0 did not answer a hex string", ErrMalformed, h)
-	}
-	s = s[1 : len(s)-1]
-	bp, _ := c.bufs.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
-	defer c.bufs.Put(bp)
-	if cap(*bp) < len(s)/2 {
-		*bp = make([]byte, len(s)/2)
-	}
-	buf := (*bp)[:len(s)/2]
-	if _, err := hex.Decode(buf, s); err != nil {
-		return nil, fmt.Errorf("%w: block %s: %v", ErrMalformed, h, err)
-	}
-	b, err := DecodeRaw(buf, n)
+	b, err := DecodeRawResult(raw, n)
 	if err != nil {
 		return nil, fmt.Errorf("block %s: %w", h, err)
 	}
@@ -285,6 +267,31 @@ func (c *Client) decodeRaw(raw json.RawMessage, h *chainhash.Hash, n uint64) (*c
 		return nil, fmt.Errorf("%w: asked for block %s, got %s", follow.ErrInconsistent, h, b.Ref.Hash.Format(chain.FamilyBitcoin))
 	}
 	return b, nil
+}
+
+var hexBufs sync.Pool
+
+// DecodeRawResult decodes a `getblock <hash> 0` result (a JSON string of
+// the block's hex) at a height and extracts it.
+func DecodeRawResult(raw []byte, n uint64) (*chain.Block, error) {
+	s := bytes.TrimSpace(raw)
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return nil, fmt.Errorf("%w: getblock <hash> 0 did not answer a hex string", ErrMalformed)
+	}
+	s = s[1 : len(s)-1]
+	bp, _ := hexBufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	defer hexBufs.Put(bp)
+	if cap(*bp) < len(s)/2 {
+		*bp = make([]byte, len(s)/2)
+	}
+	buf := (*bp)[:len(s)/2]
+	if _, err := hex.Decode(buf, s); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return DecodeRaw(buf, n)
 }
 
 // DecodeRaw decodes a serialized block at a height and extracts it.
