@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	btcfixture "github.com/inflowhq/inflow/indexer/bitcoin/fixturerpc"
 	"github.com/inflowhq/inflow/indexer/evm/fixturerpc"
 	"github.com/inflowhq/inflow/pkg/chain"
+	devbtc "github.com/inflowhq/inflow/pkg/devnet/bitcoin"
 	"github.com/inflowhq/inflow/pkg/testenv"
 )
 
@@ -310,4 +312,101 @@ func mustHex(t *testing.T, s string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestScanBtcd scans blocks a real btcd made, with outputs of every
+// address type (P2WPKH, P2TR, P2SH-P2WPKH, P2PKH, several in one
+// transaction, and a coinbase), raw and verbose, and requires each row to
+// be the output as btcd itself writes it in its verbose getblock: the same
+// address and value, in order.
+func TestScanBtcd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: runs btcd")
+	}
+	if _, err := devbtc.FindBtcd(); err != nil {
+		testenv.Missing(t, "btcd", "make build builds it into bin/")
+	}
+	dn, err := devbtc.Start(devbtc.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dn.Close()
+	var outs []devbtc.Output
+	for i := 0; i < 8; i++ {
+		s, _ := devbtc.ParseAddress(devbtc.DevAddress(i))
+		outs = append(outs, devbtc.Output{Script: s, Value: int64(1000 * (i + 1))})
+	}
+	if _, err := dn.Send(outs...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dn.Transfer(devbtc.DevAddress(1), "BTC", "0.5"); err != nil {
+		t.Fatal(err)
+	}
+	from, _ := dn.Mine(1)
+	s, _ := devbtc.ParseAddress(devbtc.DevAddress(2))
+	to, _, err := dn.MineTo(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, verbose := range []bool{false, true} {
+		args := []string{"--chain", "bitcoin-regtest", "--rpc", dn.URL(), "--from", fmt.Sprint(from), "--to", fmt.Sprint(to), "--all"}
+		if verbose {
+			args = append(args, "--verbose-blocks")
+		}
+		rows, stderr, rc := scanOut(t, args...)
+		if rc != 0 {
+			t.Fatalf("rc=%d: %s", rc, stderr)
+		}
+		var want []string
+		for h := from; h <= to; h++ {
+			hash, _ := dn.BlockHash(h)
+			raw, err := dn.RawRequest("getblock", hex.EncodeToString(hash[:]), 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b struct {
+				Tx []struct {
+					Txid string `json:"txid"`
+					Vout []struct {
+						Value        json.Number `json:"value"`
+						N            int         `json:"n"`
+						ScriptPubKey struct {
+							Type, Address, Hex string
+						} `json:"scriptPubKey"`
+					} `json:"vout"`
+				} `json:"rawtx"`
+			}
+			if err := json.Unmarshal(raw, &b); err != nil {
+				t.Fatal(err)
+			}
+			for _, tx := range b.Tx {
+				for _, o := range tx.Vout {
+					if o.ScriptPubKey.Type == "nulldata" {
+						continue
+					}
+					f, _ := o.Value.Float64()
+					want = append(want, fmt.Sprintf("%d %s:%d %s %d", h, tx.Txid, o.N, o.ScriptPubKey.Address, int64(math.Round(f*1e8))))
+				}
+			}
+		}
+		var got []string
+		types := map[chain.ScriptType]bool{}
+		for _, r := range rows {
+			vout, _ := r["vout"].(json.Number).Int64()
+			got = append(got, fmt.Sprintf("%v %v:%d %v %v", r["block_number"], r["tx_hash"], vout, r["to"], r["value"]))
+			a, _, err := chain.ParseBitcoinAddress(r["to"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			types[chain.ClassifyScript(a.Bytes())] = true
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("verbose %v: scan\n%s\nbtcd\n%s", verbose, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		for _, st := range []chain.ScriptType{chain.ScriptP2WPKH, chain.ScriptP2TR, chain.ScriptP2SH, chain.ScriptP2PKH} {
+			if !types[st] {
+				t.Errorf("no %s output scanned", st)
+			}
+		}
+	}
 }
