@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -336,6 +337,11 @@ func TestScanBtcd(t *testing.T) {
 		s, _ := devbtc.ParseAddress(devbtc.DevAddress(i))
 		outs = append(outs, devbtc.Output{Script: s, Value: int64(1000 * (i + 1))})
 	}
+	// And a P2WSH output (of a 1-of-1 multisig witness script).
+	ws := append(append([]byte{0x51, 0x21}, make([]byte, 33)...), 0x51, 0xae)
+	ws[2] = 2
+	wsh := sha256.Sum256(ws)
+	outs = append(outs, devbtc.Output{Script: append([]byte{0x00, 0x20}, wsh[:]...), Value: 5000})
 	if _, err := dn.Send(outs...); err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +409,7 @@ func TestScanBtcd(t *testing.T) {
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("verbose %v: scan\n%s\nbtcd\n%s", verbose, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
-		for _, st := range []chain.ScriptType{chain.ScriptP2WPKH, chain.ScriptP2TR, chain.ScriptP2SH, chain.ScriptP2PKH} {
+		for _, st := range []chain.ScriptType{chain.ScriptP2WPKH, chain.ScriptP2WSH, chain.ScriptP2TR, chain.ScriptP2SH, chain.ScriptP2PKH} {
 			if !types[st] {
 				t.Errorf("no %s output scanned", st)
 			}
