@@ -56,13 +56,16 @@ type Asset struct {
 	Codes    []string   `json:"codes,omitempty"` // channel codes such as eUSDT
 	Kind     chain.Kind `json:"-"`
 	Contract string     `json:"contract,omitempty"` // empty for the native coin
-	Decimals uint8      `json:"decimals"`
+	// TokenID is a Tron TRC10 asset's id ("1002000"), for a token that
+	// has no contract.
+	TokenID  string `json:"token_id,omitempty"`
+	Decimals uint8  `json:"decimals"`
 
 	contract chain.Address
 }
 
 // Native reports whether the asset is the chain's own coin.
-func (a *Asset) Native() bool { return a.Contract == "" }
+func (a *Asset) Native() bool { return a.Contract == "" && a.TokenID == "" }
 
 // ContractAddress is the token contract in canonical form (zero for native).
 func (a *Asset) ContractAddress() chain.Address { return a.contract }
@@ -98,6 +101,7 @@ type Config struct {
 
 	byID       map[chain.ID]*Chain
 	byContract map[string]*Asset // chain + 0 + canonical contract bytes
+	byTokenID  map[string]*Asset // chain + 0 + TRC10 id
 	byCurrency map[string]*Asset // chain + 0 + upper-case currency
 	byCode     map[string]*Asset
 }
@@ -139,8 +143,12 @@ func (c *Config) NativeAsset(id chain.ID) (*Asset, bool) {
 
 // ForTransfer returns the asset a transfer moves, if Inflow supports it.
 func (c *Config) ForTransfer(id chain.ID, t *chain.Transfer) (*Asset, bool) {
-	if t.Kind == chain.KindNative {
+	switch t.Kind {
+	case chain.KindNative:
 		return c.NativeAsset(id)
+	case chain.KindTRC10:
+		a, ok := c.byTokenID[string(id)+"\x00"+t.Asset]
+		return a, ok
 	}
 	return c.Token(id, t.Token)
 }
@@ -181,6 +189,7 @@ func (c *Config) ChainsOf(f chain.Family) []*Chain {
 func (c *Config) index() error {
 	c.byID = map[chain.ID]*Chain{}
 	c.byContract = map[string]*Asset{}
+	c.byTokenID = map[string]*Asset{}
 	c.byCurrency = map[string]*Asset{}
 	c.byCode = map[string]*Asset{}
 	for _, ch := range c.Chains {
@@ -231,10 +240,24 @@ func (c *Config) index() error {
 			if a.Decimals > 77 {
 				return fmt.Errorf("assets: %s on %s: %d decimals", a.Currency, ch.ID, a.Decimals)
 			}
-			if a.Native() {
+			switch {
+			case a.TokenID != "":
+				if ch.Family != chain.FamilyTron || a.Contract != "" {
+					return fmt.Errorf("assets: %s on %s: token_id is a Tron TRC10 asset's, without a contract", a.Currency, ch.ID)
+				}
+				if strings.Trim(a.TokenID, "0123456789") != "" || len(a.TokenID) > 20 {
+					return fmt.Errorf("assets: %s on %s: TRC10 id %q is not a number", a.Currency, ch.ID, a.TokenID)
+				}
+				a.Kind = chain.KindTRC10
+				k := string(ch.ID) + "\x00" + a.TokenID
+				if _, dup := c.byTokenID[k]; dup {
+					return fmt.Errorf("assets: TRC10 %s on %s listed twice", a.TokenID, ch.ID)
+				}
+				c.byTokenID[k] = a
+			case a.Native():
 				natives++
 				a.Kind = chain.KindNative
-			} else {
+			default:
 				addr, err := chain.ParseAddress(ch.Family, a.Contract)
 				if err != nil {
 					return fmt.Errorf("assets: %s on %s: contract: %w", a.Currency, ch.ID, err)

@@ -140,3 +140,28 @@ func TestBitcoinChains(t *testing.T) {
 		}
 	}
 }
+
+func TestTRC10(t *testing.T) {
+	c := Default()
+	a, ok := c.ForTransfer("tron-devnet", &chain.Transfer{Kind: chain.KindTRC10, Asset: "1002000"})
+	if !ok || a.Currency != "BTT" || a.Kind != chain.KindTRC10 || a.Native() {
+		t.Fatalf("TRC10 1002000 on tron-devnet: %+v %v", a, ok)
+	}
+	if _, ok := c.ForTransfer("tron-devnet", &chain.Transfer{Kind: chain.KindTRC10, Asset: "1002001"}); ok {
+		t.Error("an unknown TRC10 id found an asset")
+	}
+	for _, doc := range []string{
+		`{"chains":[{"id":"evm-x","family":"evm","name":"x","policy":{"credit_depth":1,"finality":"tag","max_reorg_depth":2},"assets":[{"currency":"ETH","decimals":18},{"currency":"T","token_id":"1","decimals":0}]}]}`,
+		`{"chains":[{"id":"tron","assets":[{"currency":"X","token_id":"abc","decimals":0}]}]}`,
+	} {
+		if _, err := Merge(Default(), strings.NewReader(doc)); err == nil {
+			t.Errorf("%s: accepted", doc)
+		}
+	}
+	for _, id := range []chain.ID{"tron-shasta", "tron-devnet"} {
+		ch, err := c.Chain(id)
+		if err != nil || ch.Policy.Finality != FinalityTag || ch.Family != chain.FamilyTron {
+			t.Errorf("%s: %+v %v", id, ch, err)
+		}
+	}
+}

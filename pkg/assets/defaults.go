@@ -82,6 +82,16 @@ func Default() *Config {
 			}},
 		{ID: "tron-nile", Family: chain.FamilyTron, Name: "Tron Nile", Testnet: true,
 			Policy: Policy{CreditDepth: 19, Finality: FinalityTag, MaxReorgDepth: 27}, Assets: []*Asset{native("TRX", 6)}},
+		{ID: "tron-shasta", Family: chain.FamilyTron, Name: "Tron Shasta", Testnet: true,
+			Policy: Policy{CreditDepth: 19, Finality: FinalityTag, MaxReorgDepth: 27}, Assets: []*Asset{native("TRX", 6)}},
+		// The local node solidifies 19 blocks behind its head and reorgs
+		// only what is not solid.
+		{ID: "tron-devnet", Family: chain.FamilyTron, Name: "Inflow Tron devnet", Testnet: true,
+			Policy: Policy{CreditDepth: 3, Finality: FinalityTag, MaxReorgDepth: 18}, Assets: []*Asset{
+				native("TRX", 6),
+				token("USDT", "TDpb5Me1roYN1uTj1jS3kaaePU8E3tJuEE", 6),
+				{Currency: "BTT", TokenID: "1002000", Decimals: 6},
+			}},
 		{ID: "solana", Family: chain.FamilySolana, Name: "Solana",
 			Policy: Policy{CreditDepth: 32, Finality: FinalityTag, MaxReorgDepth: 150}, Assets: []*Asset{
 				native("SOL", 9, "SOL"),

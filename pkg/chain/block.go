@@ -70,9 +70,10 @@ const (
 	KindERC20  Kind = 2
 	KindTRC20  Kind = 3
 	KindSPL    Kind = 4
+	KindTRC10  Kind = 5 // a Tron TRC10 asset, named by Transfer.Asset
 )
 
-var kindNames = [...]string{"", "native", "erc20", "trc20", "spl"}
+var kindNames = [...]string{"", "native", "erc20", "trc20", "spl", "trc10"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && k != 0 {
@@ -82,14 +83,21 @@ func (k Kind) String() string {
 }
 
 // Valid reports whether k is a known kind.
-func (k Kind) Valid() bool { return k >= KindNative && k <= KindSPL }
+func (k Kind) Valid() bool { return k >= KindNative && k <= KindTRC10 }
 
 // IsToken reports whether the transfer moves a token rather than the native coin.
 func (k Kind) IsToken() bool { return k.Valid() && k != KindNative }
 
 // IndexNative is the Index of an EVM or Tron native transfer: the top-level
-// value of a transaction, which no log index can collide with.
+// value of a transaction, which no log index can collide with. A Tron
+// TRC10 transfer of a transaction's own contract uses it too (a Tron
+// transaction has one contract).
 const IndexNative = ^uint32(0)
+
+// IndexInternal is the first Index of a Tron transaction's internal
+// transfers: the i-th of its internal transactions is IndexInternal+i,
+// above every log index.
+const IndexInternal = uint32(1) << 31
 
 // Transfer is one movement of value into an address, as found in a block.
 type Transfer struct {
@@ -108,6 +116,10 @@ type Transfer struct {
 	// spent, and so credited: 100 for a Bitcoin coinbase output, 0 for
 	// anything else.
 	Maturity uint32
+
+	// Asset names the token of a transfer whose token has no address: a
+	// TRC10 asset id ("1002000"). Empty otherwise.
+	Asset string
 }
 
 // CoinbaseMaturity is the confirmations a Bitcoin coinbase output needs

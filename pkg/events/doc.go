@@ -32,10 +32,11 @@
 //	body(Finalized)    = (empty)
 //	transfer    = tx:bytes index:uvarint kind:u8 token:bytes from:bytes to:bytes
 //	              value:bytes(big-endian, minimal) address_id:uvarint
-//	              [maturity:uvarint]   (version 2 only)
+//	              [maturity:uvarint asset:bytes]   (version 2 only)
 //
-// Version 2 adds each transfer's maturity: the confirmations it needs
-// before it can be spent (a Bitcoin coinbase output's 100). A writer uses
+// Version 2 adds to each transfer its maturity, the confirmations it needs
+// before it can be spent (a Bitcoin coinbase output's 100), and its asset
+// id, for a token without an address (a Tron TRC10 asset). A writer uses
 // version 2 only for a record with such a transfer, so every other record
 // is the version 1 bytes it always was.
 //

@@ -34,8 +34,8 @@ func (t Type) String() string {
 
 // Version is the newest wire format version this package writes and reads.
 // A record is written in version 1 unless one of its transfers has a
-// maturity, which only version 2 carries, so records of chains without
-// one stay byte for byte as they were.
+// maturity or an asset id, which only version 2 carries, so records of
+// chains without them stay byte for byte as they were.
 const Version = 2
 
 // ErrCorrupt is returned for input that is not a valid record.
@@ -94,7 +94,7 @@ func (r *Record) Append(dst []byte) ([]byte, error) {
 	}
 	ver := byte(1)
 	for i := range r.Transfers {
-		if r.Transfers[i].Maturity != 0 {
+		if r.Transfers[i].Maturity != 0 || r.Transfers[i].Asset != "" {
 			ver = 2
 			break
 		}
@@ -128,7 +128,11 @@ func (r *Record) Append(dst []byte) ([]byte, error) {
 		dst = appendBytes(dst, t.Value.Bytes())
 		dst = binary.AppendUvarint(dst, t.AddressID)
 		if ver >= 2 {
+			if len(t.Asset) > 64 {
+				return dst, fmt.Errorf("events: encode %s #%d: transfer %d has an asset id of %d bytes", r.Chain, r.Number, i, len(t.Asset))
+			}
 			dst = binary.AppendUvarint(dst, uint64(t.Maturity))
+			dst = appendBytes(dst, []byte(t.Asset))
 		}
 	}
 	return dst, nil
@@ -197,6 +201,7 @@ func Unmarshal(b []byte) (*Record, error) {
 					d.fail("maturity overflows 32 bits")
 				}
 				t.Maturity = uint32(m)
+				t.Asset = string(d.bytes(64))
 			}
 			if d.err != nil {
 				break

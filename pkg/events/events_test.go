@@ -17,6 +17,8 @@ func sampleRecords(t testing.TB) []*Record {
 	token, _ := chain.ParseAddress(chain.FamilyEVM, "0xdac17f958d2ee523a2206206994597c13d831ec7")
 	big, _ := chain.ParseAmount("115792089237316195423570985008687907853269984665640564039457584007913129639935")
 	btcTo, _ := chain.ParseAddress(chain.FamilyBitcoin, "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa")
+	tronA, _ := chain.ParseAddress(chain.FamilyTron, "TGkKgKy8dKNE6u1wmwo8Tnf5XsZrrJ8Lbz")
+	tronB, _ := chain.ParseAddress(chain.FamilyTron, "TL24LCps5FKwp3PoU1MvrYrwhi5LU1tHre")
 	h := chain.Hash{1, 2, 3}
 	p := chain.Hash{9, 9}
 	return []*Record{
@@ -31,6 +33,9 @@ func sampleRecords(t testing.TB) []*Record {
 		{Type: TypeFinalized, Chain: "base-sepolia", Family: chain.FamilyEVM, Number: 1 << 62, Hash: h},
 		{Type: TypeBlockConnected, Chain: "bitcoin", Family: chain.FamilyBitcoin, Number: 800000, Hash: h, Parent: p,
 			Transfers: []chain.Transfer{{TxHash: []byte{1, 2}, Index: 3, Kind: chain.KindNative, To: btcTo, Value: chain.AmountFromUint64(5000)}}},
+		{Type: TypeBlockConnected, Chain: "tron", Family: chain.FamilyTron, Number: 70_000_000, Hash: h, Parent: p,
+			Transfers: []chain.Transfer{{TxHash: bytes.Repeat([]byte{0xdd}, 32), Index: chain.IndexNative, Kind: chain.KindTRC10, Asset: "1002000",
+				From: tronA, To: tronB, Value: chain.AmountFromUint64(8888880000)}}},
 		{Type: TypeBlockConnected, Chain: "bitcoin", Family: chain.FamilyBitcoin, Number: 800001, Hash: p, Parent: h,
 			Transfers: []chain.Transfer{ // a coinbase output and another output of the block
 				{TxHash: []byte{3}, Index: 0, Kind: chain.KindNative, To: btcTo, Value: chain.AmountFromUint64(625e6), Maturity: chain.CoinbaseMaturity},
@@ -45,7 +50,7 @@ func TestVersions(t *testing.T) {
 		b, _ := r.Marshal()
 		want := byte(1)
 		for _, tr := range r.Transfers {
-			if tr.Maturity != 0 {
+			if tr.Maturity != 0 || tr.Asset != "" {
 				want = 2
 			}
 		}
@@ -53,7 +58,7 @@ func TestVersions(t *testing.T) {
 			t.Errorf("%s written in version %d, want %d", r, b[0], want)
 		}
 	}
-	r := sampleRecords(t)[5]
+	r := sampleRecords(t)[6]
 	b, _ := r.Marshal()
 	if _, err := Unmarshal(b[:len(b)-1]); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("a version 2 record without its last maturity read: %v", err)
