@@ -19,6 +19,7 @@ import (
 	"github.com/inflowhq/inflow/indexer/daemon"
 	"github.com/inflowhq/inflow/indexer/evm"
 	"github.com/inflowhq/inflow/indexer/scan"
+	"github.com/inflowhq/inflow/indexer/tron"
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/config"
@@ -28,11 +29,13 @@ const usage = `usage:
   indexer run  [--config FILE] [--data DIR] [--kafka-brokers H:P,...] [--http ADDR]
                [--chain ID --rpc URL [--rpc-cookie FILE] [--from N]] [--log-level LEVEL]
   indexer scan --chain ID --rpc URL --from N --to M (--watch FILE | --all) [--fetchers N]
-               [--rpc-cookie FILE] [--verbose-blocks]
+               [--rpc-cookie FILE] [--verbose-blocks] [--api-key KEY]
 
   On Bitcoin chains --rpc is http://user:pass@host:8332 (or name bitcoind's
   cookie file with --rpc-cookie), and a row is one output: its vout, and its
   address on the chain's network, or script:<hex> for a script without one.
+  On Tron chains --rpc is grpc://host:50051 (grpcs:// for TLS), and kind is
+  native, trc10 or trc20.
 `
 
 func main() {
@@ -140,6 +143,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fetchers = fs.Int("fetchers", 8, "parallel block fetches")
 		assetsF  = fs.String("assets", "", "JSON file extending the built-in chains")
 		cookie   = fs.String("rpc-cookie", "", "Bitcoin: the node's .cookie file, instead of user:pass in --rpc")
+		apiKey   = fs.String("api-key", "", "Tron: the TRON-PRO-API-KEY header (TronGrid); $INFLOW_TRON_API_KEY also works")
 		verbose  = fs.Bool("verbose-blocks", false, "Bitcoin: fetch verbose blocks (getblock <hash> 2) instead of raw ones")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -178,6 +182,9 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if (*cookie != "" || *verbose) && fam != chain.FamilyBitcoin {
 		return fail("--rpc-cookie and --verbose-blocks are for Bitcoin chains; %s is %s", id, fam)
 	}
+	if *apiKey == "" {
+		*apiKey = os.Getenv("INFLOW_TRON_API_KEY")
+	}
 	opts := scan.Options{Chain: id, Family: fam, Network: net, From: *from, To: *to, Fetchers: *fetchers, Progress: time.Second}
 	switch fam {
 	case chain.FamilyEVM:
@@ -194,8 +201,15 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer client.Close()
 		opts.Source = client
+	case chain.FamilyTron:
+		client, err := tron.Dial(tron.Options{URL: *rpcURL, APIKey: *apiKey})
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer client.Close()
+		opts.Source = client
 	default:
-		return fail("chain %s is %s; this build scans EVM and Bitcoin chains", id, fam)
+		return fail("chain %s is %s; this build scans EVM, Tron and Bitcoin chains", id, fam)
 	}
 	if *watch != "" {
 		if opts.Watch, err = scan.ReadWatchFile(*watch, fam); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/inflowhq/inflow/indexer/evm/fixturerpc"
 	"github.com/inflowhq/inflow/pkg/chain"
 	devbtc "github.com/inflowhq/inflow/pkg/devnet/bitcoin"
+	devtron "github.com/inflowhq/inflow/pkg/devnet/tron"
 	"github.com/inflowhq/inflow/pkg/testenv"
 )
 
@@ -413,6 +414,71 @@ func TestScanBtcd(t *testing.T) {
 			if !types[st] {
 				t.Errorf("no %s output scanned", st)
 			}
+		}
+	}
+}
+
+// TestScanTron scans the Tron devnet over gRPC: TRX, BTT (TRC10) and USDT
+// (TRC20) transfers with exactly their fields, base58 addresses, the TRC10
+// id and the TRC20 contract as token, and nothing for the failed ones.
+func TestScanTron(t *testing.T) {
+	dn, err := devtron.Start(devtron.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dn.Close()
+	to := devtron.DevAddresses(1)[0].String()
+	trx, _ := dn.Transfer(to, "TRX", "1.000001")
+	usdt, _ := dn.Transfer(to, "USDT", "42")
+	btt, _ := dn.Transfer(to, "BTT", "0.5")
+	dn.TransferFailing(to, false)
+	dn.TransferFailing(to, true)
+	head, _ := dn.Mine(1)
+	n := fmt.Sprint(head)
+	rows, stderr, rc := scanOut(t, "--chain", "tron-devnet", "--rpc", dn.URL(), "--from", n, "--to", n, "--all")
+	if rc != 0 {
+		t.Fatalf("rc=%d: %s", rc, stderr)
+	}
+	id, _ := dn.BlockID(head)
+	want := map[string]string{
+		trx:  "native  TRX " + devtron.Faucet().String() + " " + to + " 1000001",
+		usdt: "trc20 0 TDpb5Me1roYN1uTj1jS3kaaePU8E3tJuEE " + devtron.Faucet().String() + " " + to + " 42000000",
+		btt:  "trc10  1002000 " + devtron.Faucet().String() + " " + to + " 500000",
+	}
+	if len(rows) != 3 {
+		t.Fatalf("%d rows: %v", len(rows), rows)
+	}
+	for _, r := range rows {
+		var keys []string
+		for k := range r {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fields := []string{"block_hash", "block_number", "chain", "from", "kind", "to", "tx_hash", "value"}
+		switch r["kind"] {
+		case "trc20":
+			fields = append(fields, "log_index", "token")
+		case "trc10":
+			fields = append(fields, "token")
+		}
+		sort.Strings(fields)
+		if !slices.Equal(keys, fields) {
+			t.Errorf("row fields %v, want %v", keys, fields)
+		}
+		if r["block_hash"] != hex.EncodeToString(id[:]) || r["chain"] != "tron-devnet" {
+			t.Errorf("row header %v", r)
+		}
+		li := ""
+		if v, ok := r["log_index"].(json.Number); ok {
+			li = v.String()
+		}
+		tok, _ := r["token"].(string)
+		if tok == "" {
+			tok = "TRX"
+		}
+		got := fmt.Sprintf("%v %s %s %v %v %v", r["kind"], li, tok, r["from"], r["to"], r["value"])
+		if got != want[r["tx_hash"].(string)] {
+			t.Errorf("row %s, want %s", got, want[r["tx_hash"].(string)])
 		}
 	}
 }

@@ -2,8 +2,11 @@
 // node and prints the transfers in it as NDJSON, in block order, with
 // progress on stderr. It shares the chain clients with the indexer, so what
 // it prints is what the indexer sees: on EVM one row per native transfer
-// and token log, on Bitcoin one row per output (its vout, and its address
-// on the chain's network, or script:<hex> for a script with none).
+// and token log; on Tron the same, with kind native, trc10 (token: the
+// asset id) or trc20 (token: the base58 contract; log_index: the log's
+// place in its transaction info), base58 addresses and hex hashes; on
+// Bitcoin one row per output (its vout, and its address on the chain's
+// network, or script:<hex> for a script with none).
 package scan
 
 import (
@@ -232,7 +235,10 @@ func row(o Options, ref chain.BlockRef, t chain.Transfer) Row {
 	if o.Family == chain.FamilyEVM {
 		r.BlockHash = ref.Hash.Hex()
 	}
-	if t.Kind.IsToken() {
+	switch t.Kind {
+	case chain.KindTRC10:
+		r.Token = t.Asset
+	case chain.KindERC20, chain.KindTRC20, chain.KindSPL:
 		li := t.Index
 		r.LogIndex = &li
 		r.Token = t.Token.String()
