@@ -21,6 +21,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/chain"
 	devbtc "github.com/inflowhq/inflow/pkg/devnet/bitcoin"
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
+	devtron "github.com/inflowhq/inflow/pkg/devnet/tron"
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/kafka"
 	"github.com/inflowhq/inflow/pkg/kafka/broker"
@@ -273,4 +274,62 @@ func TestKill9Bitcoin(t *testing.T) {
 		}
 	}()
 	killAndReplay(t, kcfg, devbtc.ChainID, dn.URL(), stopMining, mined, dn.Head, dn.BlockHash)
+}
+
+// TestKill9Tron is TestKill9 on the Tron devnet: blocks every 20ms over
+// gRPC, a USDT (TRC20) or TRX deposit in every third, a failed one now and
+// then, a reorg on the way.
+func TestKill9Tron(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	kb, err := broker.Start(broker.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kb.Close()
+	kcfg := kafka.Config{Brokers: kb.Addrs()}
+	dn, err := devtron.Start(devtron.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dn.Close()
+	admin, _ := kafka.NewAdmin(kcfg)
+	if err := kafka.EnsureTopics(context.Background(), admin, kafka.AddressesTopic(), kafka.ChainTopic(devtron.ChainID)); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+	watched := devtron.DevAddresses(1)[0]
+	indexertest.Watch(t, kcfg, events.AddressRecord{Address: watched, ID: 79})
+	stopMining := make(chan struct{})
+	mined := make(chan struct{})
+	go func() {
+		defer close(mined)
+		for i := 0; ; i++ {
+			select {
+			case <-stopMining:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			switch {
+			case i == 60:
+				if _, err := dn.Reorg(4, false); err != nil {
+					t.Errorf("reorg: %v", err)
+				}
+				continue
+			case i%9 == 0:
+				dn.TransferFailing(watched.String(), i%2 == 0)
+			case i%3 == 0:
+				cur := "USDT"
+				if i%2 == 0 {
+					cur = "TRX"
+				}
+				if _, err := dn.Transfer(watched.String(), cur, fmt.Sprint(i+1)); err != nil {
+					t.Errorf("transfer: %v", err)
+				}
+			}
+			dn.Mine(1)
+		}
+	}()
+	killAndReplay(t, kcfg, devtron.ChainID, dn.URL(), stopMining, mined, dn.Head, dn.BlockID)
 }

@@ -27,7 +27,7 @@ import (
 
 const usage = `usage:
   indexer run  [--config FILE] [--data DIR] [--kafka-brokers H:P,...] [--http ADDR]
-               [--chain ID --rpc URL [--rpc-cookie FILE] [--from N]] [--log-level LEVEL]
+               [--chain ID --rpc URL [--rpc-cookie FILE] [--solidity-rpc URL] [--from N]] [--log-level LEVEL]
   indexer scan --chain ID --rpc URL --from N --to M (--watch FILE | --all) [--fetchers N]
                [--rpc-cookie FILE] [--verbose-blocks] [--api-key KEY]
 
@@ -73,6 +73,7 @@ func runDaemon(ctx context.Context, args []string, stderr io.Writer) int {
 		chainID    = fs.String("chain", "", "follow this chain (with --rpc), in addition to the file's")
 		rpcURL     = fs.String("rpc", "", "JSON-RPC endpoint of --chain")
 		rpcCookie  = fs.String("rpc-cookie", "", "bitcoind's .cookie file for --chain (instead of user:pass in --rpc)")
+		solidity   = fs.String("solidity-rpc", "", "Tron: the solidity node's gRPC endpoint for --chain, where the provider splits it (default: --rpc)")
 		from       = fs.String("from", "", "first block of --chain when it has no checkpoint (default: the head)")
 		logLevel   = fs.String("log-level", "", "debug, info, warn or error")
 	)
@@ -104,7 +105,7 @@ func runDaemon(ctx context.Context, args []string, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "indexer: --chain and --rpc go together")
 			return 2
 		}
-		cc := daemon.ChainConfig{ID: chain.ID(*chainID), RPC: *rpcURL, RPCCookie: *rpcCookie}
+		cc := daemon.ChainConfig{ID: chain.ID(*chainID), RPC: *rpcURL, RPCCookie: *rpcCookie, SolidityRPC: *solidity}
 		if *from != "" {
 			n, err := strconv.ParseUint(*from, 10, 64)
 			if err != nil {

@@ -32,6 +32,12 @@ type ChainConfig struct {
 	// RPCCookie is bitcoind's .cookie file, read on every request (Bitcoin
 	// chains only).
 	RPCCookie string `json:"rpc_cookie,omitempty"`
+	// SolidityRPC is a Tron solidity node's gRPC endpoint, where the
+	// provider splits it from the full node (default: RPC).
+	SolidityRPC string `json:"solidity_rpc,omitempty"`
+	// APIKey is sent as TRON-PRO-API-KEY (TronGrid); $INFLOW_TRON_API_KEY
+	// also sets it.
+	APIKey string `json:"api_key,omitempty"`
 	// From is the first block when the indexer has no checkpoint for the
 	// chain; absent, it starts at the node's head.
 	From *uint64 `json:"from,omitempty"`
@@ -103,6 +109,12 @@ func (c Config) Validate(table *assets.Config) error {
 			if !strings.HasPrefix(ch.RPC, "http://") && !strings.HasPrefix(ch.RPC, "https://") {
 				errs = append(errs, fmt.Errorf("chain %s: a Bitcoin node's rpc must be http(s)://[user:pass@]host:port", ch.ID))
 			}
+		case chain.FamilyTron:
+			for _, u := range []string{ch.RPC, ch.SolidityRPC} {
+				if u != "" && !strings.HasPrefix(u, "grpc://") && !strings.HasPrefix(u, "grpcs://") {
+					errs = append(errs, fmt.Errorf("chain %s: a Tron node's rpc must be grpc://host:port or grpcs://host:port", ch.ID))
+				}
+			}
 		default:
 			errs = append(errs, fmt.Errorf("chain %s: the %s family has no indexer in this build", ch.ID, spec.Family))
 		}
@@ -110,7 +122,7 @@ func (c Config) Validate(table *assets.Config) error {
 			errs = append(errs, fmt.Errorf("chain %s listed twice", ch.ID))
 		}
 		seen[ch.ID] = true
-		if !strings.HasPrefix(ch.RPC, "http://") && !strings.HasPrefix(ch.RPC, "https://") &&
+		if spec.Family != chain.FamilyTron && !strings.HasPrefix(ch.RPC, "http://") && !strings.HasPrefix(ch.RPC, "https://") &&
 			!strings.HasPrefix(ch.RPC, "ws://") && !strings.HasPrefix(ch.RPC, "wss://") {
 			errs = append(errs, fmt.Errorf("chain %s: rpc %q must be an http(s):// or ws(s):// URL", ch.ID, ch.RPC))
 		}

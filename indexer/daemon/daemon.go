@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/inflowhq/inflow/indexer/bitcoin"
 	"github.com/inflowhq/inflow/indexer/evm"
 	"github.com/inflowhq/inflow/indexer/follow"
+	"github.com/inflowhq/inflow/indexer/tron"
 	"github.com/inflowhq/inflow/matcher"
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
@@ -201,6 +203,17 @@ func (d *Daemon) runChain(ctx context.Context, cc ChainConfig) error {
 		}
 		defer client.Close()
 		src = client
+	case chain.FamilyTron:
+		key := cc.APIKey
+		if key == "" {
+			key = os.Getenv("INFLOW_TRON_API_KEY")
+		}
+		client, err := tron.Dial(tron.Options{URL: cc.RPC, SolidityURL: cc.SolidityRPC, APIKey: key})
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		src = client // its Finalized is the solidified block
 	default:
 		client, err := evm.Dial(ctx, cc.RPC)
 		if err != nil {
