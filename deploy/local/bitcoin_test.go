@@ -27,7 +27,8 @@ func startInflow(t *testing.T, extra ...string) *client {
 	args := append([]string{"--data", t.TempDir(), "--http", api, "--rpc", "127.0.0.1:0", "--kafka-port", "0",
 		"--indexer-ops", "127.0.0.1:0", "--ledger-http", "127.0.0.1:0", "--api-ops", "127.0.0.1:0",
 		"--block-time", "0", "--bitcoin-block-time", "0", "--bitcoin-rpc", "127.0.0.1:0", "--traffic", "0",
-		"--dev-api-key", key, "--log-level", "error"}, extra...)
+		"--tron-block-time", "0", "--tron-rpc", "127.0.0.1:0",
+		"--dev-api-key", key, "--log-level", "warn"}, extra...)
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, args, &out, &errb) }()
@@ -35,6 +36,9 @@ func startInflow(t *testing.T, extra ...string) *client {
 		cancel()
 		if rc := <-done; rc != 0 {
 			t.Errorf("inflow exited %d: %s", rc, errb.String())
+		}
+		if t.Failed() {
+			t.Logf("inflow's log:\n%s", errb.String())
 		}
 	})
 	deadline := time.Now().Add(60 * time.Second)

@@ -68,7 +68,7 @@ func TestKill9AllInOne(t *testing.T) {
 	args := []string{"--data", data, "--http", api, "--rpc", rpcAddr, "--kafka-port", strings.Split(freePort(t), ":")[1],
 		"--indexer-ops", freePort(t), "--ledger-http", freePort(t), "--api-ops", freePort(t),
 		"--block-time", "200ms", "--finality-lag", "4", "--traffic", "0", "--dev-addresses", "5",
-		"--bitcoin-rpc", freePort(t), "--bitcoin-block-time", "300ms",
+		"--bitcoin-rpc", freePort(t), "--bitcoin-block-time", "300ms", "--tron-rpc", freePort(t), "--tron-block-time", "100ms",
 		"--dev-api-key", key, "--admin-key", "adm_kill9kill9kill9kill9", "--log-level", "error"}
 	var cmd *exec.Cmd
 	start := func() {

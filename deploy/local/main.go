@@ -1,7 +1,7 @@
 // Command inflow is Inflow in one process, for a laptop: the embedded Kafka
 // broker, the local EVM devnet with background traffic, bitcoin-regtest (a
-// real btcd), the indexer, ledgerd and the merchant API, all persistent
-// under --data. `make run` starts it.
+// real btcd), tron-devnet, the indexer, ledgerd and the merchant API, all
+// persistent under --data. `make run` starts it.
 package main
 
 import (
@@ -19,6 +19,7 @@ import (
 	"github.com/inflowhq/inflow/deploy/local/stack"
 	devbtc "github.com/inflowhq/inflow/pkg/devnet/bitcoin"
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
+	devtron "github.com/inflowhq/inflow/pkg/devnet/tron"
 )
 
 func main() {
@@ -39,6 +40,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.Bitcoin, "bitcoin", true, "run bitcoin-regtest (a real btcd, bin/btcd from make build) beside evm-devnet")
 	fs.StringVar(&o.BitcoinRPC, "bitcoin-rpc", "127.0.0.1:18443", "bitcoin-regtest's JSON-RPC (btcd)")
 	fs.DurationVar(&o.BitcoinBlockTime, "bitcoin-block-time", 5*time.Second, "bitcoin-regtest block interval (0: only on request)")
+	fs.BoolVar(&o.Tron, "tron", true, "run tron-devnet (a local node serving java-tron's gRPC) beside evm-devnet")
+	fs.StringVar(&o.TronRPC, "tron-rpc", "127.0.0.1:50051", "tron-devnet's gRPC (Wallet and WalletSolidity)")
+	fs.DurationVar(&o.TronBlockTime, "tron-block-time", 3*time.Second, "tron-devnet block interval (0: only on request)")
 	fs.IntVar(&o.KafkaPort, "kafka-port", 19092, "embedded Kafka port on 127.0.0.1")
 	fs.StringVar(&o.IndexerOps, "indexer-ops", "127.0.0.1:9101", "indexer /healthz, /readyz, /metrics")
 	fs.StringVar(&o.LedgerHTTP, "ledger-http", "127.0.0.1:9201", "ledgerd internal API and /healthz, /readyz, /metrics")
@@ -67,6 +71,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "inflow: --bitcoin-block-time below 50ms")
 		return 2
 	}
+	if o.TronBlockTime != 0 && o.TronBlockTime < 20*time.Millisecond {
+		fmt.Fprintln(stderr, "inflow: --tron-block-time below 20ms")
+		return 2
+	}
 	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	s, err := stack.Start(ctx, o)
 	if err != nil {
@@ -87,6 +95,9 @@ func printWelcome(w io.Writer, s *stack.Stack, o stack.Options) {
 	bitcoinLine := ""
 	if s.Bitcoin != nil {
 		bitcoinLine = fmt.Sprintf("\n  bitcoin        %s (btcd JSON-RPC, chain %s, a block every %s)", s.Bitcoin.URL(), devbtc.ChainID, o.BitcoinBlockTime)
+	}
+	if s.Tron != nil {
+		bitcoinLine += fmt.Sprintf("\n  tron           %s (gRPC Wallet and WalletSolidity, chain %s, a block every %s)", s.Tron.URL(), devtron.ChainID, o.TronBlockTime)
 	}
 	fmt.Fprintf(w, `
 Inflow is running (embedded mode, data in %[1]s).
@@ -131,6 +142,24 @@ The same in BTC on bitcoin-regtest (completed 7 blocks deep, about %[4]s):
   curl -s '%[1]s/api/v1/deposits?depositReference=user_bob' -H 'X-API-Key: %[2]s'
   curl -s '%[1]s/api/v1/balances?depositReference=user_bob' -H 'X-API-Key: %[2]s'
 `, s.APIURL, s.DevAPIKey, b, final)
+	}
+	if s.Tron != nil {
+		fmt.Fprintf(w, `
+And USDT (TRC20) on tron-devnet (completed once solidified, 19 blocks deep):
+
+  # 1. bind a USDT reference on tron-devnet: you get a T-address
+  curl -s -X POST %[1]s/api/v1/deposits/references -H 'X-API-Key: %[2]s' \
+    -H 'Content-Type: application/json' \
+    -d '{"depositReference":"user_carol","currency":"USDT","chainId":"%[3]s"}'
+
+  # 2. send 10 USDT to it (put the address in "to"; TRX works too)
+  curl -s -X POST %[1]s/devnet/%[3]s/transfer -H 'Content-Type: application/json' \
+    -d '{"to":"ADDRESS","currency":"USDT","amount":"10"}'
+
+  # 3. watch it confirm and complete
+  curl -s '%[1]s/api/v1/deposits?depositReference=user_carol' -H 'X-API-Key: %[2]s'
+  curl -s '%[1]s/api/v1/balances?depositReference=user_carol' -H 'X-API-Key: %[2]s'
+`, s.APIURL, s.DevAPIKey, devtron.ChainID)
 	}
 	fmt.Fprint(w, "\nCtrl-C stops; the next start continues with the same data.\n")
 }

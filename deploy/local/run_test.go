@@ -118,7 +118,7 @@ func TestMakeRunAsANewUser(t *testing.T) {
 	dir := t.TempDir()
 	args := []string{"--data", dir, "--http", "127.0.0.1:0", "--rpc", "127.0.0.1:0", "--kafka-port", "0",
 		"--indexer-ops", "127.0.0.1:0", "--ledger-http", "127.0.0.1:0", "--block-time", "100ms", "--finality-lag", "8",
-		"--bitcoin-rpc", "127.0.0.1:0", "--bitcoin-block-time", "150ms"}
+		"--bitcoin-rpc", "127.0.0.1:0", "--bitcoin-block-time", "150ms", "--tron-rpc", "127.0.0.1:0", "--tron-block-time", "50ms"}
 	go func() { done <- run(ctx, args, &out, &errb) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), "Ctrl-C stops") {
@@ -154,8 +154,8 @@ func TestMakeRunAsANewUser(t *testing.T) {
 			}
 		}
 	}
-	if len(cmds) != 8 {
-		t.Fatalf("found %d curl commands (want 4 for USDT, 4 for BTC) in:\n%s", len(cmds), text)
+	if len(cmds) != 12 {
+		t.Fatalf("found %d curl commands (want 4 for USDT, 4 for BTC, 4 for Tron USDT) in:\n%s", len(cmds), text)
 	}
 	// Both quick starts at once: bind, send, then watch each complete.
 	type flow struct {
@@ -163,7 +163,7 @@ func TestMakeRunAsANewUser(t *testing.T) {
 		amount string
 		txHash string
 	}
-	flows := []*flow{{cmds: cmds[:4], amount: "25"}, {cmds: cmds[4:], amount: "0.5"}}
+	flows := []*flow{{cmds: cmds[:4], amount: "25"}, {cmds: cmds[4:8], amount: "0.5"}, {cmds: cmds[8:], amount: "10"}}
 	for _, f := range flows {
 		var bind struct{ Address, Protocol string }
 		if err := json.Unmarshal(curl(t, f.cmds[0]), &bind); err != nil || bind.Address == "" {

@@ -1,6 +1,6 @@
 // Package stack is Inflow in one process: the embedded Kafka broker, the EVM
-// devnet and (unless turned off) the Bitcoin regtest node with their
-// control API, the indexer, ledgerd and apid, wired the way the distributed
+// devnet and (unless turned off) the Bitcoin regtest node and the Tron
+// devnet with their control API, the indexer, ledgerd and apid, wired the way the distributed
 // daemons are but sharing nothing but loopback. The all-in-one command, its
 // tests and the pipeline benchmark start it.
 package stack
@@ -29,6 +29,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/devnet"
 	devbtc "github.com/inflowhq/inflow/pkg/devnet/bitcoin"
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
+	devtron "github.com/inflowhq/inflow/pkg/devnet/tron"
 	"github.com/inflowhq/inflow/pkg/httpserver"
 	"github.com/inflowhq/inflow/pkg/kafka/broker"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
@@ -51,6 +52,12 @@ type Options struct {
 	// port); BitcoinBlockTime its block interval (0: only on request).
 	BitcoinRPC       string
 	BitcoinBlockTime time.Duration
+	// Tron starts tron-devnet beside evm-devnet; TronRPC is its gRPC
+	// address (default 127.0.0.1 and a free port), TronBlockTime its block
+	// interval (0: only on request).
+	Tron          bool
+	TronRPC       string
+	TronBlockTime time.Duration
 	FinalityLag      uint64  // devnet finalized-tag lag (default 64)
 	Traffic          float64 // background transfers per second
 	DevAPIKey        string  // the dev merchant's key; empty generates one
@@ -71,6 +78,7 @@ type Options struct {
 type Stack struct {
 	Devnet     *devevm.Devnet
 	Bitcoin    *devbtc.Devnet // nil unless Options.Bitcoin
+	Tron       *devtron.Devnet // nil unless Options.Tron
 	Ledger     *ledgerd.Daemon
 	Indexer    *indexer.Daemon
 	APIURL     string
@@ -81,6 +89,8 @@ type Stack struct {
 	Pool       []chain.Address
 	// BitcoinPool is the dev merchant's bitcoin-regtest addresses.
 	BitcoinPool []string
+	// TronPool is the dev merchant's Tron addresses.
+	TronPool []chain.Address
 
 	broker  *broker.Broker
 	history *chstore.DB
@@ -151,6 +161,18 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		s.BitcoinPool = devbtc.DevAddresses(o.PoolSize)
 		chains = append(chains, devbtc.ChainID)
 	}
+	if o.Tron {
+		addr := o.TronRPC
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		s.TronPool = devtron.DevAddresses(o.PoolSize)
+		if s.Tron, err = devtron.Start(devtron.Config{Addr: addr, DataDir: filepath.Join(o.DataDir, "tron"), BlockTime: o.TronBlockTime,
+			TrafficRate: o.Traffic / 2, TrafficTargets: func() []chain.Address { return s.TronPool }, Logger: log.With("component", "tron-devnet")}); err != nil {
+			return fail(fmt.Errorf("tron-devnet: %w", err))
+		}
+		chains = append(chains, devtron.ChainID)
+	}
 
 	token := randomKey("it_")
 	if o.AdminKey == "" {
@@ -181,6 +203,13 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			poll = 250 * time.Millisecond
 		}
 		followed = append(followed, indexer.ChainConfig{ID: devbtc.ChainID, RPC: s.Bitcoin.URL(), From: &from, PollInterval: indexer.Duration(max(poll, 20*time.Millisecond))})
+	}
+	if s.Tron != nil {
+		poll := o.TronBlockTime / 4
+		if poll == 0 {
+			poll = 250 * time.Millisecond
+		}
+		followed = append(followed, indexer.ChainConfig{ID: devtron.ChainID, RPC: s.Tron.URL(), From: &from, PollInterval: indexer.Duration(max(poll, 20*time.Millisecond))})
 	}
 	if s.Indexer, err = indexer.New(indexer.Config{
 		DataDir: filepath.Join(o.DataDir, "indexer"), KafkaBrokers: brokers, HTTP: o.IndexerOps, HTTPLimits: o.HTTPLimits,
@@ -228,6 +257,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if s.Bitcoin != nil {
 		local = append(local, s.Bitcoin)
 	}
+	if s.Tron != nil {
+		local = append(local, s.Tron)
+	}
 	mux.Handle("/devnet/", devnet.ControlAPI(local...))
 	mux.Handle("/", public)
 	s.run(ctx, "apid", func(ctx context.Context) error { return httpserver.Serve(ctx, ln, mux, hopts) })
@@ -269,6 +301,9 @@ func (s *Stack) devMerchant(o Options) error {
 	}
 	s.MerchantID = m.ID
 	imports := []merchantapi.Import{{Family: chain.FamilyEVM, Addresses: s.Pool}}
+	if len(s.TronPool) > 0 {
+		imports = append(imports, merchantapi.Import{Family: chain.FamilyTron, Addresses: s.TronPool})
+	}
 	if len(s.BitcoinPool) > 0 {
 		req := merchantapi.ImportRequest{Protocol: "bitcoin", Addresses: s.BitcoinPool}
 		imp, err := req.Parse()
@@ -328,6 +363,9 @@ func (s *Stack) close() {
 	}
 	if s.Bitcoin != nil {
 		s.Bitcoin.Close()
+	}
+	if s.Tron != nil {
+		s.Tron.Close()
 	}
 	if s.broker != nil {
 		s.broker.Close()

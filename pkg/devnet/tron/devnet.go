@@ -431,7 +431,9 @@ func (d *Devnet) mineLocked(salt int64) (uint64, error) {
 	}
 	parent := d.blocks[len(d.blocks)-1]
 	number := parent.number() + 1
-	ts := max(time.Now().UnixMilli()/3000*3000, parent.ext.BlockHeader.RawData.Timestamp+3000) + salt
+	// The block of the next 3-second slot, as a witness makes it: its time
+	// is after the transactions it holds were sent.
+	ts := max((time.Now().UnixMilli()/3000+1)*3000, parent.ext.BlockHeader.RawData.Timestamp+3000) + salt
 	txs := d.pending
 	d.pending = nil
 	b := &block{ext: &api.BlockExtention{}}
