@@ -58,13 +58,13 @@ type Options struct {
 	Tron          bool
 	TronRPC       string
 	TronBlockTime time.Duration
-	FinalityLag      uint64  // devnet finalized-tag lag (default 64)
-	Traffic          float64 // background transfers per second
-	DevAPIKey        string  // the dev merchant's key; empty generates one
-	AdminKey         string  // X-Admin-Key; empty generates one
-	PoolSize         int     // dev addresses in the dev merchant's pool
-	Cooldown         time.Duration
-	WebhookRetry     time.Duration // first webhook retry delay (default 1s)
+	FinalityLag   uint64  // devnet finalized-tag lag (default 64)
+	Traffic       float64 // background transfers per second
+	DevAPIKey     string  // the dev merchant's key; empty generates one
+	AdminKey      string  // X-Admin-Key; empty generates one
+	PoolSize      int     // dev addresses in the dev merchant's pool
+	Cooldown      time.Duration
+	WebhookRetry  time.Duration // first webhook retry delay (default 1s)
 	// HTTPLimits are every listener's timeouts and caps (pkg/httpserver's
 	// defaults when zero).
 	HTTPLimits httpserver.Options
@@ -77,7 +77,7 @@ type Options struct {
 // Stack is Inflow running in one process.
 type Stack struct {
 	Devnet     *devevm.Devnet
-	Bitcoin    *devbtc.Devnet // nil unless Options.Bitcoin
+	Bitcoin    *devbtc.Devnet  // nil unless Options.Bitcoin
 	Tron       *devtron.Devnet // nil unless Options.Tron
 	Ledger     *ledgerd.Daemon
 	Indexer    *indexer.Daemon

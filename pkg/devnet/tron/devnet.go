@@ -136,7 +136,10 @@ func DevAddresses(n int) []chain.Address {
 }
 
 // Faucet is the address requested transfers come from.
-func Faucet() chain.Address { a := addressOf(&faucetKey.PublicKey); return chain.MustAddress(chain.FamilyTron, a[:]) }
+func Faucet() chain.Address {
+	a := addressOf(&faucetKey.PublicKey)
+	return chain.MustAddress(chain.FamilyTron, a[:])
+}
 
 // Start starts the devnet: it replays its log (or makes the genesis) and
 // serves gRPC.
