@@ -53,6 +53,7 @@ $(STATICCHECK):
 bench: ## run the benchmark suites at sizes that fit 2 cores and 24 GiB (see bench/RESULTS.md)
 	$(GO) run ./bench extract
 	$(GO) run ./bench bitcoin
+	$(GO) run ./bench tron
 	$(GO) run ./bench matcher
 	$(GO) run ./bench ledger
 	$(GO) run ./bench pipeline
