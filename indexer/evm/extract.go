@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/jsonscan"
 )
 
 // transferTopic is keccak256("Transfer(address,address,uint256)").
@@ -67,18 +68,18 @@ func (x *Extractor) extract(block, receipts []byte, out *chain.Block) error {
 	out.TxCount = len(x.txs)
 	out.Transfers = out.Transfers[:0]
 
-	s := scanner{b: receipts}
+	s := jsonscan.Scanner{B: receipts}
 	ri := 0
-	s.array(func() {
+	s.Array(func() {
 		rec, tstart := x.parseReceipt(&s, ref, out)
-		if s.err != nil {
+		if s.Err != nil {
 			return
 		}
 		// Native value first, so output is in block order.
 		if ri < len(x.txs) {
 			tx := &x.txs[ri]
 			if tx.hash != rec.txHash {
-				s.err = fmt.Errorf("%w: receipt %d is for tx %x, block has %x", ErrInconsistent, ri, rec.txHash, tx.hash)
+				s.Err = fmt.Errorf("%w: receipt %d is for tx %x, block has %x", ErrInconsistent, ri, rec.txHash, tx.hash)
 				return
 			}
 			if tx.hasTo && tx.value != ([32]byte{}) && !rec.failed {
@@ -97,8 +98,8 @@ func (x *Extractor) extract(block, receipts []byte, out *chain.Block) error {
 		}
 		ri++
 	})
-	if s.err != nil {
-		return fmt.Errorf("receipts of block %d: %w", ref.Number, s.err)
+	if s.Err != nil {
+		return fmt.Errorf("receipts of block %d: %w", ref.Number, s.Err)
 	}
 	if ri != len(x.txs) {
 		return fmt.Errorf("%w: block %d has %d transactions and %d receipts", ErrInconsistent, ref.Number, len(x.txs), ri)
@@ -113,18 +114,18 @@ type headerFields struct {
 }
 
 // field consumes key's value if it is a header field and reports whether it was.
-func (h *headerFields) field(s *scanner, key []byte) bool {
+func (h *headerFields) field(s *jsonscan.Scanner, key []byte) bool {
 	switch string(key) {
 	case "number":
-		h.ref.Number, h.num = quantity(s.str())
+		h.ref.Number, h.num = quantity(s.Str())
 	case "hash":
-		h.hash = fixedHex(h.ref.Hash[:], s.str())
+		h.hash = fixedHex(h.ref.Hash[:], s.Str())
 	case "parentHash":
-		h.parent = fixedHex(h.ref.Parent[:], s.str())
+		h.parent = fixedHex(h.ref.Parent[:], s.Str())
 	case "timestamp":
-		t, ok := quantity(s.str())
+		t, ok := quantity(s.Str())
 		if !ok || t > 1<<62 {
-			s.fail("bad timestamp")
+			s.Fail("bad timestamp")
 		}
 		h.ref.Time = int64(t)
 	default:
@@ -133,12 +134,12 @@ func (h *headerFields) field(s *scanner, key []byte) bool {
 	return true
 }
 
-func (h *headerFields) result(s *scanner, what string) (chain.BlockRef, error) {
-	if s.err != nil {
-		return h.ref, fmt.Errorf("%s: %w", what, s.err)
+func (h *headerFields) result(s *jsonscan.Scanner, what string) (chain.BlockRef, error) {
+	if s.Err != nil {
+		return h.ref, fmt.Errorf("%s: %w", what, s.Err)
 	}
 	if !h.num || !h.hash || !h.parent {
-		return h.ref, fmt.Errorf("%s: %w: number, hash or parentHash missing", what, errSyntax)
+		return h.ref, fmt.Errorf("%s: %w: number, hash or parentHash missing", what, jsonscan.ErrSyntax)
 	}
 	return h.ref, nil
 }
@@ -146,10 +147,10 @@ func (h *headerFields) result(s *scanner, what string) (chain.BlockRef, error) {
 // parseHeader reads a block object's reference, skipping everything else.
 func parseHeader(raw []byte) (chain.BlockRef, error) {
 	var h headerFields
-	s := scanner{b: raw}
-	s.object(func(key []byte) {
+	s := jsonscan.Scanner{B: raw}
+	s.Object(func(key []byte) {
 		if !h.field(&s, key) {
-			s.skip()
+			s.Skip()
 		}
 	})
 	return h.result(&s, "header")
@@ -158,48 +159,48 @@ func parseHeader(raw []byte) (chain.BlockRef, error) {
 func (x *Extractor) parseBlock(b []byte) (chain.BlockRef, error) {
 	var h headerFields
 	x.txs = x.txs[:0]
-	s := scanner{b: b}
-	if s.null() {
+	s := jsonscan.Scanner{B: b}
+	if s.Null() {
 		return h.ref, ErrNotFound
 	}
-	s.object(func(key []byte) {
+	s.Object(func(key []byte) {
 		if h.field(&s, key) {
 			return
 		}
 		if string(key) != "transactions" {
-			s.skip()
+			s.Skip()
 			return
 		}
-		s.array(func() {
-			if s.peek() == '"' {
-				s.fail("block was fetched without full transactions")
+		s.Array(func() {
+			if s.Peek() == '"' {
+				s.Fail("block was fetched without full transactions")
 				return
 			}
 			x.txs = append(x.txs, txInfo{})
 			tx := &x.txs[len(x.txs)-1]
-			s.object(func(key []byte) {
+			s.Object(func(key []byte) {
 				switch string(key) {
 				case "hash":
-					if !fixedHex(tx.hash[:], s.str()) {
-						s.fail("bad transaction hash")
+					if !fixedHex(tx.hash[:], s.Str()) {
+						s.Fail("bad transaction hash")
 					}
 				case "from":
-					if !fixedHex(tx.from[:], s.str()) {
-						s.fail("bad transaction sender")
+					if !fixedHex(tx.from[:], s.Str()) {
+						s.Fail("bad transaction sender")
 					}
 				case "to":
-					if to := s.strOrNull(); to != nil {
+					if to := s.StrOrNull(); to != nil {
 						if !fixedHex(tx.to[:], to) {
-							s.fail("bad transaction recipient")
+							s.Fail("bad transaction recipient")
 						}
 						tx.hasTo = true
 					}
 				case "value":
-					if !word256(&tx.value, s.str()) {
-						s.fail("bad transaction value")
+					if !word256(&tx.value, s.Str()) {
+						s.Fail("bad transaction value")
 					}
 				default:
-					s.skip()
+					s.Skip()
 				}
 			})
 		})
@@ -209,36 +210,36 @@ func (x *Extractor) parseBlock(b []byte) (chain.BlockRef, error) {
 
 // parseReceipt reads one receipt, appending its ERC20 transfers to out. It
 // returns the receipt and the index in out.Transfers where its transfers begin.
-func (x *Extractor) parseReceipt(s *scanner, ref chain.BlockRef, out *chain.Block) (receiptInfo, int) {
+func (x *Extractor) parseReceipt(s *jsonscan.Scanner, ref chain.BlockRef, out *chain.Block) (receiptInfo, int) {
 	var rec receiptInfo
 	start := len(out.Transfers)
 	var haveTx bool
-	s.object(func(key []byte) {
+	s.Object(func(key []byte) {
 		switch string(key) {
 		case "transactionHash":
-			haveTx = fixedHex(rec.txHash[:], s.str())
+			haveTx = fixedHex(rec.txHash[:], s.Str())
 		case "blockHash":
 			var h chain.Hash
-			if v := s.strOrNull(); v != nil && fixedHex(h[:], v) && h != ref.Hash {
-				s.err = fmt.Errorf("%w: receipt of block %s, want %s", ErrInconsistent, h.Hex(), ref.Hash.Hex())
-				s.pos = len(s.b)
+			if v := s.StrOrNull(); v != nil && fixedHex(h[:], v) && h != ref.Hash {
+				s.Err = fmt.Errorf("%w: receipt of block %s, want %s", ErrInconsistent, h.Hex(), ref.Hash.Hex())
+				s.Pos = len(s.B)
 			}
 		case "status":
-			if v := s.strOrNull(); v != nil {
+			if v := s.StrOrNull(); v != nil {
 				st, ok := quantity(v)
 				if !ok {
-					s.fail("bad receipt status")
+					s.Fail("bad receipt status")
 				}
 				rec.failed = st == 0
 			}
 		case "logs":
-			s.array(func() { x.parseLog(s, out) })
+			s.Array(func() { x.parseLog(s, out) })
 		default:
-			s.skip()
+			s.Skip()
 		}
 	})
-	if s.err == nil && !haveTx {
-		s.fail("receipt without transactionHash")
+	if s.Err == nil && !haveTx {
+		s.Fail("receipt without transactionHash")
 	}
 	if rec.failed {
 		// A failed transaction has no logs; drop any a node reported anyway.
@@ -250,7 +251,7 @@ func (x *Extractor) parseReceipt(s *scanner, ref chain.BlockRef, out *chain.Bloc
 	return rec, start
 }
 
-func (x *Extractor) parseLog(s *scanner, out *chain.Block) {
+func (x *Extractor) parseLog(s *jsonscan.Scanner, out *chain.Block) {
 	var (
 		addr     [20]byte
 		data     [32]byte
@@ -261,38 +262,38 @@ func (x *Extractor) parseLog(s *scanner, out *chain.Block) {
 	)
 	x.topics = x.topics[:0]
 	topicsOK := true
-	s.object(func(key []byte) {
+	s.Object(func(key []byte) {
 		switch string(key) {
 		case "address":
-			if !fixedHex(addr[:], s.str()) {
-				s.fail("bad log address")
+			if !fixedHex(addr[:], s.Str()) {
+				s.Fail("bad log address")
 			}
 		case "topics":
-			s.array(func() {
+			s.Array(func() {
 				var t [32]byte
-				if !fixedHex(t[:], s.str()) {
+				if !fixedHex(t[:], s.Str()) {
 					topicsOK = false
 				}
 				x.topics = append(x.topics, t)
 			})
 		case "data":
-			v := s.str()
+			v := s.Str()
 			// Exactly 32 bytes: "0x" and 64 hex digits.
 			dataOK = len(v) == 66 && fixedHex(data[:], v)
 		case "logIndex":
-			logIndex, haveIdx = quantity(s.str())
+			logIndex, haveIdx = quantity(s.Str())
 		case "removed":
-			removed = s.peek() == 't'
-			s.skip()
+			removed = s.Peek() == 't'
+			s.Skip()
 		default:
-			s.skip()
+			s.Skip()
 		}
 	})
-	if s.err != nil || removed || !topicsOK || len(x.topics) != 3 || x.topics[0] != transferTopic || !dataOK {
+	if s.Err != nil || removed || !topicsOK || len(x.topics) != 3 || x.topics[0] != transferTopic || !dataOK {
 		return
 	}
 	if !haveIdx || logIndex > uint64(^uint32(0)-1) {
-		s.fail("Transfer log without a usable logIndex")
+		s.Fail("Transfer log without a usable logIndex")
 		return
 	}
 	var from, to [20]byte
