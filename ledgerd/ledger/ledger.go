@@ -418,6 +418,9 @@ func (l *Ledger) newDeposit(tx *applyTx, spec *assets.Chain, r *events.Record, t
 		BlockNumber: r.Number, BlockHash: r.Hash, BlockTime: r.Time,
 		Status: store.StatusPending, DetectedAt: tx.now, Maturity: t.Maturity,
 	}
+	if !t.TokenAccount.IsZero() {
+		d.TokenAccount = t.TokenAccount.Bytes()
+	}
 	if spec.Family == chain.FamilyBitcoin {
 		d.Network = spec.AddressNet()
 	}

@@ -221,6 +221,8 @@ const (
 	// depHasNetwork: a trailing byte, the Bitcoin network the address is
 	// written for.
 	depHasNetwork
+	// depHasTokenAccount: trailing bytes, a Solana deposit's token account.
+	depHasTokenAccount
 )
 
 // AppendEncode appends the binary form (version 2) of d to out, the value
@@ -254,6 +256,9 @@ func (d *Deposit) AppendEncode(out []byte) []byte {
 	if d.Network != 0 {
 		flags |= depHasNetwork
 	}
+	if len(d.TokenAccount) > 0 {
+		flags |= depHasTokenAccount
+	}
 	out = append(out, codecV2, flags, statusCode(d.Status), byte(d.Family), d.Decimals)
 	out = binary.AppendUvarint(out, uint64(d.Index))
 	out = binary.AppendUvarint(out, d.AddressID)
@@ -283,6 +288,9 @@ func (d *Deposit) AppendEncode(out []byte) []byte {
 	}
 	if d.Network != 0 {
 		out = append(out, byte(d.Network))
+	}
+	if len(d.TokenAccount) > 0 {
+		out = appendBytes(out, d.TokenAccount)
 	}
 	return out
 }
@@ -432,6 +440,9 @@ func DecodeDeposit(id string, b []byte, d *Deposit) error {
 		if n := r.take(1); len(n) == 1 {
 			d.Network = chain.Network(n[0])
 		}
+	}
+	if flags&depHasTokenAccount != 0 {
+		d.TokenAccount = append([]byte(nil), r.bytes()...)
 	}
 	if v2 && r.err == nil && len(r.b) != 0 {
 		r.err = fmt.Errorf("%d bytes after the last field", len(r.b))

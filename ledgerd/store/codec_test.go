@@ -107,7 +107,10 @@ func TestDepositForms(t *testing.T) {
 	zero.Amount = chain.Amount{}
 	coinbase := d // a Bitcoin coinbase output on regtest
 	coinbase.Family, coinbase.Maturity, coinbase.Network = chain.FamilyBitcoin, 100, chain.NetworkRegtest
-	for _, want := range []Deposit{d, max, zero, coinbase} {
+	spl := d // a Solana SPL deposit, with its token account
+	spl.Family, spl.TokenAccount = chain.FamilySolana, make([]byte, 32)
+	spl.TokenAccount[5] = 9
+	for _, want := range []Deposit{d, max, zero, coinbase, spl} {
 		row := want.Encode()
 		if bytes.Contains(row, []byte(want.ID)) {
 			t.Errorf("the row holds the id its key names")

@@ -146,7 +146,14 @@ func (d *Deposit) View(tip uint64) events.Deposit {
 		conf = tip - d.BlockNumber + 1
 	}
 	addr := chain.MustAddress(d.Family, d.Address)
+	var tokenAccount string
+	if len(d.TokenAccount) > 0 {
+		if a, err := chain.NewAddress(d.Family, d.TokenAccount); err == nil {
+			tokenAccount = a.String()
+		}
+	}
 	return events.Deposit{
+		TokenAccount: tokenAccount,
 		DepositID: d.ID, DepositReference: d.Reference, Amount: d.Amount.Decimal(d.Decimals),
 		Currency: d.Currency, ChainID: string(d.Chain), Address: addr.Text(d.Network),
 		TxHash: chain.FormatHash(d.Family, d.TxHash), BlockNumber: d.BlockNumber, Status: d.Status,

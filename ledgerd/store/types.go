@@ -115,6 +115,8 @@ type Deposit struct {
 	Maturity uint32 `json:"maturity,omitempty"`
 	// Network is the Bitcoin network the address is written for.
 	Network chain.Network `json:"network,omitempty"`
+	// TokenAccount is the Solana token account an SPL deposit landed in.
+	TokenAccount []byte `json:"tokenAccount,omitempty"`
 }
 
 // Ref returns the reference or "" when unattributed.

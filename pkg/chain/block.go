@@ -120,6 +120,24 @@ type Transfer struct {
 	// Asset names the token of a transfer whose token has no address: a
 	// TRC10 asset id ("1002000"). Empty otherwise.
 	Asset string
+
+	// TokenAccount is the account an SPL token deposit landed in (Solana):
+	// To is its owner, the watched address. Zero otherwise.
+	TokenAccount Address
+}
+
+// SolanaIndex is the Index of a Solana instruction: outer is its place
+// among the transaction's instructions; inner, 1-based, its place among
+// that instruction's inner instructions (0 for the instruction itself).
+func SolanaIndex(outer, inner int) uint32 { return uint32(outer)<<16 | uint32(inner) }
+
+// SolanaPosition writes a Solana Index as "3" or, for an inner
+// instruction, "3.1".
+func SolanaPosition(index uint32) string {
+	if inner := index & 0xffff; inner != 0 {
+		return fmt.Sprintf("%d.%d", index>>16, inner)
+	}
+	return fmt.Sprint(index >> 16)
 }
 
 // CoinbaseMaturity is the confirmations a Bitcoin coinbase output needs

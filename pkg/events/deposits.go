@@ -26,6 +26,9 @@ type Deposit struct {
 	Currency         string   `json:"currency"`
 	ChainID          string   `json:"chainId"`
 	Address          string   `json:"address"`
+	// TokenAccount is the Solana token account an SPL deposit landed in
+	// (Address is its owner, the bound address).
+	TokenAccount string `json:"tokenAccount,omitempty"`
 	TxHash           string   `json:"txHash"`
 	BlockNumber      uint64   `json:"blockNumber"`
 	Status           string   `json:"status"`

@@ -32,13 +32,14 @@
 //	body(Finalized)    = (empty)
 //	transfer    = tx:bytes index:uvarint kind:u8 token:bytes from:bytes to:bytes
 //	              value:bytes(big-endian, minimal) address_id:uvarint
-//	              [maturity:uvarint asset:bytes]   (version 2 only)
+//	              [maturity:uvarint asset:bytes token_account:bytes]   (version 2 only)
 //
 // Version 2 adds to each transfer its maturity, the confirmations it needs
-// before it can be spent (a Bitcoin coinbase output's 100), and its asset
-// id, for a token without an address (a Tron TRC10 asset). A writer uses
-// version 2 only for a record with such a transfer, so every other record
-// is the version 1 bytes it always was.
+// before it can be spent (a Bitcoin coinbase output's 100); its asset id,
+// for a token without an address (a Tron TRC10 asset); and its token
+// account, where a Solana SPL deposit landed (its owner is To). A writer
+// uses version 2 only for a record with such a transfer, so every other
+// record is the version 1 bytes it always was.
 //
 // Addresses are their family's canonical bytes (the family is the record's);
 // an empty address is the zero Address. Decoders reject unknown versions and

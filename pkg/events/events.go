@@ -34,8 +34,8 @@ func (t Type) String() string {
 
 // Version is the newest wire format version this package writes and reads.
 // A record is written in version 1 unless one of its transfers has a
-// maturity or an asset id, which only version 2 carries, so records of
-// chains without them stay byte for byte as they were.
+// maturity, an asset id or a token account, which only version 2 carries,
+// so records of chains without them stay byte for byte as they were.
 const Version = 2
 
 // ErrCorrupt is returned for input that is not a valid record.
@@ -94,7 +94,7 @@ func (r *Record) Append(dst []byte) ([]byte, error) {
 	}
 	ver := byte(1)
 	for i := range r.Transfers {
-		if r.Transfers[i].Maturity != 0 || r.Transfers[i].Asset != "" {
+		if t := &r.Transfers[i]; t.Maturity != 0 || t.Asset != "" || !t.TokenAccount.IsZero() {
 			ver = 2
 			break
 		}
@@ -111,7 +111,7 @@ func (r *Record) Append(dst []byte) ([]byte, error) {
 	dst = binary.AppendUvarint(dst, uint64(len(r.Transfers)))
 	for i := range r.Transfers {
 		t := &r.Transfers[i]
-		for _, a := range []chain.Address{t.Token, t.From, t.To} {
+		for _, a := range []chain.Address{t.Token, t.From, t.To, t.TokenAccount} {
 			if !a.IsZero() && a.Family() != r.Family {
 				return dst, fmt.Errorf("events: encode %s #%d: transfer %d has a %s address in a %s record", r.Chain, r.Number, i, a.Family(), r.Family)
 			}
@@ -133,6 +133,7 @@ func (r *Record) Append(dst []byte) ([]byte, error) {
 			}
 			dst = binary.AppendUvarint(dst, uint64(t.Maturity))
 			dst = appendBytes(dst, []byte(t.Asset))
+			dst = appendBytes(dst, t.TokenAccount.Bytes())
 		}
 	}
 	return dst, nil
@@ -202,6 +203,7 @@ func Unmarshal(b []byte) (*Record, error) {
 				}
 				t.Maturity = uint32(m)
 				t.Asset = string(d.bytes(64))
+				t.TokenAccount = d.address(r.Family)
 			}
 			if d.err != nil {
 				break

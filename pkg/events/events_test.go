@@ -36,6 +36,10 @@ func sampleRecords(t testing.TB) []*Record {
 		{Type: TypeBlockConnected, Chain: "tron", Family: chain.FamilyTron, Number: 70_000_000, Hash: h, Parent: p,
 			Transfers: []chain.Transfer{{TxHash: bytes.Repeat([]byte{0xdd}, 32), Index: chain.IndexNative, Kind: chain.KindTRC10, Asset: "1002000",
 				From: tronA, To: tronB, Value: chain.AmountFromUint64(8888880000)}}},
+		{Type: TypeBlockConnected, Chain: "solana", Family: chain.FamilySolana, Number: 300_000_000, Hash: h, Parent: p,
+			Transfers: []chain.Transfer{{TxHash: bytes.Repeat([]byte{0xee}, 64), Index: chain.SolanaIndex(3, 1), Kind: chain.KindSPL,
+				Token: chain.MustAddress(chain.FamilySolana, bytes.Repeat([]byte{1}, 32)), To: chain.MustAddress(chain.FamilySolana, bytes.Repeat([]byte{2}, 32)),
+				TokenAccount: chain.MustAddress(chain.FamilySolana, bytes.Repeat([]byte{3}, 32)), Value: chain.AmountFromUint64(7)}}},
 		{Type: TypeBlockConnected, Chain: "bitcoin", Family: chain.FamilyBitcoin, Number: 800001, Hash: p, Parent: h,
 			Transfers: []chain.Transfer{ // a coinbase output and another output of the block
 				{TxHash: []byte{3}, Index: 0, Kind: chain.KindNative, To: btcTo, Value: chain.AmountFromUint64(625e6), Maturity: chain.CoinbaseMaturity},
@@ -50,7 +54,7 @@ func TestVersions(t *testing.T) {
 		b, _ := r.Marshal()
 		want := byte(1)
 		for _, tr := range r.Transfers {
-			if tr.Maturity != 0 || tr.Asset != "" {
+			if tr.Maturity != 0 || tr.Asset != "" || !tr.TokenAccount.IsZero() {
 				want = 2
 			}
 		}
@@ -58,7 +62,7 @@ func TestVersions(t *testing.T) {
 			t.Errorf("%s written in version %d, want %d", r, b[0], want)
 		}
 	}
-	r := sampleRecords(t)[6]
+	r := sampleRecords(t)[7]
 	b, _ := r.Marshal()
 	if _, err := Unmarshal(b[:len(b)-1]); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("a version 2 record without its last maturity read: %v", err)
