@@ -154,7 +154,7 @@ func (d *Deposit) View(tip uint64) events.Deposit {
 	}
 	return events.Deposit{
 		TokenAccount: tokenAccount,
-		DepositID: d.ID, DepositReference: d.Reference, Amount: d.Amount.Decimal(d.Decimals),
+		DepositID:    d.ID, DepositReference: d.Reference, Amount: d.Amount.Decimal(d.Decimals),
 		Currency: d.Currency, ChainID: string(d.Chain), Address: addr.Text(d.Network),
 		TxHash: chain.FormatHash(d.Family, d.TxHash), BlockNumber: d.BlockNumber, Status: d.Status,
 		Confirmations: conf, DetectedAt: events.APITime{Time: d.DetectedAt},

@@ -98,6 +98,16 @@ func Default() *Config {
 				token("USDT", "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB", 6, "sUSDT"),
 				token("USDC", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", 6),
 			}},
+		{ID: "solana-testnet", Family: chain.FamilySolana, Name: "Solana Testnet", Testnet: true,
+			Policy: Policy{CreditDepth: 32, Finality: FinalityTag, MaxReorgDepth: 150}, Assets: []*Asset{native("SOL", 9)}},
+		// The local node finalizes 32 slots behind its head and reorgs only
+		// what is not final.
+		{ID: "solana-localnet", Family: chain.FamilySolana, Name: "Inflow Solana localnet", Testnet: true,
+			Policy: Policy{CreditDepth: 4, Finality: FinalityTag, MaxReorgDepth: 31}, Assets: []*Asset{
+				native("SOL", 9),
+				token("USDT", "FTtVx8qMb5fZpvr7pesu9pCZ359UnMajhSAfnAiYKtXc", 6),
+				token("USDF", "2ndukHx67uZigm2US5uQJrCs1jQHi8R37pMbTRngxMee", 6), // Token-2022, with a transfer fee
+			}},
 		{ID: "solana-devnet", Family: chain.FamilySolana, Name: "Solana Devnet", Testnet: true,
 			Policy: Policy{CreditDepth: 32, Finality: FinalityTag, MaxReorgDepth: 150}, Assets: []*Asset{
 				native("SOL", 9),

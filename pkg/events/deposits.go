@@ -20,24 +20,24 @@ var DepositEventTypes = []string{DepositPending, DepositConfirmed, DepositComple
 // what the merchant API returns. Amounts are decimal strings in currency
 // units; times are RFC 3339 with milliseconds, UTC.
 type Deposit struct {
-	DepositID        string   `json:"depositId"`
-	DepositReference *string  `json:"depositReference"`
-	Amount           string   `json:"amount"`
-	Currency         string   `json:"currency"`
-	ChainID          string   `json:"chainId"`
-	Address          string   `json:"address"`
+	DepositID        string  `json:"depositId"`
+	DepositReference *string `json:"depositReference"`
+	Amount           string  `json:"amount"`
+	Currency         string  `json:"currency"`
+	ChainID          string  `json:"chainId"`
+	Address          string  `json:"address"`
 	// TokenAccount is the Solana token account an SPL deposit landed in
 	// (Address is its owner, the bound address).
-	TokenAccount string `json:"tokenAccount,omitempty"`
-	TxHash           string   `json:"txHash"`
-	BlockNumber      uint64   `json:"blockNumber"`
-	Status           string   `json:"status"`
-	Confirmations    uint64   `json:"confirmations"`
-	DetectedAt       APITime  `json:"detectedAt"`
-	ConfirmedAt      *APITime `json:"confirmedAt"`
-	CompletedAt      *APITime `json:"completedAt"`
-	OrphanedAt       *APITime `json:"orphanedAt"`
-	Replaces         string   `json:"replaces,omitempty"`
+	TokenAccount  string   `json:"tokenAccount,omitempty"`
+	TxHash        string   `json:"txHash"`
+	BlockNumber   uint64   `json:"blockNumber"`
+	Status        string   `json:"status"`
+	Confirmations uint64   `json:"confirmations"`
+	DetectedAt    APITime  `json:"detectedAt"`
+	ConfirmedAt   *APITime `json:"confirmedAt"`
+	CompletedAt   *APITime `json:"completedAt"`
+	OrphanedAt    *APITime `json:"orphanedAt"`
+	Replaces      string   `json:"replaces,omitempty"`
 }
 
 // DepositEvent is one record of inflow.deposits. Its Kafka key is the deposit

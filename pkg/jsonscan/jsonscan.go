@@ -211,7 +211,6 @@ func (s *Scanner) Array(fn func()) {
 	}
 }
 
-
 // Uint reads a non-negative JSON integer.
 func (s *Scanner) Uint() uint64 {
 	s.ws()
@@ -252,4 +251,15 @@ func (s *Scanner) Int() int64 {
 		s.Fail("integer overflows 64 bits")
 	}
 	return int64(v)
+}
+
+// Raw consumes one value and returns its bytes, to be read later.
+func (s *Scanner) Raw() []byte {
+	s.ws()
+	start := s.Pos
+	s.Skip()
+	if s.Err != nil {
+		return nil
+	}
+	return s.B[start:s.Pos]
 }

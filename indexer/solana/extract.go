@@ -1,0 +1,859 @@
+package solana
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/mr-tron/base58"
+
+	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/jsonscan"
+)
+
+// Errors of this package.
+var ErrMalformed = errors.New("solana: malformed block")
+
+// Program ids the extractor knows.
+var (
+	systemProgram  = [32]byte{}
+	tokenProgram   = mustKey("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
+	token2022      = mustKey("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
+	voteProgram    = mustKey("Vote111111111111111111111111111111111111111")
+	errShortInstr  = errors.New("short instruction")
+	errUnsupported = errors.New("unsupported")
+)
+
+func mustKey(s string) [32]byte {
+	b, err := base58.Decode(s)
+	if err != nil || len(b) != 32 {
+		panic(s)
+	}
+	return [32]byte(b)
+}
+
+// instr is one instruction: its program's account index, its accounts and
+// its data, and its position.
+type instr struct {
+	program  int
+	accounts []int
+	data     []byte
+	outer    int
+	inner    int // 1-based among its outer instruction's inner ones; 0 itself
+}
+
+// tokenBalance is one entry of pre/postTokenBalances.
+type tokenBalance struct {
+	mint   []byte
+	owner  []byte // nil where the block has none (old blocks)
+	amount *big.Int
+}
+
+// tx is one transaction as the extractor reads it.
+type tx struct {
+	sig      []byte
+	keys     [][32]byte
+	instrs   []instr
+	failed   bool
+	vote     bool
+	fee      uint64
+	pre      []uint64
+	post     []uint64
+	preTok   map[int]tokenBalance
+	postTok  map[int]tokenBalance
+	metaRaw  []byte
+	txRaw    []byte
+	version  []byte
+	loadedW  [][32]byte
+	loadedRO [][32]byte
+	srcs     []chain.Address // per SPL transfer made: its source token account
+}
+
+// Lookup is a token account whose owner the block does not name (old
+// blocks): the client asks the node for it and fills the transfer's To.
+type Lookup struct {
+	Transfer int // index in the block's transfers
+	Account  chain.Address
+}
+
+// Mismatch is a watched owner whose parsed inflows and outflows in a
+// transaction disagree with its balance change: a mint-to, a close-account
+// refund or another path the rules do not parse. It is counted and logged;
+// nothing is credited for it.
+type Mismatch struct {
+	Signature string
+	Owner     chain.Address
+	Mint      chain.Address // zero for SOL
+	Parsed    *big.Int
+	Delta     *big.Int
+}
+
+// Options tune an extraction.
+type Options struct {
+	// Watched says which owners to reconcile (nil: none).
+	Watched func(chain.Address) bool
+}
+
+// Result is an extracted block.
+type Result struct {
+	Block      *chain.Block
+	Lookups    []Lookup
+	Mismatches []Mismatch
+}
+
+// Extract reads a getBlock result (transactionDetails full; transactions
+// encoded base64 or json) at a slot. The rules:
+//   - a failed transaction (meta.err) or a vote transaction gives nothing;
+//   - SOL: System Program transfer and transferWithSeed, top-level and
+//     inner (CPI), to the destination account;
+//   - SPL Token and Token-2022: transfer, transferChecked and
+//     transferCheckedWithFee, top-level and inner, into a token account,
+//     credited to its owner (from the token balances) for its mint. A
+//     Token-2022 fee is taken out: the amount is what the account received.
+//
+// Accounts loaded from lookup tables are part of a transaction's account
+// list, after its own.
+func Extract(raw []byte, slot uint64, o Options) (*Result, error) {
+	s := jsonscan.New(raw)
+	out := &chain.Block{Ref: chain.BlockRef{Number: slot}}
+	res := &Result{Block: out}
+	var t tx
+	s.Object(func(key []byte) {
+		switch string(key) {
+		case "blockhash":
+			out.Ref.Hash = hash32(s, "blockhash")
+		case "previousBlockhash":
+			out.Ref.Parent = hash32(s, "previousBlockhash")
+		case "blockTime":
+			if !s.Null() {
+				out.Ref.Time = s.Int()
+			}
+		case "transactions":
+			s.Array(func() {
+				t.reset()
+				readTx(s, &t)
+				if s.Err != nil {
+					return
+				}
+				out.TxCount++
+				if err := t.parse(); err != nil {
+					s.Err = fmt.Errorf("%w: transaction %d: %v", ErrMalformed, out.TxCount-1, err)
+					return
+				}
+				t.transfers(res, o)
+			})
+		default:
+			s.Skip()
+		}
+	})
+	if s.Err != nil {
+		return nil, s.Err
+	}
+	if out.Ref.Hash.IsZero() {
+		return nil, fmt.Errorf("%w: no blockhash", ErrMalformed)
+	}
+	return res, nil
+}
+
+func hash32(s *jsonscan.Scanner, what string) chain.Hash {
+	v := s.Str()
+	var h chain.Hash
+	if s.Err != nil {
+		return h
+	}
+	b, err := base58.Decode(string(v))
+	if err != nil || len(b) != 32 {
+		s.Fail(what + " is not base58 of 32 bytes")
+		return h
+	}
+	copy(h[:], b)
+	return h
+}
+
+func (t *tx) reset() {
+	keys, instrs := t.keys[:0], t.instrs[:0]
+	*t = tx{keys: keys, instrs: instrs}
+}
+
+// readTx keeps a transaction's parts to read in order: the transaction
+// first (a vote transaction needs nothing more), then its meta.
+func readTx(s *jsonscan.Scanner, t *tx) {
+	s.Object(func(key []byte) {
+		switch string(key) {
+		case "meta":
+			t.metaRaw = s.Raw()
+		case "transaction":
+			t.txRaw = s.Raw()
+		case "version":
+			t.version = s.Raw()
+		default:
+			s.Skip()
+		}
+	})
+}
+
+// parse reads the transaction, and its meta unless it is a vote.
+func (t *tx) parse() error {
+	if len(t.txRaw) == 0 || len(t.metaRaw) == 0 || bytes.Equal(t.metaRaw, []byte("null")) {
+		return errors.New("no transaction or no meta")
+	}
+	var err error
+	if t.txRaw[0] == '[' {
+		err = t.parseBase64()
+	} else {
+		err = t.parseJSON()
+	}
+	if err != nil {
+		return err
+	}
+	for _, in := range t.instrs {
+		if in.program < len(t.keys) && t.keys[in.program] == voteProgram {
+			t.vote = true
+			return nil
+		}
+	}
+	return t.parseMeta()
+}
+
+// parseBase64 reads ["<base64>", "base64"]: the wire transaction.
+func (t *tx) parseBase64() error {
+	s := jsonscan.New(t.txRaw)
+	var b64 []byte
+	n := 0
+	s.Array(func() {
+		v := s.Str()
+		if n == 0 {
+			b64 = v
+		} else if string(v) != "base64" {
+			s.Fail("transaction encoding is not base64")
+		}
+		n++
+	})
+	if s.Err != nil {
+		return s.Err
+	}
+	wire := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
+	m, err := base64.StdEncoding.Decode(wire, b64)
+	if err != nil {
+		return err
+	}
+	return t.parseWire(wire[:m])
+}
+
+// wire reads Solana's compact wire format.
+type wire struct {
+	b   []byte
+	err error
+}
+
+func (w *wire) shortvec() int {
+	v, shift := 0, 0
+	for i := 0; i < 3; i++ {
+		if len(w.b) == 0 {
+			w.err = errShortInstr
+			return 0
+		}
+		c := w.b[0]
+		w.b = w.b[1:]
+		v |= int(c&0x7f) << shift
+		if c&0x80 == 0 {
+			return v
+		}
+		shift += 7
+	}
+	w.err = errors.New("shortvec too long")
+	return 0
+}
+
+func (w *wire) take(n int) []byte {
+	if w.err != nil || n < 0 || len(w.b) < n {
+		w.err = errShortInstr
+		return nil
+	}
+	v := w.b[:n]
+	w.b = w.b[n:]
+	return v
+}
+
+func (t *tx) parseWire(b []byte) error {
+	w := &wire{b: b}
+	nsig := w.shortvec()
+	sigs := w.take(64 * nsig)
+	if w.err != nil || nsig == 0 {
+		return errors.New("no signature")
+	}
+	t.sig = sigs[:64]
+	versioned := len(w.b) > 0 && w.b[0]&0x80 != 0
+	if versioned {
+		if v := w.b[0] & 0x7f; v != 0 {
+			return fmt.Errorf("%w: transaction version %d", errUnsupported, v)
+		}
+		w.take(1)
+	}
+	w.take(3) // header
+	nkeys := w.shortvec()
+	keys := w.take(32 * nkeys)
+	if w.err != nil {
+		return w.err
+	}
+	for i := 0; i < nkeys; i++ {
+		t.keys = append(t.keys, [32]byte(keys[32*i:32*i+32]))
+	}
+	w.take(32) // recent blockhash
+	ninstr := w.shortvec()
+	for i := 0; i < ninstr && w.err == nil; i++ {
+		p := w.take(1)
+		if w.err != nil {
+			break
+		}
+		na := w.shortvec()
+		accs := w.take(na)
+		nd := w.shortvec()
+		data := w.take(nd)
+		in := instr{program: int(p[0]), data: data, outer: i}
+		for _, a := range accs {
+			in.accounts = append(in.accounts, int(a))
+		}
+		t.instrs = append(t.instrs, in)
+	}
+	return w.err // address table lookups follow in v0: meta.loadedAddresses names them
+}
+
+// parseJSON reads the json encoding: {signatures, message: {accountKeys,
+// instructions, …}}.
+func (t *tx) parseJSON() error {
+	s := jsonscan.New(t.txRaw)
+	s.Object(func(key []byte) {
+		switch string(key) {
+		case "signatures":
+			n := 0
+			s.Array(func() {
+				v := s.Str()
+				if n == 0 && s.Err == nil {
+					b, err := base58.Decode(string(v))
+					if err != nil || len(b) != 64 {
+						s.Fail("signature is not base58 of 64 bytes")
+						return
+					}
+					t.sig = b
+				}
+				n++
+			})
+		case "message":
+			s.Object(func(key []byte) {
+				switch string(key) {
+				case "accountKeys":
+					s.Array(func() {
+						var v []byte
+						if s.Peek() == '{' { // jsonParsed: {pubkey, signer, writable, source}
+							s.Object(func(k []byte) {
+								if string(k) == "pubkey" {
+									v = s.Str()
+								} else {
+									s.Skip()
+								}
+							})
+						} else {
+							v = s.Str()
+						}
+						b, err := base58.Decode(string(v))
+						if err != nil || len(b) != 32 {
+							s.Fail("account key is not base58 of 32 bytes")
+							return
+						}
+						t.keys = append(t.keys, [32]byte(b))
+					})
+				case "instructions":
+					i := 0
+					s.Array(func() {
+						in, ok := readJSONInstr(s)
+						in.outer = i
+						if ok {
+							t.instrs = append(t.instrs, in)
+						}
+						i++
+					})
+				default:
+					s.Skip()
+				}
+			})
+		default:
+			s.Skip()
+		}
+	})
+	if s.Err == nil && len(t.sig) == 0 {
+		return errors.New("no signature")
+	}
+	return s.Err
+}
+
+// readJSONInstr reads {programIdIndex, accounts, data}. A jsonParsed
+// instruction (with "parsed" or "programId" instead) is not read: the
+// extractor asks for json or base64.
+func readJSONInstr(s *jsonscan.Scanner) (instr, bool) {
+	in := instr{program: -1}
+	var data []byte
+	s.Object(func(k []byte) {
+		switch string(k) {
+		case "programIdIndex":
+			if in.program != -2 {
+				in.program = int(s.Uint())
+			} else {
+				s.Skip()
+			}
+		case "accounts":
+			s.Array(func() {
+				if s.Peek() == '"' { // jsonParsed names accounts by key: not read
+					s.Skip()
+					in.program = -2
+					return
+				}
+				in.accounts = append(in.accounts, int(s.Uint()))
+			})
+		case "data":
+			data = s.Str()
+		default:
+			s.Skip()
+		}
+	})
+	if s.Err != nil || in.program < 0 {
+		return in, false
+	}
+	in.data = data // base58, decoded when the program is one the rules read
+	return in, true
+}
+
+// parseMeta reads the meta: err, fee, balances, inner instructions, token
+// balances and loaded addresses.
+func (t *tx) parseMeta() error {
+	s := jsonscan.New(t.metaRaw)
+	var inner, preTok, postTok []byte
+	s.Object(func(key []byte) {
+		switch string(key) {
+		case "err":
+			t.failed = !s.Null()
+			if t.failed {
+				s.Skip()
+			}
+		case "fee":
+			t.fee = s.Uint()
+		case "preBalances":
+			s.Array(func() { t.pre = append(t.pre, s.Uint()) })
+		case "postBalances":
+			s.Array(func() { t.post = append(t.post, s.Uint()) })
+		case "innerInstructions":
+			inner = s.Raw()
+		case "preTokenBalances":
+			preTok = s.Raw()
+		case "postTokenBalances":
+			postTok = s.Raw()
+		case "loadedAddresses":
+			s.Object(func(k []byte) {
+				var dst *[][32]byte
+				switch string(k) {
+				case "writable":
+					dst = &t.loadedW
+				case "readonly":
+					dst = &t.loadedRO
+				default:
+					s.Skip()
+					return
+				}
+				s.Array(func() {
+					b, err := base58.Decode(string(s.Str()))
+					if err != nil || len(b) != 32 {
+						s.Fail("loaded address is not base58 of 32 bytes")
+						return
+					}
+					*dst = append(*dst, [32]byte(b))
+				})
+			})
+		default:
+			s.Skip()
+		}
+	})
+	if s.Err != nil {
+		return s.Err
+	}
+	if t.failed {
+		return nil
+	}
+	t.keys = append(append(t.keys, t.loadedW...), t.loadedRO...)
+	if len(inner) > 0 && inner[0] == '[' {
+		s := jsonscan.New(inner)
+		s.Array(func() {
+			outer := -1
+			s.Object(func(k []byte) {
+				switch string(k) {
+				case "index":
+					outer = int(s.Uint())
+				case "instructions":
+					n := 0
+					s.Array(func() {
+						in, ok := readJSONInstr(s)
+						n++
+						if ok {
+							in.outer, in.inner = outer, n
+							t.instrs = append(t.instrs, in)
+						}
+					})
+				default:
+					s.Skip()
+				}
+			})
+		})
+		if s.Err != nil {
+			return s.Err
+		}
+	}
+	if t.hasToken() {
+		var err error
+		if t.preTok, err = readTokenBalances(preTok); err != nil {
+			return err
+		}
+		if t.postTok, err = readTokenBalances(postTok); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dataOf returns an instruction's data: raw from the wire, base58 from
+// JSON (told apart by the transaction's encoding).
+func (t *tx) dataOf(in *instr, fromJSON bool) ([]byte, error) {
+	if !fromJSON {
+		return in.data, nil
+	}
+	return base58.Decode(string(in.data))
+}
+
+func (t *tx) program(in *instr) [32]byte {
+	if in.program < 0 || in.program >= len(t.keys) {
+		return [32]byte{0xff}
+	}
+	return t.keys[in.program]
+}
+
+func (t *tx) hasToken() bool {
+	for i := range t.instrs {
+		if p := t.program(&t.instrs[i]); p == tokenProgram || p == token2022 {
+			return true
+		}
+	}
+	return false
+}
+
+func readTokenBalances(raw []byte) (map[int]tokenBalance, error) {
+	out := map[int]tokenBalance{}
+	if len(raw) == 0 || raw[0] != '[' {
+		return out, nil
+	}
+	s := jsonscan.New(raw)
+	s.Array(func() {
+		idx := -1
+		var tb tokenBalance
+		s.Object(func(k []byte) {
+			switch string(k) {
+			case "accountIndex":
+				idx = int(s.Uint())
+			case "mint":
+				tb.mint = decodeKey(s)
+			case "owner":
+				tb.owner = decodeKey(s)
+			case "uiTokenAmount":
+				s.Object(func(k []byte) {
+					if string(k) == "amount" {
+						v, ok := new(big.Int).SetString(string(s.Str()), 10)
+						if !ok || v.Sign() < 0 {
+							s.Fail("token amount is not a number")
+							return
+						}
+						tb.amount = v
+					} else {
+						s.Skip()
+					}
+				})
+			default:
+				s.Skip()
+			}
+		})
+		if idx >= 0 && tb.amount != nil {
+			out[idx] = tb
+		}
+	})
+	return out, s.Err
+}
+
+func decodeKey(s *jsonscan.Scanner) []byte {
+	v := s.StrOrNull()
+	if v == nil {
+		return nil
+	}
+	b, err := base58.Decode(string(v))
+	if err != nil || len(b) != 32 {
+		s.Fail("key is not base58 of 32 bytes")
+		return nil
+	}
+	return b
+}
+
+// transfers appends the transaction's transfers to res, reconciling the
+// watched owners'.
+func (t *tx) transfers(res *Result, o Options) {
+	if t.failed || t.vote {
+		return
+	}
+	fromJSON := t.txRaw[0] != '['
+	first := len(res.Block.Transfers)
+	t.srcs = t.srcs[:0]
+	// Inflows into each token account, to tell a Token-2022 fee.
+	inflows := map[int]int{}
+	for i := range t.instrs {
+		in := &t.instrs[i]
+		p := t.program(in)
+		if p != tokenProgram && p != token2022 {
+			continue
+		}
+		data, err := t.dataOf(in, fromJSON)
+		if err != nil || len(data) == 0 {
+			continue
+		}
+		if dst, ok := tokenDest(data, in.accounts); ok {
+			inflows[dst]++
+		}
+	}
+	for i := range t.instrs {
+		in := &t.instrs[i]
+		p := t.program(in)
+		switch p {
+		case systemProgram, tokenProgram, token2022:
+		default:
+			continue
+		}
+		data, err := t.dataOf(in, fromJSON)
+		if err != nil || len(data) == 0 {
+			continue
+		}
+		var tr chain.Transfer
+		var ok bool
+		if p == systemProgram {
+			tr, ok = t.solTransfer(in, data)
+		} else {
+			tr, ok = t.tokenTransfer(in, data, p == token2022, inflows, res)
+		}
+		if ok {
+			tr.TxHash, tr.Index = t.sig, chain.SolanaIndex(in.outer, in.inner)
+			res.Block.Transfers = append(res.Block.Transfers, tr)
+			src := chain.Address{}
+			if p != systemProgram {
+				src, _ = t.acct(in, 0)
+			}
+			t.srcs = append(t.srcs, src)
+		}
+	}
+	if o.Watched != nil && len(res.Block.Transfers) > first {
+		res.Mismatches = append(res.Mismatches, t.reconcile(res.Block.Transfers[first:], o.Watched)...)
+	}
+}
+
+func (t *tx) key(i int) (chain.Address, bool) {
+	if i < 0 || i >= len(t.keys) {
+		return chain.Address{}, false
+	}
+	k := t.keys[i]
+	return chain.MustAddress(chain.FamilySolana, k[:]), true
+}
+
+func (t *tx) acct(in *instr, n int) (chain.Address, bool) {
+	if n >= len(in.accounts) {
+		return chain.Address{}, false
+	}
+	return t.key(in.accounts[n])
+}
+
+// solTransfer reads a System Program transfer (2) or transferWithSeed (11).
+func (t *tx) solTransfer(in *instr, data []byte) (chain.Transfer, bool) {
+	if len(data) < 12 {
+		return chain.Transfer{}, false
+	}
+	lamports := binary.LittleEndian.Uint64(data[4:12])
+	var fromN, toN int
+	switch binary.LittleEndian.Uint32(data[:4]) {
+	case 2: // Transfer {lamports}: [from, to]
+		fromN, toN = 0, 1
+	case 11: // TransferWithSeed {lamports, from_seed, from_owner}: [from, base, to]
+		fromN, toN = 0, 2
+	default:
+		return chain.Transfer{}, false
+	}
+	from, ok1 := t.acct(in, fromN)
+	to, ok2 := t.acct(in, toN)
+	if !ok1 || !ok2 {
+		return chain.Transfer{}, false
+	}
+	return chain.Transfer{Kind: chain.KindNative, From: from, To: to, Value: chain.AmountFromUint64(lamports)}, true
+}
+
+// tokenDest returns the destination account index of a token transfer.
+func tokenDest(data []byte, accounts []int) (int, bool) {
+	switch {
+	case data[0] == 3 && len(accounts) >= 3: // Transfer: [source, destination, authority]
+		return accounts[1], true
+	case data[0] == 12 && len(accounts) >= 4: // TransferChecked: [source, mint, destination, authority]
+		return accounts[2], true
+	case data[0] == 26 && len(data) > 1 && data[1] == 1 && len(accounts) >= 4: // TransferCheckedWithFee
+		return accounts[2], true
+	}
+	return 0, false
+}
+
+// tokenTransfer reads an SPL Token or Token-2022 transfer (3),
+// transferChecked (12) or Token-2022's transferCheckedWithFee (26, 1).
+func (t *tx) tokenTransfer(in *instr, data []byte, is2022 bool, inflows map[int]int, res *Result) (chain.Transfer, bool) {
+	var amount, fee uint64
+	var src, dst, mintN int
+	mintN = -1
+	switch {
+	case data[0] == 3 && len(data) >= 9 && len(in.accounts) >= 3:
+		amount, src, dst = binary.LittleEndian.Uint64(data[1:9]), in.accounts[0], in.accounts[1]
+	case data[0] == 12 && len(data) >= 10 && len(in.accounts) >= 4:
+		amount, src, mintN, dst = binary.LittleEndian.Uint64(data[1:9]), in.accounts[0], in.accounts[1], in.accounts[2]
+	case is2022 && data[0] == 26 && len(data) >= 19 && data[1] == 1 && len(in.accounts) >= 4:
+		amount, fee = binary.LittleEndian.Uint64(data[2:10]), binary.LittleEndian.Uint64(data[11:19])
+		src, mintN, dst = in.accounts[0], in.accounts[1], in.accounts[2]
+	default:
+		return chain.Transfer{}, false
+	}
+	account, ok := t.key(dst)
+	if !ok {
+		return chain.Transfer{}, false
+	}
+	tr := chain.Transfer{Kind: chain.KindSPL, TokenAccount: account}
+	post, hasPost := t.postTok[dst]
+	pre, hasPre := t.preTok[dst]
+	bal := post
+	if !hasPost {
+		bal = pre
+	}
+	switch {
+	case bal.mint != nil:
+		tr.Token = chain.MustAddress(chain.FamilySolana, bal.mint)
+	case mintN >= 0:
+		tr.Token, _ = t.key(mintN)
+	default:
+		return chain.Transfer{}, false // no way to tell the mint
+	}
+	if bal.owner != nil {
+		tr.To = chain.MustAddress(chain.FamilySolana, bal.owner)
+	} else {
+		res.Lookups = append(res.Lookups, Lookup{Transfer: len(res.Block.Transfers), Account: account})
+	}
+	if sb, ok := t.postTok[src]; ok && sb.owner != nil {
+		tr.From = chain.MustAddress(chain.FamilySolana, sb.owner)
+	} else if sb, ok := t.preTok[src]; ok && sb.owner != nil {
+		tr.From = chain.MustAddress(chain.FamilySolana, sb.owner)
+	} else {
+		tr.From, _ = t.acct(in, len(in.accounts)-1) // the authority
+	}
+	received := amount - min(fee, amount)
+	if is2022 && fee == 0 && inflows[dst] == 1 && hasPost {
+		// A fee the instruction does not name (transferChecked on a mint
+		// with the transfer-fee extension) shows in what the account got.
+		before := new(big.Int)
+		if hasPre {
+			before = pre.amount
+		}
+		delta := new(big.Int).Sub(post.amount, before)
+		if delta.Sign() >= 0 && delta.IsUint64() && delta.Uint64() <= amount {
+			received = delta.Uint64()
+		}
+	}
+	tr.Value = chain.AmountFromUint64(received)
+	return tr, true
+}
+
+// reconcile compares, for each watched owner with a transfer in the
+// transaction, the parsed net flows with its balance changes: lamports of
+// its own account (less the fee if it paid it), and each of its token
+// accounts' amounts.
+func (t *tx) reconcile(trs []chain.Transfer, watched func(chain.Address) bool) []Mismatch {
+	var out []Mismatch
+	sig := base58.Encode(t.sig)
+	index := map[chain.Address]int{}
+	for i, k := range t.keys {
+		a := chain.MustAddress(chain.FamilySolana, k[:])
+		if _, ok := index[a]; !ok {
+			index[a] = i
+		}
+	}
+	solNet := map[chain.Address]*big.Int{}
+	tokNet := map[chain.Address]*big.Int{} // by token account
+	tokOwner := map[chain.Address]chain.Address{}
+	tokMint := map[chain.Address]chain.Address{}
+	add := func(m map[chain.Address]*big.Int, a chain.Address, v *big.Int, sign int) {
+		if m[a] == nil {
+			m[a] = new(big.Int)
+		}
+		if sign > 0 {
+			m[a].Add(m[a], v)
+		} else {
+			m[a].Sub(m[a], v)
+		}
+	}
+	for j, tr := range trs {
+		v := tr.Value.Big()
+		if tr.Kind == chain.KindNative {
+			if watched(tr.To) {
+				add(solNet, tr.To, v, 1)
+			}
+			if watched(tr.From) {
+				add(solNet, tr.From, v, -1)
+			}
+			continue
+		}
+		if !tr.To.IsZero() && watched(tr.To) {
+			add(tokNet, tr.TokenAccount, v, 1)
+			tokOwner[tr.TokenAccount], tokMint[tr.TokenAccount] = tr.To, tr.Token
+		}
+		if src := t.srcs[j]; !src.IsZero() && watched(tr.From) {
+			// What the owner sent from its account: the amount that left,
+			// which with a Token-2022 fee is more than what arrived.
+			add(tokNet, src, v, -1)
+			tokOwner[src], tokMint[src] = tr.From, tr.Token
+		}
+	}
+	for owner, parsed := range solNet {
+		i, ok := index[owner]
+		if !ok || i >= len(t.pre) || i >= len(t.post) {
+			continue
+		}
+		delta := new(big.Int).Sub(new(big.Int).SetUint64(t.post[i]), new(big.Int).SetUint64(t.pre[i]))
+		if i == 0 {
+			delta.Add(delta, new(big.Int).SetUint64(t.fee)) // the fee payer
+		}
+		if delta.Cmp(parsed) != 0 {
+			out = append(out, Mismatch{Signature: sig, Owner: owner, Parsed: parsed, Delta: delta})
+		}
+	}
+	for account, parsed := range tokNet {
+		i, ok := index[account]
+		if !ok {
+			continue
+		}
+		before, after := new(big.Int), new(big.Int)
+		if b, ok := t.preTok[i]; ok {
+			before = b.amount
+		}
+		if b, ok := t.postTok[i]; ok {
+			after = b.amount
+		}
+		delta := new(big.Int).Sub(after, before)
+		if delta.Cmp(parsed) != 0 {
+			out = append(out, Mismatch{Signature: sig, Owner: tokOwner[account], Mint: tokMint[account], Parsed: parsed, Delta: delta})
+		}
+	}
+	return out
+}
