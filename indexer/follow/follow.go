@@ -71,6 +71,11 @@ var (
 	ErrNotFound      = errors.New("follow: block not found")
 	ErrReorgTooDeep  = errors.New("follow: reorg deeper than allowed")
 	ErrInconsistent  = errors.New("follow: node answers are inconsistent")
+	// ErrHalt is a source's word that it cannot go on without an
+	// operator (a Solana node refusing a block for its transaction
+	// version): the chain halts, as on a reorg beyond the maximum, and
+	// the block is never skipped.
+	ErrHalt = errors.New("follow: the source cannot go on")
 	errReorgDetected = errors.New("follow: reorg detected")
 )
 
@@ -226,7 +231,7 @@ func (f *Follower) Run(ctx context.Context) error {
 		}
 		progressed, err := f.step(ctx)
 		switch {
-		case errors.Is(err, ErrReorgTooDeep):
+		case errors.Is(err, ErrReorgTooDeep), errors.Is(err, ErrHalt):
 			f.metrics.halted.Set(1)
 			f.log.Error("ALERT: chain halted", "err", err)
 			return err

@@ -42,7 +42,8 @@ type instr struct {
 	accounts []int
 	data     []byte
 	outer    int
-	inner    int // 1-based among its outer instruction's inner ones; 0 itself
+	inner    int  // 1-based among its outer instruction's inner ones; 0 itself
+	b58      bool // data is base58 text (JSON), not the wire's bytes
 }
 
 // tokenBalance is one entry of pre/postTokenBalances.
@@ -93,13 +94,17 @@ type Mismatch struct {
 
 // Options tune an extraction.
 type Options struct {
-	// Watched says which owners to reconcile (nil: none).
-	Watched func(chain.Address) bool
+	// Watched says which owners to reconcile, by their 32 bytes (nil:
+	// none). It is called for every account of every transaction, so it
+	// must be cheap: the matcher's filter, then its exact set.
+	Watched func(key []byte) bool
 }
 
 // Result is an extracted block.
 type Result struct {
-	Block      *chain.Block
+	Block *chain.Block
+	// ParentSlot is the slot of the block's parent (previousBlockhash's).
+	ParentSlot uint64
 	Lookups    []Lookup
 	Mismatches []Mismatch
 }
@@ -127,6 +132,8 @@ func Extract(raw []byte, slot uint64, o Options) (*Result, error) {
 			out.Ref.Hash = hash32(s, "blockhash")
 		case "previousBlockhash":
 			out.Ref.Parent = hash32(s, "previousBlockhash")
+		case "parentSlot":
+			res.ParentSlot = s.Uint()
 		case "blockTime":
 			if !s.Null() {
 				out.Ref.Time = s.Int()
@@ -422,7 +429,7 @@ func readJSONInstr(s *jsonscan.Scanner) (instr, bool) {
 	if s.Err != nil || in.program < 0 {
 		return in, false
 	}
-	in.data = data // base58, decoded when the program is one the rules read
+	in.data, in.b58 = data, true // base58, decoded when the program is one the rules read
 	return in, true
 }
 
@@ -522,9 +529,9 @@ func (t *tx) parseMeta() error {
 }
 
 // dataOf returns an instruction's data: raw from the wire, base58 from
-// JSON (told apart by the transaction's encoding).
-func (t *tx) dataOf(in *instr, fromJSON bool) ([]byte, error) {
-	if !fromJSON {
+// JSON (inner instructions are JSON in every encoding).
+func (t *tx) dataOf(in *instr) ([]byte, error) {
+	if !in.b58 {
 		return in.data, nil
 	}
 	return base58.Decode(string(in.data))
@@ -606,7 +613,6 @@ func (t *tx) transfers(res *Result, o Options) {
 	if t.failed || t.vote {
 		return
 	}
-	fromJSON := t.txRaw[0] != '['
 	first := len(res.Block.Transfers)
 	t.srcs = t.srcs[:0]
 	// Inflows into each token account, to tell a Token-2022 fee.
@@ -617,7 +623,7 @@ func (t *tx) transfers(res *Result, o Options) {
 		if p != tokenProgram && p != token2022 {
 			continue
 		}
-		data, err := t.dataOf(in, fromJSON)
+		data, err := t.dataOf(in)
 		if err != nil || len(data) == 0 {
 			continue
 		}
@@ -633,7 +639,7 @@ func (t *tx) transfers(res *Result, o Options) {
 		default:
 			continue
 		}
-		data, err := t.dataOf(in, fromJSON)
+		data, err := t.dataOf(in)
 		if err != nil || len(data) == 0 {
 			continue
 		}
@@ -654,7 +660,7 @@ func (t *tx) transfers(res *Result, o Options) {
 			t.srcs = append(t.srcs, src)
 		}
 	}
-	if o.Watched != nil && len(res.Block.Transfers) > first {
+	if o.Watched != nil {
 		res.Mismatches = append(res.Mismatches, t.reconcile(res.Block.Transfers[first:], o.Watched)...)
 	}
 }
@@ -775,25 +781,35 @@ func (t *tx) tokenTransfer(in *instr, data []byte, is2022 bool, inflows map[int]
 	return tr, true
 }
 
-// reconcile compares, for each watched owner with a transfer in the
-// transaction, the parsed net flows with its balance changes: lamports of
-// its own account (less the fee if it paid it), and each of its token
-// accounts' amounts.
-func (t *tx) reconcile(trs []chain.Transfer, watched func(chain.Address) bool) []Mismatch {
-	var out []Mismatch
-	sig := base58.Encode(t.sig)
-	index := map[chain.Address]int{}
-	for i, k := range t.keys {
-		a := chain.MustAddress(chain.FamilySolana, k[:])
-		if _, ok := index[a]; !ok {
-			index[a] = i
+// reconcile compares, for each watched owner in the transaction, the
+// parsed net flows with its balance changes: the lamports of its own
+// account (less the fee if it paid it), and the amount of each token
+// account it owns. An owner is in the transaction when its account is in
+// the account list or the token balances name it as an owner, so a
+// mint-to or a close-account refund, which the rules do not parse, shows
+// as a mismatch even where the transaction gives no transfer.
+func (t *tx) reconcile(trs []chain.Transfer, watched func([]byte) bool) []Mismatch {
+	var solCand []int // account indexes
+	for i := range t.keys {
+		if watched(t.keys[i][:]) {
+			solCand = append(solCand, i)
 		}
 	}
-	solNet := map[chain.Address]*big.Int{}
-	tokNet := map[chain.Address]*big.Int{} // by token account
-	tokOwner := map[chain.Address]chain.Address{}
-	tokMint := map[chain.Address]chain.Address{}
-	add := func(m map[chain.Address]*big.Int, a chain.Address, v *big.Int, sign int) {
+	tokCand := map[int]tokenBalance{} // token account index -> a balance naming its owner
+	for _, m := range []map[int]tokenBalance{t.preTok, t.postTok} {
+		for i, b := range m {
+			if b.owner != nil && b.mint != nil && watched(b.owner) {
+				tokCand[i] = b
+			}
+		}
+	}
+	if len(solCand) == 0 && len(tokCand) == 0 {
+		return nil
+	}
+	// Parsed net flows, by account (SOL) and by token account.
+	solNet := map[string]*big.Int{}
+	tokNet := map[string]*big.Int{}
+	add := func(m map[string]*big.Int, a string, v *big.Int, sign int) {
 		if m[a] == nil {
 			m[a] = new(big.Int)
 		}
@@ -806,53 +822,62 @@ func (t *tx) reconcile(trs []chain.Transfer, watched func(chain.Address) bool) [
 	for j, tr := range trs {
 		v := tr.Value.Big()
 		if tr.Kind == chain.KindNative {
-			if watched(tr.To) {
-				add(solNet, tr.To, v, 1)
-			}
-			if watched(tr.From) {
-				add(solNet, tr.From, v, -1)
-			}
+			add(solNet, tr.To.Raw(), v, 1)
+			add(solNet, tr.From.Raw(), v, -1)
 			continue
 		}
-		if !tr.To.IsZero() && watched(tr.To) {
-			add(tokNet, tr.TokenAccount, v, 1)
-			tokOwner[tr.TokenAccount], tokMint[tr.TokenAccount] = tr.To, tr.Token
-		}
-		if src := t.srcs[j]; !src.IsZero() && watched(tr.From) {
-			// What the owner sent from its account: the amount that left,
-			// which with a Token-2022 fee is more than what arrived.
-			add(tokNet, src, v, -1)
-			tokOwner[src], tokMint[src] = tr.From, tr.Token
+		add(tokNet, tr.TokenAccount.Raw(), v, 1)
+		if src := t.srcs[j]; !src.IsZero() {
+			// What left the source: with a Token-2022 fee, more than what
+			// arrived.
+			add(tokNet, src.Raw(), v, -1)
 		}
 	}
-	for owner, parsed := range solNet {
-		i, ok := index[owner]
-		if !ok || i >= len(t.pre) || i >= len(t.post) {
+	var out []Mismatch
+	sig := ""
+	mismatch := func(m Mismatch) {
+		if sig == "" {
+			sig = base58.Encode(t.sig)
+		}
+		m.Signature = sig
+		out = append(out, m)
+	}
+	for _, i := range solCand {
+		if i >= len(t.pre) || i >= len(t.post) {
 			continue
 		}
+		k := string(t.keys[i][:])
 		delta := new(big.Int).Sub(new(big.Int).SetUint64(t.post[i]), new(big.Int).SetUint64(t.pre[i]))
 		if i == 0 {
 			delta.Add(delta, new(big.Int).SetUint64(t.fee)) // the fee payer
 		}
+		parsed := solNet[k]
+		if parsed == nil {
+			parsed = new(big.Int)
+		}
 		if delta.Cmp(parsed) != 0 {
-			out = append(out, Mismatch{Signature: sig, Owner: owner, Parsed: parsed, Delta: delta})
+			mismatch(Mismatch{Owner: chain.MustAddress(chain.FamilySolana, t.keys[i][:]), Parsed: parsed, Delta: delta})
 		}
 	}
-	for account, parsed := range tokNet {
-		i, ok := index[account]
-		if !ok {
+	for i, b := range tokCand {
+		if i >= len(t.keys) {
 			continue
 		}
 		before, after := new(big.Int), new(big.Int)
-		if b, ok := t.preTok[i]; ok {
-			before = b.amount
+		if pb, ok := t.preTok[i]; ok {
+			before = pb.amount
 		}
-		if b, ok := t.postTok[i]; ok {
-			after = b.amount
+		if pb, ok := t.postTok[i]; ok {
+			after = pb.amount
 		}
 		delta := new(big.Int).Sub(after, before)
+		parsed := tokNet[string(t.keys[i][:])]
+		if parsed == nil {
+			parsed = new(big.Int)
+		}
 		if delta.Cmp(parsed) != 0 {
-			out = append(out, Mismatch{Signature: sig, Owner: tokOwner[account], Mint: tokMint[account], Parsed: parsed, Delta: delta})
+			mismatch(Mismatch{Owner: chain.MustAddress(chain.FamilySolana, b.owner), Mint: chain.MustAddress(chain.FamilySolana, b.mint),
+				Parsed: parsed, Delta: delta})
 		}
 	}
 	return out
