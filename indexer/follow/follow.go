@@ -67,15 +67,15 @@ type Publisher interface {
 
 // Errors of this package.
 var (
-	ErrSkipped       = errors.New("follow: no block at this number")
-	ErrNotFound      = errors.New("follow: block not found")
-	ErrReorgTooDeep  = errors.New("follow: reorg deeper than allowed")
-	ErrInconsistent  = errors.New("follow: node answers are inconsistent")
+	ErrSkipped      = errors.New("follow: no block at this number")
+	ErrNotFound     = errors.New("follow: block not found")
+	ErrReorgTooDeep = errors.New("follow: reorg deeper than allowed")
+	ErrInconsistent = errors.New("follow: node answers are inconsistent")
 	// ErrHalt is a source's word that it cannot go on without an
 	// operator (a Solana node refusing a block for its transaction
 	// version): the chain halts, as on a reorg beyond the maximum, and
 	// the block is never skipped.
-	ErrHalt = errors.New("follow: the source cannot go on")
+	ErrHalt          = errors.New("follow: the source cannot go on")
 	errReorgDetected = errors.New("follow: reorg detected")
 )
 

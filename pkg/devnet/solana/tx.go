@@ -287,9 +287,9 @@ func jsonTx(tx *sol.Transaction) any {
 		StackHeight    *int     `json:"stackHeight"`
 	}
 	type lookup struct {
-		AccountKey      string  `json:"accountKey"`
-		WritableIndexes []int `json:"writableIndexes"`
-		ReadonlyIndexes []int `json:"readonlyIndexes"`
+		AccountKey      string `json:"accountKey"`
+		WritableIndexes []int  `json:"writableIndexes"`
+		ReadonlyIndexes []int  `json:"readonlyIndexes"`
 	}
 	msg := map[string]any{
 		"accountKeys": strs(tx.Message.AccountKeys),
