@@ -19,6 +19,7 @@ import (
 	"github.com/inflowhq/inflow/indexer/daemon"
 	"github.com/inflowhq/inflow/indexer/evm"
 	"github.com/inflowhq/inflow/indexer/scan"
+	"github.com/inflowhq/inflow/indexer/solana"
 	"github.com/inflowhq/inflow/indexer/tron"
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
@@ -146,6 +147,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cookie   = fs.String("rpc-cookie", "", "Bitcoin: the node's .cookie file, instead of user:pass in --rpc")
 		apiKey   = fs.String("api-key", "", "Tron: the TRON-PRO-API-KEY header (TronGrid); $INFLOW_TRON_API_KEY also works")
 		verbose  = fs.Bool("verbose-blocks", false, "Bitcoin: fetch verbose blocks (getblock <hash> 2) instead of raw ones")
+		legacy   = fs.Bool("legacy-only", false, "Solana: ask for legacy transactions only (no maxSupportedTransactionVersion); a block with a v0 one stops the scan")
 	)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -209,8 +211,19 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		defer client.Close()
 		opts.Source = client
+	case chain.FamilySolana:
+		version := 0
+		if *legacy {
+			version = solana.LegacyOnly
+		}
+		client, err := solana.Dial(solana.ClientOptions{URL: *rpcURL, MaxSupportedTransactionVersion: version})
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer client.Close()
+		opts.Source = client
 	default:
-		return fail("chain %s is %s; this build scans EVM, Tron and Bitcoin chains", id, fam)
+		return fail("chain %s is %s; this build scans EVM, Tron, Bitcoin and Solana chains", id, fam)
 	}
 	if *watch != "" {
 		if opts.Watch, err = scan.ReadWatchFile(*watch, fam); err != nil {

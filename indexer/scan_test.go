@@ -15,10 +15,13 @@ import (
 	"strings"
 	"testing"
 
+	sol "github.com/gagliardetto/solana-go"
+
 	btcfixture "github.com/inflowhq/inflow/indexer/bitcoin/fixturerpc"
 	"github.com/inflowhq/inflow/indexer/evm/fixturerpc"
 	"github.com/inflowhq/inflow/pkg/chain"
 	devbtc "github.com/inflowhq/inflow/pkg/devnet/bitcoin"
+	devsol "github.com/inflowhq/inflow/pkg/devnet/solana"
 	devtron "github.com/inflowhq/inflow/pkg/devnet/tron"
 	"github.com/inflowhq/inflow/pkg/testenv"
 )
@@ -480,5 +483,67 @@ func TestScanTron(t *testing.T) {
 		if got != want[r["tx_hash"].(string)] {
 			t.Errorf("row %s, want %s", got, want[r["tx_hash"].(string)])
 		}
+	}
+}
+
+// TestScanSolana scans a range of the Solana devnet's slots, skipped ones
+// among them: SOL and USDT rows with exactly their fields (kind, the
+// instruction's position, the mint, owners, the token account), an inner
+// transfer at "0.1", and nothing for the failed transfer or the votes.
+func TestScanSolana(t *testing.T) {
+	dn, err := devsol.Start(devsol.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dn.Close()
+	from, _ := dn.Mine(1)
+	to := devsol.DevAddresses(1)[0].String()
+	solSig, _ := dn.Transfer(to, "SOL", "0.25")
+	usdtSig, _ := dn.Transfer(to, "USDT", "42")
+	cpiSig, _ := dn.TransferViaRouter(to, 7)
+	dn.TransferFailing(to, 5)
+	slot, _ := dn.Mine(1)
+	last, _ := dn.Mine(12)
+	rows, stderr, rc := scanOut(t, "--chain", "solana-localnet", "--rpc", dn.URL(), "--from", fmt.Sprint(from), "--to", fmt.Sprint(last), "--all")
+	if rc != 0 {
+		t.Fatalf("rc=%d: %s", rc, stderr)
+	}
+	faucet := devsol.Faucet().String()
+	ata := devsol.ATA(sol.PublicKeyFromBytes(devsol.DevAddresses(1)[0].Bytes()), devsol.USDTMint, sol.TokenProgramID).String()
+	want := map[string]string{
+		solSig:  "native 0  " + faucet + " " + to + "  250000000",
+		usdtSig: "spl 1 FTtVx8qMb5fZpvr7pesu9pCZ359UnMajhSAfnAiYKtXc " + faucet + " " + to + " " + ata + " 42000000",
+		cpiSig:  "native 0.1  " + faucet + " " + to + "  7",
+	}
+	if len(rows) != 3 {
+		t.Fatalf("%d rows: %v", len(rows), rows)
+	}
+	h, _ := dn.BlockHash(slot)
+	for _, r := range rows {
+		var keys []string
+		for k := range r {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fields := []string{"block_hash", "block_number", "chain", "from", "index", "kind", "to", "tx_hash", "value"}
+		if r["kind"] == "spl" {
+			fields = append(fields, "to_token_account", "token")
+		}
+		sort.Strings(fields)
+		if !slices.Equal(keys, fields) {
+			t.Errorf("row fields %v, want %v", keys, fields)
+		}
+		if r["block_hash"] != h.Format(chain.FamilySolana) || r["block_number"].(json.Number).String() != fmt.Sprint(slot) {
+			t.Errorf("row header %v", r)
+		}
+		tok, _ := r["token"].(string)
+		acct, _ := r["to_token_account"].(string)
+		got := fmt.Sprintf("%v %v %s %v %v %s %v", r["kind"], r["index"], tok, r["from"], r["to"], acct, r["value"])
+		if got != want[r["tx_hash"].(string)] {
+			t.Errorf("row %s, want %s", got, want[r["tx_hash"].(string)])
+		}
+	}
+	if !strings.Contains(stderr, fmt.Sprintf("%d/%d blocks", last-from+1, last-from+1)) {
+		t.Errorf("progress: %s", stderr)
 	}
 }

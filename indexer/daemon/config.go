@@ -38,6 +38,13 @@ type ChainConfig struct {
 	// APIKey is sent as TRON-PRO-API-KEY (TronGrid); $INFLOW_TRON_API_KEY
 	// also sets it.
 	APIKey string `json:"api_key,omitempty"`
+	// MaxTxVersion is a Solana chain's maxSupportedTransactionVersion: "0"
+	// (the default) or "legacy". A block holding a newer version halts the
+	// chain, with the error saying so.
+	MaxTxVersion string `json:"max_tx_version,omitempty"`
+	// Encoding is a Solana chain's getBlock transaction encoding: base64
+	// (the default, measured fastest: see bench/RESULTS.md) or json.
+	Encoding string `json:"encoding,omitempty"`
 	// From is the first block when the indexer has no checkpoint for the
 	// chain; absent, it starts at the node's head.
 	From *uint64 `json:"from,omitempty"`
@@ -115,8 +122,23 @@ func (c Config) Validate(table *assets.Config) error {
 					errs = append(errs, fmt.Errorf("chain %s: a Tron node's rpc must be grpc://host:port or grpcs://host:port", ch.ID))
 				}
 			}
+		case chain.FamilySolana:
+			if !strings.HasPrefix(ch.RPC, "http://") && !strings.HasPrefix(ch.RPC, "https://") {
+				errs = append(errs, fmt.Errorf("chain %s: a Solana node's rpc must be http(s)://host:port", ch.ID))
+			}
+			if _, err := ch.SolanaMaxTxVersion(); err != nil {
+				errs = append(errs, fmt.Errorf("chain %s: %w", ch.ID, err))
+			}
+			switch ch.Encoding {
+			case "", "base64", "json":
+			default:
+				errs = append(errs, fmt.Errorf("chain %s: encoding %q (want base64 or json)", ch.ID, ch.Encoding))
+			}
 		default:
 			errs = append(errs, fmt.Errorf("chain %s: the %s family has no indexer in this build", ch.ID, spec.Family))
+		}
+		if spec.Family != chain.FamilySolana && (ch.MaxTxVersion != "" || ch.Encoding != "") {
+			errs = append(errs, fmt.Errorf("chain %s: max_tx_version and encoding are for Solana chains", ch.ID))
 		}
 		if seen[ch.ID] {
 			errs = append(errs, fmt.Errorf("chain %s listed twice", ch.ID))
@@ -136,4 +158,15 @@ func (c Config) Validate(table *assets.Config) error {
 		errs = append(errs, fmt.Errorf("log_level %q (want debug, info, warn or error)", c.LogLevel))
 	}
 	return errors.Join(errs...)
+}
+
+// SolanaMaxTxVersion reads MaxTxVersion: 0 by default, -1 for legacy.
+func (c ChainConfig) SolanaMaxTxVersion() (int, error) {
+	switch c.MaxTxVersion {
+	case "", "0":
+		return 0, nil
+	case "legacy":
+		return -1, nil
+	}
+	return 0, fmt.Errorf("max_tx_version %q (want 0 or legacy)", c.MaxTxVersion)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/inflowhq/inflow/indexer/bitcoin"
 	"github.com/inflowhq/inflow/indexer/evm"
 	"github.com/inflowhq/inflow/indexer/follow"
+	"github.com/inflowhq/inflow/indexer/solana"
 	"github.com/inflowhq/inflow/indexer/tron"
 	"github.com/inflowhq/inflow/matcher"
 	"github.com/inflowhq/inflow/pkg/assets"
@@ -37,6 +38,8 @@ type Daemon struct {
 	db    *pebble.DB
 	match *matcher.Matcher
 	kcfg  kafka.Config
+
+	solanaMismatches *prometheus.CounterVec
 }
 
 // New opens the indexer's state. reg may be nil for a fresh registry.
@@ -60,6 +63,16 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error
 	}
 	d := &Daemon{cfg: cfg, table: table, log: log, reg: reg, ready: ops.NewReadiness(components...),
 		kcfg: kafka.Config{Brokers: cfg.KafkaBrokers, ClientID: "inflow-indexer"}}
+	d.solanaMismatches = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "inflow_indexer_solana_reconcile_mismatches_total",
+		Help: "Solana transactions in which a watched owner's balance changed other than its parsed transfers say (mint-to, close-account refunds and other paths nothing is credited for)."},
+		[]string{"chain"})
+	if err := reg.Register(d.solanaMismatches); err != nil {
+		are, ok := err.(prometheus.AlreadyRegisteredError)
+		if !ok {
+			return nil, err
+		}
+		d.solanaMismatches = are.ExistingCollector.(*prometheus.CounterVec)
+	}
 	db, err := kv.Open(filepath.Clean(cfg.DataDir), nil, log)
 	if err != nil {
 		return nil, err
@@ -214,6 +227,31 @@ func (d *Daemon) runChain(ctx context.Context, cc ChainConfig) error {
 		}
 		defer client.Close()
 		src = client // its Finalized is the solidified block
+	case chain.FamilySolana:
+		version, _ := cc.SolanaMaxTxVersion()
+		mismatches := d.solanaMismatches.WithLabelValues(string(cc.ID))
+		client, err := solana.Dial(solana.ClientOptions{URL: cc.RPC, MaxSupportedTransactionVersion: version, Encoding: cc.Encoding,
+			Watched: func(k []byte) bool {
+				if !d.match.MayContain(chain.FamilySolana, k) {
+					return false
+				}
+				_, ok := d.match.Match(chain.FamilySolana, k)
+				return ok
+			},
+			OnMismatch: func(slot uint64, m solana.Mismatch) {
+				mismatches.Inc()
+				mint := "SOL"
+				if !m.Mint.IsZero() {
+					mint = m.Mint.String()
+				}
+				log.Warn("reconciliation mismatch: a watched owner's balance changed other than its parsed transfers say; nothing is credited for the difference",
+					"slot", slot, "signature", m.Signature, "owner", m.Owner.String(), "mint", mint, "parsed", m.Parsed.String(), "delta", m.Delta.String())
+			}})
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		src = client // its Finalized is the finalized commitment
 	default:
 		client, err := evm.Dial(ctx, cc.RPC)
 		if err != nil {

@@ -6,7 +6,11 @@
 // asset id) or trc20 (token: the base58 contract; log_index: the log's
 // place in its transaction info), base58 addresses and hex hashes; on
 // Bitcoin one row per output (its vout, and its address on the chain's
-// network, or script:<hex> for a script with none).
+// network, or script:<hex> for a script with none); on Solana one row per
+// System or token transfer instruction (kind native or spl; index: the
+// instruction's position, "3" or "3.1" for an inner one; token: the mint;
+// from and to: owners; to_token_account: the token account it landed in),
+// base58 throughout. A skipped Solana slot has no row.
 package scan
 
 import (
@@ -21,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/inflowhq/inflow/indexer/follow"
 	"github.com/inflowhq/inflow/pkg/chain"
 )
 
@@ -58,7 +63,12 @@ type Row struct {
 	Token       string   `json:"token,omitempty"`
 	From        string   `json:"from,omitempty"`
 	To          string   `json:"to"`
-	Value       string   `json:"value"`
+	// ToTokenAccount is the Solana token account an SPL transfer landed in
+	// (To is its owner).
+	ToTokenAccount string `json:"to_token_account,omitempty"`
+	// Index is a Solana transfer's instruction position.
+	Index string `json:"index,omitempty"`
+	Value string `json:"value"`
 }
 
 // ReadWatchFile reads one address per line; blank lines and # comments are
@@ -132,6 +142,9 @@ func Run(ctx context.Context, o Options, out, progress io.Writer) (int, error) {
 			defer wg.Done()
 			for n := range jobs {
 				b, err := client.FetchBlock(ctx, n)
+				if errors.Is(err, follow.ErrSkipped) {
+					b, err = &chain.Block{Ref: chain.BlockRef{Number: n}}, nil // a skipped slot: no rows
+				}
 				select {
 				case slots[(n-o.From)%window] <- result{b, err}:
 				case <-ctx.Done():
@@ -234,6 +247,13 @@ func row(o Options, ref chain.BlockRef, t chain.Transfer) Row {
 	}
 	if o.Family == chain.FamilyEVM {
 		r.BlockHash = ref.Hash.Hex()
+	}
+	if o.Family == chain.FamilySolana {
+		r.Index = chain.SolanaPosition(t.Index)
+		if t.Kind == chain.KindSPL {
+			r.Token, r.ToTokenAccount = t.Token.String(), t.TokenAccount.String()
+		}
+		return r
 	}
 	switch t.Kind {
 	case chain.KindTRC10:
