@@ -21,6 +21,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/chain"
 	devbtc "github.com/inflowhq/inflow/pkg/devnet/bitcoin"
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
+	devsol "github.com/inflowhq/inflow/pkg/devnet/solana"
 	devtron "github.com/inflowhq/inflow/pkg/devnet/tron"
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/kafka"
@@ -180,17 +181,26 @@ func killAndReplay(t *testing.T, kcfg kafka.Config, id chain.ID, rpc string, sto
 	if err != nil {
 		t.Fatal(err)
 	}
-	if uint64(len(tip)) != head {
-		t.Fatalf("replayed chain has %d blocks, node has %d", len(tip), head)
+	// The node's blocks from 1 to the head (a Solana node skips slots).
+	want := 0
+	for n := uint64(1); n <= head; n++ {
+		if _, err := hashOf(n); err == nil {
+			want++
+		}
+	}
+	if len(tip) != want {
+		t.Fatalf("replayed chain has %d blocks, node has %d", len(tip), want)
 	}
 	deposits := 0
+	prev := uint64(0)
 	for i, b := range tip {
-		if b.Number != uint64(i+1) {
-			t.Fatalf("gap: position %d holds block %d", i, b.Number)
+		if b.Number <= prev {
+			t.Fatalf("out of order: position %d holds block %d after %d", i, b.Number, prev)
 		}
-		h, _ := hashOf(b.Number)
-		if h != b.Hash {
-			t.Fatalf("block %d: replay has %s, node has %s", b.Number, b.Hash, h)
+		prev = b.Number
+		h, err := hashOf(b.Number)
+		if err != nil || h != b.Hash {
+			t.Fatalf("block %d: replay has %s, node has %s (%v)", b.Number, b.Hash, h, err)
 		}
 	}
 	disconnects := 0
@@ -332,4 +342,73 @@ func TestKill9Tron(t *testing.T) {
 		}
 	}()
 	killAndReplay(t, kcfg, devtron.ChainID, dn.URL(), stopMining, mined, dn.Head, dn.BlockID)
+}
+
+// TestKill9Solana is TestKill9 on the Solana devnet: a block every 20ms
+// with skipped slots, SOL, USDT (into the owner's associated token
+// account) and inner (router) deposits, failed transfers, a fork on the
+// way.
+func TestKill9Solana(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	kb, err := broker.Start(broker.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kb.Close()
+	kcfg := kafka.Config{Brokers: kb.Addrs()}
+	dn, err := devsol.Start(devsol.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dn.Close()
+	admin, _ := kafka.NewAdmin(kcfg)
+	if err := kafka.EnsureTopics(context.Background(), admin, kafka.AddressesTopic(), kafka.ChainTopic(devsol.ChainID)); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+	watched := devsol.DevAddresses(1)[0]
+	indexertest.Watch(t, kcfg, events.AddressRecord{Address: watched, ID: 83})
+	stopMining := make(chan struct{})
+	mined := make(chan struct{})
+	go func() {
+		defer close(mined)
+		for i := 0; ; i++ {
+			select {
+			case <-stopMining:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			var err error
+			switch {
+			case i == 60:
+				if _, err := dn.Reorg(4, false); err != nil {
+					t.Errorf("reorg: %v", err)
+				}
+				continue
+			case i%9 == 0:
+				_, err = dn.TransferFailing(watched.String(), 10)
+			case i%7 == 0:
+				_, err = dn.TransferViaRouter(watched.String(), uint64(i+1))
+			case i%3 == 0:
+				cur := "USDT"
+				if i%2 == 0 {
+					cur = "SOL"
+				}
+				_, err = dn.Transfer(watched.String(), cur, fmt.Sprint(i+1))
+			}
+			if err != nil {
+				t.Errorf("transfer: %v", err)
+			}
+			dn.Mine(1)
+		}
+	}()
+	killAndReplay(t, kcfg, devsol.ChainID, dn.URL(), stopMining, mined, dn.Head, func(n uint64) (chain.Hash, error) {
+		h, ok := dn.BlockHash(n)
+		if !ok {
+			return chain.Hash{}, fmt.Errorf("no block at slot %d", n)
+		}
+		return h, nil
+	})
 }

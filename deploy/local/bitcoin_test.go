@@ -27,7 +27,7 @@ func startInflow(t *testing.T, extra ...string) *client {
 	args := append([]string{"--data", t.TempDir(), "--http", api, "--rpc", "127.0.0.1:0", "--kafka-port", "0",
 		"--indexer-ops", "127.0.0.1:0", "--ledger-http", "127.0.0.1:0", "--api-ops", "127.0.0.1:0",
 		"--block-time", "0", "--bitcoin-block-time", "0", "--bitcoin-rpc", "127.0.0.1:0", "--traffic", "0",
-		"--tron-block-time", "0", "--tron-rpc", "127.0.0.1:0",
+		"--tron-block-time", "0", "--tron-rpc", "127.0.0.1:0", "--solana-block-time", "0", "--solana-rpc", "127.0.0.1:0",
 		"--dev-api-key", key, "--log-level", "warn"}, extra...)
 	var out, errb syncBuffer
 	done := make(chan int, 1)

@@ -69,6 +69,7 @@ func TestKill9AllInOne(t *testing.T) {
 		"--indexer-ops", freePort(t), "--ledger-http", freePort(t), "--api-ops", freePort(t),
 		"--block-time", "200ms", "--finality-lag", "4", "--traffic", "0", "--dev-addresses", "5",
 		"--bitcoin-rpc", freePort(t), "--bitcoin-block-time", "300ms", "--tron-rpc", freePort(t), "--tron-block-time", "100ms",
+		"--solana-rpc", freePort(t), "--solana-block-time", "50ms",
 		"--dev-api-key", key, "--admin-key", "adm_kill9kill9kill9kill9", "--log-level", "error"}
 	var cmd *exec.Cmd
 	start := func() {

@@ -19,6 +19,7 @@ import (
 	"github.com/inflowhq/inflow/deploy/local/stack"
 	devbtc "github.com/inflowhq/inflow/pkg/devnet/bitcoin"
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
+	devsol "github.com/inflowhq/inflow/pkg/devnet/solana"
 	devtron "github.com/inflowhq/inflow/pkg/devnet/tron"
 )
 
@@ -43,6 +44,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.Tron, "tron", true, "run tron-devnet (a local node serving java-tron's gRPC) beside evm-devnet")
 	fs.StringVar(&o.TronRPC, "tron-rpc", "127.0.0.1:50051", "tron-devnet's gRPC (Wallet and WalletSolidity)")
 	fs.DurationVar(&o.TronBlockTime, "tron-block-time", 3*time.Second, "tron-devnet block interval (0: only on request)")
+	fs.BoolVar(&o.Solana, "solana", true, "run solana-localnet (a local node serving Solana's JSON-RPC) beside evm-devnet")
+	fs.StringVar(&o.SolanaRPC, "solana-rpc", "127.0.0.1:8899", "solana-localnet's JSON-RPC")
+	fs.DurationVar(&o.SolanaSlotTime, "solana-block-time", 400*time.Millisecond, "solana-localnet slot interval (0: only on request)")
 	fs.IntVar(&o.KafkaPort, "kafka-port", 19092, "embedded Kafka port on 127.0.0.1")
 	fs.StringVar(&o.IndexerOps, "indexer-ops", "127.0.0.1:9101", "indexer /healthz, /readyz, /metrics")
 	fs.StringVar(&o.LedgerHTTP, "ledger-http", "127.0.0.1:9201", "ledgerd internal API and /healthz, /readyz, /metrics")
@@ -75,6 +79,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "inflow: --tron-block-time below 20ms")
 		return 2
 	}
+	if o.SolanaSlotTime != 0 && o.SolanaSlotTime < 20*time.Millisecond {
+		fmt.Fprintln(stderr, "inflow: --solana-block-time below 20ms")
+		return 2
+	}
 	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	s, err := stack.Start(ctx, o)
 	if err != nil {
@@ -98,6 +106,9 @@ func printWelcome(w io.Writer, s *stack.Stack, o stack.Options) {
 	}
 	if s.Tron != nil {
 		bitcoinLine += fmt.Sprintf("\n  tron           %s (gRPC Wallet and WalletSolidity, chain %s, a block every %s)", s.Tron.URL(), devtron.ChainID, o.TronBlockTime)
+	}
+	if s.Solana != nil {
+		bitcoinLine += fmt.Sprintf("\n  solana         %s (JSON-RPC, chain %s, a slot every %s)", s.Solana.URL(), devsol.ChainID, o.SolanaSlotTime)
 	}
 	fmt.Fprintf(w, `
 Inflow is running (embedded mode, data in %[1]s).
@@ -160,6 +171,25 @@ And USDT (TRC20) on tron-devnet (completed once solidified, 19 blocks deep):
   curl -s '%[1]s/api/v1/deposits?depositReference=user_carol' -H 'X-API-Key: %[2]s'
   curl -s '%[1]s/api/v1/balances?depositReference=user_carol' -H 'X-API-Key: %[2]s'
 `, s.APIURL, s.DevAPIKey, devtron.ChainID)
+	}
+	if s.Solana != nil {
+		fmt.Fprintf(w, `
+And USDT (SPL) on solana-localnet (completed at finalized, 32 slots deep, about 15s):
+
+  # 1. bind a USDT reference on solana-localnet: you get an owner address
+  curl -s -X POST %[1]s/api/v1/deposits/references -H 'X-API-Key: %[2]s' \
+    -H 'Content-Type: application/json' \
+    -d '{"depositReference":"user_dave","currency":"USDT","chainId":"%[3]s"}'
+
+  # 2. send 20 USDT to it (put the address in "to"; it lands in the owner's
+  #    associated token account; SOL works too)
+  curl -s -X POST %[1]s/devnet/%[3]s/transfer -H 'Content-Type: application/json' \
+    -d '{"to":"ADDRESS","currency":"USDT","amount":"20"}'
+
+  # 3. watch it confirm and complete
+  curl -s '%[1]s/api/v1/deposits?depositReference=user_dave' -H 'X-API-Key: %[2]s'
+  curl -s '%[1]s/api/v1/balances?depositReference=user_dave' -H 'X-API-Key: %[2]s'
+`, s.APIURL, s.DevAPIKey, devsol.ChainID)
 	}
 	fmt.Fprint(w, "\nCtrl-C stops; the next start continues with the same data.\n")
 }

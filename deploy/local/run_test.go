@@ -118,7 +118,8 @@ func TestMakeRunAsANewUser(t *testing.T) {
 	dir := t.TempDir()
 	args := []string{"--data", dir, "--http", "127.0.0.1:0", "--rpc", "127.0.0.1:0", "--kafka-port", "0",
 		"--indexer-ops", "127.0.0.1:0", "--ledger-http", "127.0.0.1:0", "--block-time", "100ms", "--finality-lag", "8",
-		"--bitcoin-rpc", "127.0.0.1:0", "--bitcoin-block-time", "150ms", "--tron-rpc", "127.0.0.1:0", "--tron-block-time", "50ms"}
+		"--bitcoin-rpc", "127.0.0.1:0", "--bitcoin-block-time", "150ms", "--tron-rpc", "127.0.0.1:0", "--tron-block-time", "50ms",
+		"--solana-rpc", "127.0.0.1:0", "--solana-block-time", "30ms"}
 	go func() { done <- run(ctx, args, &out, &errb) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), "Ctrl-C stops") {
@@ -154,8 +155,8 @@ func TestMakeRunAsANewUser(t *testing.T) {
 			}
 		}
 	}
-	if len(cmds) != 12 {
-		t.Fatalf("found %d curl commands (want 4 for USDT, 4 for BTC, 4 for Tron USDT) in:\n%s", len(cmds), text)
+	if len(cmds) != 16 {
+		t.Fatalf("found %d curl commands (want 4 for USDT, 4 for BTC, 4 for Tron USDT, 4 for Solana USDT) in:\n%s", len(cmds), text)
 	}
 	// Both quick starts at once: bind, send, then watch each complete.
 	type flow struct {
@@ -163,7 +164,7 @@ func TestMakeRunAsANewUser(t *testing.T) {
 		amount string
 		txHash string
 	}
-	flows := []*flow{{cmds: cmds[:4], amount: "25"}, {cmds: cmds[4:8], amount: "0.5"}, {cmds: cmds[8:], amount: "10"}}
+	flows := []*flow{{cmds: cmds[:4], amount: "25"}, {cmds: cmds[4:8], amount: "0.5"}, {cmds: cmds[8:12], amount: "10"}, {cmds: cmds[12:], amount: "20"}}
 	for _, f := range flows {
 		var bind struct{ Address, Protocol string }
 		if err := json.Unmarshal(curl(t, f.cmds[0]), &bind); err != nil || bind.Address == "" {
@@ -171,6 +172,9 @@ func TestMakeRunAsANewUser(t *testing.T) {
 		}
 		if f.amount == "0.5" && (bind.Protocol != "bitcoin" || !strings.HasPrefix(bind.Address, "bcrt1") && !strings.HasPrefix(bind.Address, "m") && !strings.HasPrefix(bind.Address, "n") && !strings.HasPrefix(bind.Address, "2")) {
 			t.Fatalf("BTC bind gave %+v, want a regtest address", bind)
+		}
+		if f.amount == "20" && bind.Protocol != "solana" {
+			t.Fatalf("Solana bind gave %+v, want a solana owner address", bind)
 		}
 		for i, w := range f.cmds[1] {
 			f.cmds[1][i] = strings.ReplaceAll(w, "ADDRESS", bind.Address)

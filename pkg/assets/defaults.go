@@ -103,7 +103,7 @@ func Default() *Config {
 		// The local node finalizes 32 slots behind its head and reorgs only
 		// what is not final.
 		{ID: "solana-localnet", Family: chain.FamilySolana, Name: "Inflow Solana localnet", Testnet: true,
-			Policy: Policy{CreditDepth: 4, Finality: FinalityTag, MaxReorgDepth: 31}, Assets: []*Asset{
+			Policy: Policy{CreditDepth: 4, Finality: FinalityTag, MaxReorgDepth: 24}, Assets: []*Asset{
 				native("SOL", 9),
 				token("USDT", "FTtVx8qMb5fZpvr7pesu9pCZ359UnMajhSAfnAiYKtXc", 6),
 				token("USDF", "2ndukHx67uZigm2US5uQJrCs1jQHi8R37pMbTRngxMee", 6), // Token-2022, with a transfer fee

@@ -29,6 +29,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/devnet"
 	devbtc "github.com/inflowhq/inflow/pkg/devnet/bitcoin"
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
+	devsol "github.com/inflowhq/inflow/pkg/devnet/solana"
 	devtron "github.com/inflowhq/inflow/pkg/devnet/tron"
 	"github.com/inflowhq/inflow/pkg/httpserver"
 	"github.com/inflowhq/inflow/pkg/kafka/broker"
@@ -58,6 +59,12 @@ type Options struct {
 	Tron          bool
 	TronRPC       string
 	TronBlockTime time.Duration
+	// Solana starts solana-localnet; SolanaRPC is its JSON-RPC address
+	// (default 127.0.0.1 and a free port), SolanaSlotTime its slot
+	// interval (0: only on request).
+	Solana         bool
+	SolanaRPC      string
+	SolanaSlotTime time.Duration
 	FinalityLag   uint64  // devnet finalized-tag lag (default 64)
 	Traffic       float64 // background transfers per second
 	DevAPIKey     string  // the dev merchant's key; empty generates one
@@ -79,6 +86,7 @@ type Stack struct {
 	Devnet     *devevm.Devnet
 	Bitcoin    *devbtc.Devnet  // nil unless Options.Bitcoin
 	Tron       *devtron.Devnet // nil unless Options.Tron
+	Solana     *devsol.Devnet  // nil unless Options.Solana
 	Ledger     *ledgerd.Daemon
 	Indexer    *indexer.Daemon
 	APIURL     string
@@ -91,6 +99,8 @@ type Stack struct {
 	BitcoinPool []string
 	// TronPool is the dev merchant's Tron addresses.
 	TronPool []chain.Address
+	// SolanaPool is the dev merchant's Solana owner addresses.
+	SolanaPool []chain.Address
 
 	broker  *broker.Broker
 	history *chstore.DB
@@ -173,6 +183,18 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		}
 		chains = append(chains, devtron.ChainID)
 	}
+	if o.Solana {
+		addr := o.SolanaRPC
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		s.SolanaPool = devsol.DevAddresses(o.PoolSize)
+		if s.Solana, err = devsol.Start(devsol.Config{Addr: addr, DataDir: filepath.Join(o.DataDir, "solana"), SlotTime: o.SolanaSlotTime,
+			TrafficRate: o.Traffic / 2, TrafficTargets: func() []chain.Address { return s.SolanaPool }, Logger: log.With("component", "solana-devnet")}); err != nil {
+			return fail(fmt.Errorf("solana-localnet: %w", err))
+		}
+		chains = append(chains, devsol.ChainID)
+	}
 
 	token := randomKey("it_")
 	if o.AdminKey == "" {
@@ -210,6 +232,13 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			poll = 250 * time.Millisecond
 		}
 		followed = append(followed, indexer.ChainConfig{ID: devtron.ChainID, RPC: s.Tron.URL(), From: &from, PollInterval: indexer.Duration(max(poll, 20*time.Millisecond))})
+	}
+	if s.Solana != nil {
+		poll := o.SolanaSlotTime / 2
+		if poll == 0 {
+			poll = 100 * time.Millisecond
+		}
+		followed = append(followed, indexer.ChainConfig{ID: devsol.ChainID, RPC: s.Solana.URL(), From: &from, PollInterval: indexer.Duration(max(poll, 20*time.Millisecond))})
 	}
 	if s.Indexer, err = indexer.New(indexer.Config{
 		DataDir: filepath.Join(o.DataDir, "indexer"), KafkaBrokers: brokers, HTTP: o.IndexerOps, HTTPLimits: o.HTTPLimits,
@@ -260,6 +289,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if s.Tron != nil {
 		local = append(local, s.Tron)
 	}
+	if s.Solana != nil {
+		local = append(local, s.Solana)
+	}
 	mux.Handle("/devnet/", devnet.ControlAPI(local...))
 	mux.Handle("/", public)
 	s.run(ctx, "apid", func(ctx context.Context) error { return httpserver.Serve(ctx, ln, mux, hopts) })
@@ -303,6 +335,9 @@ func (s *Stack) devMerchant(o Options) error {
 	imports := []merchantapi.Import{{Family: chain.FamilyEVM, Addresses: s.Pool}}
 	if len(s.TronPool) > 0 {
 		imports = append(imports, merchantapi.Import{Family: chain.FamilyTron, Addresses: s.TronPool})
+	}
+	if len(s.SolanaPool) > 0 {
+		imports = append(imports, merchantapi.Import{Family: chain.FamilySolana, Addresses: s.SolanaPool})
 	}
 	if len(s.BitcoinPool) > 0 {
 		req := merchantapi.ImportRequest{Protocol: "bitcoin", Addresses: s.BitcoinPool}
@@ -366,6 +401,9 @@ func (s *Stack) close() {
 	}
 	if s.Tron != nil {
 		s.Tron.Close()
+	}
+	if s.Solana != nil {
+		s.Solana.Close()
 	}
 	if s.broker != nil {
 		s.broker.Close()
