@@ -136,6 +136,7 @@ type depositList struct {
 		Address          string  `json:"address"`
 		TxHash           string  `json:"txHash"`
 		Replaces         string  `json:"replaces"`
+		TokenAccount     string  `json:"tokenAccount"`
 	} `json:"data"`
 }
 

@@ -832,7 +832,23 @@ func (l *Ledger) disconnected(tx *applyTx, spec *assets.Chain, c *chainState, r 
 	if err := tx.setCanon(c, r.Number, nil); err != nil {
 		return err
 	}
-	st.Tip, st.TipHash, st.ReorgFrom = r.Number-1, cb.Parent, from
+	// The new tip is the parent: the block below with the parent's hash.
+	// On Solana, whose skipped slots have no block, it may lie more than
+	// one number down.
+	parentN := r.Number - 1
+	for n := r.Number - 1; n > 0 && n+keepCanon > r.Number; n-- {
+		pb, err := tx.canon(c, n)
+		if err != nil {
+			return err
+		}
+		if pb != nil {
+			if pb.Hash == cb.Parent {
+				parentN = n
+			}
+			break
+		}
+	}
+	st.Tip, st.TipHash, st.ReorgFrom = parentN, cb.Parent, from
 	l.m.disconnects.Inc()
 	return nil
 }

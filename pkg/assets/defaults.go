@@ -100,8 +100,9 @@ func Default() *Config {
 			}},
 		{ID: "solana-testnet", Family: chain.FamilySolana, Name: "Solana Testnet", Testnet: true,
 			Policy: Policy{CreditDepth: 32, Finality: FinalityTag, MaxReorgDepth: 150}, Assets: []*Asset{native("SOL", 9)}},
-		// The local node finalizes 32 slots behind its head and reorgs only
-		// what is not final.
+		// The local node finalizes 32 slots behind its head (about 28
+		// blocks) and reorgs only what is not final; a reorg of more than
+		// 24 blocks halts, so the halt can be shown on it.
 		{ID: "solana-localnet", Family: chain.FamilySolana, Name: "Inflow Solana localnet", Testnet: true,
 			Policy: Policy{CreditDepth: 4, Finality: FinalityTag, MaxReorgDepth: 24}, Assets: []*Asset{
 				native("SOL", 9),
