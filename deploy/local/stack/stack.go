@@ -65,13 +65,13 @@ type Options struct {
 	Solana         bool
 	SolanaRPC      string
 	SolanaSlotTime time.Duration
-	FinalityLag   uint64  // devnet finalized-tag lag (default 64)
-	Traffic       float64 // background transfers per second
-	DevAPIKey     string  // the dev merchant's key; empty generates one
-	AdminKey      string  // X-Admin-Key; empty generates one
-	PoolSize      int     // dev addresses in the dev merchant's pool
-	Cooldown      time.Duration
-	WebhookRetry  time.Duration // first webhook retry delay (default 1s)
+	FinalityLag    uint64  // devnet finalized-tag lag (default 64)
+	Traffic        float64 // background transfers per second
+	DevAPIKey      string  // the dev merchant's key; empty generates one
+	AdminKey       string  // X-Admin-Key; empty generates one
+	PoolSize       int     // dev addresses in the dev merchant's pool
+	Cooldown       time.Duration
+	WebhookRetry   time.Duration // first webhook retry delay (default 1s)
 	// HTTPLimits are every listener's timeouts and caps (pkg/httpserver's
 	// defaults when zero).
 	HTTPLimits httpserver.Options
