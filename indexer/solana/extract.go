@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
 
 	"github.com/mr-tron/base58"
 
@@ -48,9 +49,22 @@ type instr struct {
 
 // tokenBalance is one entry of pre/postTokenBalances.
 type tokenBalance struct {
+	index  int // the account's index
 	mint   []byte
 	owner  []byte // nil where the block has none (old blocks)
-	amount *big.Int
+	amount uint64 // SPL amounts are u64
+}
+
+// tokBalances are a transaction's pre or post token balances.
+type tokBalances []tokenBalance
+
+func (l tokBalances) get(i int) (tokenBalance, bool) {
+	for _, b := range l {
+		if b.index == i {
+			return b, true
+		}
+	}
+	return tokenBalance{}, false
 }
 
 // tx is one transaction as the extractor reads it.
@@ -63,14 +77,24 @@ type tx struct {
 	fee      uint64
 	pre      []uint64
 	post     []uint64
-	preTok   map[int]tokenBalance
-	postTok  map[int]tokenBalance
-	metaRaw  []byte
+	preTok   tokBalances
+	postTok  tokBalances
+	inflows  [256]uint8 // token transfers into each account (to tell a Token-2022 fee)
+	haveMeta bool
+	inner    []instr // meta's inner instructions, after the top-level ones once parsed
+	acctBuf  []int   // the instructions' account indexes
+	// addrs interns the block's addresses: its transfers name the same
+	// mints, senders and programs over and over.
+	addrs map[[32]byte]chain.Address
 	txRaw    []byte
 	version  []byte
 	loadedW  [][32]byte
 	loadedRO [][32]byte
 	srcs     []chain.Address // per SPL transfer made: its source token account
+	wire     []byte
+	// keyCache holds the block's base58 keys decoded so far: a block's
+	// token balances name the same mints and owners over and over.
+	keyCache map[string][]byte
 }
 
 // Lookup is a token account whose owner the block does not name (old
@@ -124,6 +148,7 @@ type Result struct {
 func Extract(raw []byte, slot uint64, o Options) (*Result, error) {
 	s := jsonscan.New(raw)
 	out := &chain.Block{Ref: chain.BlockRef{Number: slot}}
+	out.Transfers = make([]chain.Transfer, 0, 16+len(raw)/8192)
 	res := &Result{Block: out}
 	var t tx
 	s.Object(func(key []byte) {
@@ -180,18 +205,20 @@ func hash32(s *jsonscan.Scanner, what string) chain.Hash {
 	return h
 }
 
+// reset readies t for the next transaction, keeping its buffers and the
+// block's cache of decoded keys.
 func (t *tx) reset() {
-	keys, instrs := t.keys[:0], t.instrs[:0]
-	*t = tx{keys: keys, instrs: instrs}
+	*t = tx{keys: t.keys[:0], instrs: t.instrs[:0], pre: t.pre[:0], post: t.post[:0], wire: t.wire[:0], srcs: t.srcs[:0], keyCache: t.keyCache,
+		preTok: t.preTok[:0], postTok: t.postTok[:0], inner: t.inner[:0], acctBuf: t.acctBuf[:0], addrs: t.addrs}
 }
 
-// readTx keeps a transaction's parts to read in order: the transaction
-// first (a vote transaction needs nothing more), then its meta.
+// readTx reads a transaction's meta in the block's pass and keeps the
+// transaction to read after it.
 func readTx(s *jsonscan.Scanner, t *tx) {
 	s.Object(func(key []byte) {
 		switch string(key) {
 		case "meta":
-			t.metaRaw = s.Raw()
+			t.readMeta(s)
 		case "transaction":
 			t.txRaw = s.Raw()
 		case "version":
@@ -204,8 +231,11 @@ func readTx(s *jsonscan.Scanner, t *tx) {
 
 // parse reads the transaction, and its meta unless it is a vote.
 func (t *tx) parse() error {
-	if len(t.txRaw) == 0 || len(t.metaRaw) == 0 || bytes.Equal(t.metaRaw, []byte("null")) {
+	if len(t.txRaw) == 0 || !t.haveMeta {
 		return errors.New("no transaction or no meta")
+	}
+	if t.failed {
+		return nil // gives nothing: not even decoded
 	}
 	var err error
 	if t.txRaw[0] == '[' {
@@ -242,7 +272,10 @@ func (t *tx) parseBase64() error {
 	if s.Err != nil {
 		return s.Err
 	}
-	wire := make([]byte, base64.StdEncoding.DecodedLen(len(b64)))
+	if n := base64.StdEncoding.DecodedLen(len(b64)); cap(t.wire) < n {
+		t.wire = make([]byte, n)
+	}
+	wire := t.wire[:cap(t.wire)]
 	m, err := base64.StdEncoding.Decode(wire, b64)
 	if err != nil {
 		return err
@@ -321,9 +354,11 @@ func (t *tx) parseWire(b []byte) error {
 		nd := w.shortvec()
 		data := w.take(nd)
 		in := instr{program: int(p[0]), data: data, outer: i}
+		start := len(t.acctBuf)
 		for _, a := range accs {
-			in.accounts = append(in.accounts, int(a))
+			t.acctBuf = append(t.acctBuf, int(a))
 		}
+		in.accounts = t.acctBuf[start:len(t.acctBuf):len(t.acctBuf)]
 		t.instrs = append(t.instrs, in)
 	}
 	return w.err // address table lookups follow in v0: meta.loadedAddresses names them
@@ -376,7 +411,7 @@ func (t *tx) parseJSON() error {
 				case "instructions":
 					i := 0
 					s.Array(func() {
-						in, ok := readJSONInstr(s)
+						in, ok := t.readJSONInstr(s)
 						in.outer = i
 						if ok {
 							t.instrs = append(t.instrs, in)
@@ -400,9 +435,10 @@ func (t *tx) parseJSON() error {
 // readJSONInstr reads {programIdIndex, accounts, data}. A jsonParsed
 // instruction (with "parsed" or "programId" instead) is not read: the
 // extractor asks for json or base64.
-func readJSONInstr(s *jsonscan.Scanner) (instr, bool) {
+func (t *tx) readJSONInstr(s *jsonscan.Scanner) (instr, bool) {
 	in := instr{program: -1}
 	var data []byte
+	start := len(t.acctBuf)
 	s.Object(func(k []byte) {
 		switch string(k) {
 		case "programIdIndex":
@@ -418,8 +454,9 @@ func readJSONInstr(s *jsonscan.Scanner) (instr, bool) {
 					in.program = -2
 					return
 				}
-				in.accounts = append(in.accounts, int(s.Uint()))
+				t.acctBuf = append(t.acctBuf, int(s.Uint()))
 			})
+			in.accounts = t.acctBuf[start:len(t.acctBuf):len(t.acctBuf)]
 		case "data":
 			data = s.Str()
 		default:
@@ -433,11 +470,13 @@ func readJSONInstr(s *jsonscan.Scanner) (instr, bool) {
 	return in, true
 }
 
-// parseMeta reads the meta: err, fee, balances, inner instructions, token
-// balances and loaded addresses.
-func (t *tx) parseMeta() error {
-	s := jsonscan.New(t.metaRaw)
-	var inner, preTok, postTok []byte
+// readMeta reads the meta in the block's own pass: err, fee, balances,
+// token balances, inner instructions and loaded addresses.
+func (t *tx) readMeta(s *jsonscan.Scanner) {
+	if s.Null() {
+		return
+	}
+	t.haveMeta = true
 	s.Object(func(key []byte) {
 		switch string(key) {
 		case "err":
@@ -452,11 +491,11 @@ func (t *tx) parseMeta() error {
 		case "postBalances":
 			s.Array(func() { t.post = append(t.post, s.Uint()) })
 		case "innerInstructions":
-			inner = s.Raw()
+			t.readInner(s)
 		case "preTokenBalances":
-			preTok = s.Raw()
+			t.preTok = t.readTokenBalances(s, t.preTok[:0])
 		case "postTokenBalances":
-			postTok = s.Raw()
+			t.postTok = t.readTokenBalances(s, t.postTok[:0])
 		case "loadedAddresses":
 			s.Object(func(k []byte) {
 				var dst *[][32]byte
@@ -482,59 +521,75 @@ func (t *tx) parseMeta() error {
 			s.Skip()
 		}
 	})
-	if s.Err != nil {
-		return s.Err
-	}
+}
+
+// parseMeta reads what readMeta kept: the inner instructions, and the
+// token balances where a token program is invoked.
+func (t *tx) parseMeta() error {
 	if t.failed {
 		return nil
 	}
 	t.keys = append(append(t.keys, t.loadedW...), t.loadedRO...)
-	if len(inner) > 0 && inner[0] == '[' {
-		s := jsonscan.New(inner)
-		s.Array(func() {
-			outer := -1
-			s.Object(func(k []byte) {
-				switch string(k) {
-				case "index":
-					outer = int(s.Uint())
-				case "instructions":
-					n := 0
-					s.Array(func() {
-						in, ok := readJSONInstr(s)
-						n++
-						if ok {
-							in.outer, in.inner = outer, n
-							t.instrs = append(t.instrs, in)
-						}
-					})
-				default:
-					s.Skip()
-				}
-			})
-		})
-		if s.Err != nil {
-			return s.Err
-		}
-	}
-	if t.hasToken() {
-		var err error
-		if t.preTok, err = readTokenBalances(preTok); err != nil {
-			return err
-		}
-		if t.postTok, err = readTokenBalances(postTok); err != nil {
-			return err
-		}
-	}
+	t.instrs = append(t.instrs, t.inner...)
 	return nil
 }
 
-// dataOf returns an instruction's data: raw from the wire, base58 from
-// JSON (inner instructions are JSON in every encoding).
-func (t *tx) dataOf(in *instr) ([]byte, error) {
-	if !in.b58 {
-		return in.data, nil
+// readInner reads meta.innerInstructions: each set's instructions, at
+// their outer instruction's index, 1-based among its inner ones.
+func (t *tx) readInner(s *jsonscan.Scanner) {
+	if s.Null() {
+		return
 	}
-	return base58.Decode(string(in.data))
+	s.Array(func() {
+		outer, first := -1, len(t.inner)
+		s.Object(func(k []byte) {
+			switch string(k) {
+			case "index":
+				outer = int(s.Uint())
+			case "instructions":
+				n := 0
+				s.Array(func() {
+					in, ok := t.readJSONInstr(s)
+					n++
+					if ok {
+						in.inner = n
+						t.inner = append(t.inner, in)
+					}
+				})
+			default:
+				s.Skip()
+			}
+		})
+		if outer < 0 && s.Err == nil {
+			s.Fail("inner instructions without an index")
+		}
+		for k := first; k < len(t.inner); k++ {
+			t.inner[k].outer = outer
+		}
+	})
+}
+
+// dataOf returns an instruction's data: raw from the wire, base58 from
+// JSON (inner instructions are JSON in every encoding), decoded once. Text
+// whose length no transfer of program p can have is not decoded (nil):
+// a token transfer's 9, 10 or 19 bytes are 12 to 26 base58 characters, a
+// System transfer's 12 are 16 or 17, a transferWithSeed's 52 or more are
+// over 70, and none of them starts with a zero byte.
+func (t *tx) dataOf(in *instr, p [32]byte) ([]byte, error) {
+	if in.b58 {
+		n := len(in.data)
+		// A leading '1' is a zero first byte: System's createAccount (tag
+		// 0), never a transfer (2, 11), nor any token transfer (3, 12, 26).
+		if n == 0 || in.data[0] == '1' || p == systemProgram && !(n >= 15 && n <= 18 || n >= 70) || p != systemProgram && (n < 12 || n > 27) {
+			return nil, nil
+		}
+		d, err := base58.Decode(string(in.data))
+		if err != nil {
+			return nil, err
+		}
+		in.data, in.b58 = d, false
+	}
+	return in.data, nil
 }
 
 func (t *tx) program(in *instr) [32]byte {
@@ -544,41 +599,31 @@ func (t *tx) program(in *instr) [32]byte {
 	return t.keys[in.program]
 }
 
-func (t *tx) hasToken() bool {
-	for i := range t.instrs {
-		if p := t.program(&t.instrs[i]); p == tokenProgram || p == token2022 {
-			return true
-		}
+func (t *tx) readTokenBalances(s *jsonscan.Scanner, out tokBalances) tokBalances {
+	if s.Null() {
+		return out
 	}
-	return false
-}
-
-func readTokenBalances(raw []byte) (map[int]tokenBalance, error) {
-	out := map[int]tokenBalance{}
-	if len(raw) == 0 || raw[0] != '[' {
-		return out, nil
-	}
-	s := jsonscan.New(raw)
 	s.Array(func() {
 		idx := -1
 		var tb tokenBalance
+		haveAmount := false
 		s.Object(func(k []byte) {
 			switch string(k) {
 			case "accountIndex":
 				idx = int(s.Uint())
 			case "mint":
-				tb.mint = decodeKey(s)
+				tb.mint = t.decodeKey(s)
 			case "owner":
-				tb.owner = decodeKey(s)
+				tb.owner = t.decodeKey(s)
 			case "uiTokenAmount":
 				s.Object(func(k []byte) {
 					if string(k) == "amount" {
-						v, ok := new(big.Int).SetString(string(s.Str()), 10)
-						if !ok || v.Sign() < 0 {
-							s.Fail("token amount is not a number")
+						v, err := strconv.ParseUint(string(s.Str()), 10, 64)
+						if err != nil {
+							s.Fail("token amount is not a u64")
 							return
 						}
-						tb.amount = v
+						tb.amount, haveAmount = v, true
 					} else {
 						s.Skip()
 					}
@@ -587,23 +632,31 @@ func readTokenBalances(raw []byte) (map[int]tokenBalance, error) {
 				s.Skip()
 			}
 		})
-		if idx >= 0 && tb.amount != nil {
-			out[idx] = tb
+		if idx >= 0 && haveAmount {
+			tb.index = idx
+			out = append(out, tb)
 		}
 	})
-	return out, s.Err
+	return out
 }
 
-func decodeKey(s *jsonscan.Scanner) []byte {
+func (t *tx) decodeKey(s *jsonscan.Scanner) []byte {
 	v := s.StrOrNull()
 	if v == nil {
 		return nil
+	}
+	if b, ok := t.keyCache[string(v)]; ok {
+		return b
 	}
 	b, err := base58.Decode(string(v))
 	if err != nil || len(b) != 32 {
 		s.Fail("key is not base58 of 32 bytes")
 		return nil
 	}
+	if t.keyCache == nil {
+		t.keyCache = make(map[string][]byte, 512)
+	}
+	t.keyCache[string(v)] = b
 	return b
 }
 
@@ -614,21 +667,24 @@ func (t *tx) transfers(res *Result, o Options) {
 		return
 	}
 	first := len(res.Block.Transfers)
+	var sig []byte
 	t.srcs = t.srcs[:0]
 	// Inflows into each token account, to tell a Token-2022 fee.
-	inflows := map[int]int{}
+	clear(t.inflows[:])
 	for i := range t.instrs {
 		in := &t.instrs[i]
 		p := t.program(in)
 		if p != tokenProgram && p != token2022 {
 			continue
 		}
-		data, err := t.dataOf(in)
+		data, err := t.dataOf(in, p)
 		if err != nil || len(data) == 0 {
 			continue
 		}
 		if dst, ok := tokenDest(data, in.accounts); ok {
-			inflows[dst]++
+			if dst >= 0 && dst < len(t.inflows) && t.inflows[dst] < 255 {
+				t.inflows[dst]++
+			}
 		}
 	}
 	for i := range t.instrs {
@@ -639,7 +695,7 @@ func (t *tx) transfers(res *Result, o Options) {
 		default:
 			continue
 		}
-		data, err := t.dataOf(in)
+		data, err := t.dataOf(in, p)
 		if err != nil || len(data) == 0 {
 			continue
 		}
@@ -648,10 +704,13 @@ func (t *tx) transfers(res *Result, o Options) {
 		if p == systemProgram {
 			tr, ok = t.solTransfer(in, data)
 		} else {
-			tr, ok = t.tokenTransfer(in, data, p == token2022, inflows, res)
+			tr, ok = t.tokenTransfer(in, data, p == token2022, res)
 		}
 		if ok {
-			tr.TxHash, tr.Index = t.sig, chain.SolanaIndex(in.outer, in.inner)
+			if sig == nil {
+				sig = bytes.Clone(t.sig) // t.sig lies in the reused wire buffer
+			}
+			tr.TxHash, tr.Index = sig, chain.SolanaIndex(in.outer, in.inner)
 			res.Block.Transfers = append(res.Block.Transfers, tr)
 			src := chain.Address{}
 			if p != systemProgram {
@@ -670,7 +729,21 @@ func (t *tx) key(i int) (chain.Address, bool) {
 		return chain.Address{}, false
 	}
 	k := t.keys[i]
-	return chain.MustAddress(chain.FamilySolana, k[:]), true
+	return t.addr(k[:]), true
+}
+
+// addr is the Solana address of 32 bytes, interned for the block.
+func (t *tx) addr(b []byte) chain.Address {
+	k := [32]byte(b)
+	if a, ok := t.addrs[k]; ok {
+		return a
+	}
+	if t.addrs == nil {
+		t.addrs = make(map[[32]byte]chain.Address, 512)
+	}
+	a := chain.MustAddress(chain.FamilySolana, b)
+	t.addrs[k] = a
+	return a
 }
 
 func (t *tx) acct(in *instr, n int) (chain.Address, bool) {
@@ -718,7 +791,7 @@ func tokenDest(data []byte, accounts []int) (int, bool) {
 
 // tokenTransfer reads an SPL Token or Token-2022 transfer (3),
 // transferChecked (12) or Token-2022's transferCheckedWithFee (26, 1).
-func (t *tx) tokenTransfer(in *instr, data []byte, is2022 bool, inflows map[int]int, res *Result) (chain.Transfer, bool) {
+func (t *tx) tokenTransfer(in *instr, data []byte, is2022 bool, res *Result) (chain.Transfer, bool) {
 	var amount, fee uint64
 	var src, dst, mintN int
 	mintN = -1
@@ -738,43 +811,42 @@ func (t *tx) tokenTransfer(in *instr, data []byte, is2022 bool, inflows map[int]
 		return chain.Transfer{}, false
 	}
 	tr := chain.Transfer{Kind: chain.KindSPL, TokenAccount: account}
-	post, hasPost := t.postTok[dst]
-	pre, hasPre := t.preTok[dst]
+	post, hasPost := t.postTok.get(dst)
+	pre, hasPre := t.preTok.get(dst)
 	bal := post
 	if !hasPost {
 		bal = pre
 	}
 	switch {
 	case bal.mint != nil:
-		tr.Token = chain.MustAddress(chain.FamilySolana, bal.mint)
+		tr.Token = t.addr(bal.mint)
 	case mintN >= 0:
 		tr.Token, _ = t.key(mintN)
 	default:
 		return chain.Transfer{}, false // no way to tell the mint
 	}
 	if bal.owner != nil {
-		tr.To = chain.MustAddress(chain.FamilySolana, bal.owner)
+		tr.To = t.addr(bal.owner)
 	} else {
 		res.Lookups = append(res.Lookups, Lookup{Transfer: len(res.Block.Transfers), Account: account})
 	}
-	if sb, ok := t.postTok[src]; ok && sb.owner != nil {
-		tr.From = chain.MustAddress(chain.FamilySolana, sb.owner)
-	} else if sb, ok := t.preTok[src]; ok && sb.owner != nil {
-		tr.From = chain.MustAddress(chain.FamilySolana, sb.owner)
+	if sb, ok := t.postTok.get(src); ok && sb.owner != nil {
+		tr.From = t.addr(sb.owner)
+	} else if sb, ok := t.preTok.get(src); ok && sb.owner != nil {
+		tr.From = t.addr(sb.owner)
 	} else {
 		tr.From, _ = t.acct(in, len(in.accounts)-1) // the authority
 	}
 	received := amount - min(fee, amount)
-	if is2022 && fee == 0 && inflows[dst] == 1 && hasPost {
+	if is2022 && fee == 0 && dst < len(t.inflows) && t.inflows[dst] == 1 && hasPost {
 		// A fee the instruction does not name (transferChecked on a mint
 		// with the transfer-fee extension) shows in what the account got.
-		before := new(big.Int)
+		before := uint64(0)
 		if hasPre {
 			before = pre.amount
 		}
-		delta := new(big.Int).Sub(post.amount, before)
-		if delta.Sign() >= 0 && delta.IsUint64() && delta.Uint64() <= amount {
-			received = delta.Uint64()
+		if post.amount >= before && post.amount-before <= amount {
+			received = post.amount - before
 		}
 	}
 	tr.Value = chain.AmountFromUint64(received)
@@ -795,11 +867,14 @@ func (t *tx) reconcile(trs []chain.Transfer, watched func([]byte) bool) []Mismat
 			solCand = append(solCand, i)
 		}
 	}
-	tokCand := map[int]tokenBalance{} // token account index -> a balance naming its owner
-	for _, m := range []map[int]tokenBalance{t.preTok, t.postTok} {
-		for i, b := range m {
+	var tokCand map[int]tokenBalance // token account index -> a balance naming its owner
+	for _, l := range []tokBalances{t.preTok, t.postTok} {
+		for _, b := range l {
 			if b.owner != nil && b.mint != nil && watched(b.owner) {
-				tokCand[i] = b
+				if tokCand == nil {
+					tokCand = map[int]tokenBalance{}
+				}
+				tokCand[b.index] = b
 			}
 		}
 	}
@@ -864,11 +939,11 @@ func (t *tx) reconcile(trs []chain.Transfer, watched func([]byte) bool) []Mismat
 			continue
 		}
 		before, after := new(big.Int), new(big.Int)
-		if pb, ok := t.preTok[i]; ok {
-			before = pb.amount
+		if pb, ok := t.preTok.get(i); ok {
+			before.SetUint64(pb.amount)
 		}
-		if pb, ok := t.postTok[i]; ok {
-			after = pb.amount
+		if pb, ok := t.postTok.get(i); ok {
+			after.SetUint64(pb.amount)
 		}
 		delta := new(big.Int).Sub(after, before)
 		parsed := tokNet[string(t.keys[i][:])]
