@@ -85,7 +85,7 @@ type tx struct {
 	acctBuf  []int   // the instructions' account indexes
 	// addrs interns the block's addresses: its transfers name the same
 	// mints, senders and programs over and over.
-	addrs map[[32]byte]chain.Address
+	addrs    map[[32]byte]chain.Address
 	txRaw    []byte
 	version  []byte
 	loadedW  [][32]byte
