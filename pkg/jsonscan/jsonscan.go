@@ -33,7 +33,8 @@ func (s *Scanner) Fail(what string) {
 }
 
 func (s *Scanner) ws() {
-	for s.Pos < len(s.B) {
+	// Most values follow their separator directly: one compare for them.
+	for s.Pos < len(s.B) && s.B[s.Pos] <= ' ' {
 		switch s.B[s.Pos] {
 		case ' ', '\n', '\r', '\t':
 			s.Pos++
