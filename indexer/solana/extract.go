@@ -921,12 +921,11 @@ func (t *tx) reconcile(trs []chain.Transfer, watched func([]byte) bool) []Mismat
 		if i >= len(t.pre) || i >= len(t.post) {
 			continue
 		}
-		k := string(t.keys[i][:])
 		delta := new(big.Int).Sub(new(big.Int).SetUint64(t.post[i]), new(big.Int).SetUint64(t.pre[i]))
 		if i == 0 {
 			delta.Add(delta, new(big.Int).SetUint64(t.fee)) // the fee payer
 		}
-		parsed := solNet[k]
+		parsed := solNet[string(t.keys[i][:])]
 		if parsed == nil {
 			parsed = new(big.Int)
 		}

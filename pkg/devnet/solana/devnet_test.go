@@ -159,8 +159,7 @@ func TestReorgAndRestart(t *testing.T) {
 		t.Fatalf("the transfer is at %d %v", s, ok)
 	}
 	oldHash, _ := d.BlockHash(slot)
-	head, err := d.Reorg(3, true)
-	if err != nil {
+	if _, err := d.Reorg(3, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := d.TxSlot(sig); ok {
@@ -177,7 +176,7 @@ func TestReorgAndRestart(t *testing.T) {
 	if _, err := d.Reorg(40, false); err == nil {
 		t.Error("a reorg into finalized blocks was made")
 	}
-	head = d.Head()
+	head := d.Head()
 	h, _ := d.BlockHash(head)
 	d.Close()
 	d2, _ := start(t, dir)

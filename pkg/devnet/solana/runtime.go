@@ -72,16 +72,6 @@ func (s *state) put(k sol.PublicKey, a *account) {
 	s.accts[k] = a
 }
 
-func (s *state) clone() *state {
-	c := &state{accts: make(map[sol.PublicKey]*account, len(s.accts))}
-	for k, a := range s.accts {
-		cp := *a
-		cp.data = append([]byte(nil), a.data...)
-		c.accts[k] = &cp
-	}
-	return c
-}
-
 // tokenAccount reads a token account's mint, owner and amount.
 func tokenAccount(a *account) (mint, owner sol.PublicKey, amount uint64, ok bool) {
 	if a == nil || (a.owner != tokenProgram && a.owner != token2022) || len(a.data) < tokenAccountLen || len(a.data) == multisigLen {
@@ -228,15 +218,6 @@ type exec struct {
 	signers int
 	inner   map[int][]innerIx
 	top     int
-}
-
-func (x *exec) index(k sol.PublicKey) int {
-	for i, kk := range x.keys {
-		if kk == k {
-			return i
-		}
-	}
-	return -1
 }
 
 func (x *exec) signed(i int) bool { return i >= 0 && i < x.signers }
