@@ -29,7 +29,7 @@ $(BIN)/btcd: go.mod
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/btcd github.com/btcsuite/btcd
 
 .PHONY: run
-run: build ## run Inflow in one process: Kafka, the EVM and Bitcoin devnets, indexer, ledgerd and the API on :8080 (data in ./data)
+run: build ## run Inflow in one process: Kafka, the EVM, Bitcoin, Tron and Solana local chains, indexer, ledgerd and the API on :8080 (data in ./data)
 	$(BIN)/inflow --data ./data
 
 .PHONY: test
