@@ -240,7 +240,7 @@ func (l *Ledger) connected(tx *applyTx, spec *assets.Chain, c *chainState, r *ev
 			return err
 		}
 	}
-	st.Tip, st.TipHash, st.ReorgFrom = r.Number, r.Hash, 0
+	st.Tip, st.TipHash, st.ReorgFrom, st.ReorgBlocks = r.Number, r.Hash, 0, 0
 	if len(r.Transfers) > 0 {
 		if err := l.credit(tx, spec, c, r); err != nil {
 			return err
@@ -781,8 +781,21 @@ func (l *Ledger) disconnected(tx *applyTx, spec *assets.Chain, c *chainState, r 
 		}
 		deepest = min(deepest, x.Record.Number)
 	}
-	if depth := from - deepest + 1; depth > spec.Policy.MaxReorgDepth {
-		return halt("reorg of depth %d (from #%d to #%d) exceeds the maximum of %d", depth, from, deepest, spec.Policy.MaxReorgDepth)
+	// The depth counts blocks: those this run disconnected already, and
+	// the ledger's blocks from the deepest of this batch up to this one
+	// (numbers between them may be skipped slots, which are no blocks).
+	depth := st.ReorgBlocks
+	for n := deepest; n <= r.Number; n++ {
+		nb, err := tx.canon(c, n)
+		if err != nil {
+			return err
+		}
+		if nb != nil {
+			depth++
+		}
+		if depth > spec.Policy.MaxReorgDepth {
+			return halt("reorg of depth %d (from #%d to #%d) exceeds the maximum of %d", depth, from, deepest, spec.Policy.MaxReorgDepth)
+		}
 	}
 	if st.Finalized != 0 && deepest <= st.Finalized {
 		return halt("reorg reaches #%d, at or below the finalized block #%d", deepest, st.Finalized)
@@ -849,6 +862,7 @@ func (l *Ledger) disconnected(tx *applyTx, spec *assets.Chain, c *chainState, r 
 		}
 	}
 	st.Tip, st.TipHash, st.ReorgFrom = parentN, cb.Parent, from
+	st.ReorgBlocks++
 	l.m.disconnects.Inc()
 	return nil
 }

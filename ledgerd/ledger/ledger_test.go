@@ -270,6 +270,10 @@ func (e *env) run(d *datadriven.TestData, arg func(string, string) string) strin
 			parent = e.chain[len(e.chain)-1].Hash
 			n = e.chain[len(e.chain)-1].Number + 1
 		}
+		// skip=N: the N numbers before this block have none (Solana's
+		// skipped slots).
+		skip, _ := strconv.ParseUint(arg("skip", "0"), 10, 64)
+		n += skip
 		ref := chain.BlockRef{Number: n, Parent: parent, Time: e.clock.Unix()}
 		ref.Hash = e.blockHash(n, parent)
 		rec := &events.Record{Type: events.TypeBlockConnected, Chain: testChain, Family: chain.FamilyEVM, Number: n, Hash: ref.Hash, Parent: parent, Time: ref.Time}

@@ -220,6 +220,9 @@ type ChainState struct {
 	TipHash   chain.Hash `json:"tipHash"`
 	Finalized uint64     `json:"finalized"`
 	ReorgFrom uint64     `json:"reorgFrom,omitempty"` // tip when the current run of disconnections began
+	// ReorgBlocks is how many blocks the current run has disconnected (on
+	// Solana, whose slots skip, fewer than the numbers it spans).
+	ReorgBlocks uint64 `json:"reorgBlocks,omitempty"`
 	// PendingFrom and OpenFrom are low-water marks: no pending (DP) or open
 	// (DO) index entry of this chain has a lower block number, so the
 	// confirmation and finality passes start there instead of wading through
