@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gagliardetto/solana-go/rpc"
@@ -32,6 +33,7 @@ const (
 	ownerCacheSize          = 1 << 17
 	skipCacheTTL            = 5 * time.Second
 	getBlocksSpan           = 256
+	nearHead                = 32 // slots below the head where getBlocks is not worth a call
 )
 
 // ErrNodeError is a JSON-RPC error the client has no special meaning for.
@@ -73,6 +75,7 @@ type Client struct {
 	skipFrom  uint64
 	skipTo    uint64 // covered: [skipFrom, skipTo]
 	skipUntil time.Time
+	head      atomic.Uint64 // the last head read
 }
 
 type ownerEntry struct {
@@ -232,7 +235,13 @@ func (c *Client) slot(ctx context.Context, level string) (uint64, error) {
 }
 
 // Head returns the newest confirmed slot.
-func (c *Client) Head(ctx context.Context) (uint64, error) { return c.slot(ctx, "confirmed") }
+func (c *Client) Head(ctx context.Context) (uint64, error) {
+	n, err := c.slot(ctx, "confirmed")
+	if err == nil {
+		c.head.Store(n)
+	}
+	return n, err
+}
 
 func (c *Client) blockConfig(details, level string) map[string]any {
 	cfg := map[string]any{
@@ -295,10 +304,13 @@ func (c *Client) Finalized(ctx context.Context) (chain.BlockRef, error) {
 	return c.header(ctx, n, "finalized")
 }
 
-// skipped says whether getBlocks named slot n as having no block: one
-// getBlocks call covers the slots a backfill is about to fetch, so a skipped
-// slot costs no getBlock.
+// skipped says whether getBlocks named slot n as having no block: during a
+// backfill one getBlocks call covers the slots about to be fetched, so a
+// skipped slot costs no getBlock. Near the head it is not asked.
 func (c *Client) skipped(ctx context.Context, n uint64) bool {
+	if head := c.head.Load(); head < n+nearHead {
+		return false // following the head: one getBlock per slot is the cheapest
+	}
 	c.mu.Lock()
 	if c.skips != nil && time.Now().Before(c.skipUntil) && n >= c.skipFrom && n <= c.skipTo {
 		s := c.skips[n]

@@ -1,8 +1,13 @@
 package solana
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -142,20 +147,69 @@ func TestClientOnDevnet(t *testing.T) {
 		t.Errorf("mismatches %+v", mismatches)
 	}
 	mu.Unlock()
-	// Skipped slots: getBlocks names them, and the client says ErrSkipped.
-	head, _ := d.Mine(40)
-	skips := 0
+	// Skipped slots: the client says ErrSkipped. Far below the head
+	// getBlocks names them, and they cost no getBlock (counted through a
+	// proxy); near the head getBlock's -32007 does.
+	head, _ := d.Mine(80)
+	var calls struct {
+		sync.Mutex
+		getBlock int
+	}
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		calls.Lock()
+		calls.getBlock += strings.Count(string(body), `"method":"getBlock"`)
+		calls.Unlock()
+		resp, err := http.Post(d.URL(), "application/json", bytes.NewReader(body))
+		if err != nil {
+			http.Error(w, err.Error(), 502)
+			return
+		}
+		defer resp.Body.Close()
+		w.Header().Set("Content-Type", "application/json")
+		io.Copy(w, resp.Body)
+	}))
+	defer proxy.Close()
+	cp := mustDial(t, ClientOptions{URL: proxy.URL})
+	if got, err := cp.Head(ctx); err != nil || got != head {
+		t.Fatalf("head %d %v", got, err)
+	}
+	far, near := 0, 0
 	for s := slot + 1; s < head; s++ {
 		if _, ok := d.BlockHash(s); ok {
 			continue
 		}
-		skips++
-		if _, err := c.FetchBlock(ctx, s); !errors.Is(err, follow.ErrSkipped) {
+		calls.Lock()
+		before := calls.getBlock
+		calls.Unlock()
+		if _, err := cp.FetchBlock(ctx, s); !errors.Is(err, follow.ErrSkipped) {
 			t.Errorf("skipped slot %d: %v", s, err)
 		}
+		calls.Lock()
+		asked := calls.getBlock - before
+		calls.Unlock()
+		if s+nearHead <= head {
+			far++
+			if asked != 0 {
+				t.Errorf("skipped slot %d, %d below the head, cost %d getBlock calls", s, head-s, asked)
+			}
+		} else {
+			near++
+		}
 	}
-	if skips == 0 {
-		t.Error("40 blocks and no skipped slot")
+	calls.Lock()
+	before := calls.getBlock
+	calls.Unlock()
+	if _, err := cp.FetchBlock(ctx, slot); err != nil {
+		t.Fatal(err)
+	}
+	calls.Lock()
+	if calls.getBlock != before+1 {
+		t.Errorf("a block cost %d getBlock calls as counted: the count is not seeing them", calls.getBlock-before)
+	}
+	calls.Unlock()
+	if far == 0 || near == 0 {
+		t.Errorf("80 blocks: %d skipped slots far from the head, %d near it", far, near)
 	}
 	if _, err := c.FetchBlock(ctx, head+1); !errors.Is(err, follow.ErrNotFound) {
 		t.Errorf("a slot above the head: %v", err)
