@@ -205,7 +205,7 @@ func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) docs(w http.ResponseWriter, r *http.Request) {
 	var b strings.Builder
-	b.WriteString(`<!doctype html><html><head><meta charset="utf-8"><title>Inflow API</title><style>
+	b.WriteString(`<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><link rel="icon" href="data:,"><title>Inflow API</title><style>
 body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 code{background:#f4f4f4;padding:0 .2rem}.m{display:inline-block;width:4.5rem;font-weight:bold}
 .get{color:#0a6}.post{color:#06c}.delete{color:#c30}td,th{text-align:left;padding:.1rem .6rem .1rem 0}</style></head><body>

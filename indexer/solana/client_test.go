@@ -162,7 +162,7 @@ func TestClientOnDevnet(t *testing.T) {
 		calls.Unlock()
 		resp, err := http.Post(d.URL(), "application/json", bytes.NewReader(body))
 		if err != nil {
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		defer resp.Body.Close()

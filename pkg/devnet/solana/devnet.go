@@ -226,11 +226,12 @@ func Start(cfg Config) (*Devnet, error) {
 	if err := d.open(); err != nil {
 		return nil, err
 	}
-	if d.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+	limits := httpserver.Options{Logger: d.log, WriteTimeout: 2 * time.Minute}
+	if d.ln, err = httpserver.Listen(cfg.Addr, limits); err != nil {
 		d.closeLog()
 		return nil, err
 	}
-	d.srv = httpserver.New(http.HandlerFunc(d.serveRPC), httpserver.Options{Logger: d.log, WriteTimeout: 2 * time.Minute})
+	d.srv = httpserver.New(http.HandlerFunc(d.serveRPC), limits)
 	go d.srv.Serve(d.ln)
 	if cfg.SlotTime > 0 {
 		d.wg.Add(1)
