@@ -497,6 +497,9 @@ func (t *tx) readMeta(s *jsonscan.Scanner) {
 		case "postTokenBalances":
 			t.postTok = t.readTokenBalances(s, t.postTok[:0])
 		case "loadedAddresses":
+			if s.Null() {
+				return
+			}
 			s.Object(func(k []byte) {
 				var dst *[][32]byte
 				switch string(k) {

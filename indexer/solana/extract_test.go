@@ -254,3 +254,17 @@ func TestMalformed(t *testing.T) {
 		}
 	}
 }
+
+// TestNullMetaParts: a node may write null for the meta's optional parts
+// (legacy answers): they are empty, not an error.
+func TestNullMetaParts(t *testing.T) {
+	payer, dest := key("payer"), key("dest")
+	tx := signed(t, []sol.Instruction{system.NewTransferInstruction(9, payer.PublicKey(), dest.PublicKey()).Build()}, nil, payer)
+	wire, _ := tx.MarshalBinary()
+	raw := fmt.Sprintf(`{"blockhash":"%s","previousBlockhash":"%s","parentSlot":1,"blockTime":null,"transactions":[{"meta":{"err":null,"fee":5000,"preBalances":[10,0,1],"postBalances":[0,9,1],"innerInstructions":null,"preTokenBalances":null,"postTokenBalances":null,"loadedAddresses":null,"logMessages":null},"transaction":["%s","base64"]}]}`,
+		sol.Hash{9}, sol.Hash{8}, base64.StdEncoding.EncodeToString(wire))
+	res, err := Extract([]byte(raw), 2, Options{})
+	if err != nil || len(res.Block.Transfers) != 1 || res.Block.Transfers[0].Value.String() != "9" {
+		t.Fatalf("%v %+v", err, res)
+	}
+}
