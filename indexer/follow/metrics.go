@@ -27,7 +27,7 @@ func newMetrics(reg prometheus.Registerer, id chain.ID) (*metrics, error) {
 		checkpoint: g("checkpoint_block", "Newest block published and acknowledged."),
 		lag:        g("head_lag_blocks", "Blocks between the node's head and the checkpoint."),
 		finalized:  g("finalized_block", "Newest block published as Finalized."),
-		halted:     g("halted", "1 when the chain halted on a reorg deeper than allowed."),
+		halted:     g("halted", "1 when the chain halted: a reorg deeper than allowed, or a source that cannot go on (a Solana node refusing a block for its transaction version)."),
 		subscribed: g("head_subscribed", "1 while a head subscription is live."),
 		blocks:     c("blocks_total", "Blocks published as BlockConnected."),
 		matched:    c("matched_transfers_total", "Matched transfers published."),
