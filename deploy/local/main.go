@@ -57,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.AdminKey, "admin-key", "", "X-Admin-Key for /admin/v1 (default: generated and printed)")
 	fs.IntVar(&o.PoolSize, "dev-addresses", 100, "devnet addresses in the dev merchant's pool")
 	fs.DurationVar(&o.Cooldown, "cooldown", 30*time.Minute, "how long an unbound address rests before reuse")
+	fs.StringVar(&o.PublicURL, "public-url", "", "the public base of payment sessions' checkoutUrl (default: the --http address)")
 	fs.StringVar(&o.ClickHouseDSN, "clickhouse-dsn", "", "keep history in ClickHouse (clickhouse://127.0.0.1:9000/inflow); default: the embedded store")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/inflowhq/inflow/ledgerd/outbox"
 	"github.com/inflowhq/inflow/ledgerd/registry"
 	"github.com/inflowhq/inflow/ledgerd/rpc"
+	"github.com/inflowhq/inflow/ledgerd/sessions"
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/ledgerd/webhook"
 	"github.com/inflowhq/inflow/pkg/assets"
@@ -46,6 +47,12 @@ type Config struct {
 	AssetsFile string `json:"assets_file,omitempty"`
 	// Chains are the chain topics to consume (default: every known chain).
 	Chains []chain.ID `json:"chains,omitempty"`
+	// PublicURL is the merchant API's public base: payment sessions'
+	// checkoutUrl and qrCodeUrl start with it.
+	PublicURL string `json:"public_url,omitempty"`
+	// SessionTick is how often payment sessions are brought up to date
+	// (default 1s).
+	SessionTick Duration `json:"session_tick,omitempty"`
 	// Cooldown is how long an unbound address rests (default 30m).
 	Cooldown Duration `json:"cooldown,omitempty"`
 	// InternalToken is the shared secret apid must send; ledgerd does not
@@ -120,9 +127,11 @@ type Daemon struct {
 	Ledger *ledger.Ledger
 	Reg    *registry.Registry
 	Hooks  *webhook.Service
-	kcfg   kafka.Config
-	relay  *outbox.Relay
-	rpc    *rpc.Server
+	// Sessions are the payment sessions.
+	Sessions *sessions.Service
+	kcfg     kafka.Config
+	relay    *outbox.Relay
+	rpc      *rpc.Server
 	// Listings builds the reference and asset listings (ledgerd/history).
 	Listings *history.Indexer
 	addr     net.Addr
@@ -168,6 +177,13 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error
 		pdb.Close()
 		return nil, err
 	}
+	chains := cfg.Chains
+	if len(chains) == 0 {
+		for _, c := range table.Chains {
+			chains = append(chains, c.ID)
+		}
+	}
+	d.Sessions = sessions.New(d.DB, d.Reg, table, chains, sessions.Config{PublicURL: cfg.PublicURL, Logger: log.With("component", "sessions")})
 	d.Hooks, err = webhook.New(d.DB, webhook.Options{Base: time.Duration(cfg.WebhookRetryBase), MaxAge: time.Duration(cfg.WebhookMaxAge),
 		AllowLoopbackHTTP: cfg.AllowLoopbackWebhooks, Logger: log.With("component", "webhook"), Registerer: reg})
 	if err != nil {
@@ -219,7 +235,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.DB.NotifyDurable(func() { d.relay.Wake(); d.Listings.Wake() })
 
 	srv, err := rpc.New(d.DB, d.Reg, d.Hooks, d.Table, rpc.Options{Token: d.cfg.InternalToken, AdminKey: d.cfg.AdminKey,
-		AllowLoopbackHTTP: d.cfg.AllowLoopbackWebhooks, Logger: d.log.With("component", "rpc"), OnChange: d.relay.Wake})
+		AllowLoopbackHTTP: d.cfg.AllowLoopbackWebhooks, Logger: d.log.With("component", "rpc"), OnChange: d.relay.Wake, Sessions: d.Sessions})
 	if err != nil {
 		return err
 	}
@@ -252,6 +268,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	run("http", func(ctx context.Context) error { return httpserver.Serve(ctx, ln, mux, hopts) })
 	run("relay", func(ctx context.Context) error { d.ready.Set("relay", nil); return d.relay.Run(ctx) })
 	run("listings", d.Listings.Run)
+	run("sessions", func(ctx context.Context) error {
+		tick := time.Duration(d.cfg.SessionTick)
+		if tick <= 0 {
+			tick = time.Second
+		}
+		return d.Sessions.Run(ctx, tick)
+	})
 	if d.cfg.ClickHouseDSN != "" {
 		d.ready.Set("history-sink", errors.New("connecting to ClickHouse"))
 		run("history-sink", func(ctx context.Context) error { return d.runSink(ctx) })

@@ -36,11 +36,14 @@ import (
 	"net/http"
 	"path"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/inflowhq/inflow/ledgerd/history"
 	"github.com/inflowhq/inflow/ledgerd/registry"
+	"github.com/inflowhq/inflow/ledgerd/sessions"
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/ledgerd/webhook"
 	"github.com/inflowhq/inflow/pkg/analytics"
@@ -73,6 +76,8 @@ type Server struct {
 	now      func() time.Time
 	onChange func()
 
+	sessions *sessions.Service
+
 	handlers map[string]handler
 	locks    keyLocks
 	maxIdem  uint64
@@ -91,6 +96,8 @@ type Options struct {
 	// MaxIdempotencyKeys bounds the live Idempotency-Key records of one
 	// merchant (default merchantapi.MaxIdempotencyKeys).
 	MaxIdempotencyKeys uint64
+	// Sessions serves the payment-session routes.
+	Sessions *sessions.Service
 }
 
 // ErrNoToken is New's refusal to serve without a token.
@@ -114,7 +121,7 @@ func New(db *store.DB, reg *registry.Registry, hooks *webhook.Service, table *as
 		o.MaxIdempotencyKeys = merchantapi.MaxIdempotencyKeys
 	}
 	s := &Server{maxIdem: o.MaxIdempotencyKeys, db: db, reg: reg, hooks: hooks, assets: table, token: o.Token, adminKey: o.AdminKey, devHTTP: o.AllowLoopbackHTTP,
-		log: o.Logger, now: o.Now, onChange: o.OnChange, locks: keyLocks{m: map[string]*keyLock{}}}
+		log: o.Logger, now: o.Now, onChange: o.OnChange, locks: keyLocks{m: map[string]*keyLock{}}, sessions: o.Sessions}
 	s.handlers = s.routes()
 	for i := range merchantapi.Routes {
 		if _, ok := s.handlers[merchantapi.Routes[i].Name]; !ok {
@@ -164,6 +171,9 @@ func (s *Server) routes() map[string]handler {
 		"createMerchant":         {write: s.createMerchant},
 		"listAddressConflicts":   {read: s.listConflicts},
 		"reassignAddress":        {write: s.reassign},
+		"createPaymentSession":   {write: s.createSession, after: s.onChange},
+		"listPaymentSessions":    {read: s.listSessions},
+		"getPaymentSession":      {read: s.getSession},
 	}
 }
 
@@ -826,4 +836,46 @@ func (s *Server) reassign(b *store.Batch, r *http.Request, _ string, body []byte
 		return nil, err
 	}
 	return s.reg.Reassign(b, a, to)
+}
+
+func (s *Server) createSession(b *store.Batch, r *http.Request, merchant string, body []byte) (any, error) {
+	if s.sessions == nil {
+		return nil, apierr.New(apierr.Unavailable, "payment sessions are not served by this ledgerd")
+	}
+	req, err := decode[merchantapi.PaymentSessionRequest](body)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.reg.Merchant(merchant)
+	if err != nil {
+		return nil, err
+	}
+	return s.sessions.Create(b, m, req)
+}
+
+func (s *Server) getSession(r *http.Request, merchant string) (any, error) {
+	if s.sessions == nil {
+		return nil, apierr.New(apierr.Unavailable, "payment sessions are not served by this ledgerd")
+	}
+	return s.sessions.Get(merchant, r.PathValue("sessionId"))
+}
+
+func (s *Server) listSessions(r *http.Request, merchant string) (any, error) {
+	if s.sessions == nil {
+		return nil, apierr.New(apierr.Unavailable, "payment sessions are not served by this ledgerd")
+	}
+	q := r.URL.Query()
+	p, err := merchantapi.ParsePage(q)
+	if err != nil {
+		return nil, err
+	}
+	status := q.Get("status")
+	if status != "" && !slices.Contains(merchantapi.SessionStatuses, status) {
+		return nil, apierr.New(apierr.InvalidParameter, "status %q: want one of %s", status, strings.Join(merchantapi.SessionStatuses, ", "))
+	}
+	data, pg, err := s.sessions.List(merchant, q.Get("customerId"), status, p)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"data": data, "pagination": pg}, nil
 }

@@ -66,6 +66,9 @@
 //	R/<merchant>0<reference>                                  deposit reference (metadata, active bindings)
 //	RG/<merchant>0<length><trigram><reference>                the references holding a trigram (three lower-case characters), for search
 //	RN/<merchant>0<reference>                                 a merchant's references by name alone, for paging past them
+//	PS/<merchant>0<session id>                                payment session: options, addresses, payments, timeline
+//	PI/<session id>                                           session id → merchant (the checkout page's lookup)
+//	PO/<session id>                                           sessions still followed: not released yet
 //	H/<address id><bound at>                                  binding history of an address
 //	D/<deposit id>                                            deposit, as detected (see BlockTag)
 //	BS/<block tag>                                            status of a block's deposits, and when they took each

@@ -65,6 +65,9 @@ const (
 	pListQueue     = "LQ/"
 	pRefTrigram    = "RG/"
 	pRefName       = "RN/"
+	pSession       = "PS/"
+	pSessionID     = "PI/"
+	pSessionOpen   = "PO/"
 )
 
 // Families is every record family ledgerd writes, in doc.go's order.
@@ -81,6 +84,9 @@ var Families = []Family{
 	{pReference, "R/<merchant>0<reference>", "deposit reference (metadata, active bindings)"},
 	{pRefTrigram, "RG/<merchant>0<length><trigram><reference>", "the references holding a trigram (three lower-case characters), for search"},
 	{pRefName, "RN/<merchant>0<reference>", "a merchant's references by name alone, for paging past them"},
+	{pSession, "PS/<merchant>0<session id>", "payment session: options, addresses, payments, timeline"},
+	{pSessionID, "PI/<session id>", "session id → merchant (the checkout page's lookup)"},
+	{pSessionOpen, "PO/<session id>", "sessions still followed: not released yet"},
 	{pBinding, "H/<address id><bound at>", "binding history of an address"},
 	{pDeposit, "D/<deposit id>", "deposit, as detected (see BlockTag)"},
 	{pBlockStatus, "BS/<block tag>", "status of a block's deposits, and when they took each"},
@@ -711,3 +717,21 @@ func ScanListOpen(r Reader, fn func(merchant string, detected int64, tag string,
 func ScanListOrphaned(r Reader, fn func(merchant string, detected int64, tag string, ids []string) error) error {
 	return scanListing(r, pListOrphaned, fn)
 }
+
+// SessionKey is a payment session.
+func SessionKey(merchant, id string) []byte { return newKey(pSession).merchant(merchant).str(id) }
+
+// SessionPrefix is a merchant's sessions.
+func SessionPrefix(merchant string) []byte { return newKey(pSession).merchant(merchant) }
+
+// SessionIDKey maps a session id to its merchant.
+func SessionIDKey(id string) []byte { return newKey(pSessionID).str(id) }
+
+// OpenSessionKey marks a session still followed.
+func OpenSessionKey(id string) []byte { return newKey(pSessionOpen).str(id) }
+
+// OpenSessionPrefix is every session still followed.
+func OpenSessionPrefix() []byte { return newKey(pSessionOpen) }
+
+// OpenSessionOf reads the session id of an OpenSessionKey.
+func OpenSessionOf(k []byte) string { return string(k[len(pSessionOpen):]) }

@@ -77,6 +77,9 @@ type BindingRecord struct {
 	ChainID   chain.ID `json:"chainId"`
 	BoundAt   int64    `json:"boundAt"`             // unix nanos
 	UnboundAt int64    `json:"unboundAt,omitempty"` // 0 while bound
+	// Session is the payment session the address was bound for (its
+	// reference is the session's customer).
+	Session string `json:"session,omitempty"`
 }
 
 // Deposit statuses.
@@ -368,4 +371,68 @@ type IdemRecord struct {
 	Status      int             `json:"status"`
 	Body        json.RawMessage `json:"body"`
 	CreatedAt   time.Time       `json:"createdAt"`
+}
+
+// Session is a payment session (ledgerd/sessions).
+type Session struct {
+	ID              string                     `json:"id"`
+	Merchant        string                     `json:"merchant"`
+	Customer        SessionCustomer            `json:"customer"`
+	Product         string                     `json:"product,omitempty"`
+	ReturnURL       string                     `json:"returnUrl"`
+	NotificationURL string                     `json:"notificationUrl,omitempty"`
+	Metadata        map[string]json.RawMessage `json:"metadata,omitempty"`
+	Status          string                     `json:"status"`
+	Opened          bool                       `json:"opened,omitempty"`
+	CreatedAt       time.Time                  `json:"createdAt"`
+	ExpiresAt       time.Time                  `json:"expiresAt"`
+	ToleranceBps    uint32                     `json:"toleranceBps,omitempty"`
+	Options         []SessionOption            `json:"options"`
+	Addresses       []SessionAddress           `json:"addresses"`
+	Timeline        []SessionEvent             `json:"timeline"`
+	Option          int                        `json:"option"`             // the option paid furthest (-1: none)
+	Received        string                     `json:"received,omitempty"` // in its base units
+	Payments        []SessionPayment           `json:"payments"`
+	LatePayments    []SessionPayment           `json:"latePayments"`
+	ReleasedAt      *time.Time                 `json:"releasedAt,omitempty"`
+}
+
+// SessionCustomer is who pays.
+type SessionCustomer struct {
+	ID    string `json:"id"`
+	Email string `json:"email,omitempty"`
+	Name  string `json:"name,omitempty"`
+}
+
+// SessionOption is one way to pay a session.
+type SessionOption struct {
+	Currency string   `json:"currency"`
+	ChainID  chain.ID `json:"chainId"`
+	Decimals uint8    `json:"decimals"`
+	Due      string   `json:"due,omitempty"` // base units; empty: any amount
+	Address  uint64   `json:"address"`       // the session's address of the chain's family
+}
+
+// SessionAddress is an address a session holds.
+type SessionAddress struct {
+	Family  chain.Family `json:"family"`
+	ID      uint64       `json:"id"`
+	ChainID chain.ID     `json:"chainId"` // the chain it is bound on
+}
+
+// SessionEvent is a line of the timeline.
+type SessionEvent struct {
+	Type string    `json:"type"`
+	At   time.Time `json:"at"`
+}
+
+// SessionPayment is a deposit counted for a session (or late).
+type SessionPayment struct {
+	DepositID     string   `json:"depositId"`
+	ChainID       chain.ID `json:"chainId"`
+	Currency      string   `json:"currency"`
+	Amount        string   `json:"amount"` // decimal
+	Status        string   `json:"status"`
+	Confirmations uint64   `json:"confirmations"`
+	TxHash        string   `json:"txHash"`
 }

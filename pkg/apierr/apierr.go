@@ -46,6 +46,9 @@ const (
 	UnsupportedMediaType      Code = "UNSUPPORTED_MEDIA_TYPE"
 	Unavailable               Code = "SERVICE_UNAVAILABLE"
 	Internal                  Code = "INTERNAL_ERROR"
+	SessionNotFound           Code = "PAYMENT_SESSION_NOT_FOUND"
+	InvalidAmount             Code = "INVALID_AMOUNT"
+	RateUnavailable           Code = "RATE_UNAVAILABLE"
 )
 
 type entry struct {
@@ -58,6 +61,9 @@ var catalogue = map[Code]entry{
 	NoAvailableAddresses:      {http.StatusServiceUnavailable, "No available addresses"},
 	DepositReferenceNotFound:  {http.StatusNotFound, "Deposit reference not found"},
 	DepositNotFound:           {http.StatusNotFound, "Deposit not found"},
+	SessionNotFound:           {http.StatusNotFound, "Payment session not found"},
+	InvalidAmount:             {http.StatusBadRequest, "Invalid amount"},
+	RateUnavailable:           {http.StatusBadRequest, "Rate unavailable"},
 	EndpointNotFound:          {http.StatusNotFound, "Webhook endpoint not found"},
 	EventNotFound:             {http.StatusNotFound, "Event not found"},
 	NotFound:                  {http.StatusNotFound, "Not found"},

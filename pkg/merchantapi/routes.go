@@ -45,6 +45,7 @@ const (
 	IDDeposit                     // dep_ and 24 or 32 hex digits
 	IDEndpoint                    // we_ and 16 hex digits
 	IDEvent                       // evt_ and 24 hex digits
+	IDSession                     // ps_ and 32 hex digits
 )
 
 // Param is a path or query parameter.
@@ -163,6 +164,10 @@ func ValidatePathID(kind IDKind, v string) error {
 		if !eventIDPattern.MatchString(v) {
 			return apierr.New(apierr.EventNotFound, "no event %q", v)
 		}
+	case IDSession:
+		if !ValidSessionID(v) {
+			return apierr.New(apierr.SessionNotFound, "no payment session %q", v)
+		}
 	default:
 		return apierr.New(apierr.Internal, "path parameter of unknown kind %d", kind)
 	}
@@ -202,6 +207,8 @@ func (r *EndpointRequest) check(in *Input) error     { return r.Validate(in.Loop
 func (r *RotateSecretRequest) check(*Input) error    { _, err := r.Overlap(); return err }
 func (r *MerchantRequest) check(*Input) error        { return r.Validate() }
 func (r *ReassignAddressRequest) check(*Input) error { _, _, err := r.Parse(); return err }
+
+var pSession = Param{Name: "sessionId", In: "path", Type: "string", Desc: "Payment session id (ps_…)", Required: true, Kind: IDSession}
 
 // Routes is the merchant API.
 var Routes = []Route{
@@ -306,6 +313,17 @@ var Routes = []Route{
 		Params:  []Param{{Name: "format", In: "query", Type: "string", Enum: []string{FormatCSV, FormatNDJSON}, Desc: "Default csv"}, pFrom, pTo},
 		Status:  200, Response: "ExportRecord", Errors: []apierr.Code{apierr.InvalidParameter}, Stream: true,
 		Validate: func(in *Input) error { _, err := ParseExportQuery(in.Query); return err }},
+	{Name: "createPaymentSession", Method: http.MethodPost, Path: "/api/v1/payment-sessions",
+		Summary: "Make a payment session: an address of its own per protocol, the ways to pay (amounts per currency, or any amount), and a hosted checkout page",
+		Body:    "PaymentSessionRequest", Status: 201, Response: "PaymentSession",
+		Errors: []apierr.Code{apierr.ValidationFailed, apierr.UnsupportedCurrency, apierr.UnsupportedChain, apierr.InvalidAmount, apierr.RateUnavailable,
+			apierr.TooManyMetadataKeys, apierr.NoAvailableAddresses, apierr.InvalidJSON, apierr.IdempotencyKeyReused},
+		Validate: decode[PaymentSessionRequest]},
+	{Name: "listPaymentSessions", Method: http.MethodGet, Path: "/api/v1/payment-sessions", Summary: "List payment sessions, newest first",
+		Params: []Param{pPage, pLimit, {Name: "customerId", In: "query", Type: "string"}, {Name: "status", In: "query", Type: "string", Enum: SessionStatuses}},
+		Status: 200, Response: "PaymentSessionList", Errors: []apierr.Code{apierr.InvalidPagination, apierr.InvalidParameter}},
+	{Name: "getPaymentSession", Method: http.MethodGet, Path: "/api/v1/payment-sessions/{sessionId}", Summary: "Get a payment session, current",
+		Params: []Param{pSession}, Status: 200, Response: "PaymentSession", Errors: []apierr.Code{apierr.SessionNotFound}},
 	{Name: "createMerchant", Method: http.MethodPost, Path: "/admin/v1/merchants", Auth: AuthAdmin,
 		Summary: "Create a merchant and its API key (X-Admin-Key)", Body: "MerchantRequest", Status: 201, Response: "MerchantCreated",
 		Errors: []apierr.Code{apierr.ValidationFailed, apierr.InvalidJSON}, Validate: decode[MerchantRequest]},

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/inflowhq/inflow/apid/api"
+	"github.com/inflowhq/inflow/apid/checkout"
 	indexer "github.com/inflowhq/inflow/indexer/daemon"
 	ledgerd "github.com/inflowhq/inflow/ledgerd/daemon"
 	"github.com/inflowhq/inflow/ledgerd/store"
@@ -78,7 +79,13 @@ type Options struct {
 	// ClickHouseDSN puts history in ClickHouse: ledgerd runs the sink and
 	// apid answers analytics and exports from it. Empty: ledgerd's store.
 	ClickHouseDSN string
-	Logger        *slog.Logger
+	// PublicURL is the base of payment sessions' checkoutUrl (default: the
+	// merchant API's address).
+	PublicURL string
+	// SessionTick is how often payment sessions are brought up to date
+	// (default 250ms).
+	SessionTick time.Duration
+	Logger      *slog.Logger
 }
 
 // Stack is Inflow running in one process.
@@ -196,6 +203,10 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		chains = append(chains, devsol.ChainID)
 	}
 
+	sessionTick := o.SessionTick
+	if sessionTick <= 0 {
+		sessionTick = 250 * time.Millisecond
+	}
 	token := randomKey("it_")
 	if o.AdminKey == "" {
 		o.AdminKey = randomKey("adm_")
@@ -205,6 +216,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		DataDir: filepath.Join(o.DataDir, "ledgerd"), KafkaBrokers: brokers, HTTP: o.LedgerHTTP,
 		Chains: chains, Cooldown: ledgerd.Duration(o.Cooldown), InternalToken: token, AdminKey: o.AdminKey,
 		AllowLoopbackWebhooks: true, WebhookRetryBase: ledgerd.Duration(o.WebhookRetry), ClickHouseDSN: o.ClickHouseDSN, HTTPLimits: o.HTTPLimits,
+		PublicURL: o.PublicURL, SessionTick: ledgerd.Duration(sessionTick),
 	}, log.With("component", "ledgerd"), nil); err != nil {
 		return fail(err)
 	}
@@ -293,6 +305,10 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		local = append(local, s.Solana)
 	}
 	mux.Handle("/devnet/", devnet.ControlAPI(local...))
+	if o.PublicURL == "" {
+		s.Ledger.Sessions.SetPublicURL(s.APIURL)
+	}
+	mux.Handle("/checkout/", checkout.Handler(checkoutSource{s: s.Ledger.Sessions, table: s.Ledger.Table}, checkout.Options{Logger: log.With("component", "checkout")}))
 	mux.Handle("/", public)
 	s.run(ctx, "apid", func(ctx context.Context) error { return httpserver.Serve(ctx, ln, mux, hopts) })
 	return s, nil

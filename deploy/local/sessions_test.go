@@ -1,0 +1,255 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+type sessionView struct {
+	SessionID      string `json:"sessionId"`
+	Status         string `json:"status"`
+	CheckoutURL    string `json:"checkoutUrl"`
+	ExpiresAt      string `json:"expiresAt"`
+	AmountDue      *string
+	AmountReceived string
+	Currency       *string
+	PaymentOptions []struct {
+		Currency, ChainID, Protocol, Address string
+		Amount                               *string
+		PaymentURI                           string `json:"paymentUri"`
+		QRCodeURL                            string `json:"qrCodeUrl"`
+	} `json:"paymentOptions"`
+	Payments, LatePayments []struct {
+		DepositID, Amount, Currency, Status string
+	}
+	Timeline []struct{ Type, At string }
+}
+
+func (v sessionView) timeline() string {
+	var out []string
+	for _, e := range v.Timeline {
+		out = append(out, e.Type)
+	}
+	return strings.Join(out, " ")
+}
+
+func httpGet(t *testing.T, url string) (int, string, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), b
+}
+
+// TestPaymentSessionLifecycle is a payment session on the EVM devnet
+// through the all-in-one command: created, pending once its checkout page
+// is opened, initiated when a payment is seen, attempted when an
+// underpayment confirms, completed by the top-up; the payments are the
+// customer's deposits (their reference is the customer id); bad input is
+// refused with a code and makes nothing; another merchant sees nothing.
+func TestPaymentSessionLifecycle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	c := startInflow(t, "--admin-key", "adm_sessionsessionsession1")
+	devnet := &client{t: t, base: c.base}
+	var e struct{ Code string }
+	for _, bad := range []struct {
+		body map[string]any
+		code string
+	}{
+		{map[string]any{"customer": map[string]any{"id": "cust_ada"}, "amounts": map[string]any{"USDT": "0"}, "returnUrl": "http://127.0.0.1:9/"}, "INVALID_AMOUNT"},
+		{map[string]any{"customer": map[string]any{"id": "cust_ada"}, "amounts": map[string]any{"USDT": "-2"}, "returnUrl": "http://127.0.0.1:9/"}, "INVALID_AMOUNT"},
+		{map[string]any{"customer": map[string]any{"id": "cust_ada"}, "amounts": map[string]any{"USDT": "1.0000001"}, "returnUrl": "http://127.0.0.1:9/"}, "INVALID_AMOUNT"},
+		{map[string]any{"customer": map[string]any{"id": "cust_ada"}, "amounts": map[string]any{"XYZ": "1"}, "returnUrl": "http://127.0.0.1:9/"}, "UNSUPPORTED_CURRENCY"},
+		{map[string]any{"customer": map[string]any{"id": "cust_ada"}, "amounts": map[string]any{"EUR": "10"}, "returnUrl": "http://127.0.0.1:9/"}, "RATE_UNAVAILABLE"},
+		{map[string]any{"customer": map[string]any{"id": "cust_ada"}, "amounts": map[string]any{"USDT": "1"}, "returnUrl": "http://127.0.0.1:9/", "expiresIn": 30}, "VALIDATION_ERROR"},
+		{map[string]any{"customer": map[string]any{"id": "cust_ada"}, "amounts": map[string]any{"USDT": "1"}, "returnUrl": "http://127.0.0.1:9/", "expiresIn": 8 * 24 * 3600}, "VALIDATION_ERROR"},
+		{map[string]any{"customer": map[string]any{"id": "cust_ada"}, "amounts": map[string]any{"USDT": "1"}, "returnUrl": "http://127.0.0.1:9/",
+			"metadata": map[string]any{"a": 1, "b": 1, "c": 1, "d": 1, "e": 1, "f": 1, "g": 1, "h": 1, "i": 1, "j": 1, "k": 1}}, "TOO_MANY_METADATA_KEYS"},
+		{map[string]any{"customer": map[string]any{"id": ""}, "returnUrl": "http://127.0.0.1:9/"}, "VALIDATION_ERROR"},
+		{map[string]any{"customer": map[string]any{"id": "cust_ada"}, "returnUrl": "ftp://x/"}, "VALIDATION_ERROR"},
+		{map[string]any{"customer": map[string]any{"id": "cust_ada"}, "amounts": map[string]any{"BTC": "1"}, "chainIds": []string{"ethereum"}, "returnUrl": "http://127.0.0.1:9/"}, "UNSUPPORTED_CHAIN"},
+	} {
+		if st := c.do("POST", "/api/v1/payment-sessions", bad.body, &e); st != 400 || e.Code != bad.code {
+			t.Errorf("%v: %d %s, want 400 %s", bad.body, st, e.Code, bad.code)
+		}
+	}
+	var list struct {
+		Data []sessionView
+	}
+	if c.do("GET", "/api/v1/payment-sessions", nil, &list); len(list.Data) != 0 {
+		t.Fatalf("refused requests made sessions: %+v", list.Data)
+	}
+	var ps sessionView
+	st := c.do("POST", "/api/v1/payment-sessions", map[string]any{"customer": map[string]any{"id": "cust_ada", "email": "ada@example.com"},
+		"product": "plan-pro", "amounts": map[string]any{"USDT": "15.5"}, "chainIds": []string{"evm-devnet"}, "returnUrl": "http://127.0.0.1:9/thanks",
+		"expiresIn": 900, "metadata": map[string]any{"order": "o-1"}}, &ps)
+	if st != 201 || ps.Status != "created" || !strings.HasPrefix(ps.SessionID, "ps_") || len(ps.SessionID) != 35 || ps.CheckoutURL != c.base+"/checkout/"+ps.SessionID ||
+		len(ps.PaymentOptions) != 1 || ps.timeline() != "created" {
+		t.Fatalf("create: %d %+v", st, ps)
+	}
+	o := ps.PaymentOptions[0]
+	if o.Currency != "USDT" || o.ChainID != "evm-devnet" || o.Protocol != "evm" || o.Amount == nil || *o.Amount != "15.5" ||
+		o.PaymentURI != "ethereum:0x00000000000000000000000000000000000A5D70@1337/transfer?address="+o.Address+"&uint256=15500000" ||
+		o.QRCodeURL != c.base+"/checkout/"+ps.SessionID+"/qr/0.png" {
+		t.Errorf("payment option %+v", o)
+	}
+	get := func() sessionView {
+		var v sessionView
+		if st := c.do("GET", "/api/v1/payment-sessions/"+ps.SessionID, nil, &v); st != 200 {
+			t.Fatalf("get: %d", st)
+		}
+		return v
+	}
+	// The checkout page: opening it makes the session pending.
+	code, ctype, page := httpGet(t, ps.CheckoutURL)
+	if code != 200 || !strings.HasPrefix(ctype, "text/html") || !strings.Contains(string(page), o.Address) {
+		t.Fatalf("checkout page: %d %s", code, ctype)
+	}
+	if v := get(); v.Status != "pending" {
+		t.Fatalf("after the page opened: %s", v.Status)
+	}
+	if code, ctype, _ := httpGet(t, o.QRCodeURL); code != 200 || ctype != "image/png" {
+		t.Errorf("QR code: %d %s", code, ctype)
+	}
+	send := func(amount string) {
+		var r struct{ TxHash string }
+		if st := devnet.do("POST", "/devnet/evm-devnet/transfer", map[string]any{"to": o.Address, "currency": "USDT", "amount": amount}, &r); st != 200 {
+			t.Fatalf("transfer: %d", st)
+		}
+	}
+	mine := func(n int) {
+		if st := devnet.do("POST", "/devnet/evm-devnet/mine", map[string]any{"blocks": n}, nil); st != 200 {
+			t.Fatalf("mine: %d", st)
+		}
+	}
+	waitFor := func(status string) sessionView {
+		t.Helper()
+		var v sessionView
+		eventually(t, "session "+status, func() bool { v = get(); return v.Status == status })
+		return v
+	}
+	send("10")
+	mine(1)
+	waitFor("initiated")
+	mine(3) // credit depth 3: the 10 confirms, short of 15.5
+	v := waitFor("attempted")
+	if v.AmountReceived != "10" || v.AmountDue == nil || *v.AmountDue != "15.5" {
+		t.Errorf("attempted: received %s of %v", v.AmountReceived, v.AmountDue)
+	}
+	send("5.5")
+	mine(1)
+	mine(3)
+	v = waitFor("completed")
+	if v.AmountReceived != "15.5" || len(v.Payments) != 2 || v.timeline() != "created pending initiated attempted completed" {
+		t.Errorf("completed: received %s, payments %+v, timeline %s", v.AmountReceived, v.Payments, v.timeline())
+	}
+	_, _, sb := httpGet(t, c.base+"/checkout/"+ps.SessionID+"/status")
+	var pub map[string]any
+	json.Unmarshal(sb, &pub)
+	if pub["status"] != "completed" || pub["returnUrl"] != "http://127.0.0.1:9/thanks?sessionId="+ps.SessionID || pub["customer"] != nil || pub["metadata"] != nil {
+		t.Errorf("public status %v", pub)
+	}
+	// The payments are the customer's deposits: their reference is the
+	// customer id, and their balance holds them.
+	var deps depositList
+	c.do("GET", "/api/v1/deposits?depositReference=cust_ada", nil, &deps)
+	if len(deps.Data) != 2 {
+		t.Errorf("the customer's deposits: %+v", deps.Data)
+	}
+	var bal struct {
+		Data []struct{ Currency, Pending, Available, Total string }
+	}
+	c.do("GET", "/api/v1/balances?depositReference=cust_ada", nil, &bal)
+	if len(bal.Data) != 1 || bal.Data[0].Currency != "USDT" {
+		t.Errorf("balances %+v", bal)
+	}
+	// Another merchant sees none of it.
+	admin := &client{t: t, base: c.base}
+	var m struct{ APIKey string }
+	req, _ := http.NewRequest("POST", c.base+"/admin/v1/merchants", strings.NewReader(`{"name":"other","live":false}`))
+	req.Header.Set("X-Admin-Key", "adm_sessionsessionsession1")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&m)
+	resp.Body.Close()
+	_ = admin
+	if m.APIKey == "" {
+		t.Fatalf("a second merchant: %d", resp.StatusCode)
+	}
+	other := &client{t: t, base: c.base, key: m.APIKey}
+	if st := other.do("GET", "/api/v1/payment-sessions/"+ps.SessionID, nil, &e); st != 404 || e.Code != "PAYMENT_SESSION_NOT_FOUND" {
+		t.Errorf("another merchant's get: %d %s", st, e.Code)
+	}
+	var ol struct{ Data []sessionView }
+	if other.do("GET", "/api/v1/payment-sessions?customerId=cust_ada", nil, &ol); len(ol.Data) != 0 {
+		t.Errorf("another merchant lists %d sessions", len(ol.Data))
+	}
+	if st := c.do("GET", "/api/v1/payment-sessions/ps_"+strings.Repeat("0", 32), nil, &e); st != 404 {
+		t.Errorf("an unknown session: %d", st)
+	}
+	if st := c.do("GET", "/api/v1/payment-sessions/..%2Fx", nil, &e); st != 404 {
+		t.Errorf("a malformed id: %d", st)
+	}
+	var mine2 struct{ Data []sessionView }
+	if c.do("GET", "/api/v1/payment-sessions?customerId=cust_ada&status=completed", nil, &mine2); len(mine2.Data) != 1 {
+		t.Errorf("list by customer and status: %d", len(mine2.Data))
+	}
+}
+
+// TestPaymentSessionExpiry: a session no one pays expires (the shortest,
+// 60 s), and money that reaches its address afterwards is not lost: it is
+// the customer's deposit, listed in the session's latePayments, and the
+// session stays expired.
+func TestPaymentSessionExpiry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: waits a minute for the session to expire")
+	}
+	t.Parallel()
+	c := startInflow(t)
+	devnet := &client{t: t, base: c.base}
+	var ps sessionView
+	if st := c.do("POST", "/api/v1/payment-sessions", map[string]any{"customer": map[string]any{"id": "cust_bob"}, "amounts": map[string]any{"USDT": "3"},
+		"chainIds": []string{"evm-devnet"}, "returnUrl": "http://127.0.0.1:9/", "expiresIn": 60}, &ps); st != 201 {
+		t.Fatalf("create: %d", st)
+	}
+	get := func() sessionView {
+		var v sessionView
+		c.do("GET", "/api/v1/payment-sessions/"+ps.SessionID, nil, &v)
+		return v
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for get().Status != "expired" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the session did not expire: %+v", get())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if st := devnet.do("POST", "/devnet/evm-devnet/transfer", map[string]any{"to": ps.PaymentOptions[0].Address, "currency": "USDT", "amount": "3"}, nil); st != 200 {
+		t.Fatalf("transfer: %d", st)
+	}
+	devnet.do("POST", "/devnet/evm-devnet/mine", map[string]any{"blocks": 4}, nil)
+	var v sessionView
+	eventually(t, "the late payment", func() bool { v = get(); return len(v.LatePayments) == 1 })
+	if v.Status != "expired" || len(v.Payments) != 0 || v.LatePayments[0].Amount != "3" || !strings.HasSuffix(v.timeline(), "expired late_payment") {
+		t.Errorf("after the late payment: %s, payments %+v, late %+v, timeline %s", v.Status, v.Payments, v.LatePayments, v.timeline())
+	}
+	var deps depositList
+	c.do("GET", "/api/v1/deposits?depositReference=cust_bob", nil, &deps)
+	if len(deps.Data) != 1 || deps.Data[0].Amount != "3" {
+		t.Errorf("the late payment is not the customer's deposit: %+v", deps.Data)
+	}
+	fmt.Fprint(io.Discard, v)
+}
