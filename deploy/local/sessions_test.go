@@ -1,8 +1,8 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -38,6 +38,20 @@ func (v sessionView) timeline() string {
 	return strings.Join(out, " ")
 }
 
+// sessionSeen returns the session events received for a session, by type,
+// with their data.
+func (rc *receiver) sessionSeen(id string) map[string]map[string]any {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	out := map[string]map[string]any{}
+	for _, ev := range rc.events {
+		if d, _ := ev["data"].(map[string]any); d["sessionId"] == id {
+			out[ev["type"].(string)] = d
+		}
+	}
+	return out
+}
+
 func httpGet(t *testing.T, url string) (int, string, []byte) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -61,6 +75,12 @@ func TestPaymentSessionLifecycle(t *testing.T) {
 	}
 	c := startInflow(t, "--admin-key", "adm_sessionsessionsession1")
 	devnet := &client{t: t, base: c.base}
+	rc := newReceiver(t)
+	var ep struct{ ID, Secret string }
+	if st := c.do("POST", "/api/v1/webhooks/endpoints", map[string]any{"url": rc.srv.URL + "/hooks"}, &ep); st != 201 {
+		t.Fatalf("create endpoint: %d", st)
+	}
+	rc.secret, _ = base64.StdEncoding.DecodeString(strings.TrimPrefix(ep.Secret, "whsec_"))
 	var e struct{ Code string }
 	for _, bad := range []struct {
 		body map[string]any
@@ -159,6 +179,24 @@ func TestPaymentSessionLifecycle(t *testing.T) {
 	if pub["status"] != "completed" || pub["returnUrl"] != "http://127.0.0.1:9/thanks?sessionId="+ps.SessionID || pub["customer"] != nil || pub["metadata"] != nil {
 		t.Errorf("public status %v", pub)
 	}
+	// Signed webhooks for every status reached, with the amounts.
+	eventually(t, "the session's webhooks", func() bool {
+		got := rc.sessionSeen(ps.SessionID)
+		return got["payment_session.pending"] != nil && got["payment_session.initiated"] != nil && got["payment_session.attempted"] != nil &&
+			got["payment_session.completed"] != nil
+	})
+	done := rc.sessionSeen(ps.SessionID)["payment_session.completed"]
+	if done["amountReceived"] != "15.5" || done["amountDue"] != "15.5" || done["status"] != "completed" {
+		t.Errorf("payment_session.completed data: %v", done)
+	}
+	if att := rc.sessionSeen(ps.SessionID)["payment_session.attempted"]; att["amountReceived"] != "10" {
+		t.Errorf("payment_session.attempted data: %v", att)
+	}
+	rc.mu.Lock()
+	if len(rc.bad) > 0 {
+		t.Errorf("webhooks that failed verification: %v", rc.bad)
+	}
+	rc.mu.Unlock()
 	// The payments are the customer's deposits: their reference is the
 	// customer id, and their balance holds them.
 	var deps depositList
@@ -220,6 +258,12 @@ func TestPaymentSessionExpiry(t *testing.T) {
 	t.Parallel()
 	c := startInflow(t)
 	devnet := &client{t: t, base: c.base}
+	rc := newReceiver(t)
+	var ep struct{ ID, Secret string }
+	if st := c.do("POST", "/api/v1/webhooks/endpoints", map[string]any{"url": rc.srv.URL + "/hooks"}, &ep); st != 201 {
+		t.Fatalf("create endpoint: %d", st)
+	}
+	rc.secret, _ = base64.StdEncoding.DecodeString(strings.TrimPrefix(ep.Secret, "whsec_"))
 	var ps sessionView
 	if st := c.do("POST", "/api/v1/payment-sessions", map[string]any{"customer": map[string]any{"id": "cust_bob"}, "amounts": map[string]any{"USDT": "3"},
 		"chainIds": []string{"evm-devnet"}, "returnUrl": "http://127.0.0.1:9/", "expiresIn": 60}, &ps); st != 201 {
@@ -251,5 +295,11 @@ func TestPaymentSessionExpiry(t *testing.T) {
 	if len(deps.Data) != 1 || deps.Data[0].Amount != "3" {
 		t.Errorf("the late payment is not the customer's deposit: %+v", deps.Data)
 	}
-	fmt.Fprint(io.Discard, v)
+	eventually(t, "payment_session.expired and .late_payment", func() bool {
+		got := rc.sessionSeen(ps.SessionID)
+		return got["payment_session.expired"] != nil && got["payment_session.late_payment"] != nil
+	})
+	if late := rc.sessionSeen(ps.SessionID)["payment_session.late_payment"]; late["status"] != "expired" {
+		t.Errorf("late_payment data: %v", late)
+	}
 }

@@ -177,19 +177,20 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error
 		pdb.Close()
 		return nil, err
 	}
-	chains := cfg.Chains
-	if len(chains) == 0 {
-		for _, c := range table.Chains {
-			chains = append(chains, c.ID)
-		}
-	}
-	d.Sessions = sessions.New(d.DB, d.Reg, table, chains, sessions.Config{PublicURL: cfg.PublicURL, Logger: log.With("component", "sessions")})
 	d.Hooks, err = webhook.New(d.DB, webhook.Options{Base: time.Duration(cfg.WebhookRetryBase), MaxAge: time.Duration(cfg.WebhookMaxAge),
 		AllowLoopbackHTTP: cfg.AllowLoopbackWebhooks, Logger: log.With("component", "webhook"), Registerer: reg})
 	if err != nil {
 		pdb.Close()
 		return nil, err
 	}
+	chains := cfg.Chains
+	if len(chains) == 0 {
+		for _, c := range table.Chains {
+			chains = append(chains, c.ID)
+		}
+	}
+	d.Sessions = sessions.New(d.DB, d.Reg, table, chains, sessions.Config{PublicURL: cfg.PublicURL, Logger: log.With("component", "sessions"),
+		Emit: d.Hooks.Enqueue, Emitted: d.Hooks.Wake})
 	return d, nil
 }
 

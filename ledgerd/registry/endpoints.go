@@ -29,11 +29,11 @@ func NewSecret() string {
 // endpoint lists each event type once.
 func (r *Registry) CreateEndpoint(b *store.Batch, merchant, url string, evs []string) (*store.Endpoint, error) {
 	if len(evs) == 0 {
-		evs = append([]string(nil), events.DepositEventTypes...)
+		evs = append([]string(nil), events.WebhookEventTypes...)
 	}
 	for i, e := range evs {
-		if !slices.Contains(events.DepositEventTypes, e) {
-			return nil, apierr.New(apierr.ValidationFailed, "unknown event type %q (want one of %s)", e, strings.Join(events.DepositEventTypes, ", "))
+		if !slices.Contains(events.WebhookEventTypes, e) {
+			return nil, apierr.New(apierr.ValidationFailed, "unknown event type %q (want one of %s)", e, strings.Join(events.WebhookEventTypes, ", "))
 		}
 		if slices.Contains(evs[:i], e) {
 			return nil, apierr.New(apierr.ValidationFailed, "event type %q is listed twice", e)

@@ -3,6 +3,7 @@ package sessions
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -34,6 +35,10 @@ type Config struct {
 	Grace  time.Duration
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Emit stores an event in b for the merchant's webhook endpoints
+	// (webhook.Service.Enqueue); Emitted runs after the batch is durable.
+	Emit    func(b *store.Batch, merchant, id, typ string, body []byte) (int, error)
+	Emitted func()
 }
 
 // Service keeps the payment sessions: it makes them (binding an address
@@ -217,7 +222,7 @@ func (s *Service) List(merchant, customer, status string, p merchantapi.Page) ([
 // Opened records that the checkout page was opened: a created session is
 // pending.
 func (s *Service) Opened(id string) error {
-	return s.db.Write(func(b *store.Batch) error {
+	err := s.db.Write(func(b *store.Batch) error {
 		sess, err := s.load(b, "", id)
 		if err != nil {
 			return err
@@ -226,9 +231,15 @@ func (s *Service) Opened(id string) error {
 			return nil
 		}
 		sess.Opened = true
-		s.advance(sess, s.o.Now().UTC())
+		if err := s.advance(b, sess, s.o.Now().UTC()); err != nil {
+			return err
+		}
 		return s.put(b, sess)
 	})
+	if err == nil && s.o.Emitted != nil {
+		s.o.Emitted()
+	}
+	return err
 }
 
 // Tick follows every open session: their payments, their status, their
@@ -245,6 +256,9 @@ func (s *Service) Tick(ctx context.Context) error {
 		if err := s.db.Write(func(b *store.Batch) error { return s.follow(b, id) }); err != nil {
 			s.o.Logger.Warn("payment session", "session", id, "err", err)
 		}
+	}
+	if len(ids) > 0 && s.o.Emitted != nil {
+		s.o.Emitted()
 	}
 	return nil
 }
@@ -313,9 +327,14 @@ func (s *Service) follow(b *store.Batch, id string) error {
 	now := s.o.Now().UTC()
 	newLate := len(late) > len(sess.LatePayments)
 	sess.Payments, sess.LatePayments = nonNil(pays), nonNil(late)
-	s.advance(sess, now)
+	if err := s.advance(b, sess, now); err != nil {
+		return err
+	}
 	if newLate {
 		sess.Timeline = append(sess.Timeline, store.SessionEvent{Type: "late_payment", At: now})
+		if err := s.emit(b, sess, "late_payment", now); err != nil {
+			return err
+		}
 	}
 	ended := sess.Status == StatusCompleted || sess.Status == StatusExpired
 	if ended && sess.ReleasedAt == nil && now.After(s.endedAt(sess).Add(s.o.Grace)) {
@@ -349,8 +368,9 @@ func (s *Service) endedAt(sess *store.Session) time.Time {
 	return sess.ExpiresAt
 }
 
-// advance evaluates the session's payments and records a status change.
-func (s *Service) advance(sess *store.Session, now time.Time) {
+// advance evaluates the session's payments and records a status change,
+// with its event.
+func (s *Service) advance(b *store.Batch, sess *store.Session, now time.Time) error {
 	opts := make([]Option, len(sess.Options))
 	for i, o := range sess.Options {
 		due := chain.Amount{}
@@ -379,7 +399,40 @@ func (s *Service) advance(sess *store.Session, now time.Time) {
 	if st.Status != sess.Status {
 		sess.Status = st.Status
 		sess.Timeline = append(sess.Timeline, store.SessionEvent{Type: st.Status, At: now})
+		return s.emit(b, sess, st.Status, now)
 	}
+	return nil
+}
+
+// sessionEvent is a payment session's webhook event: the session as the
+// API shows it, with its amounts due and received.
+type sessionEvent struct {
+	ID         string         `json:"id"`
+	Type       string         `json:"type"`
+	CreatedAt  events.APITime `json:"createdAt"`
+	MerchantID string         `json:"merchantId"`
+	Data       *View          `json:"data"`
+}
+
+// emit stores the event of what just happened to the session (its
+// timeline's last line) for the merchant's endpoints.
+func (s *Service) emit(b *store.Batch, sess *store.Session, what string, now time.Time) error {
+	if s.o.Emit == nil {
+		return nil
+	}
+	v, err := s.view(b, sess)
+	if err != nil {
+		return err
+	}
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d", sess.ID, what, len(sess.Timeline))))
+	ev := sessionEvent{ID: "evt_" + hex.EncodeToString(h[:12]), Type: "payment_session." + what, CreatedAt: events.APITime{Time: now},
+		MerchantID: sess.Merchant, Data: v}
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	_, err = s.o.Emit(b, sess.Merchant, ev.ID, ev.Type, body)
+	return err
 }
 
 // View is a session as the API answers it.

@@ -151,13 +151,17 @@ func deliveryID(eventID, endpointID, nonce string) string {
 // enqueue creates a delivery of an event to an endpoint, unless one with the
 // same id exists (a redelivered event).
 func (s *Service) enqueue(b *store.Batch, ep *store.Endpoint, ev *events.DepositEvent, nonce string) (bool, error) {
-	id := deliveryID(ev.ID, ep.ID, nonce)
+	return s.enqueueID(b, ep, ev.ID, ev.Type, nonce)
+}
+
+func (s *Service) enqueueID(b *store.Batch, ep *store.Endpoint, eventID, eventType, nonce string) (bool, error) {
+	id := deliveryID(eventID, ep.ID, nonce)
 	k := store.DeliveryKey(id)
 	if ok, err := store.Has(b, k); err != nil || ok {
 		return false, err
 	}
 	now := s.o.Now().UTC()
-	d := store.Delivery{ID: id, EndpointID: ep.ID, Merchant: ep.Merchant, EventID: ev.ID, EventType: ev.Type,
+	d := store.Delivery{ID: id, EndpointID: ep.ID, Merchant: ep.Merchant, EventID: eventID, EventType: eventType,
 		Status: "pending", Attempts: []store.Attempt{}, CreatedAt: now, NextAt: &now}
 	if err := b.PutJSON(k, d); err != nil {
 		return false, err
@@ -175,6 +179,33 @@ func subscribed(ep *store.Endpoint, typ string) bool {
 		}
 	}
 	return false
+}
+
+// Enqueue stores an event other than a deposit's (a payment session's) in
+// b and makes its deliveries to the merchant's endpoints subscribed to its
+// type; body is the signed payload. Wake the sender once b is committed.
+func (s *Service) Enqueue(b *store.Batch, merchant, eventID, eventType string, body []byte) (int, error) {
+	if err := b.Set(store.EventKey(eventID), body, nil); err != nil {
+		return 0, err
+	}
+	eps, err := registry.EndpointsOf(b, merchant)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range eps {
+		if !subscribed(&eps[i], eventType) {
+			continue
+		}
+		ok, err := s.enqueueID(b, &eps[i], eventID, eventType, "")
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Dispatch consumes inflow.deposits and creates deliveries until ctx ends.

@@ -16,6 +16,15 @@ const (
 // DepositEventTypes lists every deposit event type.
 var DepositEventTypes = []string{DepositPending, DepositConfirmed, DepositCompleted, DepositOrphaned}
 
+// SessionEventTypes lists every payment-session event type: a status
+// reached, or a payment after the session expired.
+var SessionEventTypes = []string{"payment_session.pending", "payment_session.initiated", "payment_session.attempted",
+	"payment_session.completed", "payment_session.expired", "payment_session.late_payment"}
+
+// WebhookEventTypes are every event a webhook endpoint may take (a new
+// endpoint takes them all unless it names some).
+var WebhookEventTypes = append(append([]string(nil), DepositEventTypes...), SessionEventTypes...)
+
 // Deposit is the public deposit object: the `data` of every deposit event and
 // what the merchant API returns. Amounts are decimal strings in currency
 // units; times are RFC 3339 with milliseconds, UTC.

@@ -368,8 +368,8 @@ func (r *EndpointRequest) Validate(allowLoopbackHTTP bool) error {
 	}
 	seen := map[string]bool{}
 	for _, e := range r.Events {
-		if !slices.Contains(events.DepositEventTypes, e) {
-			return apierr.New(apierr.ValidationFailed, "unknown event type %q (want one of %s)", e, strings.Join(events.DepositEventTypes, ", "))
+		if !slices.Contains(events.WebhookEventTypes, e) {
+			return apierr.New(apierr.ValidationFailed, "unknown event type %q (want one of %s)", e, strings.Join(events.WebhookEventTypes, ", "))
 		}
 		if seen[e] {
 			return apierr.New(apierr.ValidationFailed, "event type %q is listed twice", e)
