@@ -1,13 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"encoding/base64"
+	"image/png"
+	"net/http/httptest"
+
+	"github.com/chromedp/chromedp"
+	"github.com/makiuchi-d/gozxing"
+	gzqr "github.com/makiuchi-d/gozxing/qrcode"
+
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/inflowhq/inflow/pkg/testenv/browser"
 )
 
 type sessionView struct {
@@ -302,4 +312,83 @@ func TestPaymentSessionExpiry(t *testing.T) {
 	if late := rc.sessionSeen(ps.SessionID)["payment_session.late_payment"]; late["status"] != "expired" {
 		t.Errorf("late_payment data: %v", late)
 	}
+}
+
+// TestCheckoutInABrowser is the customer's side in headless Chromium: the
+// checkout page of a real session on bin/inflow, its address, amount and
+// QR code (decoded back to the payment URI), the status following a devnet
+// payment live, and the redirect to the shop's returnUrl on completion.
+func TestCheckoutInABrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: starts Chromium")
+	}
+	c := startInflow(t)
+	devnet := &client{t: t, base: c.base}
+	shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, `<!doctype html><title>Thanks</title><link rel="icon" href="data:,"><h1>Thanks</h1>`)
+	}))
+	defer shop.Close()
+	var ps sessionView
+	if st := c.do("POST", "/api/v1/payment-sessions", map[string]any{"customer": map[string]any{"id": "cust_eve"}, "amounts": map[string]any{"USDT": "7.25"},
+		"chainIds": []string{"evm-devnet"}, "returnUrl": shop.URL + "/thanks"}, &ps); st != 201 {
+		t.Fatalf("create: %d", st)
+	}
+	b := browser.New(t)
+	if err := chromedp.Do(b.Ctx, chromedp.Navigate(ps.CheckoutURL)); err != nil {
+		t.Fatal(err)
+	}
+	read := func(js string) string {
+		t.Helper()
+		v, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return v
+	}
+	addr := read(`document.getElementById("addr-0").textContent`)
+	amount := read(`document.querySelector('[data-option="0"] .value').textContent`)
+	src := read(`document.querySelector('[data-option="0"] img.qr').src`)
+	o := ps.PaymentOptions[0]
+	if addr != o.Address || amount != "7.25" || src != o.QRCodeURL {
+		t.Errorf("the page shows %q, %q, %q", addr, amount, src)
+	}
+	_, _, qr := httpGet(t, src)
+	if got := decodeQR(t, qr); got != o.PaymentURI {
+		t.Errorf("the QR code says %q, want %q", got, o.PaymentURI)
+	}
+	status := func() string { return read(`document.getElementById("status").dataset.status`) }
+	eventually(t, "pending on the page", func() bool { return status() == "pending" })
+	t.Logf("screenshot: %s", b.Screenshot(t, "checkout-devnet-pending"))
+	if st := devnet.do("POST", "/devnet/evm-devnet/transfer", map[string]any{"to": addr, "currency": "USDT", "amount": "7.25"}, nil); st != 200 {
+		t.Fatalf("transfer: %d", st)
+	}
+	devnet.do("POST", "/devnet/evm-devnet/mine", map[string]any{"blocks": 1}, nil)
+	eventually(t, "initiated on the page", func() bool { return status() == "initiated" })
+	t.Logf("screenshot: %s", b.Screenshot(t, "checkout-devnet-initiated"))
+	devnet.do("POST", "/devnet/evm-devnet/mine", map[string]any{"blocks": 3}, nil)
+	eventually(t, "the redirect to the shop", func() bool {
+		loc, _ := chromedp.Run(b.Ctx, chromedp.Location())
+		return loc == shop.URL+"/thanks?sessionId="+ps.SessionID
+	})
+	if errs := b.Errors(); len(errs) > 0 {
+		t.Errorf("page errors: %v", errs)
+	}
+}
+
+func decodeQR(t *testing.T, b []byte) string {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := gzqr.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.GetText()
 }
