@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"image/png"
+	"math/big"
 	"net/http/httptest"
 
 	"github.com/chromedp/chromedp"
@@ -221,6 +222,21 @@ func TestPaymentSessionLifecycle(t *testing.T) {
 	if len(bal.Data) != 1 || bal.Data[0].Currency != "USDT" {
 		t.Errorf("balances %+v", bal)
 	}
+	// By customer (the same as by reference) and by product.
+	var byCust, byProduct struct {
+		Data []struct{ Product, DepositReference, Currency, Pending, Available string }
+	}
+	c.do("GET", "/api/v1/balances?customerId=cust_ada", nil, &byCust)
+	if len(byCust.Data) != 1 || byCust.Data[0].Currency != "USDT" {
+		t.Errorf("balances by customer %+v", byCust)
+	}
+	c.do("GET", "/api/v1/balances?product=plan-pro&customerId=cust_ada", nil, &byProduct)
+	if len(byProduct.Data) != 1 || byProduct.Data[0].Product != "plan-pro" || byProduct.Data[0].Currency != "USDT" {
+		t.Fatalf("balances by product %+v", byProduct)
+	}
+	if p := byProduct.Data[0]; new(big.Rat).Add(rat(p.Pending), rat(p.Available)).Cmp(rat("15.5")) != 0 {
+		t.Errorf("the product's balance %+v, want 15.5 in all", p)
+	}
 	// Another merchant sees none of it.
 	admin := &client{t: t, base: c.base}
 	var m struct{ APIKey string }
@@ -391,4 +407,12 @@ func decodeQR(t *testing.T, b []byte) string {
 		t.Fatal(err)
 	}
 	return res.GetText()
+}
+
+func rat(s string) *big.Rat {
+	r, ok := new(big.Rat).SetString(s)
+	if !ok {
+		return new(big.Rat).SetInt64(-1)
+	}
+	return r
 }

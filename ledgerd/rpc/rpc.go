@@ -692,6 +692,16 @@ func (s *Server) balances(r *http.Request, merchant string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if bq.Product != "" {
+		if s.sessions == nil {
+			return nil, apierr.New(apierr.Unavailable, "payment sessions are not served by this ledgerd")
+		}
+		data, err := s.sessions.ProductBalances(merchant, bq.Reference, bq.Product, bq.Currency)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"data": data}, nil
+	}
 	if bq.Reference != nil {
 		// A reference that does not exist is not found, not empty.
 		if _, err := registry.GetReference(s.db, merchant, *bq.Reference); err != nil {

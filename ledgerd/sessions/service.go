@@ -544,3 +544,88 @@ func joinIDs(ids []chain.ID) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// ProductBalance is what a product's sessions were paid, per currency:
+// pending (payments pending or confirmed) and available (completed).
+type ProductBalance struct {
+	Product          string `json:"product"`
+	DepositReference string `json:"depositReference,omitempty"`
+	Currency         string `json:"currency"`
+	Pending          string `json:"pending"`
+	Available        string `json:"available"`
+}
+
+// ProductBalances sums the payments of a merchant's sessions for a product
+// (of one customer if customer is not nil), per currency across chains,
+// exactly. Late payments are the customer's, not the product's.
+func (s *Service) ProductBalances(merchant string, customer *string, product, currency string) ([]ProductBalance, error) {
+	type sum struct {
+		pending, avail *big.Rat
+		decimals       uint8
+	}
+	sums := map[string]*sum{}
+	err := store.Scan(s.db, store.SessionPrefix(merchant), false, func(_, v []byte) (bool, error) {
+		sess := &store.Session{}
+		if err := json.Unmarshal(v, sess); err != nil {
+			return false, err
+		}
+		if sess.Product != product || customer != nil && sess.Customer.ID != *customer {
+			return true, nil
+		}
+		for _, p := range sess.Payments {
+			if currency != "" && !strings.EqualFold(p.Currency, currency) || p.Status == "orphaned" {
+				continue
+			}
+			v, ok := new(big.Rat).SetString(p.Amount)
+			if !ok {
+				continue
+			}
+			dec := uint8(0)
+			for _, o := range sess.Options {
+				if o.ChainID == p.ChainID && o.Currency == p.Currency {
+					dec = o.Decimals
+				}
+			}
+			t := sums[p.Currency]
+			if t == nil {
+				t = &sum{pending: new(big.Rat), avail: new(big.Rat)}
+				sums[p.Currency] = t
+			}
+			t.decimals = max(t.decimals, dec)
+			if p.Status == "completed" {
+				t.avail.Add(t.avail, v)
+			} else {
+				t.pending.Add(t.pending, v)
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := []ProductBalance{}
+	curs := make([]string, 0, len(sums))
+	for c := range sums {
+		curs = append(curs, c)
+	}
+	sort.Strings(curs)
+	for _, c := range curs {
+		t := sums[c]
+		pb := ProductBalance{Product: product, Currency: c, Pending: ratDecimal(t.pending, t.decimals), Available: ratDecimal(t.avail, t.decimals)}
+		if customer != nil {
+			pb.DepositReference = *customer
+		}
+		out = append(out, pb)
+	}
+	return out, nil
+}
+
+// ratDecimal writes an exact decimal with at most decimals places, no
+// trailing zeros.
+func ratDecimal(r *big.Rat, decimals uint8) string {
+	s := r.FloatString(int(decimals))
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
+}

@@ -481,19 +481,31 @@ func ParseSearch(q url.Values) (string, error) {
 
 // BalanceQuery is the filter of GET /api/v1/balances.
 type BalanceQuery struct {
-	Reference *string // nil: every reference
+	Reference *string // nil: every reference (customerId is the same: a customer's id is their reference)
 	Currency  string
+	// Product sums the payments of the payment sessions for a product
+	// (of the customer, with customerId).
+	Product string
 }
 
 // ParseBalanceQuery reads GET /api/v1/balances.
 func ParseBalanceQuery(q url.Values) (BalanceQuery, error) {
 	var b BalanceQuery
-	if q.Has("depositReference") {
-		ref := q.Get("depositReference")
-		if err := ValidateReference(ref); err != nil {
-			return b, err
+	if q.Has("depositReference") && q.Has("customerId") && q.Get("depositReference") != q.Get("customerId") {
+		return b, apierr.New(apierr.InvalidParameter, "depositReference and customerId name the same thing; give one")
+	}
+	for _, name := range []string{"depositReference", "customerId"} {
+		if q.Has(name) {
+			ref := q.Get(name)
+			if err := ValidateReference(ref); err != nil {
+				return b, err
+			}
+			b.Reference = &ref
 		}
-		b.Reference = &ref
+	}
+	b.Product = q.Get("product")
+	if len(b.Product) > 255 {
+		return b, apierr.New(apierr.InvalidParameter, "product: at most 255 characters")
 	}
 	b.Currency = q.Get("currency")
 	if len(b.Currency) > 16 {

@@ -272,9 +272,10 @@ var Routes = []Route{
 			return err
 		}},
 	{Name: "listBalances", Method: http.MethodGet, Path: "/api/v1/balances",
-		Summary: "Balances per reference and currency: pending (pending and confirmed deposits) and available (completed)",
-		Params:  []Param{{Name: "depositReference", In: "query", Type: "string"}, {Name: "currency", In: "query", Type: "string"}},
-		Status:  200, Response: "BalanceList", Errors: []apierr.Code{apierr.DepositReferenceNotFound, apierr.InvalidDepositReference},
+		Summary: "Balances per reference and currency: pending (pending and confirmed deposits) and available (completed); by customer, and by product over payment sessions",
+		Params: []Param{{Name: "depositReference", In: "query", Type: "string"}, {Name: "customerId", In: "query", Type: "string", Desc: "A payment session customer's id: their deposit reference"},
+			{Name: "product", In: "query", Type: "string", Desc: "Sum the payments of the payment sessions for this product"}, {Name: "currency", In: "query", Type: "string"}},
+		Status: 200, Response: "BalanceList", Errors: []apierr.Code{apierr.DepositReferenceNotFound, apierr.InvalidDepositReference},
 		Validate: func(in *Input) error { _, err := ParseBalanceQuery(in.Query); return err }},
 	{Name: "createWebhookEndpoint", Method: http.MethodPost, Path: "/api/v1/webhooks/endpoints",
 		Summary: fmt.Sprintf("Create a webhook endpoint (at most %d per merchant); the whsec_ secret is shown only here", MaxEndpoints),
