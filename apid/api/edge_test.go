@@ -512,6 +512,7 @@ var sample = map[merchantapi.IDKind]string{
 	merchantapi.IDDeposit:   "dep_00000000018b888d001d81cfd6ef329a",
 	merchantapi.IDEndpoint:  "we_0123456789abcdef",
 	merchantapi.IDEvent:     "evt_0123456789abcdef01234567",
+	merchantapi.IDSession:   "ps_0123456789abcdef0123456789abcdef",
 }
 
 // TestRoutesServedAndDocumented: every route of the table is served by apid

@@ -29,6 +29,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/inflowhq/inflow/pkg/assets"
+	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/payuri"
 )
 
@@ -333,3 +335,42 @@ setTimeout(poll,{{.Poll}});
 })();
 </script></body></html>
 `))
+
+// AddressQR serves GET /qr/{chainId}/{address}.png: the QR code of an
+// address of one of the chains (the Channel API's qrCodeURL). Only an
+// address that parses for its chain is drawn: the endpoint draws nothing
+// else.
+func AddressQR(table *assets.Config) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /qr/{chain}/{file}", func(w http.ResponseWriter, r *http.Request) {
+		secure(w)
+		spec, err := table.Chain(chain.ID(r.PathValue("chain")))
+		file := r.PathValue("file")
+		if err != nil || !strings.HasSuffix(file, ".png") {
+			http.NotFound(w, r)
+			return
+		}
+		text := strings.TrimSuffix(file, ".png")
+		var a chain.Address
+		if spec.Family == chain.FamilyBitcoin {
+			var net chain.Network
+			if a, net, err = chain.ParseBitcoinAddress(text); err == nil && net != spec.AddressNet() {
+				err = errors.New("another network's address")
+			}
+		} else {
+			a, err = chain.ParseAddress(spec.Family, text)
+		}
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		png, err := payuri.QR(spec.AddressText(a), 320)
+		if err != nil {
+			http.Error(w, "QR code unavailable", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "image/png")
+		w.Write(png)
+	})
+	return mux
+}

@@ -416,3 +416,69 @@ func rat(s string) *big.Rat {
 	}
 	return r
 }
+
+// TestChannelAddresses is the Channel API on bin/inflow: a customer's
+// address per currency, the same every time for the customer and the
+// currency's protocol (seed codes and bare currencies alike), its QR code,
+// the listing, a payment to it credited to the customer, and bad input
+// refused.
+func TestChannelAddresses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	c := startInflow(t)
+	devnet := &client{t: t, base: c.base}
+	type answer struct {
+		Data struct {
+			CustomerID, Address, Currency, ChainID, Protocol string
+			QRCodeURL                                        string `json:"qrCodeURL"`
+		}
+	}
+	ask := func(path, customer, currency string) answer {
+		t.Helper()
+		var a answer
+		if st := c.do("POST", path, map[string]any{"customerId": customer, "currency": currency}, &a); st != 200 {
+			t.Fatalf("%s %s %s: %d", path, customer, currency, st)
+		}
+		return a
+	}
+	usdt := ask("/api/v1/wallet/address", "cust_kim", "USDT")
+	again := ask("/api/v1/wallet/address", "cust_kim", "USDT")
+	dai := ask("/api/v1/channels", "cust_kim", "DAI")
+	tron := ask("/api/v1/wallet/address", "cust_kim", "tUSDT") // a seed code: tron-devnet stands in for tron
+	other := ask("/api/v1/wallet/address", "cust_lee", "USDT")
+	if usdt.Data.Address == "" || again.Data.Address != usdt.Data.Address || dai.Data.Address != usdt.Data.Address || dai.Data.Currency != "DAI" {
+		t.Errorf("one EVM address for the customer: %+v, %+v, %+v", usdt.Data, again.Data, dai.Data)
+	}
+	if tron.Data.ChainID != "tron-devnet" || tron.Data.Protocol != "tron" || !strings.HasPrefix(tron.Data.Address, "T") || other.Data.Address == usdt.Data.Address {
+		t.Errorf("tUSDT %+v; another customer %+v", tron.Data, other.Data)
+	}
+	if code, ctype, qr := httpGet(t, usdt.Data.QRCodeURL); code != 200 || ctype != "image/png" || decodeQR(t, qr) != usdt.Data.Address {
+		t.Errorf("QR code %s: %d %s", usdt.Data.QRCodeURL, code, ctype)
+	}
+	if code, _, _ := httpGet(t, c.base+"/qr/evm-devnet/not-an-address.png"); code != 404 {
+		t.Errorf("a QR code of anything: %d", code)
+	}
+	var list struct {
+		Data []struct{ Address, ChainID string }
+	}
+	c.do("GET", "/api/v1/channels?customerId=cust_kim", nil, &list)
+	if len(list.Data) != 2 {
+		t.Errorf("cust_kim's channels: %+v", list.Data)
+	}
+	var e struct{ Code string }
+	if st := c.do("POST", "/api/v1/wallet/address", map[string]any{"customerId": "cust_kim", "currency": "XYZ"}, &e); st != 400 || e.Code != "UNSUPPORTED_CURRENCY" {
+		t.Errorf("an unknown currency: %d %s", st, e.Code)
+	}
+	if st := c.do("POST", "/api/v1/wallet/address", map[string]any{"customerId": "", "currency": "USDT"}, &e); st != 400 {
+		t.Errorf("no customer: %d %s", st, e.Code)
+	}
+	// A payment to the channel address is the customer's deposit.
+	devnet.do("POST", "/devnet/evm-devnet/transfer", map[string]any{"to": usdt.Data.Address, "currency": "USDT", "amount": "12"}, nil)
+	devnet.do("POST", "/devnet/evm-devnet/mine", map[string]any{"blocks": 1}, nil)
+	eventually(t, "the customer's deposit", func() bool {
+		var deps depositList
+		c.do("GET", "/api/v1/deposits?depositReference=cust_kim", nil, &deps)
+		return len(deps.Data) == 1 && deps.Data[0].Amount == "12" && deps.Data[0].Address == usdt.Data.Address
+	})
+}

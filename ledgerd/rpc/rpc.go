@@ -174,6 +174,9 @@ func (s *Server) routes() map[string]handler {
 		"createPaymentSession":   {write: s.createSession, after: s.onChange},
 		"listPaymentSessions":    {read: s.listSessions},
 		"getPaymentSession":      {read: s.getSession},
+		"walletAddress":          {write: s.channel, after: s.onChange},
+		"createChannel":          {write: s.channel, after: s.onChange},
+		"listChannels":           {read: s.listChannels},
 	}
 }
 
@@ -888,4 +891,36 @@ func (s *Server) listSessions(r *http.Request, merchant string) (any, error) {
 		return nil, err
 	}
 	return map[string]any{"data": data, "pagination": pg}, nil
+}
+
+func (s *Server) channel(b *store.Batch, r *http.Request, merchant string, body []byte) (any, error) {
+	if s.sessions == nil {
+		return nil, apierr.New(apierr.Unavailable, "channels are not served by this ledgerd")
+	}
+	req, err := decode[merchantapi.ChannelRequest](body)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := s.sessions.Channel(b, merchant, req)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"data": ch}, nil
+}
+
+func (s *Server) listChannels(r *http.Request, merchant string) (any, error) {
+	if s.sessions == nil {
+		return nil, apierr.New(apierr.Unavailable, "channels are not served by this ledgerd")
+	}
+	customer := r.URL.Query().Get("customerId")
+	if customer != "" {
+		if err := merchantapi.ValidateReference(customer); err != nil {
+			return nil, err
+		}
+	}
+	data, err := s.sessions.Channels(merchant, customer)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"data": data}, nil
 }

@@ -69,6 +69,7 @@
 //	PS/<merchant>0<session id>                                payment session: options, addresses, payments, timeline
 //	PI/<session id>                                           session id → merchant (the checkout page's lookup)
 //	PO/<session id>                                           sessions still followed: not released yet
+//	CH/<merchant>0<customer>0<family>                         a customer's channel address of a protocol (the Channel API)
 //	H/<address id><bound at>                                  binding history of an address
 //	D/<deposit id>                                            deposit, as detected (see BlockTag)
 //	BS/<block tag>                                            status of a block's deposits, and when they took each

@@ -68,6 +68,7 @@ const (
 	pSession       = "PS/"
 	pSessionID     = "PI/"
 	pSessionOpen   = "PO/"
+	pChannel       = "CH/"
 )
 
 // Families is every record family ledgerd writes, in doc.go's order.
@@ -87,6 +88,7 @@ var Families = []Family{
 	{pSession, "PS/<merchant>0<session id>", "payment session: options, addresses, payments, timeline"},
 	{pSessionID, "PI/<session id>", "session id → merchant (the checkout page's lookup)"},
 	{pSessionOpen, "PO/<session id>", "sessions still followed: not released yet"},
+	{pChannel, "CH/<merchant>0<customer>0<family>", "a customer's channel address of a protocol (the Channel API)"},
 	{pBinding, "H/<address id><bound at>", "binding history of an address"},
 	{pDeposit, "D/<deposit id>", "deposit, as detected (see BlockTag)"},
 	{pBlockStatus, "BS/<block tag>", "status of a block's deposits, and when they took each"},
@@ -735,3 +737,17 @@ func OpenSessionPrefix() []byte { return newKey(pSessionOpen) }
 
 // OpenSessionOf reads the session id of an OpenSessionKey.
 func OpenSessionOf(k []byte) string { return string(k[len(pSessionOpen):]) }
+
+// ChannelKey is a customer's channel address of a family.
+func ChannelKey(merchant, customer string, fam chain.Family) []byte {
+	return append(newKey(pChannel).merchant(merchant).str(customer).sep(), byte(fam))
+}
+
+// ChannelPrefix is a customer's channels (every customer's with "").
+func ChannelPrefix(merchant, customer string) []byte {
+	k := newKey(pChannel).merchant(merchant)
+	if customer != "" {
+		k = k.str(customer).sep()
+	}
+	return k
+}

@@ -436,3 +436,12 @@ type SessionPayment struct {
 	Confirmations uint64   `json:"confirmations"`
 	TxHash        string   `json:"txHash"`
 }
+
+// Channel is a customer's persistent address of a family (the Channel
+// API): bound to the customer for good.
+type Channel struct {
+	Customer  string       `json:"customer"`
+	Family    chain.Family `json:"family"`
+	AddressID uint64       `json:"addressId"`
+	CreatedAt time.Time    `json:"createdAt"`
+}

@@ -112,3 +112,23 @@ func (r *PaymentSessionRequest) check(in *Input) error {
 	_, err := r.Validate(false)
 	return err
 }
+
+// ChannelRequest is POST /wallet/address and POST /channels (the Channel
+// API): a customer's address for a currency.
+type ChannelRequest struct {
+	CustomerID string `json:"customerId"`
+	Currency   string `json:"currency"`
+}
+
+// Validate checks the request's form.
+func (r *ChannelRequest) Validate() error {
+	if err := ValidateReference(r.CustomerID); err != nil {
+		return apierr.New(apierr.ValidationFailed, "customerId: %v", err)
+	}
+	if r.Currency == "" || len(r.Currency) > 16 {
+		return apierr.New(apierr.UnsupportedCurrency, "currency %q", r.Currency)
+	}
+	return nil
+}
+
+func (r *ChannelRequest) check(*Input) error { return r.Validate() }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/inflowhq/inflow/ledgerd/registry"
 	"github.com/inflowhq/inflow/ledgerd/rpc"
+	"github.com/inflowhq/inflow/ledgerd/sessions"
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/ledgerd/webhook"
 	"github.com/inflowhq/inflow/pkg/assets"
@@ -72,6 +73,13 @@ func Start(t testing.TB, o Options) *Ledger {
 		t.Fatal(err)
 	}
 	o.RPC.Token, o.RPC.AdminKey = Token, AdminKey
+	if o.RPC.Sessions == nil {
+		var ids []chain.ID
+		for _, c := range table.Chains {
+			ids = append(ids, c.ID)
+		}
+		o.RPC.Sessions = sessions.New(db, l.Reg, table, ids, sessions.Config{Emit: l.Hooks.Enqueue})
+	}
 	if l.RPC, err = rpc.New(db, l.Reg, l.Hooks, table, o.RPC); err != nil {
 		t.Fatal(err)
 	}
