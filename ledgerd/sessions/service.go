@@ -253,7 +253,7 @@ func (s *Service) Tick(ctx context.Context) error {
 		return err
 	}
 	for _, id := range ids {
-		if err := s.db.Write(func(b *store.Batch) error { return s.follow(b, id) }); err != nil {
+		if err := s.follow(id); err != nil {
 			s.o.Logger.Warn("payment session", "session", id, "err", err)
 		}
 	}
@@ -279,17 +279,53 @@ func (s *Service) Run(ctx context.Context, every time.Duration) error {
 	}
 }
 
-// follow brings one session up to date in b.
-func (s *Service) follow(b *store.Batch, id string) error {
-	sess, err := s.load(b, "", id)
+// follow brings one session up to date. Its payments are read from a
+// snapshot, outside the writer's lock (the ledger writes meanwhile); a
+// batch is written only when something changed, and only if the session
+// is still as it was read (else the next tick does it).
+func (s *Service) follow(id string) error {
+	snap := s.db.NewSnapshot()
+	sess, err := s.load(snap, "", id)
+	if err != nil {
+		snap.Close()
+		return err
+	}
+	before, _ := json.Marshal(sess)
+	pays, late, err := s.collect(snap, sess)
+	snap.Close()
 	if err != nil {
 		return err
 	}
-	addrs := map[string]bool{}
-	for _, a := range sess.Addresses {
-		pa, err := s.reg.PoolAddress(b, a.ID)
+	now := s.o.Now().UTC()
+	// Would anything change?
+	probe := *sess
+	probe.Payments, probe.LatePayments = pays, late
+	st := s.evaluate(&probe, now)
+	ended := st.Status == StatusCompleted || st.Status == StatusExpired
+	release := ended && sess.ReleasedAt == nil && now.After(s.endedAtWith(sess, st.Status, now).Add(s.o.Grace))
+	if st.Status == sess.Status && !release && samePayments(pays, sess.Payments) && samePayments(late, sess.LatePayments) {
+		return nil
+	}
+	return s.db.Write(func(b *store.Batch) error {
+		cur, err := s.load(b, "", id)
 		if err != nil {
 			return err
+		}
+		if cb, _ := json.Marshal(cur); string(cb) != string(before) {
+			return nil // changed meanwhile (the page opened): the next tick
+		}
+		return s.apply(b, cur, pays, late, now)
+	})
+}
+
+// collect reads the customer's deposits at the session's addresses since
+// it began: its payments, and those after it expired.
+func (s *Service) collect(rd store.Reader, sess *store.Session) (pays, late []store.SessionPayment, err error) {
+	addrs := map[string]bool{}
+	for _, a := range sess.Addresses {
+		pa, err := s.reg.PoolAddress(rd, a.ID)
+		if err != nil {
+			return nil, nil, err
 		}
 		for _, o := range sess.Options {
 			if o.Address == a.ID {
@@ -298,13 +334,11 @@ func (s *Service) follow(b *store.Batch, id string) error {
 			}
 		}
 	}
-	// The customer's deposits at the session's addresses since it began.
 	ref := sess.Customer.ID
-	var pays, late []store.SessionPayment
 	for page := 1; ; page++ {
-		data, pg, err := history.Deposits(b, sess.Merchant, history.Filter{Reference: &ref}, merchantapi.Page{Page: page, Limit: 100}, "")
+		data, pg, err := history.Deposits(rd, sess.Merchant, history.Filter{Reference: &ref}, merchantapi.Page{Page: page, Limit: 100}, "")
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		for _, d := range data {
 			if !addrs[d.ChainID+" "+d.Address] || d.DetectedAt.Before(sess.CreatedAt) {
@@ -324,9 +358,26 @@ func (s *Service) follow(b *store.Batch, id string) error {
 	}
 	sort.Slice(pays, func(i, j int) bool { return pays[i].DepositID < pays[j].DepositID })
 	sort.Slice(late, func(i, j int) bool { return late[i].DepositID < late[j].DepositID })
-	now := s.o.Now().UTC()
+	return nonNil(pays), nonNil(late), nil
+}
+
+func samePayments(a, b []store.SessionPayment) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// apply records the payments read, the status they make, a late payment,
+// and the release of the addresses once the grace is over.
+func (s *Service) apply(b *store.Batch, sess *store.Session, pays, late []store.SessionPayment, now time.Time) error {
 	newLate := len(late) > len(sess.LatePayments)
-	sess.Payments, sess.LatePayments = nonNil(pays), nonNil(late)
+	sess.Payments, sess.LatePayments = pays, late
 	if err := s.advance(b, sess, now); err != nil {
 		return err
 	}
@@ -351,6 +402,14 @@ func (s *Service) follow(b *store.Batch, id string) error {
 	return s.put(b, sess)
 }
 
+// endedAtWith is when the session ended, or now if it ends now.
+func (s *Service) endedAtWith(sess *store.Session, status string, now time.Time) time.Time {
+	if status != sess.Status {
+		return now
+	}
+	return s.endedAt(sess)
+}
+
 func nonNil(p []store.SessionPayment) []store.SessionPayment {
 	if p == nil {
 		return []store.SessionPayment{}
@@ -371,6 +430,19 @@ func (s *Service) endedAt(sess *store.Session) time.Time {
 // advance evaluates the session's payments and records a status change,
 // with its event.
 func (s *Service) advance(b *store.Batch, sess *store.Session, now time.Time) error {
+	st := s.evaluate(sess, now)
+	sess.Option = st.Option
+	sess.Received = st.Received.String()
+	if st.Status != sess.Status {
+		sess.Status = st.Status
+		sess.Timeline = append(sess.Timeline, store.SessionEvent{Type: st.Status, At: now})
+		return s.emit(b, sess, st.Status, now)
+	}
+	return nil
+}
+
+// evaluate is what the session's payments make of it now.
+func (s *Service) evaluate(sess *store.Session, now time.Time) State {
 	opts := make([]Option, len(sess.Options))
 	for i, o := range sess.Options {
 		due := chain.Amount{}
@@ -393,15 +465,7 @@ func (s *Service) advance(b *store.Batch, sess *store.Session, now time.Time) er
 		}
 		pays = append(pays, Payment{Chain: p.ChainID, Currency: p.Currency, Amount: v, Status: p.Status})
 	}
-	st := Evaluate(sess.Status, opts, pays, sess.ToleranceBps, sess.Opened, !now.Before(sess.ExpiresAt))
-	sess.Option = st.Option
-	sess.Received = st.Received.String()
-	if st.Status != sess.Status {
-		sess.Status = st.Status
-		sess.Timeline = append(sess.Timeline, store.SessionEvent{Type: st.Status, At: now})
-		return s.emit(b, sess, st.Status, now)
-	}
-	return nil
+	return Evaluate(sess.Status, opts, pays, sess.ToleranceBps, sess.Opened, !now.Before(sess.ExpiresAt))
 }
 
 // sessionEvent is a payment session's webhook event: the session as the
