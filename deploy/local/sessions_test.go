@@ -38,7 +38,8 @@ type sessionView struct {
 	Payments, LatePayments []struct {
 		DepositID, Amount, Currency, Status string
 	}
-	Timeline []struct{ Type, At string }
+	Timeline           []struct{ Type, At string }
+	NotificationSecret string `json:"notificationSecret"`
 }
 
 func (v sessionView) timeline() string {
@@ -121,9 +122,14 @@ func TestPaymentSessionLifecycle(t *testing.T) {
 		t.Fatalf("refused requests made sessions: %+v", list.Data)
 	}
 	var ps sessionView
+	notified := newReceiver(t)
 	st := c.do("POST", "/api/v1/payment-sessions", map[string]any{"customer": map[string]any{"id": "cust_ada", "email": "ada@example.com"},
 		"product": "plan-pro", "amounts": map[string]any{"USDT": "15.5"}, "chainIds": []string{"evm-devnet"}, "returnUrl": "http://127.0.0.1:9/thanks",
-		"expiresIn": 900, "metadata": map[string]any{"order": "o-1"}}, &ps)
+		"notificationUrl": notified.srv.URL + "/notify", "expiresIn": 900, "metadata": map[string]any{"order": "o-1"}}, &ps)
+	if !strings.HasPrefix(ps.NotificationSecret, "whsec_") {
+		t.Fatalf("no notification secret in the answer: %+v", ps)
+	}
+	notified.secret, _ = base64.StdEncoding.DecodeString(strings.TrimPrefix(ps.NotificationSecret, "whsec_"))
 	if st != 201 || ps.Status != "created" || !strings.HasPrefix(ps.SessionID, "ps_") || len(ps.SessionID) != 35 || ps.CheckoutURL != c.base+"/checkout/"+ps.SessionID ||
 		len(ps.PaymentOptions) != 1 || ps.timeline() != "created" {
 		t.Fatalf("create: %d %+v", st, ps)
@@ -208,6 +214,26 @@ func TestPaymentSessionLifecycle(t *testing.T) {
 		t.Errorf("webhooks that failed verification: %v", rc.bad)
 	}
 	rc.mu.Unlock()
+	// The session's notificationUrl gets the same events, signed with the
+	// session's own secret; the secret is never shown again, and the
+	// merchant's endpoints do not list it.
+	eventually(t, "the notificationUrl's events", func() bool {
+		got := notified.sessionSeen(ps.SessionID)
+		return got["payment_session.pending"] != nil && got["payment_session.completed"] != nil
+	})
+	notified.mu.Lock()
+	if len(notified.bad) > 0 {
+		t.Errorf("notifications that failed verification: %v", notified.bad)
+	}
+	notified.mu.Unlock()
+	if v := get(); v.NotificationSecret != "" {
+		t.Error("the notification secret is shown again")
+	}
+	var eps struct{ Data []struct{ ID, URL string } }
+	c.do("GET", "/api/v1/webhooks/endpoints", nil, &eps)
+	if len(eps.Data) != 1 {
+		t.Errorf("the merchant's endpoints: %+v", eps.Data)
+	}
 	// The payments are the customer's deposits: their reference is the
 	// customer id, and their balance holds them.
 	var deps depositList

@@ -190,7 +190,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error
 		}
 	}
 	d.Sessions = sessions.New(d.DB, d.Reg, table, chains, sessions.Config{PublicURL: cfg.PublicURL, Logger: log.With("component", "sessions"),
-		Emit: d.Hooks.Enqueue, Emitted: d.Hooks.Wake})
+		Emit: d.Hooks.Enqueue, Emitted: d.Hooks.Wake, AllowLoopbackHTTP: cfg.AllowLoopbackWebhooks})
 	return d, nil
 }
 

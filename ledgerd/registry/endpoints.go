@@ -83,7 +83,9 @@ func EndpointsOf(rd store.Reader, merchant string) ([]store.Endpoint, error) {
 		if err := json.Unmarshal(v, &ep); err != nil {
 			return false, err
 		}
-		out = append(out, ep)
+		if ep.Session == "" { // a session's own endpoint is not the merchant's
+			out = append(out, ep)
+		}
 		return true, nil
 	})
 	return out, err
@@ -92,8 +94,8 @@ func EndpointsOf(rd store.Reader, merchant string) ([]store.Endpoint, error) {
 // GetEndpoint returns one of a merchant's endpoints.
 func GetEndpoint(rd store.Reader, merchant, id string) (*store.Endpoint, error) {
 	ep := &store.Endpoint{}
-	if err := store.GetJSON(rd, store.EndpointKey(merchant, id), ep); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
+	if err := store.GetJSON(rd, store.EndpointKey(merchant, id), ep); err != nil || ep.Session != "" {
+		if err == nil || errors.Is(err, store.ErrNotFound) {
 			return nil, apierr.New(apierr.EndpointNotFound, "no webhook endpoint %q", id)
 		}
 		return nil, err
@@ -107,4 +109,13 @@ func (r *Registry) DeleteEndpoint(b *store.Batch, merchant, id string) error {
 		return err
 	}
 	return b.Delete(store.EndpointKey(merchant, id), nil)
+}
+
+// CreateSessionEndpoint stores a payment session's own endpoint: its
+// notificationUrl (checked by the caller), a secret of its own, the
+// session's event types. It counts against no limit of the merchant's.
+func (r *Registry) CreateSessionEndpoint(b *store.Batch, merchant, session, url string) (*store.Endpoint, error) {
+	ep := &store.Endpoint{ID: "we_" + randomToken(8), Merchant: merchant, URL: url, Events: append([]string(nil), events.SessionEventTypes...),
+		Secret: NewSecret(), CreatedAt: r.now().UTC(), Session: session}
+	return ep, b.PutJSON(store.EndpointKey(merchant, ep.ID), ep)
 }

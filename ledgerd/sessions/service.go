@@ -37,7 +37,10 @@ type Config struct {
 	Now    func() time.Time
 	// Emit stores an event in b for the merchant's webhook endpoints
 	// (webhook.Service.Enqueue); Emitted runs after the batch is durable.
-	Emit    func(b *store.Batch, merchant, id, typ string, body []byte) (int, error)
+	Emit    func(b *store.Batch, merchant, id, typ string, body []byte, extra ...string) (int, error)
+	// AllowLoopbackHTTP accepts http://127.0.0.1 notification URLs (dev
+	// mode), as webhook endpoints do.
+	AllowLoopbackHTTP bool
 	Emitted func()
 }
 
@@ -79,7 +82,7 @@ func newID() string {
 
 // Create makes a session in b.
 func (s *Service) Create(b *store.Batch, m *store.Merchant, req *merchantapi.PaymentSessionRequest) (*View, error) {
-	expiresIn, err := req.Validate(m.Live)
+	expiresIn, err := req.Validate(m.Live, s.o.AllowLoopbackHTTP)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +117,7 @@ func (s *Service) Create(b *store.Batch, m *store.Merchant, req *merchantapi.Pay
 	}
 	now := s.o.Now().UTC()
 	sess := &store.Session{ID: newID(), Merchant: m.ID, Customer: store.SessionCustomer(req.Customer), Product: req.Product,
-		ReturnURL: req.ReturnURL, Metadata: req.Metadata, Status: StatusCreated, CreatedAt: now,
+		ReturnURL: req.ReturnURL, NotificationURL: req.NotificationURL, Metadata: req.Metadata, Status: StatusCreated, CreatedAt: now,
 		ExpiresAt: now.Add(time.Duration(expiresIn) * time.Second), Option: -1,
 		Timeline: []store.SessionEvent{{Type: StatusCreated, At: now}}, Payments: []store.SessionPayment{}, LatePayments: []store.SessionPayment{}}
 	byFam := map[chain.Family]uint64{}
@@ -136,6 +139,14 @@ func (s *Service) Create(b *store.Batch, m *store.Merchant, req *merchantapi.Pay
 		}
 		sess.Options = append(sess.Options, store.SessionOption{Currency: o.Currency, ChainID: o.Chain, Decimals: o.Decimals, Due: due, Address: id})
 	}
+	secret := ""
+	if req.NotificationURL != "" {
+		ep, err := s.reg.CreateSessionEndpoint(b, m.ID, sess.ID, req.NotificationURL)
+		if err != nil {
+			return nil, err
+		}
+		sess.NotificationEndpoint, secret = ep.ID, ep.Secret
+	}
 	if err := s.put(b, sess); err != nil {
 		return nil, err
 	}
@@ -145,7 +156,12 @@ func (s *Service) Create(b *store.Batch, m *store.Merchant, req *merchantapi.Pay
 	if err := b.Set(store.OpenSessionKey(sess.ID), nil, nil); err != nil {
 		return nil, err
 	}
-	return s.view(b, sess)
+	v, err := s.view(b, sess)
+	if err != nil {
+		return nil, err
+	}
+	v.NotificationSecret = secret // shown once
+	return v, nil
 }
 
 func (s *Service) put(b *store.Batch, sess *store.Session) error {
@@ -495,7 +511,11 @@ func (s *Service) emit(b *store.Batch, sess *store.Session, what string, now tim
 	if err != nil {
 		return err
 	}
-	_, err = s.o.Emit(b, sess.Merchant, ev.ID, ev.Type, body)
+	var extra []string
+	if sess.NotificationEndpoint != "" {
+		extra = append(extra, sess.NotificationEndpoint)
+	}
+	_, err = s.o.Emit(b, sess.Merchant, ev.ID, ev.Type, body, extra...)
 	return err
 }
 
@@ -517,6 +537,10 @@ type View struct {
 	Payments       []store.SessionPayment     `json:"payments"`
 	LatePayments   []store.SessionPayment     `json:"latePayments"`
 	Timeline       []TimelineEvent            `json:"timeline"`
+	// NotificationSecret signs the events sent to notificationUrl; it is
+	// in the answer that makes the session, and never again.
+	NotificationSecret string `json:"notificationSecret,omitempty"`
+	NotificationURL    string `json:"notificationUrl,omitempty"`
 }
 
 // OptionView is one way to pay.
@@ -541,7 +565,7 @@ func (s *Service) view(rd store.Reader, sess *store.Session) (*View, error) {
 	v := &View{SessionID: sess.ID, Status: sess.Status, CheckoutURL: s.o.PublicURL + "/checkout/" + sess.ID,
 		ExpiresAt: events.APITime{Time: sess.ExpiresAt}, CreatedAt: events.APITime{Time: sess.CreatedAt}, Customer: sess.Customer,
 		Product: sess.Product, ReturnURL: sess.ReturnURL, Metadata: sess.Metadata, Payments: sess.Payments, LatePayments: sess.LatePayments,
-		AmountReceived: "0"}
+		AmountReceived: "0", NotificationURL: sess.NotificationURL}
 	if v.Metadata == nil {
 		v.Metadata = map[string]json.RawMessage{}
 	}

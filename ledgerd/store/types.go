@@ -323,6 +323,10 @@ type Endpoint struct {
 	// PreviousSecretUntil, after a rotation.
 	PreviousSecret      string     `json:"previousSecret,omitempty"`
 	PreviousSecretUntil *time.Time `json:"previousSecretUntil,omitempty"`
+	// Session marks a payment session's own endpoint (its
+	// notificationUrl, with a secret of its own): it takes only that
+	// session's events, and the merchant's endpoint routes do not show it.
+	Session string `json:"session,omitempty"`
 }
 
 // Secrets returns the secrets a delivery at now is signed with: the
@@ -395,6 +399,9 @@ type Session struct {
 	Payments        []SessionPayment           `json:"payments"`
 	LatePayments    []SessionPayment           `json:"latePayments"`
 	ReleasedAt      *time.Time                 `json:"releasedAt,omitempty"`
+	// NotificationEndpoint is the session's own webhook endpoint, for its
+	// notificationUrl.
+	NotificationEndpoint string `json:"notificationEndpoint,omitempty"`
 }
 
 // SessionCustomer is who pays.

@@ -183,8 +183,9 @@ func subscribed(ep *store.Endpoint, typ string) bool {
 
 // Enqueue stores an event other than a deposit's (a payment session's) in
 // b and makes its deliveries to the merchant's endpoints subscribed to its
-// type; body is the signed payload. Wake the sender once b is committed.
-func (s *Service) Enqueue(b *store.Batch, merchant, eventID, eventType string, body []byte) (int, error) {
+// type, and to the extra endpoints named (a session's own); body is the
+// signed payload. Wake the sender once b is committed.
+func (s *Service) Enqueue(b *store.Batch, merchant, eventID, eventType string, body []byte, extra ...string) (int, error) {
 	if err := b.Set(store.EventKey(eventID), body, nil); err != nil {
 		return 0, err
 	}
@@ -198,6 +199,19 @@ func (s *Service) Enqueue(b *store.Batch, merchant, eventID, eventType string, b
 			continue
 		}
 		ok, err := s.enqueueID(b, &eps[i], eventID, eventType, "")
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	for _, id := range extra {
+		var ep store.Endpoint
+		if err := store.GetJSON(b, store.EndpointKey(merchant, id), &ep); err != nil {
+			return n, err
+		}
+		ok, err := s.enqueueID(b, &ep, eventID, eventType, "")
 		if err != nil {
 			return n, err
 		}

@@ -54,8 +54,10 @@ var fiat = map[string]bool{"EUR": true, "GBP": true, "JPY": true, "CHF": true, "
 
 // Validate checks the request's form; the currencies and the amounts'
 // decimals are checked against the chains when the session is made.
-// live says the merchant is live: its returnUrl must then be https.
-func (r *PaymentSessionRequest) Validate(live bool) (expiresIn int64, err error) {
+// live says the merchant is live: its returnUrl must then be https; a
+// notificationUrl is held to a webhook endpoint's rules (loopback http in
+// dev mode only).
+func (r *PaymentSessionRequest) Validate(live, loopbackWebhooks bool) (expiresIn int64, err error) {
 	if err := ValidateReference(r.Customer.ID); err != nil {
 		return 0, apierr.New(apierr.ValidationFailed, "customer.id: %v", err)
 	}
@@ -65,7 +67,10 @@ func (r *PaymentSessionRequest) Validate(live bool) (expiresIn int64, err error)
 		}
 	}
 	if r.NotificationURL != "" {
-		return 0, apierr.New(apierr.ValidationFailed, "notificationUrl is not served yet: subscribe a webhook endpoint to payment_session events instead")
+		// Held to a webhook endpoint's rules: https to a public address.
+		if err := (&EndpointRequest{URL: r.NotificationURL}).Validate(loopbackWebhooks); err != nil {
+			return 0, err
+		}
 	}
 	u, err := url.Parse(r.ReturnURL)
 	if r.ReturnURL == "" || len(r.ReturnURL) > MaxWebhookURLLen || err != nil || u.Host == "" || u.User != nil || (u.Scheme != "https" && u.Scheme != "http") {
@@ -109,7 +114,7 @@ func (r *PaymentSessionRequest) Validate(live bool) (expiresIn int64, err error)
 
 func (r *PaymentSessionRequest) check(in *Input) error {
 	// Live mode is known only to ledgerd, which checks it again.
-	_, err := r.Validate(false)
+	_, err := r.Validate(false, in.LoopbackWebhooks)
 	return err
 }
 
