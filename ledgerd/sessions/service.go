@@ -37,11 +37,11 @@ type Config struct {
 	Now    func() time.Time
 	// Emit stores an event in b for the merchant's webhook endpoints
 	// (webhook.Service.Enqueue); Emitted runs after the batch is durable.
-	Emit    func(b *store.Batch, merchant, id, typ string, body []byte, extra ...string) (int, error)
+	Emit func(b *store.Batch, merchant, id, typ string, body []byte, extra ...string) (int, error)
 	// AllowLoopbackHTTP accepts http://127.0.0.1 notification URLs (dev
 	// mode), as webhook endpoints do.
 	AllowLoopbackHTTP bool
-	Emitted func()
+	Emitted           func()
 }
 
 // Service keeps the payment sessions: it makes them (binding an address
