@@ -287,6 +287,27 @@ func TestPaymentSessionLifecycle(t *testing.T) {
 	if other.do("GET", "/api/v1/payment-sessions?customerId=cust_ada", nil, &ol); len(ol.Data) != 0 {
 		t.Errorf("another merchant lists %d sessions", len(ol.Data))
 	}
+	var och struct{ Data []struct{ Address string } }
+	c.do("POST", "/api/v1/wallet/address", map[string]any{"customerId": "cust_ada", "currency": "USDT"}, nil)
+	if other.do("GET", "/api/v1/channels", nil, &och); len(och.Data) != 0 {
+		t.Errorf("another merchant lists %d channels", len(och.Data))
+	}
+	// A live merchant's returnUrl must be https.
+	req, _ = http.NewRequest("POST", c.base+"/admin/v1/merchants", strings.NewReader(`{"name":"live-shop","live":true}`))
+	req.Header.Set("X-Admin-Key", "adm_sessionsessionsession1")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lm struct{ APIKey string }
+	json.NewDecoder(resp.Body).Decode(&lm)
+	resp.Body.Close()
+	live := &client{t: t, base: c.base, key: lm.APIKey}
+	if st := live.do("POST", "/api/v1/payment-sessions", map[string]any{"customer": map[string]any{"id": "c1"}, "amounts": map[string]any{"USDT": "1"},
+		"returnUrl": "http://shop.example/back"}, &e); st != 400 || e.Code != "VALIDATION_ERROR" {
+		t.Errorf("a live merchant's http returnUrl: %d %s", st, e.Code)
+	}
 	if st := c.do("GET", "/api/v1/payment-sessions/ps_"+strings.Repeat("0", 32), nil, &e); st != 404 {
 		t.Errorf("an unknown session: %d", st)
 	}
