@@ -304,6 +304,33 @@ func TestPaymentSessionLifecycle(t *testing.T) {
 	json.NewDecoder(resp.Body).Decode(&lm)
 	resp.Body.Close()
 	live := &client{t: t, base: c.base, key: lm.APIKey}
+	// A merchant's tolerance: 1% short completes.
+	req, _ = http.NewRequest("POST", c.base+"/admin/v1/merchants", strings.NewReader(`{"name":"tolerant","live":false,"toleranceBps":100}`))
+	req.Header.Set("X-Admin-Key", "adm_sessionsessionsession1")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tm struct{ APIKey string }
+	json.NewDecoder(resp.Body).Decode(&tm)
+	resp.Body.Close()
+	tol := &client{t: t, base: c.base, key: tm.APIKey}
+	if st := tol.do("POST", "/api/v1/addresses/import", map[string]any{"protocol": "evm", "addresses": []string{"0x7a16fF8270133F063aAb6C9977183D9e72835428"}}, nil); st != 200 && st != 201 {
+		t.Fatalf("import: %d", st)
+	}
+	var tps sessionView
+	if st := tol.do("POST", "/api/v1/payment-sessions", map[string]any{"customer": map[string]any{"id": "cust_tol"}, "amounts": map[string]any{"USDT": "100"},
+		"chainIds": []string{"evm-devnet"}, "returnUrl": "http://127.0.0.1:9/"}, &tps); st != 201 {
+		t.Fatalf("the tolerant merchant's session: %d", st)
+	}
+	devnet.do("POST", "/devnet/evm-devnet/transfer", map[string]any{"to": tps.PaymentOptions[0].Address, "currency": "USDT", "amount": "99"}, nil)
+	devnet.do("POST", "/devnet/evm-devnet/mine", map[string]any{"blocks": 4}, nil)
+	eventually(t, "99 of 100 completing within a 1% tolerance", func() bool {
+		var v sessionView
+		tol.do("GET", "/api/v1/payment-sessions/"+tps.SessionID, nil, &v)
+		return v.Status == "completed"
+	})
 	if st := live.do("POST", "/api/v1/payment-sessions", map[string]any{"customer": map[string]any{"id": "c1"}, "amounts": map[string]any{"USDT": "1"},
 		"returnUrl": "http://shop.example/back"}, &e); st != 400 || e.Code != "VALIDATION_ERROR" {
 		t.Errorf("a live merchant's http returnUrl: %d %s", st, e.Code)

@@ -572,8 +572,14 @@ func (s *Server) createMerchant(b *store.Batch, r *http.Request, _ string, body 
 	if err != nil {
 		return nil, err
 	}
+	if req.ToleranceBps > 0 {
+		m.ToleranceBps = req.ToleranceBps
+		if err := b.PutJSON(store.MerchantKey(m.ID), m); err != nil {
+			return nil, err
+		}
+	}
 	s.log.Info("merchant created by the operator", "merchant", m.ID, "live", m.Live)
-	return map[string]any{"merchantId": m.ID, "name": m.Name, "apiKey": key}, nil
+	return map[string]any{"merchantId": m.ID, "name": m.Name, "apiKey": key, "toleranceBps": m.ToleranceBps}, nil
 }
 
 func (s *Server) bind(b *store.Batch, r *http.Request, merchant string, body []byte) (any, error) {

@@ -17,6 +17,8 @@ type Merchant struct {
 	Name      string    `json:"name"`
 	Live      bool      `json:"live"`
 	CreatedAt time.Time `json:"createdAt"`
+	// ToleranceBps is the merchant's payment-session tolerance.
+	ToleranceBps uint32 `json:"toleranceBps,omitempty"`
 }
 
 // Address statuses.

@@ -404,10 +404,17 @@ type MerchantRequest struct {
 	Name string `json:"name"`
 	// Live makes an sk_live_ key (the default); false makes sk_test_.
 	Live *bool `json:"live,omitempty"`
+	// ToleranceBps completes the merchant's payment sessions when the
+	// confirmed payments reach the amount due less this many basis points
+	// of it (0 to 1000; default 0: the full amount).
+	ToleranceBps uint32 `json:"toleranceBps,omitempty"`
 }
 
-// Validate checks the merchant's name.
+// Validate checks the merchant's name and tolerance.
 func (r *MerchantRequest) Validate() error {
+	if r.ToleranceBps > 1000 {
+		return apierr.New(apierr.ValidationFailed, "toleranceBps %d: at most 1000 (10%%)", r.ToleranceBps)
+	}
 	if n := strings.TrimSpace(r.Name); n == "" || len(n) > 200 || n != r.Name {
 		return apierr.New(apierr.ValidationFailed, "name must be 1 to 200 characters without spaces around it")
 	}
