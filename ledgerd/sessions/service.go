@@ -119,7 +119,7 @@ func (s *Service) Create(b *store.Batch, m *store.Merchant, req *merchantapi.Pay
 	sess := &store.Session{ID: newID(), Merchant: m.ID, Customer: store.SessionCustomer(req.Customer), Product: req.Product,
 		ReturnURL: req.ReturnURL, NotificationURL: req.NotificationURL, Metadata: req.Metadata, Status: StatusCreated, CreatedAt: now,
 		ToleranceBps: m.ToleranceBps,
-		ExpiresAt: now.Add(time.Duration(expiresIn) * time.Second), Option: -1,
+		ExpiresAt:    now.Add(time.Duration(expiresIn) * time.Second), Option: -1,
 		Timeline: []store.SessionEvent{{Type: StatusCreated, At: now}}, Payments: []store.SessionPayment{}, LatePayments: []store.SessionPayment{}}
 	byFam := map[chain.Family]uint64{}
 	for _, o := range opts {
