@@ -165,7 +165,13 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error
 	d := &Daemon{cfg: cfg, Table: table, log: log, reg: reg, DB: store.Wrap(pdb),
 		ready: ops.NewReadiness("http", "ledger", "relay", "webhooks"),
 		kcfg:  kafka.Config{Brokers: cfg.KafkaBrokers, ClientID: "inflow-ledgerd"}, addrCh: make(chan struct{})}
-	if d.Ledger, err = ledger.New(d.DB, table, ledger.Options{Logger: log.With("component", "ledger"), Registerer: reg}); err != nil {
+	consumed := cfg.Chains
+	if len(consumed) == 0 {
+		for _, c := range table.Chains {
+			consumed = append(consumed, c.ID)
+		}
+	}
+	if d.Ledger, err = ledger.New(d.DB, table, ledger.Options{Logger: log.With("component", "ledger"), Registerer: reg, Chains: consumed}); err != nil {
 		pdb.Close()
 		return nil, err
 	}

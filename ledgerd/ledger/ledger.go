@@ -55,6 +55,10 @@ type Options struct {
 	// demand (pool entries and accounts): past it, a cache is emptied and
 	// refills from Pebble. Default 1M.
 	CacheRows int
+	// Chains are the chains ledgerd consumes: each has its halted gauge
+	// from the start (0, or 1 for a chain halted before a restart), so
+	// that an alert rule has a series to match.
+	Chains []chain.ID
 }
 
 // New makes a ledger over db.
@@ -68,6 +72,13 @@ func New(db *store.DB, table *assets.Config, o Options) (*Ledger, error) {
 	m, err := newMetrics(o.Registerer)
 	if err != nil {
 		return nil, err
+	}
+	for _, id := range o.Chains {
+		v := 0.0
+		if st, err := store.GetChainState(db, id); err == nil && st.Halted {
+			v = 1
+		}
+		m.halted.WithLabelValues(string(id)).Set(v)
 	}
 	if err := migrateAccounts(db); err != nil {
 		return nil, fmt.Errorf("ledger: move balances and totals into account rows: %w", err)
