@@ -321,7 +321,7 @@ func TestCrashes(t *testing.T) {
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		var st map[string]store.ChainState
-		req, _ := http.NewRequest("GET", "http://"+addr+"/internal/v1/chains", nil)
+		req, _ := http.NewRequest("GET", "http://"+addr+"/internal/v1/chain-states", nil)
 		req.Header.Set(rpc.HeaderToken, crashToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {

@@ -75,7 +75,12 @@ func schemas() map[string]any {
 		"SessionPayment": obj(map[string]any{"depositId": str, "chainId": str, "currency": str, "amount": decimal, "status": str,
 			"confirmations": integer, "txHash": str}),
 		"PaymentSessionList": listOf("PaymentSession"),
-		"ChannelRequest":     obj(map[string]any{"customerId": map[string]any{"type": "string", "maxLength": 255}, "currency": str}, "customerId", "currency"),
+		"ChainList": obj(map[string]any{"data": map[string]any{"type": "array", "items": obj(map[string]any{
+			"chainId": str, "name": str, "protocol": str, "testnet": boolean,
+			"currencies": map[string]any{"type": "array", "items": obj(map[string]any{"currency": str, "decimals": integer, "contract": str, "tokenId": str})},
+			"policy":     obj(map[string]any{"creditDepth": integer, "finality": str, "finalityDepth": integer, "maxReorgDepth": integer}),
+			"indexing":   obj(map[string]any{"tip": integer, "finalized": integer, "halted": boolean, "haltReason": str})})}}),
+		"ChannelRequest": obj(map[string]any{"customerId": map[string]any{"type": "string", "maxLength": 255}, "currency": str}, "customerId", "currency"),
 		"Channel": obj(map[string]any{"customerId": str, "address": str, "currency": str, "chainId": str, "protocol": str, "qrCodeURL": str,
 			"createdAt": dateTime}),
 		"ChannelAnswer":  obj(map[string]any{"data": ref("Channel")}),

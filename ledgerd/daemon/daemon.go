@@ -242,7 +242,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.DB.NotifyDurable(func() { d.relay.Wake(); d.Listings.Wake() })
 
 	srv, err := rpc.New(d.DB, d.Reg, d.Hooks, d.Table, rpc.Options{Token: d.cfg.InternalToken, AdminKey: d.cfg.AdminKey,
-		AllowLoopbackHTTP: d.cfg.AllowLoopbackWebhooks, Logger: d.log.With("component", "rpc"), OnChange: d.relay.Wake, Sessions: d.Sessions})
+		AllowLoopbackHTTP: d.cfg.AllowLoopbackWebhooks, Logger: d.log.With("component", "rpc"), OnChange: d.relay.Wake, Sessions: d.Sessions,
+		Chains: d.cfg.Chains})
 	if err != nil {
 		return err
 	}

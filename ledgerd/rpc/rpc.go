@@ -49,6 +49,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/analytics"
 	"github.com/inflowhq/inflow/pkg/apierr"
 	"github.com/inflowhq/inflow/pkg/assets"
+	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
@@ -77,6 +78,7 @@ type Server struct {
 	onChange func()
 
 	sessions *sessions.Service
+	enabled  []chain.ID
 
 	handlers map[string]handler
 	locks    keyLocks
@@ -98,6 +100,10 @@ type Options struct {
 	MaxIdempotencyKeys uint64
 	// Sessions serves the payment-session routes.
 	Sessions *sessions.Service
+	// Chains are the chains this ledgerd consumes (default: every chain of
+	// the table): GET /chains lists them, and a bind needs one of its
+	// protocol.
+	Chains []chain.ID
 }
 
 // ErrNoToken is New's refusal to serve without a token.
@@ -121,7 +127,12 @@ func New(db *store.DB, reg *registry.Registry, hooks *webhook.Service, table *as
 		o.MaxIdempotencyKeys = merchantapi.MaxIdempotencyKeys
 	}
 	s := &Server{maxIdem: o.MaxIdempotencyKeys, db: db, reg: reg, hooks: hooks, assets: table, token: o.Token, adminKey: o.AdminKey, devHTTP: o.AllowLoopbackHTTP,
-		log: o.Logger, now: o.Now, onChange: o.OnChange, locks: keyLocks{m: map[string]*keyLock{}}, sessions: o.Sessions}
+		log: o.Logger, now: o.Now, onChange: o.OnChange, locks: keyLocks{m: map[string]*keyLock{}}, sessions: o.Sessions, enabled: o.Chains}
+	if len(s.enabled) == 0 {
+		for _, c := range table.Chains {
+			s.enabled = append(s.enabled, c.ID)
+		}
+	}
 	s.handlers = s.routes()
 	for i := range merchantapi.Routes {
 		if _, ok := s.handlers[merchantapi.Routes[i].Name]; !ok {
@@ -174,6 +185,7 @@ func (s *Server) routes() map[string]handler {
 		"createPaymentSession":   {write: s.createSession, after: s.onChange},
 		"listPaymentSessions":    {read: s.listSessions},
 		"getPaymentSession":      {read: s.getSession},
+		"listChains":             {read: s.listChains},
 		"walletAddress":          {write: s.channel, after: s.onChange},
 		"createChannel":          {write: s.channel, after: s.onChange},
 		"listChannels":           {read: s.listChannels},
@@ -184,7 +196,7 @@ func (s *Server) routes() map[string]handler {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /internal/v1/auth", s.auth)
-	mux.HandleFunc("GET /internal/v1/chains", s.chains)
+	mux.HandleFunc("GET /internal/v1/chain-states", s.chains)
 	for i := range merchantapi.Routes {
 		rt := &merchantapi.Routes[i]
 		mux.Handle(rt.InternalPattern(), s.serve(rt, s.handlers[rt.Name]))
@@ -587,6 +599,10 @@ func (s *Server) bind(b *store.Batch, r *http.Request, merchant string, body []b
 	if err != nil {
 		return nil, err
 	}
+	if spec, _, err := req.Validate(s.assets); err == nil && !s.familyEnabled(spec.Family) {
+		// Nothing would ever see a deposit to the address.
+		return nil, apierr.New(apierr.ChainNotEnabled, "no chain of protocol %s is followed here; the chains followed are %s", spec.Family, s.enabledText())
+	}
 	return s.reg.Bind(b, merchant, *req)
 }
 
@@ -929,4 +945,70 @@ func (s *Server) listChannels(r *http.Request, merchant string) (any, error) {
 		return nil, err
 	}
 	return map[string]any{"data": data}, nil
+}
+
+// familyEnabled says whether a chain of the family is consumed here.
+func (s *Server) familyEnabled(f chain.Family) bool {
+	for _, id := range s.enabled {
+		if spec, err := s.assets.Chain(id); err == nil && spec.Family == f {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) enabledText() string {
+	out := make([]string, len(s.enabled))
+	for i, id := range s.enabled {
+		out[i] = string(id)
+	}
+	return strings.Join(out, ", ")
+}
+
+func (s *Server) listChains(r *http.Request, _ string) (any, error) {
+	type currency struct {
+		Currency string `json:"currency"`
+		Decimals uint8  `json:"decimals"`
+		Contract string `json:"contract,omitempty"`
+		TokenID  string `json:"tokenId,omitempty"`
+	}
+	type view struct {
+		ChainID    string     `json:"chainId"`
+		Name       string     `json:"name"`
+		Protocol   string     `json:"protocol"`
+		Testnet    bool       `json:"testnet"`
+		Currencies []currency `json:"currencies"`
+		Policy     struct {
+			CreditDepth   uint64 `json:"creditDepth"`
+			Finality      string `json:"finality"`
+			FinalityDepth uint64 `json:"finalityDepth,omitempty"`
+			MaxReorgDepth uint64 `json:"maxReorgDepth"`
+		} `json:"policy"`
+		Indexing struct {
+			Tip        uint64 `json:"tip"`
+			Finalized  uint64 `json:"finalized"`
+			Halted     bool   `json:"halted"`
+			HaltReason string `json:"haltReason,omitempty"`
+		} `json:"indexing"`
+	}
+	out := []view{}
+	for _, id := range s.enabled {
+		spec, err := s.assets.Chain(id)
+		if err != nil {
+			continue
+		}
+		v := view{ChainID: string(spec.ID), Name: spec.Name, Protocol: spec.Family.String(), Testnet: spec.Testnet, Currencies: []currency{}}
+		for _, a := range spec.Assets {
+			v.Currencies = append(v.Currencies, currency{Currency: a.Currency, Decimals: a.Decimals, Contract: a.Contract, TokenID: a.TokenID})
+		}
+		v.Policy.CreditDepth, v.Policy.Finality, v.Policy.FinalityDepth, v.Policy.MaxReorgDepth = spec.Policy.CreditDepth, string(spec.Policy.Finality),
+			spec.Policy.FinalityDepth, spec.Policy.MaxReorgDepth
+		st, err := store.GetChainState(s.db, id)
+		if err != nil {
+			return nil, err
+		}
+		v.Indexing.Tip, v.Indexing.Finalized, v.Indexing.Halted, v.Indexing.HaltReason = st.Tip, st.Finalized, st.Halted, st.HaltReason
+		out = append(out, v)
+	}
+	return map[string]any{"data": out}, nil
 }

@@ -49,6 +49,7 @@ const (
 	SessionNotFound           Code = "PAYMENT_SESSION_NOT_FOUND"
 	InvalidAmount             Code = "INVALID_AMOUNT"
 	RateUnavailable           Code = "RATE_UNAVAILABLE"
+	ChainNotEnabled           Code = "CHAIN_NOT_ENABLED"
 )
 
 type entry struct {
@@ -64,6 +65,7 @@ var catalogue = map[Code]entry{
 	SessionNotFound:           {http.StatusNotFound, "Payment session not found"},
 	InvalidAmount:             {http.StatusBadRequest, "Invalid amount"},
 	RateUnavailable:           {http.StatusBadRequest, "Rate unavailable"},
+	ChainNotEnabled:           {http.StatusBadRequest, "Chain not enabled"},
 	EndpointNotFound:          {http.StatusNotFound, "Webhook endpoint not found"},
 	EventNotFound:             {http.StatusNotFound, "Event not found"},
 	NotFound:                  {http.StatusNotFound, "Not found"},
