@@ -20,9 +20,9 @@ func TestChainsTheUserCanSee(t *testing.T) {
 	var list struct {
 		Data []struct {
 			ChainID, Name, Protocol string
-			Currencies             []struct{ Currency string }
-			Policy                 struct{ CreditDepth uint64 }
-			Indexing               struct {
+			Currencies              []struct{ Currency string }
+			Policy                  struct{ CreditDepth uint64 }
+			Indexing                struct {
 				Tip    uint64
 				Halted bool
 			}
