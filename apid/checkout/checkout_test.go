@@ -1,10 +1,8 @@
 package checkout
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,10 +12,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/makiuchi-d/gozxing"
-	gzqr "github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/inflowhq/inflow/pkg/testenv/browser"
+	"github.com/inflowhq/inflow/pkg/testenv/qrtest"
 )
 
 // fake is a Source whose one session the test moves along.
@@ -134,23 +131,6 @@ func TestPageAndStatus(t *testing.T) {
 	}
 }
 
-func decodeQR(t *testing.T, b []byte) string {
-	t.Helper()
-	img, err := png.Decode(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := gzqr.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.GetText()
-}
-
 // TestInABrowser drives the page in headless Chromium: it reads the
 // address, the amount and the QR image (decoded back to the payment URI),
 // sees the status change live as payments come, and follows the redirect
@@ -191,7 +171,7 @@ func TestInABrowser(t *testing.T) {
 		t.Errorf("the page shows %q and %q", addr, amount)
 	}
 	_, qr := get(t, src)
-	if got := decodeQR(t, qr); got != f.v.Options[0].PaymentURI {
+	if got := qrtest.DecodePNG(t, qr); got != f.v.Options[0].PaymentURI {
 		t.Errorf("the QR code says %q, want %q", got, f.v.Options[0].PaymentURI)
 	}
 	t.Logf("screenshot: %s", b.Screenshot(t, "checkout-pending"))

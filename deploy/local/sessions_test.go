@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"encoding/base64"
-	"image/png"
 	"math/big"
 	"net/http/httptest"
 
 	"github.com/chromedp/chromedp"
-	"github.com/makiuchi-d/gozxing"
-	gzqr "github.com/makiuchi-d/gozxing/qrcode"
 
 	"encoding/json"
 	"io"
@@ -19,6 +15,7 @@ import (
 	"time"
 
 	"github.com/inflowhq/inflow/pkg/testenv/browser"
+	"github.com/inflowhq/inflow/pkg/testenv/qrtest"
 )
 
 type sessionView struct {
@@ -444,7 +441,7 @@ func TestCheckoutInABrowser(t *testing.T) {
 		t.Errorf("the page shows %q, %q, %q", addr, amount, src)
 	}
 	_, _, qr := httpGet(t, src)
-	if got := decodeQR(t, qr); got != o.PaymentURI {
+	if got := qrtest.DecodePNG(t, qr); got != o.PaymentURI {
 		t.Errorf("the QR code says %q, want %q", got, o.PaymentURI)
 	}
 	status := func() string { return read(`document.getElementById("status").dataset.status`) }
@@ -464,23 +461,6 @@ func TestCheckoutInABrowser(t *testing.T) {
 	if errs := b.Errors(); len(errs) > 0 {
 		t.Errorf("page errors: %v", errs)
 	}
-}
-
-func decodeQR(t *testing.T, b []byte) string {
-	t.Helper()
-	img, err := png.Decode(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := gzqr.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.GetText()
 }
 
 func rat(s string) *big.Rat {
@@ -527,7 +507,7 @@ func TestChannelAddresses(t *testing.T) {
 	if tron.Data.ChainID != "tron-devnet" || tron.Data.Protocol != "tron" || !strings.HasPrefix(tron.Data.Address, "T") || other.Data.Address == usdt.Data.Address {
 		t.Errorf("tUSDT %+v; another customer %+v", tron.Data, other.Data)
 	}
-	if code, ctype, qr := httpGet(t, usdt.Data.QRCodeURL); code != 200 || ctype != "image/png" || decodeQR(t, qr) != usdt.Data.Address {
+	if code, ctype, qr := httpGet(t, usdt.Data.QRCodeURL); code != 200 || ctype != "image/png" || qrtest.DecodePNG(t, qr) != usdt.Data.Address {
 		t.Errorf("QR code %s: %d %s", usdt.Data.QRCodeURL, code, ctype)
 	}
 	if code, _, _ := httpGet(t, c.base+"/qr/evm-devnet/not-an-address.png"); code != 404 {

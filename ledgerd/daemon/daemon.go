@@ -127,6 +127,8 @@ type Daemon struct {
 	Ledger *ledger.Ledger
 	Reg    *registry.Registry
 	Hooks  *webhook.Service
+	// consumed are the chains read: cfg.Chains, or every chain of the table.
+	consumed []chain.ID
 	// Sessions are the payment sessions.
 	Sessions *sessions.Service
 	kcfg     kafka.Config
@@ -189,13 +191,8 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error
 		pdb.Close()
 		return nil, err
 	}
-	chains := cfg.Chains
-	if len(chains) == 0 {
-		for _, c := range table.Chains {
-			chains = append(chains, c.ID)
-		}
-	}
-	d.Sessions = sessions.New(d.DB, d.Reg, table, chains, sessions.Config{PublicURL: cfg.PublicURL, Logger: log.With("component", "sessions"),
+	d.consumed = consumed
+	d.Sessions = sessions.New(d.DB, d.Reg, table, consumed, sessions.Config{PublicURL: cfg.PublicURL, Logger: log.With("component", "sessions"),
 		Emit: d.Hooks.Enqueue, Emitted: d.Hooks.Wake, AllowLoopbackHTTP: cfg.AllowLoopbackWebhooks})
 	return d, nil
 }
@@ -243,7 +240,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	srv, err := rpc.New(d.DB, d.Reg, d.Hooks, d.Table, rpc.Options{Token: d.cfg.InternalToken, AdminKey: d.cfg.AdminKey,
 		AllowLoopbackHTTP: d.cfg.AllowLoopbackWebhooks, Logger: d.log.With("component", "rpc"), OnChange: d.relay.Wake, Sessions: d.Sessions,
-		Chains: d.cfg.Chains})
+		Chains: d.consumed})
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
-	"sort"
 
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/apierr"
@@ -107,6 +106,5 @@ func (s *Service) Channels(merchant, customer string) ([]*ChannelView, error) {
 	if out == nil {
 		out = []*ChannelView{}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].CustomerID < out[j].CustomerID })
-	return out, err
+	return out, err // in key order: by customer, then protocol
 }

@@ -3,15 +3,12 @@ package payuri
 import (
 	"bytes"
 	"errors"
-	"image"
 	"image/png"
 	"testing"
 
-	"github.com/makiuchi-d/gozxing"
-	gzqr "github.com/makiuchi-d/gozxing/qrcode"
-
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/testenv/qrtest"
 )
 
 func asset(t *testing.T, c *assets.Config, id chain.ID, cur string) (*assets.Chain, *assets.Asset) {
@@ -75,24 +72,11 @@ func TestQRRoundTrip(t *testing.T) {
 	if img.Bounds().Dx() != 256 {
 		t.Errorf("%d pixels wide", img.Bounds().Dx())
 	}
-	got, err := Decode(img)
+	got, err := qrtest.Decode(img)
 	if err != nil || got != uri {
 		t.Fatalf("decoded %q %v", got, err)
 	}
 	if _, err := QR(uri, 10); err == nil {
 		t.Error("a 10-pixel QR code was made")
 	}
-}
-
-// Decode reads a QR code's text from an image with gozxing.
-func Decode(img image.Image) (string, error) {
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		return "", err
-	}
-	res, err := gzqr.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		return "", err
-	}
-	return res.GetText(), nil
 }
