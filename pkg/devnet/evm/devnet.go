@@ -124,6 +124,10 @@ func faucetKey(i int) *ecdsa.PrivateKey {
 const faucets = 4
 
 // Start starts the devnet and its RPC server.
+// DevDatabaseCache is the devnet's database cache in MiB; it makes 4 MiB
+// memtables and write-ahead logs.
+const DevDatabaseCache = 32
+
 func Start(cfg Config) (*Devnet, error) {
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
@@ -176,6 +180,12 @@ func Start(cfg Config) (*Devnet, error) {
 	// it only on a clean Close), so a kill -9 and a restart continue the
 	// same chain instead of going back to the last clean stop.
 	ethConf.NoPruning = true
+	// go-ethereum sizes its database for a mainnet node: a 2 GiB cache,
+	// which makes four 256 MiB memtables, and pebble pre-allocates every
+	// write-ahead log to its memtable's size, 1.4 GB on disk within
+	// minutes. A dev chain's blocks are a few KB: DevDatabaseCache keeps
+	// the footprint proportional to the data.
+	ethConf.DatabaseCache = DevDatabaseCache
 	ethConf.StateScheme = rawdb.HashScheme
 	ethConf.TxPool.NoLocals = true
 	ethConf.TxPool.AccountSlots = 4096
