@@ -1,5 +1,6 @@
 // Command indexer follows chains and publishes their events to Kafka
-// (`indexer run`), or rescans a block range to NDJSON (`indexer scan`).
+// (`indexer run`), rescans a block range to NDJSON (`indexer scan`), or
+// decodes chain topic records to NDJSON (`indexer events decode`).
 package main
 
 import (
@@ -29,6 +30,7 @@ import (
 const usage = `usage:
   indexer run  [--config FILE] [--data DIR] [--kafka-brokers H:P,...] [--http ADDR]
                [--chain ID --rpc URL [--rpc-cookie FILE] [--solidity-rpc URL] [--from N]] [--log-level LEVEL]
+  indexer events decode [--input sized|hex|base64|raw] [--assets FILE]   (chain records → NDJSON)
   indexer scan --chain ID --rpc URL --from N --to M (--watch FILE | --all) [--fetchers N]
                [--rpc-cookie FILE] [--verbose-blocks] [--api-key KEY]
 
@@ -55,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runDaemon(ctx, args[1:], stderr)
 	case "scan":
 		return runScan(ctx, args[1:], stdout, stderr)
+	case "events":
+		return runEvents(args[1:], os.Stdin, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
