@@ -59,7 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.Cooldown, "cooldown", 30*time.Minute, "how long an unbound address rests before reuse")
 	fs.StringVar(&o.PublicURL, "public-url", "", "the public base of payment sessions' checkoutUrl (default: the --http address)")
 	fs.StringVar(&o.ClickHouseDSN, "clickhouse-dsn", "", "keep history in ClickHouse (clickhouse://127.0.0.1:9000/inflow); default: the embedded store")
-	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error (info: a line per block with matched transfers, deposit status change, reorg and failed webhook attempt)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -458,6 +458,11 @@ func (f *Follower) publishConnected(ctx context.Context, recs []*events.Record, 
 	f.metrics.matched.Add(float64(matched))
 	f.metrics.checkpoint.Set(float64(refs[len(refs)-1].Number))
 	f.log.Debug("published", "from", refs[0].Number, "to", refs[len(refs)-1].Number, "matched", matched)
+	for _, r := range recs {
+		if len(r.Transfers) > 0 {
+			f.log.Info("block", "number", r.Number, "hash", r.Hash.Format(r.Family), "matched", len(r.Transfers))
+		}
+	}
 	return nil
 }
 

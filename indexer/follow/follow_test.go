@@ -1,11 +1,13 @@
 package follow
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -174,9 +176,17 @@ func TestScenarios(t *testing.T) {
 		defer func() { db.Close() }()
 		cfg := Config{Chain: "test-chain", Family: chain.FamilyEVM, WindowSize: 8, MaxReorgDepth: 5, MaxBatch: 4, Fetchers: 3}
 		var f *Follower
+		var logs bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo,
+			ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+				if len(groups) == 0 && a.Key == slog.TimeKey {
+					return slog.Attr{}
+				}
+				return a
+			}}))
 		newFollower := func() {
 			c := cfg
-			if f, err = New(c, src, watch, pub, db, nil, nil); err != nil {
+			if f, err = New(c, src, watch, pub, db, log, nil); err != nil {
 				t.Fatal(err)
 			}
 			if err := f.load(); err != nil {
@@ -227,6 +237,11 @@ func TestScenarios(t *testing.T) {
 			case "fail-publish":
 				pub.fail = intArg("times", 1)
 				return "ok"
+			case "logs":
+				// The follower's info and warn lines since the last "logs".
+				out := strings.TrimSpace(logs.String())
+				logs.Reset()
+				return out
 			case "restart":
 				newFollower()
 				tip, _ := f.Checkpoint()

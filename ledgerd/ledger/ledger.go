@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -124,8 +125,10 @@ func (l *Ledger) Submit(in []Input) error {
 	if l.hot == nil {
 		l.hot = newState(l.cacheRows)
 	}
+	var tx *applyTx
 	err := l.db.WriteAsync(func(b *store.Batch) error {
-		tx := l.hot.begin(l.db, b, l.now().UTC())
+		tx = l.hot.begin(l.db, b, l.now().UTC())
+		tx.logging = l.log.Enabled(context.Background(), slog.LevelInfo)
 		held := map[tp]bool{}
 		next := map[tp]int64{}
 		for i, x := range in {
@@ -156,6 +159,17 @@ func (l *Ledger) Submit(in []Input) error {
 	}
 	l.m.applySeconds.Observe(time.Since(start).Seconds())
 	l.m.records.Add(float64(len(in)))
+	for _, c := range tx.changes {
+		attrs := []any{"chain", c.chain, "deposit", c.id, "merchant", c.merchant, "reference", c.ref,
+			"amount", c.amount + " " + c.currency, "block", c.block, "status", c.to}
+		if c.from != "" {
+			attrs = append(attrs, "was", c.from)
+		}
+		if c.to != store.StatusOrphaned {
+			attrs = append(attrs, "confirmations", c.confirmations)
+		}
+		l.log.Info("deposit", attrs...)
+	}
 	return nil
 }
 

@@ -1,9 +1,11 @@
 package ledger_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,6 +63,7 @@ type env struct {
 	names   map[string]string // address → alias
 	log     []*events.Record  // every record applied, for redelivery
 	twin    *env              // a copy fed the same changes (withTwin)
+	logs    *bytes.Buffer     // the ledger's info lines since the last "logs"
 }
 
 func newEnv(t *testing.T) *env { return newEnvOn(t, vfs.NewMem(), "db") }
@@ -72,10 +75,10 @@ func newEnvOn(t *testing.T, fs vfs.FS, dir string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, fs: fs, db: store.Wrap(pdb), tbl: testAssets(t), clock: time.Unix(1_700_000_000, 0).UTC(), names: map[string]string{}}
+	e := &env{t: t, fs: fs, db: store.Wrap(pdb), tbl: testAssets(t), clock: time.Unix(1_700_000_000, 0).UTC(), names: map[string]string{}, logs: &bytes.Buffer{}}
 	t.Cleanup(func() { e.db.Close() })
 	now := func() time.Time { return e.clock }
-	e.led, err = ledger.New(e.db, e.tbl, ledger.Options{Now: now})
+	e.led, err = ledger.New(e.db, e.tbl, ledger.Options{Now: now, Logger: e.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,6 +218,17 @@ func (e *env) unbind(ref, chainID string) (*registry.UnbindResponse, error) {
 	})
 }
 
+// logger writes the ledger's info lines to e.logs, without their time.
+func (e *env) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}}))
+}
+
 func (e *env) blockHash(n uint64, parent chain.Hash) chain.Hash {
 	return chain.Hash(sha256.Sum256(fmt.Appendf(nil, "%x/%d/%d", parent, n, e.fork)))
 }
@@ -247,6 +261,11 @@ func TestScenarios(t *testing.T) {
 func (e *env) run(d *datadriven.TestData, arg func(string, string) string) string {
 	t := e.t
 	switch d.Cmd {
+	case "logs":
+		// The ledger's info lines since the last "logs".
+		out := strings.ReplaceAll(strings.TrimSpace(e.logs.String()), e.merch, "<merchant>")
+		e.logs.Reset()
+		return out
 	case "tick":
 		dur, _ := time.ParseDuration(arg("d", "1s"))
 		e.clock = e.clock.Add(dur)
@@ -356,7 +375,7 @@ func (e *env) run(d *datadriven.TestData, arg func(string, string) string) strin
 		// A new ledger over the same database: its state in memory is
 		// loaded again from Pebble. (The twin, whose last batch may still
 		// be waiting to commit, goes on.)
-		l, err := ledger.New(e.db, e.tbl, ledger.Options{Now: func() time.Time { return e.clock }})
+		l, err := ledger.New(e.db, e.tbl, ledger.Options{Now: func() time.Time { return e.clock }, Logger: e.logger()})
 		if err != nil {
 			t.Fatal(err)
 		}

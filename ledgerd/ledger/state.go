@@ -162,6 +162,16 @@ type applyTx struct {
 	err      error                // the first failed write of an outbox row
 	rows     []row                // account rows, sorted before they are written
 	arena    []byte
+	logging  bool           // the logger writes info lines: changes collects them
+	changes  []statusChange // the status changes of the Apply, logged once it is handed to Pebble
+}
+
+// statusChange is one deposit status change, as it was when it happened
+// (a deposit can change twice in one Apply).
+type statusChange struct {
+	id, merchant, ref, currency, amount, from, to string
+	chain                                         chain.ID
+	block, confirmations                          uint64
 }
 
 // row is an account row in tx.arena: its key is arena[k0:v0], its value
@@ -206,6 +216,7 @@ func (s *state) begin(db *store.DB, b *store.Batch, now time.Time) *applyTx {
 		clear(tx.closed)
 		clear(tx.orphaned)
 		tx.events, tx.nEvents, tx.err = tx.events[:0], 0, nil
+		tx.changes = tx.changes[:0]
 	}
 	tx.db, tx.b, tx.now, tx.nowp = db, b, now, nil
 	return tx
@@ -626,6 +637,14 @@ func (tx *applyTx) transition(c *chainState, d *store.Deposit, status string) er
 	if tx.nowp == nil {
 		now := tx.now
 		tx.nowp = &now // one for the Apply: nothing writes through it
+	}
+	if tx.logging {
+		var conf uint64
+		if tip := c.st.Tip; tip >= d.BlockNumber && status != store.StatusOrphaned {
+			conf = tip - d.BlockNumber + 1
+		}
+		tx.changes = append(tx.changes, statusChange{id: d.ID, merchant: d.Merchant, ref: d.Ref(), currency: d.Currency,
+			amount: d.Amount.Decimal(d.Decimals), from: from, to: status, chain: d.Chain, block: d.BlockNumber, confirmations: conf})
 	}
 	d.Status = status
 	switch status {

@@ -465,9 +465,6 @@ func (s *Service) attempt(ctx context.Context, qkey []byte, id string) error {
 		// log has the detail, which may name internal resolvers and
 		// addresses.
 		att.Error = Reason(detail)
-		s.o.Logger.Warn("webhook attempt failed", "delivery", id, "endpoint", ep.ID, "merchant", d.Merchant, "reason", att.Error, "err", detail)
-	} else if att.StatusCode < 200 || att.StatusCode >= 300 {
-		s.o.Logger.Info("webhook attempt refused", "delivery", id, "endpoint", ep.ID, "merchant", d.Merchant, "status", att.StatusCode)
 	}
 	att.DurationMs = s.o.Now().Sub(start).Milliseconds()
 	if ctx.Err() != nil {
@@ -489,6 +486,21 @@ func (s *Service) attempt(ctx context.Context, qkey []byte, id string) error {
 		delay := max(s.Backoff(len(d.Attempts)), min(retryAfter, s.o.Max))
 		next = s.o.Now().Add(delay).UTC()
 		d.NextAt = &next
+	}
+	if !ok {
+		// One line per failed attempt: what failed, and what happens next.
+		attrs := []any{"delivery", id, "event", d.EventType, "endpoint", ep.ID, "merchant", d.Merchant, "attempt", len(d.Attempts)}
+		if detail != nil {
+			attrs = append(attrs, "reason", att.Error, "err", detail)
+		} else {
+			attrs = append(attrs, "status", att.StatusCode)
+		}
+		if d.NextAt != nil {
+			attrs = append(attrs, "next_attempt", next.Format(time.RFC3339))
+		} else {
+			attrs = append(attrs, "gave_up_after", s.o.MaxAge)
+		}
+		s.o.Logger.Warn("webhook attempt failed", attrs...)
 	}
 	return s.db.Write(func(b *store.Batch) error {
 		if err := b.Delete(qkey, nil); err != nil {

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -332,7 +334,8 @@ func TestSecretRotation(t *testing.T) {
 // kind of failure, not the resolver or the addresses behind it.
 func TestFailureReasons(t *testing.T) {
 	db := newStore(t)
-	s, err := New(db, Options{Timeout: 2 * time.Second, Base: time.Hour})
+	var logs bytes.Buffer
+	s, err := New(db, Options{Timeout: 2 * time.Second, Base: time.Hour, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,6 +343,13 @@ func TestFailureReasons(t *testing.T) {
 		Events: events.DepositEventTypes, Secret: registry.NewSecret()}
 	d := deliverOne(t, db, s, ep, "evt_dns")
 	reason := d.Attempts[0].Error
+	// The operator's log has one line for the failed attempt: the detail,
+	// the attempt's number and when the next one is.
+	line := logs.String()
+	if strings.Count(line, "webhook attempt failed") != 1 || !strings.Contains(line, "attempt=1") ||
+		!strings.Contains(line, "next_attempt="+d.NextAt.Format(time.RFC3339)) || !strings.Contains(line, "no-such-host.invalid") {
+		t.Errorf("log of a failed attempt: %s", line)
+	}
 	if reason == "" || strings.Contains(reason, "lookup") || strings.Contains(reason, ":53") || strings.Contains(reason, "dial") ||
 		regexp.MustCompile(`\d+\.\d+\.\d+\.\d+`).MatchString(reason) {
 		t.Errorf("a failed lookup is shown as %q", reason)
