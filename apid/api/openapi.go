@@ -91,6 +91,7 @@ func schemas() map[string]any {
 			"status":        map[string]any{"type": "string", "enum": merchantapi.Statuses},
 			"confirmations": integer, "detectedAt": dateTime, "confirmedAt": nullTime, "completedAt": nullTime, "orphanedAt": nullTime,
 			"replaces":     map[string]any{"type": "string", "description": "The orphaned deposit this one re-mines"},
+			"afterUnbind":  map[string]any{"type": "boolean", "description": "Present (true) when the deposit reached the address during the cooldown after depositReference was unbound from it: it is still that reference's. After the cooldown a deposit is unattributed (depositReference null)."},
 			"tokenAccount": map[string]any{"type": "string", "description": "Solana SPL deposits: the token account the tokens landed in (address is its owner, the bound address)"}}),
 		"DepositList": listOf("Deposit"),
 		"ImportRequest": obj(map[string]any{"protocol": map[string]any{"type": "string", "enum": []string{"evm", "tron", "solana", "bitcoin"}},

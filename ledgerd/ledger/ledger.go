@@ -436,8 +436,9 @@ func (l *Ledger) newDeposit(tx *applyTx, spec *assets.Chain, r *events.Record, t
 		return false, nil
 	}
 	pa := o.pa
+	ref, afterUnbind := o.attribution(r.Time)
 	*d = store.Deposit{
-		ID: tag.deposit(t.TxHash, t.Index), Merchant: pa.Merchant, Reference: o.attribution(r.Time), Chain: r.Chain, Family: spec.Family,
+		ID: tag.deposit(t.TxHash, t.Index), Merchant: pa.Merchant, Reference: ref, AfterUnbind: afterUnbind, Chain: r.Chain, Family: spec.Family,
 		Currency: asset.Currency, Decimals: asset.Decimals, Amount: t.Value,
 		AddressID: pa.ID, Address: pa.Raw, TxHash: t.TxHash, Index: t.Index,
 		BlockNumber: r.Number, BlockHash: r.Hash, BlockTime: r.Time,

@@ -440,7 +440,11 @@ func (e *env) newEvents() string {
 			if ev.Data.DepositReference != nil {
 				ref = *ev.Data.DepositReference
 			}
-			out = append(out, fmt.Sprintf("%s %s %s %s %s conf=%d", ev.Type, shortID(ev.Data.DepositID), ref, ev.Data.Amount, ev.Data.Currency, ev.Data.Confirmations))
+			line := fmt.Sprintf("%s %s %s %s %s conf=%d", ev.Type, shortID(ev.Data.DepositID), ref, ev.Data.Amount, ev.Data.Currency, ev.Data.Confirmations)
+			if ev.Data.AfterUnbind {
+				line += " afterUnbind"
+			}
+			out = append(out, line)
 		}
 		return true, nil
 	})
@@ -466,6 +470,9 @@ func (e *env) deposits() string {
 		s := fmt.Sprintf("#%d %s %s %s %s ref=%s", d.BlockNumber, shortID(d.ID), d.Status, d.Amount.Decimal(d.Decimals), d.Currency, strOr(d.Reference))
 		if d.Replaces != "" {
 			s += " replaces=" + shortID(d.Replaces)
+		}
+		if d.AfterUnbind {
+			s += " afterUnbind"
 		}
 		out = append(out, s)
 	}

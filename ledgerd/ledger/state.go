@@ -117,8 +117,10 @@ type owner struct {
 
 // attribution returns the reference bound to the address when a block with
 // time blockTime (unix seconds) was made, or nil: the last binding that began
-// before the end of that second, if it had not ended by its start.
-func (o *owner) attribution(blockTime int64) *string {
+// before the end of that second, if it had not ended by its start, or had
+// ended but its cooldown had not (afterUnbind: the address could not be
+// anyone else's yet).
+func (o *owner) attribution(blockTime int64) (ref *string, afterUnbind bool) {
 	limit := (blockTime + 1) * int64(time.Second)
 	i, _ := slices.BinarySearchFunc(o.hist, limit, func(r store.BindingRecord, t int64) int {
 		if r.BoundAt < t {
@@ -127,13 +129,16 @@ func (o *owner) attribution(blockTime int64) *string {
 		return 1
 	})
 	if i == 0 {
-		return nil
+		return nil, false
 	}
 	r := &o.hist[i-1]
-	if r.UnboundAt != 0 && r.UnboundAt <= blockTime*int64(time.Second) {
-		return nil
+	if at := blockTime * int64(time.Second); r.UnboundAt != 0 && r.UnboundAt <= at {
+		if at < r.CooldownUntil {
+			return &o.refs[i-1], true
+		}
+		return nil, false
 	}
-	return &o.refs[i-1]
+	return &o.refs[i-1], false
 }
 
 // applyTx is one Apply: the batch, and what it changed that is written when

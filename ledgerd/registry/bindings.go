@@ -120,11 +120,11 @@ func (r *Registry) Unbind(b *store.Batch, merchant, reference, chainID string) (
 		if err := store.GetJSON(b, histKey, &hr); err != nil {
 			return nil, fmt.Errorf("binding history of address %d: %w", pa.ID, err)
 		}
-		hr.UnboundAt = now.UnixNano()
+		until := now.Add(r.cooldown).UnixNano()
+		hr.UnboundAt, hr.CooldownUntil = now.UnixNano(), until
 		if err := b.PutJSON(histKey, hr); err != nil {
 			return nil, err
 		}
-		until := now.Add(r.cooldown).UnixNano()
 		pa.Status, pa.Reference, pa.ChainID, pa.Currency, pa.BoundAt, pa.CooldownUntil = store.AddressCooldown, "", "", "", 0, until
 		if err := b.PutJSON(key, pa); err != nil {
 			return nil, err

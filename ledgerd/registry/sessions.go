@@ -75,11 +75,11 @@ func (r *Registry) ReleaseSession(b *store.Batch, session string, addressID uint
 	if hr.Session != session || pa.Status != store.AddressBound {
 		return nil // released already
 	}
-	hr.UnboundAt = now.UnixNano()
+	until := now.Add(r.cooldown).UnixNano()
+	hr.UnboundAt, hr.CooldownUntil = now.UnixNano(), until
 	if err := b.PutJSON(histKey, hr); err != nil {
 		return err
 	}
-	until := now.Add(r.cooldown).UnixNano()
 	pa.Status, pa.Reference, pa.ChainID, pa.Currency, pa.BoundAt, pa.CooldownUntil = store.AddressCooldown, "", "", "", 0, until
 	if err := b.PutJSON(key, pa); err != nil {
 		return err

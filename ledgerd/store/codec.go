@@ -225,6 +225,14 @@ const (
 	depHasTokenAccount
 )
 
+// More deposit flags, the trailing uvarint of a version 3 row: a version 2
+// row with a flag the flags byte has no room for.
+const (
+	// depMoreAfterUnbind: the deposit came during its reference's cooldown.
+	depMoreAfterUnbind = 1 << iota
+	depMoreKnown       = depMoreAfterUnbind
+)
+
 // AppendEncode appends the binary form (version 2) of d to out, the value
 // of its D/ row, which names its id:
 //
@@ -232,7 +240,10 @@ const (
 //	number:uvarint blockTime:varint detected:i64 [confirmed:i64]
 //	[completed:i64] [orphaned:i64] blockHash:32, then length-prefixed:
 //	amount (big-endian, no leading zeros) merchant chain currency address
-//	txHash [reference] [replaces]
+//	txHash [reference] [replaces], then [maturity:uvarint] [network:u8]
+//	[tokenAccount] as the flags say. Version 3 is version 2 and, last,
+//	more:uvarint, flags the flags byte has no room for (bit 0: after
+//	unbind); a row is version 3 only when one of them is set.
 func (d *Deposit) AppendEncode(out []byte) []byte {
 	var flags byte
 	if d.Reference != nil {
@@ -259,6 +270,7 @@ func (d *Deposit) AppendEncode(out []byte) []byte {
 	if len(d.TokenAccount) > 0 {
 		flags |= depHasTokenAccount
 	}
+	at := len(out)
 	out = append(out, codecV2, flags, statusCode(d.Status), byte(d.Family), d.Decimals)
 	out = binary.AppendUvarint(out, uint64(d.Index))
 	out = binary.AppendUvarint(out, d.AddressID)
@@ -291,6 +303,17 @@ func (d *Deposit) AppendEncode(out []byte) []byte {
 	}
 	if len(d.TokenAccount) > 0 {
 		out = appendBytes(out, d.TokenAccount)
+	}
+	// The flags byte is full: later flags are a trailing uvarint, in a
+	// version 3 row, written only when one is set, so other rows stay the
+	// version 2 rows they were.
+	var more uint64
+	if d.AfterUnbind {
+		more |= depMoreAfterUnbind
+	}
+	if more != 0 {
+		out[at] = codecV3
+		out = binary.AppendUvarint(out, more)
 	}
 	return out
 }
@@ -377,10 +400,10 @@ func DecodeDeposit(id string, b []byte, d *Deposit) error {
 	if len(b) > 0 && b[0] == '{' {
 		return json.Unmarshal(b, d)
 	}
-	if len(b) < 5 || (b[0] != codecV1 && b[0] != codecV2) {
+	if len(b) < 5 || (b[0] != codecV1 && b[0] != codecV2 && b[0] != codecV3) {
 		return fmt.Errorf("deposit record: unknown form")
 	}
-	v2 := b[0] == codecV2
+	v2, v3 := b[0] >= codecV2, b[0] == codecV3
 	flags, status := b[1], b[2]
 	if int(status) >= len(statusCodes) {
 		return fmt.Errorf("deposit record: status %d", status)
@@ -443,6 +466,13 @@ func DecodeDeposit(id string, b []byte, d *Deposit) error {
 	}
 	if flags&depHasTokenAccount != 0 {
 		d.TokenAccount = append([]byte(nil), r.bytes()...)
+	}
+	if v3 {
+		more := r.uvarint()
+		if r.err == nil && (more == 0 || more&^depMoreKnown != 0) {
+			r.err = fmt.Errorf("flags %#x", more)
+		}
+		d.AfterUnbind = more&depMoreAfterUnbind != 0
 	}
 	if v2 && r.err == nil && len(r.b) != 0 {
 		r.err = fmt.Errorf("%d bytes after the last field", len(r.b))

@@ -110,7 +110,9 @@ func TestDepositForms(t *testing.T) {
 	spl := d // a Solana SPL deposit, with its token account
 	spl.Family, spl.TokenAccount = chain.FamilySolana, make([]byte, 32)
 	spl.TokenAccount[5] = 9
-	for _, want := range []Deposit{d, max, zero, coinbase, spl} {
+	late := spl // one that came during its reference's cooldown (version 3)
+	late.AfterUnbind = true
+	for _, want := range []Deposit{d, max, zero, coinbase, spl, late} {
 		row := want.Encode()
 		if bytes.Contains(row, []byte(want.ID)) {
 			t.Errorf("the row holds the id its key names")
@@ -132,6 +134,12 @@ func TestDepositForms(t *testing.T) {
 	var got Deposit
 	if err := DecodeDeposit(d.ID, v1, &got); err != nil || !reflect.DeepEqual(got, d) {
 		t.Errorf("a version 1 row read as\n%+v, %v\nwant\n%+v", got, err, d)
+	}
+	if v := late.Encode()[0]; v != codecV3 {
+		t.Errorf("an after-unbind row is version %d, want 3", v)
+	}
+	if v := spl.Encode()[0]; v != codecV2 {
+		t.Errorf("a row without later flags is version %d, want 2", v)
 	}
 	// No id (38 bytes), an amount in 4 bytes instead of 32, and varints.
 	if v2 := d.Encode(); len(v1)-len(v2) < 38+28+15 {

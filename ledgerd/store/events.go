@@ -159,6 +159,6 @@ func (d *Deposit) View(tip uint64) events.Deposit {
 		TxHash: chain.FormatHash(d.Family, d.TxHash), BlockNumber: d.BlockNumber, Status: d.Status,
 		Confirmations: conf, DetectedAt: events.APITime{Time: d.DetectedAt},
 		ConfirmedAt: events.TimePtr(d.ConfirmedAt), CompletedAt: events.TimePtr(d.CompletedAt),
-		OrphanedAt: events.TimePtr(d.OrphanedAt), Replaces: d.Replaces,
+		OrphanedAt: events.TimePtr(d.OrphanedAt), Replaces: d.Replaces, AfterUnbind: d.AfterUnbind,
 	}
 }

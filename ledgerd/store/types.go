@@ -79,6 +79,10 @@ type BindingRecord struct {
 	ChainID   chain.ID `json:"chainId"`
 	BoundAt   int64    `json:"boundAt"`             // unix nanos
 	UnboundAt int64    `json:"unboundAt,omitempty"` // 0 while bound
+	// CooldownUntil is when the cooldown that began at UnboundAt ends
+	// (unix nanos): a deposit in between is still the reference's, flagged
+	// AfterUnbind. 0 for a record written before cooldowns were recorded.
+	CooldownUntil int64 `json:"cooldownUntil,omitempty"`
 	// Session is the payment session the address was bound for (its
 	// reference is the session's customer).
 	Session string `json:"session,omitempty"`
@@ -122,6 +126,9 @@ type Deposit struct {
 	Network chain.Network `json:"network,omitempty"`
 	// TokenAccount is the Solana token account an SPL deposit landed in.
 	TokenAccount []byte `json:"tokenAccount,omitempty"`
+	// AfterUnbind: the deposit reached the address during the cooldown
+	// after Reference was unbound from it.
+	AfterUnbind bool `json:"afterUnbind,omitempty"`
 }
 
 // Ref returns the reference or "" when unattributed.

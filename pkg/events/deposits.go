@@ -47,6 +47,9 @@ type Deposit struct {
 	CompletedAt   *APITime `json:"completedAt"`
 	OrphanedAt    *APITime `json:"orphanedAt"`
 	Replaces      string   `json:"replaces,omitempty"`
+	// AfterUnbind: the deposit reached the address during the cooldown
+	// after DepositReference was unbound from it (present only then).
+	AfterUnbind bool `json:"afterUnbind,omitempty"`
 }
 
 // DepositEvent is one record of inflow.deposits. Its Kafka key is the deposit
