@@ -463,6 +463,12 @@ func (s *Server) route(rt *merchantapi.Route) http.Handler {
 		if rt.Auth == merchantapi.AuthAdmin && status == http.StatusUnauthorized {
 			ipl.failures.Allow()
 		}
+		if (rt.Name == "revokeApiKey" || rt.Name == "revokeMerchantApiKey") && status == http.StatusOK {
+			// The answer names the key, not its hash: forget every key, so
+			// that this apid refuses the revoked one at once (the others
+			// within knownKeyTTL).
+			s.known.Purge()
+		}
 	})
 }
 

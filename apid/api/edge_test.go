@@ -513,6 +513,8 @@ var sample = map[merchantapi.IDKind]string{
 	merchantapi.IDEndpoint:  "we_0123456789abcdef",
 	merchantapi.IDEvent:     "evt_0123456789abcdef01234567",
 	merchantapi.IDSession:   "ps_0123456789abcdef0123456789abcdef",
+	merchantapi.IDMerchant:  "mer_0123456789abcdef",
+	merchantapi.IDAPIKey:    "key_0123456789abcdef",
 }
 
 // TestRoutesServedAndDocumented: every route of the table is served by apid

@@ -128,6 +128,12 @@ func schemas() map[string]any {
 			"attempts": map[string]any{"type": "array", "items": obj(map[string]any{"at": dateTime, "statusCode": integer, "error": str, "durationMs": integer})}}),
 		"ReplayResult": obj(map[string]any{"eventId": str, "deliveries": integer}),
 		"Success":      obj(map[string]any{"success": boolean, "id": str}),
+		"APIKey":       obj(map[string]any{"id": str, "prefix": map[string]any{"type": "string", "description": "The key's first 12 characters; empty for a key made before keys were listed"}, "createdAt": dateTime}),
+		"APIKeyList":   obj(map[string]any{"data": map[string]any{"type": "array", "items": ref("APIKey")}}),
+		"APIKeyCreated": obj(map[string]any{"id": str, "prefix": str, "createdAt": dateTime,
+			"apiKey": map[string]any{"type": "string", "description": "sk_live_… or sk_test_…, shown once"}}),
+		"MerchantList": obj(map[string]any{"data": map[string]any{"type": "array", "items": obj(map[string]any{
+			"merchantId": str, "name": str, "live": boolean, "toleranceBps": integer, "createdAt": dateTime})}}),
 		"MerchantRequest": obj(map[string]any{"name": str, "live": map[string]any{"type": "boolean", "description": "sk_live_ key (default) or sk_test_"},
 			"toleranceBps": map[string]any{"type": "integer", "minimum": 0, "maximum": 1000, "description": "Payment sessions complete at the amount due less this many basis points"}}, "name"),
 		"MerchantCreated": obj(map[string]any{"merchantId": str, "name": str, "toleranceBps": integer, "apiKey": map[string]any{"type": "string", "description": "sk_live_… or sk_test_…, shown once"}}),

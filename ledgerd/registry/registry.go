@@ -37,6 +37,7 @@ package registry
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -82,6 +83,9 @@ func New(db *store.DB, table *assets.Config, o Options) (*Registry, error) {
 	}
 	if err := r.indexReferences(); err != nil {
 		return nil, err
+	}
+	if err := r.indexKeys(); err != nil {
+		return nil, fmt.Errorf("registry: list the API keys: %w", err)
 	}
 	return r, nil
 }

@@ -50,6 +50,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/apierr"
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
 )
 
@@ -180,6 +181,13 @@ func (s *Server) routes() map[string]handler {
 		"latencyAnalytics":       {stream: an.Latency},
 		"exportDeposits":         {stream: an.Export},
 		"createMerchant":         {write: s.createMerchant},
+		"listMerchants":          {read: s.listMerchants},
+		"listApiKeys":            {read: s.listKeys},
+		"createApiKey":           {write: s.createKey},
+		"revokeApiKey":           {write: s.revokeKey},
+		"listMerchantApiKeys":    {read: s.listKeys},
+		"createMerchantApiKey":   {write: s.createKey},
+		"revokeMerchantApiKey":   {write: s.revokeKey},
 		"listAddressConflicts":   {read: s.listConflicts},
 		"reassignAddress":        {write: s.reassign},
 		"createPaymentSession":   {write: s.createSession, after: s.onChange},
@@ -592,6 +600,82 @@ func (s *Server) createMerchant(b *store.Batch, r *http.Request, _ string, body 
 	}
 	s.log.Info("merchant created by the operator", "merchant", m.ID, "live", m.Live)
 	return map[string]any{"merchantId": m.ID, "name": m.Name, "apiKey": key, "toleranceBps": m.ToleranceBps}, nil
+}
+
+// keyOwner is the merchant whose keys a key route acts on: the caller's,
+// or on an admin route the {merchantId} of the path, which must exist.
+func (s *Server) keyOwner(rd store.Reader, r *http.Request, merchant string) (string, bool, error) {
+	id := r.PathValue("merchantId")
+	if id == "" {
+		return merchant, false, nil
+	}
+	if err := store.GetJSON(rd, store.MerchantKey(id), &store.Merchant{}); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return "", true, apierr.New(apierr.MerchantNotFound, "no merchant %q", id)
+		}
+		return "", true, err
+	}
+	return id, true, nil
+}
+
+func viewKey(k store.APIKey) map[string]any {
+	return map[string]any{"id": k.ID, "prefix": k.Prefix, "createdAt": events.APITime{Time: k.CreatedAt}}
+}
+
+func (s *Server) listKeys(r *http.Request, merchant string) (any, error) {
+	owner, _, err := s.keyOwner(s.db, r, merchant)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.reg.Keys(s.db, owner)
+	if err != nil {
+		return nil, err
+	}
+	data := make([]any, 0, len(keys))
+	for _, k := range keys {
+		data = append(data, viewKey(k))
+	}
+	return map[string]any{"data": data}, nil
+}
+
+func (s *Server) createKey(b *store.Batch, r *http.Request, merchant string, _ []byte) (any, error) {
+	owner, admin, err := s.keyOwner(b, r, merchant)
+	if err != nil {
+		return nil, err
+	}
+	rec, key, err := s.reg.CreateKey(b, owner)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("API key created", "merchant", owner, "key", rec.ID, "by_operator", admin)
+	v := viewKey(rec)
+	v["apiKey"] = key
+	return v, nil
+}
+
+func (s *Server) revokeKey(b *store.Batch, r *http.Request, merchant string, _ []byte) (any, error) {
+	owner, admin, err := s.keyOwner(b, r, merchant)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.reg.RevokeKey(b, owner, r.PathValue("keyId"), admin)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"success": true, "id": rec.ID}, nil
+}
+
+func (s *Server) listMerchants(r *http.Request, _ string) (any, error) {
+	ms, err := s.reg.Merchants()
+	if err != nil {
+		return nil, err
+	}
+	data := make([]any, 0, len(ms))
+	for _, m := range ms {
+		data = append(data, map[string]any{"merchantId": m.ID, "name": m.Name, "live": m.Live, "toleranceBps": m.ToleranceBps,
+			"createdAt": events.APITime{Time: m.CreatedAt}})
+	}
+	return map[string]any{"data": data}, nil
 }
 
 func (s *Server) bind(b *store.Batch, r *http.Request, merchant string, body []byte) (any, error) {

@@ -56,6 +56,7 @@
 //
 //	M/<merchant>                                              merchant
 //	K/<sha256(api key)>                                       api key → merchant
+//	MK/<merchant>0<key id>                                    a merchant's API keys: id, prefix, created, hash (listing and revoking)
 //	A/<family><address bytes>                                 pool address (owner, status, binding)
 //	I/<address id>                                            address id → A key
 //	PM/<merchant>0<address id>                                a merchant's pool addresses, in import order

@@ -25,6 +25,7 @@ type Family struct {
 const (
 	pMerchant      = "M/"
 	pAPIKey        = "K/"
+	pMerchantKey   = "MK/"
 	pPoolAddress   = "A/"
 	pAddressID     = "I/"
 	pMerchantPool  = "PM/"
@@ -75,6 +76,7 @@ const (
 var Families = []Family{
 	{pMerchant, "M/<merchant>", "merchant"},
 	{pAPIKey, "K/<sha256(api key)>", "api key → merchant"},
+	{pMerchantKey, "MK/<merchant>0<key id>", "a merchant's API keys: id, prefix, created, hash (listing and revoking)"},
 	{pPoolAddress, "A/<family><address bytes>", "pool address (owner, status, binding)"},
 	{pAddressID, "I/<address id>", "address id → A key"},
 	{pMerchantPool, "PM/<merchant>0<address id>", "a merchant's pool addresses, in import order"},
@@ -146,6 +148,15 @@ func MerchantPrefix() []byte { return newKey(pMerchant) }
 
 // APIKeyKey maps an API key's hash to its merchant.
 func APIKeyKey(hash []byte) []byte { return newKey(pAPIKey).bytes(hash) }
+
+// APIKeyPrefix spans every API key.
+func APIKeyPrefix() []byte { return newKey(pAPIKey) }
+
+// MerchantKeyKey is one API key of a merchant, by its id.
+func MerchantKeyKey(merchant, id string) []byte { return newKey(pMerchantKey).merchant(merchant).str(id) }
+
+// MerchantKeyPrefix spans a merchant's API keys.
+func MerchantKeyPrefix(merchant string) []byte { return newKey(pMerchantKey).merchant(merchant) }
 
 // The pool.
 

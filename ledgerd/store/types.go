@@ -21,6 +21,17 @@ type Merchant struct {
 	ToleranceBps uint32 `json:"toleranceBps,omitempty"`
 }
 
+// APIKey is one of a merchant's API keys as listed: never the key itself,
+// which is shown once and stored only as its hash.
+type APIKey struct {
+	ID string `json:"id"` // key_ and the first 16 hex digits of the hash
+	// Prefix is the key's first 12 characters (sk_test_1b12), to tell keys
+	// apart; empty for a key made before keys were listed.
+	Prefix    string    `json:"prefix"`
+	CreatedAt time.Time `json:"createdAt"`
+	Hash      string    `json:"hash"` // hex sha256 of the key
+}
+
 // Address statuses.
 const (
 	AddressAvailable = "available"

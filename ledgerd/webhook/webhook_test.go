@@ -146,6 +146,27 @@ func TestReceiverFaults(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The receiver has every event; the sender records the last answers
+	// just after. Stopping before then would leave those deliveries due.
+	for {
+		ds, _, err := s.Deliveries("we_1", pageAll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open := 0
+		for _, d := range ds {
+			if d.Status == "pending" {
+				open++
+			}
+		}
+		if open == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d deliveries still pending after every event arrived", open)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	cancel()
 	<-done
 	mu.Lock()

@@ -50,6 +50,9 @@ const (
 	InvalidAmount             Code = "INVALID_AMOUNT"
 	RateUnavailable           Code = "RATE_UNAVAILABLE"
 	ChainNotEnabled           Code = "CHAIN_NOT_ENABLED"
+	APIKeyNotFound            Code = "API_KEY_NOT_FOUND"
+	MerchantNotFound          Code = "MERCHANT_NOT_FOUND"
+	LastAPIKey                Code = "LAST_API_KEY"
 )
 
 type entry struct {
@@ -66,6 +69,9 @@ var catalogue = map[Code]entry{
 	InvalidAmount:             {http.StatusBadRequest, "Invalid amount"},
 	RateUnavailable:           {http.StatusBadRequest, "Rate unavailable"},
 	ChainNotEnabled:           {http.StatusBadRequest, "Chain not enabled"},
+	APIKeyNotFound:            {http.StatusNotFound, "API key not found"},
+	MerchantNotFound:          {http.StatusNotFound, "Merchant not found"},
+	LastAPIKey:                {http.StatusConflict, "Last API key"},
 	EndpointNotFound:          {http.StatusNotFound, "Webhook endpoint not found"},
 	EventNotFound:             {http.StatusNotFound, "Event not found"},
 	NotFound:                  {http.StatusNotFound, "Not found"},

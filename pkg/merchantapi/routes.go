@@ -46,6 +46,8 @@ const (
 	IDEndpoint                    // we_ and 16 hex digits
 	IDEvent                       // evt_ and 24 hex digits
 	IDSession                     // ps_ and 32 hex digits
+	IDMerchant                    // mer_ and 16 hex digits
+	IDAPIKey                      // key_ and 16 hex digits
 )
 
 // Param is a path or query parameter.
@@ -142,6 +144,7 @@ var (
 	depositIDPattern  = regexp.MustCompile(`^dep_([0-9a-f]{24}|[0-9a-f]{32})$`)
 	endpointIDPattern = regexp.MustCompile(`^we_[0-9a-f]{16}$`)
 	eventIDPattern    = regexp.MustCompile(`^evt_[0-9a-f]{24}$`)
+	apiKeyIDPattern   = regexp.MustCompile(`^key_[0-9a-f]{16}$`)
 )
 
 // ValidatePathID checks a path parameter. An id of the wrong form names no
@@ -167,6 +170,14 @@ func ValidatePathID(kind IDKind, v string) error {
 	case IDSession:
 		if !ValidSessionID(v) {
 			return apierr.New(apierr.SessionNotFound, "no payment session %q", v)
+		}
+	case IDMerchant:
+		if !merchantIDPattern.MatchString(v) {
+			return apierr.New(apierr.MerchantNotFound, "no merchant %q", v)
+		}
+	case IDAPIKey:
+		if !apiKeyIDPattern.MatchString(v) {
+			return apierr.New(apierr.APIKeyNotFound, "no API key %q", v)
 		}
 	default:
 		return apierr.New(apierr.Internal, "path parameter of unknown kind %d", kind)
@@ -207,6 +218,11 @@ func (r *EndpointRequest) check(in *Input) error     { return r.Validate(in.Loop
 func (r *RotateSecretRequest) check(*Input) error    { _, err := r.Overlap(); return err }
 func (r *MerchantRequest) check(*Input) error        { return r.Validate() }
 func (r *ReassignAddressRequest) check(*Input) error { _, _, err := r.Parse(); return err }
+
+var (
+	pMerchant = Param{Name: "merchantId", In: "path", Type: "string", Desc: "Merchant id (mer_…)", Required: true, Kind: IDMerchant}
+	pAPIKey   = Param{Name: "keyId", In: "path", Type: "string", Desc: "API key id (key_…)", Required: true, Kind: IDAPIKey}
+)
 
 var pSession = Param{Name: "sessionId", In: "path", Type: "string", Desc: "Payment session id (ps_…)", Required: true, Kind: IDSession}
 
@@ -339,6 +355,23 @@ var Routes = []Route{
 		Validate: decode[ChannelRequest]},
 	{Name: "listChannels", Method: http.MethodGet, Path: "/api/v1/channels", Summary: "A customer's channel addresses, one per protocol",
 		Params: []Param{{Name: "customerId", In: "query", Type: "string"}}, Status: 200, Response: "ChannelList"},
+	{Name: "listApiKeys", Method: http.MethodGet, Path: "/api/v1/api-keys", Summary: "The merchant's API keys: id, prefix and creation time (never the key)",
+		Status: 200, Response: "APIKeyList"},
+	{Name: "createApiKey", Method: http.MethodPost, Path: "/api/v1/api-keys", Summary: "Another API key for the merchant, of its mode; the key is shown only in this answer",
+		Status: 201, Response: "APIKeyCreated", Errors: []apierr.Code{apierr.LimitExceeded, apierr.ValidationFailed}, Validate: noBody},
+	{Name: "revokeApiKey", Method: http.MethodDelete, Path: "/api/v1/api-keys/{keyId}",
+		Summary: "Revoke an API key: refused at once by this apid, within 30 s by every other. The last key cannot be revoked (create another first)",
+		Params:  []Param{pAPIKey}, Status: 200, Response: "Success", Errors: []apierr.Code{apierr.APIKeyNotFound, apierr.LastAPIKey}},
+	{Name: "listMerchants", Method: http.MethodGet, Path: "/admin/v1/merchants", Auth: AuthAdmin,
+		Summary: "Every merchant (X-Admin-Key)", Status: 200, Response: "MerchantList"},
+	{Name: "listMerchantApiKeys", Method: http.MethodGet, Path: "/admin/v1/merchants/{merchantId}/api-keys", Auth: AuthAdmin,
+		Summary: "A merchant's API keys (X-Admin-Key)", Params: []Param{pMerchant}, Status: 200, Response: "APIKeyList", Errors: []apierr.Code{apierr.MerchantNotFound}},
+	{Name: "createMerchantApiKey", Method: http.MethodPost, Path: "/admin/v1/merchants/{merchantId}/api-keys", Auth: AuthAdmin,
+		Summary: "Another API key for a merchant (X-Admin-Key); shown only in this answer", Params: []Param{pMerchant},
+		Status: 201, Response: "APIKeyCreated", Errors: []apierr.Code{apierr.MerchantNotFound, apierr.LimitExceeded, apierr.ValidationFailed}, Validate: noBody},
+	{Name: "revokeMerchantApiKey", Method: http.MethodDelete, Path: "/admin/v1/merchants/{merchantId}/api-keys/{keyId}", Auth: AuthAdmin,
+		Summary: "Revoke a merchant's API key, its last one too (X-Admin-Key)", Params: []Param{pMerchant, pAPIKey},
+		Status: 200, Response: "Success", Errors: []apierr.Code{apierr.MerchantNotFound, apierr.APIKeyNotFound}},
 	{Name: "createMerchant", Method: http.MethodPost, Path: "/admin/v1/merchants", Auth: AuthAdmin,
 		Summary: "Create a merchant and its API key (X-Admin-Key)", Body: "MerchantRequest", Status: 201, Response: "MerchantCreated",
 		Errors: []apierr.Code{apierr.ValidationFailed, apierr.InvalidJSON}, Validate: decode[MerchantRequest]},

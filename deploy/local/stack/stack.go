@@ -68,8 +68,8 @@ type Options struct {
 	SolanaSlotTime time.Duration
 	FinalityLag    uint64  // devnet finalized-tag lag (default 64)
 	Traffic        float64 // background transfers per second
-	DevAPIKey      string  // the dev merchant's key; empty generates one
-	AdminKey       string  // X-Admin-Key; empty generates one
+	DevAPIKey      string  // the dev merchant's key; empty: the one in the data folder's keys.json, made on the first start
+	AdminKey       string  // X-Admin-Key; empty: keys.json's, like DevAPIKey
 	PoolSize       int     // dev addresses in the dev merchant's pool
 	Cooldown       time.Duration
 	WebhookRetry   time.Duration // first webhook retry delay (default 1s)
@@ -208,8 +208,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		sessionTick = 250 * time.Millisecond
 	}
 	token := randomKey("it_")
-	if o.AdminKey == "" {
-		o.AdminKey = randomKey("adm_")
+	if err := lastingKeys(o.DataDir, &o); err != nil {
+		return fail(fmt.Errorf("keys: %w", err))
 	}
 	s.AdminKey = o.AdminKey
 	if s.Ledger, err = ledgerd.New(ledgerd.Config{
@@ -339,12 +339,14 @@ func (s *Stack) devMerchant(o Options) error {
 	case err != nil:
 		return err
 	default:
+		// The same key as the last start (keys.json): AddKey leaves a key
+		// the merchant has as it is, so keys do not pile up.
 		key := o.DevAPIKey
 		if key == "" {
 			key = randomKey("sk_test_")
 		}
 		if err := reg.Write(func(b *store.Batch) error { return reg.AddKey(b, m.ID, key) }); err != nil {
-			return err
+			return fmt.Errorf("dev API key: %w", err)
 		}
 		s.DevAPIKey = key
 	}
