@@ -153,7 +153,9 @@ func APIKeyKey(hash []byte) []byte { return newKey(pAPIKey).bytes(hash) }
 func APIKeyPrefix() []byte { return newKey(pAPIKey) }
 
 // MerchantKeyKey is one API key of a merchant, by its id.
-func MerchantKeyKey(merchant, id string) []byte { return newKey(pMerchantKey).merchant(merchant).str(id) }
+func MerchantKeyKey(merchant, id string) []byte {
+	return newKey(pMerchantKey).merchant(merchant).str(id)
+}
 
 // MerchantKeyPrefix spans a merchant's API keys.
 func MerchantKeyPrefix(merchant string) []byte { return newKey(pMerchantKey).merchant(merchant) }
