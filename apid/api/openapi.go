@@ -50,7 +50,8 @@ func schemas() map[string]any {
 		"BindRequest": obj(map[string]any{"depositReference": map[string]any{"type": "string", "maxLength": 255},
 			"currency": str, "chainId": str, "metadata": map[string]any{"type": "object", "maxProperties": 10}}, "depositReference", "currency", "chainId"),
 		"BindResponse": obj(map[string]any{"depositReference": str, "currency": str, "chainId": str, "protocol": str, "address": str,
-			"metadata": map[string]any{"type": "object"}, "createdAt": dateTime}),
+			"metadata": map[string]any{"type": "object"}, "createdAt": dateTime,
+			"warning": map[string]any{"type": "string", "description": "Present when chainId itself is not followed here (another chain of its protocol is): only the chains followed would see a deposit"}}),
 		"Reference": obj(map[string]any{"depositReference": str, "addresses": map[string]any{"type": "array", "items": obj(map[string]any{
 			"currency": str, "chainId": str, "protocol": str, "address": str, "createdAt": dateTime})},
 			"totalDeposits": integer, "totalAmount": amounts, "metadata": map[string]any{"type": "object"}}),

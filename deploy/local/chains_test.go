@@ -61,7 +61,18 @@ func TestChainsTheUserCanSee(t *testing.T) {
 		e.Code != "CHAIN_NOT_ENABLED" || !strings.Contains(e.Message, "evm-devnet") {
 		t.Errorf("a bind on an unfollowed protocol: %d %s %s", st, e.Code, e.Message)
 	}
-	if st := c.do("POST", "/api/v1/deposits/references", map[string]any{"depositReference": "usdt_user", "currency": "USDT", "chainId": "evm-devnet"}, &e); st != 201 {
-		t.Errorf("a bind on a followed chain: %d %s", st, e.Code)
+	var bound struct{ Address, Warning string }
+	if st := c.do("POST", "/api/v1/deposits/references", map[string]any{"depositReference": "usdt_user", "currency": "USDT", "chainId": "evm-devnet"}, &bound); st != 201 || bound.Warning != "" {
+		t.Errorf("a bind on a followed chain: %d %+v", st, bound)
+	}
+	// The PayIn document's first example, USDT on ethereum-sepolia: the
+	// shipped testnet tokens make the pair resolve, and since the chain
+	// itself is not followed (evm-devnet is), the answer says so.
+	if st := c.do("POST", "/api/v1/deposits/references", map[string]any{"depositReference": "user_alice_123", "currency": "USDT", "chainId": "ethereum-sepolia"}, &bound); st != 201 ||
+		!strings.Contains(bound.Warning, "ethereum-sepolia is not followed") || !strings.Contains(bound.Warning, "evm-devnet") {
+		t.Errorf("the PayIn example's bind: %d %+v", st, bound)
+	}
+	if st := c.do("POST", "/api/v1/deposits/references", map[string]any{"depositReference": "nile_user", "currency": "USDT", "chainId": "tron-nile"}, &bound); st != 201 {
+		t.Errorf("USDT on tron-nile: %d %+v", st, bound)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/inflowhq/inflow/deploy/local/stack"
+	"github.com/inflowhq/inflow/pkg/assets"
 	devbtc "github.com/inflowhq/inflow/pkg/devnet/bitcoin"
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
 	devsol "github.com/inflowhq/inflow/pkg/devnet/solana"
@@ -59,6 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.Cooldown, "cooldown", 30*time.Minute, "how long an unbound address rests before reuse")
 	fs.StringVar(&o.PublicURL, "public-url", "", "the public base of payment sessions' checkoutUrl (default: the --http address)")
 	fs.StringVar(&o.ClickHouseDSN, "clickhouse-dsn", "", "keep history in ClickHouse (clickhouse://127.0.0.1:9000/inflow); default: the embedded store")
+	assetsFile := fs.String("assets", "", "an operator asset file (JSON: chains, policies, tokens) applied over the built-in table and the shipped testnet tokens")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error (info: a line per block with matched transfers, deposit status change, reorg and failed webhook attempt)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -85,6 +87,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	table, err := stack.TestnetTable()
+	if err == nil && *assetsFile != "" {
+		var f *os.File
+		if f, err = os.Open(*assetsFile); err == nil {
+			table, err = assets.Merge(table, f)
+			f.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "inflow: --assets: %v\n", err)
+		return 2
+	}
+	o.Assets = table
 	s, err := stack.Start(ctx, o)
 	if err != nil {
 		fmt.Fprintln(stderr, "inflow:", err)

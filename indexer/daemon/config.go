@@ -70,6 +70,8 @@ type Config struct {
 	HTTPLimits httpserver.Options `json:"-"`
 	// AssetsFile optionally extends the built-in chains and assets.
 	AssetsFile string `json:"assets_file,omitempty"`
+	// Table, when set, is the asset table itself, instead of AssetsFile.
+	Table *assets.Config `json:"-"`
 	// FilterBitsPerAddress sizes the matcher's filter (default 16).
 	FilterBitsPerAddress float64       `json:"filter_bits_per_address,omitempty"`
 	Chains               []ChainConfig `json:"chains"`

@@ -48,6 +48,9 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Table != nil {
+		table = cfg.Table
+	}
 	if err := cfg.Validate(table); err != nil {
 		return nil, fmt.Errorf("indexer config: %w", err)
 	}

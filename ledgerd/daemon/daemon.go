@@ -45,6 +45,9 @@ type Config struct {
 	// HTTP serves the internal API and the operator endpoints.
 	HTTP       string `json:"http"`
 	AssetsFile string `json:"assets_file,omitempty"`
+	// Table, when set, is the asset table itself, instead of AssetsFile
+	// (the all-in-one's, with its testnet tokens).
+	Table *assets.Config `json:"-"`
 	// Chains are the chain topics to consume (default: every known chain).
 	Chains []chain.ID `json:"chains,omitempty"`
 	// PublicURL is the merchant API's public base: payment sessions'
@@ -145,6 +148,9 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error
 	table, err := assets.LoadOrDefault(cfg.AssetsFile)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Table != nil {
+		table = cfg.Table
 	}
 	if err := cfg.Validate(table); err != nil {
 		return nil, fmt.Errorf("ledgerd config: %w", err)

@@ -20,6 +20,10 @@ type BindResponse struct {
 	Address          string                     `json:"address"`
 	Metadata         map[string]json.RawMessage `json:"metadata"`
 	CreatedAt        events.APITime             `json:"createdAt"`
+	// Warning says when the chain itself is not followed (another chain of
+	// its protocol is): the binding holds, but only the chains followed
+	// would see a deposit.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Bind binds the oldest available pool address of the chain's family to a

@@ -683,11 +683,22 @@ func (s *Server) bind(b *store.Batch, r *http.Request, merchant string, body []b
 	if err != nil {
 		return nil, err
 	}
-	if spec, _, err := req.Validate(s.assets); err == nil && !s.familyEnabled(spec.Family) {
+	spec, _, err := req.Validate(s.assets)
+	if err == nil && !s.familyEnabled(spec.Family) {
 		// Nothing would ever see a deposit to the address.
 		return nil, apierr.New(apierr.ChainNotEnabled, "no chain of protocol %s is followed here; the chains followed are %s", spec.Family, s.enabledText())
 	}
-	return s.reg.Bind(b, merchant, *req)
+	resp, err := s.reg.Bind(b, merchant, *req)
+	if err == nil && !slices.Contains(s.enabled, spec.ID) {
+		var same []string
+		for _, id := range s.enabled {
+			if c, err := s.assets.Chain(id); err == nil && c.Family == spec.Family {
+				same = append(same, string(id))
+			}
+		}
+		resp.Warning = fmt.Sprintf("%s is not followed here: a deposit to this address is seen only on %s, the chains of protocol %s followed", spec.ID, strings.Join(same, ", "), spec.Family)
+	}
+	return resp, err
 }
 
 func (s *Server) listReferences(r *http.Request, merchant string) (any, error) {

@@ -25,6 +25,7 @@ import (
 	indexer "github.com/inflowhq/inflow/indexer/daemon"
 	ledgerd "github.com/inflowhq/inflow/ledgerd/daemon"
 	"github.com/inflowhq/inflow/ledgerd/store"
+	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/chstore"
 	"github.com/inflowhq/inflow/pkg/devnet"
@@ -40,6 +41,9 @@ import (
 
 // Options configures the all-in-one stack.
 type Options struct {
+	// Assets is the asset table; nil is the built-in one with the
+	// testnet tokens of testnet-tokens.json (TestnetTable).
+	Assets     *assets.Config
 	DataDir    string
 	HTTP       string        // merchant API and devnet control API
 	RPC        string        // devnet JSON-RPC
@@ -148,6 +152,13 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return nil, err
 	}
+	if o.Assets == nil {
+		t, err := TestnetTable()
+		if err != nil {
+			return nil, err
+		}
+		o.Assets = t
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Stack{errc: make(chan error, 4), ctx: ctx, cancel: cancel, Pool: DevAddresses(o.PoolSize)}
 	fail := func(err error) (*Stack, error) {
@@ -216,7 +227,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		DataDir: filepath.Join(o.DataDir, "ledgerd"), KafkaBrokers: brokers, HTTP: o.LedgerHTTP,
 		Chains: chains, Cooldown: ledgerd.Duration(o.Cooldown), InternalToken: token, AdminKey: o.AdminKey,
 		AllowLoopbackWebhooks: true, WebhookRetryBase: ledgerd.Duration(o.WebhookRetry), ClickHouseDSN: o.ClickHouseDSN, HTTPLimits: o.HTTPLimits,
-		PublicURL: o.PublicURL, SessionTick: ledgerd.Duration(sessionTick),
+		PublicURL: o.PublicURL, SessionTick: ledgerd.Duration(sessionTick), Table: o.Assets,
 	}, log.With("component", "ledgerd"), nil); err != nil {
 		return fail(err)
 	}
@@ -254,14 +265,14 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	if s.Indexer, err = indexer.New(indexer.Config{
 		DataDir: filepath.Join(o.DataDir, "indexer"), KafkaBrokers: brokers, HTTP: o.IndexerOps, HTTPLimits: o.HTTPLimits,
-		Chains: followed,
+		Chains: followed, Table: o.Assets,
 	}, log.With("component", "indexer"), nil); err != nil {
 		return fail(err)
 	}
 	s.run(ctx, "indexer", s.Indexer.Run)
 
 	reg := ops.NewRegistry()
-	acfg := api.Config{LedgerURL: "http://" + laddr.String(), InternalToken: token, AdminKey: o.AdminKey,
+	acfg := api.Config{LedgerURL: "http://" + laddr.String(), InternalToken: token, AdminKey: o.AdminKey, Assets: o.Assets,
 		AllowLoopbackWebhooks: true, Logger: log.With("component", "apid"), Registerer: reg}
 	if o.ClickHouseDSN != "" {
 		octx, ocancel := context.WithTimeout(ctx, 30*time.Second)
