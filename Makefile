@@ -49,6 +49,10 @@ lint: $(STATICCHECK) ## gofmt, go vet and staticcheck
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
+.PHONY: openapi-lint
+openapi-lint: ## lint apid's /openapi.json with @redocly/cli (npx; also part of make test)
+	$(GO) test -count=1 -run TestRedoclyLint -v ./apid/api/
+
 .PHONY: bench
 bench: ## run the benchmark suites at sizes that fit 2 cores and 24 GiB (see bench/RESULTS.md)
 	$(GO) run ./bench extract

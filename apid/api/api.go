@@ -204,6 +204,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET /openapi.json", s.openapi)
 	mux.HandleFunc("GET /docs", s.docs)
+	mux.HandleFunc("GET /docs/reorgs", s.reorgs)
 	// A declared path with a method it does not take is 405 with the
 	// methods it does; anything else under /api/ and /admin/ is 404. Both
 	// are JSON. (The mux alone would answer these catch-alls' 404 first.)

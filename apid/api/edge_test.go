@@ -573,3 +573,52 @@ func TestRoutesServedAndDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestDocsExamples: every route's answer, and its request body when it
+// has one, carries an example in the OpenAPI document and on /docs, and
+// the reorgs page for merchants is served and linked.
+func TestDocsExamples(t *testing.T) {
+	e := newEdge(t, nil)
+	doc := api.OpenAPI()
+	paths := doc["paths"].(map[string]any)
+	docs := string(e.raw("GET", "/docs", nil, "").body)
+	for _, rt := range merchantapi.Routes {
+		op := paths[rt.Path].(map[string]any)[strings.ToLower(rt.Method)].(map[string]any)
+		resp := op["responses"].(map[string]any)[fmt.Sprint(rt.Status)].(map[string]any)
+		for mt, c := range resp["content"].(map[string]any) {
+			if mt == "text/csv" {
+				continue
+			}
+			if ex, ok := c.(map[string]any)["example"]; !ok || ex == nil {
+				t.Errorf("%s: no example of its %s answer", rt.Name, mt)
+			}
+		}
+		if rt.Body != "" {
+			body := op["requestBody"].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)
+			if ex, ok := body["example"]; !ok || ex == nil {
+				t.Errorf("%s: no example of its request body", rt.Name)
+			}
+		}
+		i := strings.Index(docs, `id="`+rt.Name+`"`)
+		if i < 0 {
+			t.Errorf("%s is not on /docs", rt.Name)
+			continue
+		}
+		section := docs[i:]
+		if j := strings.Index(section[1:], "<h3 "); j >= 0 {
+			section = section[:j+1]
+		}
+		if strings.Count(section, "<pre>") < 1 || rt.Body != "" && (strings.Count(section, "<pre>") < 2 || !strings.Contains(section, "Request body")) {
+			t.Errorf("%s: /docs shows no example of its body or answer", rt.Name)
+		}
+	}
+	if !strings.Contains(docs, `href="/docs/reorgs"`) {
+		t.Error("/docs does not link the reorgs page")
+	}
+	page := e.raw("GET", "/docs/reorgs", nil, "")
+	for _, want := range []string{"orphaned", "replaces", "deposit.confirmed", "afterUnbind", "maxReorgDepth"} {
+		if page.status != 200 || !strings.Contains(string(page.body), want) {
+			t.Errorf("/docs/reorgs: %d, does not explain %s", page.status, want)
+		}
+	}
+}

@@ -61,8 +61,9 @@ func schemas() map[string]any {
 		"PaymentSessionRequest": obj(map[string]any{
 			"customer": obj(map[string]any{"id": map[string]any{"type": "string", "maxLength": 255}, "email": str, "name": str}, "id"),
 			"product":  str, "amounts": amounts, "chainIds": map[string]any{"type": "array", "items": str}, "returnUrl": str,
-			"expiresIn": map[string]any{"type": "integer", "minimum": 60, "maximum": 604800, "description": "Seconds (default 3600)"},
-			"metadata":  map[string]any{"type": "object", "maxProperties": 10}}, "customer", "returnUrl"),
+			"notificationUrl": map[string]any{"type": "string", "description": "https URL that receives this session's payment_session.* events, signed with the notificationSecret of the answer"},
+			"expiresIn":       map[string]any{"type": "integer", "minimum": 60, "maximum": 604800, "description": "Seconds (default 3600)"},
+			"metadata":        map[string]any{"type": "object", "maxProperties": 10}}, "customer", "returnUrl"),
 		"PaymentSession": obj(map[string]any{"sessionId": str, "status": map[string]any{"type": "string", "enum": merchantapi.SessionStatuses},
 			"checkoutUrl": str, "expiresAt": dateTime, "createdAt": dateTime, "customer": obj(map[string]any{"id": str, "email": str, "name": str}),
 			"product": str, "returnUrl": str, "metadata": map[string]any{"type": "object"},
@@ -71,7 +72,7 @@ func schemas() map[string]any {
 			"amountDue": nullStr, "amountReceived": decimal, "currency": nullStr,
 			"payments":        map[string]any{"type": "array", "items": ref("SessionPayment")},
 			"latePayments":    map[string]any{"type": "array", "items": ref("SessionPayment")},
-			"timeline":        map[string]any{"type": "array", "items": obj(map[string]any{"type": str, "at": dateTime})},
+			"timeline":        map[string]any{"type": "array", "items": obj(map[string]any{"type": map[string]any{"type": "string", "example": "payment_session.pending"}, "at": dateTime})},
 			"notificationUrl": str, "notificationSecret": map[string]any{"type": "string", "description": "whsec_…: in the answer that makes the session only"}}),
 		"SessionPayment": obj(map[string]any{"depositId": str, "chainId": str, "currency": str, "amount": decimal, "status": str,
 			"confirmations": integer, "txHash": str}),
@@ -160,8 +161,21 @@ func codes() []string {
 	return out
 }
 
+// bodyExample is a route's request body example: the route table's, or
+// one made from its schema.
+func bodyExample(o *merchantapi.Route, all map[string]any) any {
+	if ex, ok := merchantapi.BodyExamples[o.Name]; ok {
+		var v any
+		if json.Unmarshal([]byte(ex), &v) == nil {
+			return v
+		}
+	}
+	return example(ref(o.Body), all, 0)
+}
+
 // OpenAPI returns the OpenAPI 3.1 document.
 func OpenAPI() map[string]any {
+	all := schemas()
 	paths := map[string]any{}
 	for i := range merchantapi.Routes {
 		o := &merchantapi.Routes[i]
@@ -178,10 +192,10 @@ func OpenAPI() map[string]any {
 			}
 			params = append(params, map[string]any{"name": p.Name, "in": p.In, "required": p.Required, "description": p.Desc, "schema": sch})
 		}
-		content := map[string]any{"application/json": map[string]any{"schema": ref(o.Response)}}
+		content := map[string]any{"application/json": map[string]any{"schema": ref(o.Response), "example": example(ref(o.Response), all, 0)}}
 		if o.Stream {
 			content = map[string]any{"text/csv": map[string]any{"schema": map[string]any{"type": "string", "description": "Header: " + strings.Join(analytics.CSVHeader, ",")}},
-				"application/x-ndjson": map[string]any{"schema": ref(o.Response)}}
+				"application/x-ndjson": map[string]any{"schema": ref(o.Response), "example": example(ref(o.Response), all, 0)}}
 		}
 		resps := map[string]any{fmt.Sprint(o.Status): map[string]any{"description": "OK", "content": content}}
 		errs := append(append([]apierr.Code(nil), o.Errors...), authErr...)
@@ -189,9 +203,9 @@ func OpenAPI() map[string]any {
 			errs = append(errs, apierr.UnsupportedMediaType, apierr.PayloadTooLarge)
 		}
 		byStatus := map[int][]string{}
-		all := apierr.Codes()
+		statusOf := apierr.Codes()
 		for _, c := range errs {
-			byStatus[all[c]] = append(byStatus[all[c]], string(c))
+			byStatus[statusOf[c]] = append(byStatus[statusOf[c]], string(c))
 		}
 		for st, cs := range byStatus {
 			slices.Sort(cs)
@@ -204,7 +218,7 @@ func OpenAPI() map[string]any {
 		}
 		if o.Body != "" {
 			entry["requestBody"] = map[string]any{"required": !o.BodyOptional,
-				"content": map[string]any{"application/json": map[string]any{"schema": ref(o.Body)}}}
+				"content": map[string]any{"application/json": map[string]any{"schema": ref(o.Body), "example": bodyExample(o, all)}}}
 		}
 		if o.Auth == merchantapi.AuthAdmin {
 			entry["security"] = []any{map[string]any{"adminKey": []string{}}}
@@ -219,7 +233,7 @@ func OpenAPI() map[string]any {
 		"security": []any{map[string]any{"apiKey": []string{}}, map[string]any{"bearer": []string{}}},
 		"paths":    paths,
 		"components": map[string]any{
-			"schemas": schemas(),
+			"schemas": all,
 			"securitySchemes": map[string]any{
 				"apiKey":   map[string]any{"type": "apiKey", "in": "header", "name": "X-API-Key"},
 				"bearer":   map[string]any{"type": "http", "scheme": "bearer"},
@@ -227,9 +241,10 @@ func OpenAPI() map[string]any {
 			},
 		},
 		"webhooks": map[string]any{"depositEvent": map[string]any{"post": map[string]any{
+			"operationId": "depositEvent",
 			"summary":     "deposit.pending, deposit.confirmed, deposit.completed, deposit.orphaned; Standard Webhooks headers webhook-id, webhook-timestamp, webhook-signature (v1,base64 HMAC-SHA256 of id.timestamp.body)",
-			"requestBody": map[string]any{"content": map[string]any{"application/json": map[string]any{"schema": ref("WebhookEvent")}}},
-			"responses":   map[string]any{"200": map[string]any{"description": "Any 2xx acknowledges; anything else is retried with backoff for at least 24 h"}}}}},
+			"requestBody": map[string]any{"content": map[string]any{"application/json": map[string]any{"schema": ref("WebhookEvent"), "example": example(ref("WebhookEvent"), all, 0)}}},
+			"responses":   map[string]any{"200": map[string]any{"description": "Any 2xx acknowledges; anything else is retried with exponential backoff (1 s doubling, then hourly) for 72 h"}}}}},
 	}
 }
 
@@ -240,14 +255,72 @@ func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
 	enc.Encode(OpenAPI())
 }
 
+// fieldTable writes the top-level fields of a schema: name, type, and
+// description.
+func fieldTable(b *strings.Builder, all map[string]any, name string) {
+	sch, _ := all[name].(map[string]any)
+	props, _ := sch["properties"].(map[string]any)
+	if len(props) == 0 {
+		return
+	}
+	req, _ := sch["required"].([]string)
+	names := make([]string, 0, len(props))
+	for n := range props {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	b.WriteString(`<table class="f"><tr><th>field</th><th>type</th><th>description</th></tr>`)
+	for _, n := range names {
+		p, _ := props[n].(map[string]any)
+		typ := typeName(p)
+		if slices.Contains(req, n) {
+			typ += ", required"
+		}
+		desc, _ := p["description"].(string)
+		if enum, ok := p["enum"].([]string); ok {
+			desc = strings.TrimSpace(desc + " One of " + strings.Join(enum, ", ") + ".")
+		}
+		fmt.Fprintf(b, "<tr><td><code>%s</code></td><td>%s</td><td>%s</td></tr>", n, html.EscapeString(typ), html.EscapeString(desc))
+	}
+	b.WriteString("</table>")
+}
+
+// typeName is a schema's type as /docs writes it.
+func typeName(p map[string]any) string {
+	if r, ok := p["$ref"].(string); ok {
+		return strings.TrimPrefix(r, "#/components/schemas/")
+	}
+	switch t := p["type"].(type) {
+	case string:
+		if t == "array" {
+			if it, ok := p["items"].(map[string]any); ok {
+				return "array of " + typeName(it)
+			}
+		}
+		if f, ok := p["format"].(string); ok {
+			return t + " (" + f + ")"
+		}
+		if _, ok := p["pattern"]; ok && t == "string" {
+			return "decimal string"
+		}
+		return t
+	case []string:
+		return strings.Join(t, " or ")
+	}
+	return "any"
+}
+
 func (s *Server) docs(w http.ResponseWriter, r *http.Request) {
+	all := schemas()
 	var b strings.Builder
 	b.WriteString(`<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><link rel="icon" href="data:,"><title>Inflow API</title><style>
 body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 code{background:#f4f4f4;padding:0 .2rem}.m{display:inline-block;width:4.5rem;font-weight:bold}
-.get{color:#0a6}.post{color:#06c}.delete{color:#c30}td,th{text-align:left;padding:.1rem .6rem .1rem 0}</style></head><body>
+.get{color:#0a6}.post{color:#06c}.delete{color:#c30}td,th{text-align:left;padding:.1rem .6rem .1rem 0;vertical-align:top}
+pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;font-size:.85rem}table.f{font-size:.9rem;margin-bottom:.4rem}</style></head><body>
 <h1>Inflow merchant API</h1><p>Authenticate with <code>X-API-Key: sk_…</code> or <code>Authorization: Bearer sk_…</code>.
-Errors are <code>{error, message, code, statusCode}</code>. The machine-readable document is <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1).</p>`)
+Errors are <code>{error, message, code, statusCode}</code>. The machine-readable document is <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1).
+Deposits can be taken back by a reorganisation: read <a href="/docs/reorgs">Reorgs, for merchants</a> before you credit on <code>deposit.confirmed</code>.</p>`)
 	for i := range merchantapi.Routes {
 		o := &merchantapi.Routes[i]
 		m := strings.ToLower(o.Method)
@@ -270,6 +343,18 @@ Errors are <code>{error, message, code, statusCode}</code>. The machine-readable
 			}
 			fmt.Fprintf(&b, "<p>Errors: %s</p>", strings.Join(cs, " "))
 		}
+		if o.Body != "" {
+			opt := ""
+			if o.BodyOptional {
+				opt = " (optional)"
+			}
+			fmt.Fprintf(&b, "<p><b>Request body</b>%s: <code>%s</code></p>", opt, o.Body)
+			fieldTable(&b, all, o.Body)
+			fmt.Fprintf(&b, "<pre>%s</pre>", html.EscapeString(exampleJSON(bodyExample(o, all))))
+		}
+		fmt.Fprintf(&b, "<p><b>Answer</b> %d: <code>%s</code></p>", o.Status, o.Response)
+		fieldTable(&b, all, o.Response)
+		fmt.Fprintf(&b, "<pre>%s</pre>", html.EscapeString(exampleJSON(example(ref(o.Response), all, 0))))
 	}
 	b.WriteString("</body></html>")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

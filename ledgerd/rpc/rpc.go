@@ -932,7 +932,42 @@ func (s *Server) deliveries(r *http.Request, merchant string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"data": data, "pagination": pg}, nil
+	out := make([]DeliveryView, len(data))
+	for i := range data {
+		out[i] = viewDelivery(&data[i])
+	}
+	return map[string]any{"data": out, "pagination": pg}, nil
+}
+
+// DeliveryView is a delivery as the API shows it: the Delivery schema,
+// times in the API's milliseconds, and nothing of the store's own (its
+// merchant).
+type DeliveryView struct {
+	ID            string          `json:"id"`
+	EndpointID    string          `json:"endpointId"`
+	EventID       string          `json:"eventId"`
+	EventType     string          `json:"eventType"`
+	Status        string          `json:"status"`
+	CreatedAt     events.APITime  `json:"createdAt"`
+	NextAttemptAt *events.APITime `json:"nextAttemptAt"`
+	Attempts      []AttemptView   `json:"attempts"`
+}
+
+// AttemptView is one attempt of a DeliveryView.
+type AttemptView struct {
+	At         events.APITime `json:"at"`
+	StatusCode int            `json:"statusCode,omitempty"`
+	Error      string         `json:"error,omitempty"`
+	DurationMs int64          `json:"durationMs"`
+}
+
+func viewDelivery(d *store.Delivery) DeliveryView {
+	v := DeliveryView{ID: d.ID, EndpointID: d.EndpointID, EventID: d.EventID, EventType: d.EventType, Status: d.Status,
+		CreatedAt: events.APITime{Time: d.CreatedAt}, NextAttemptAt: events.TimePtr(d.NextAt), Attempts: make([]AttemptView, len(d.Attempts))}
+	for i, a := range d.Attempts {
+		v.Attempts[i] = AttemptView{At: events.APITime{Time: a.At}, StatusCode: a.StatusCode, Error: a.Error, DurationMs: a.DurationMs}
+	}
+	return v
 }
 
 func (s *Server) replay(b *store.Batch, r *http.Request, merchant string, _ []byte) (any, error) {

@@ -414,3 +414,20 @@ func RouteByName(name string) *Route {
 	}
 	return nil
 }
+
+// BodyExamples are the request bodies of the route table's examples, by
+// route name: the OpenAPI document and /docs show them, and a test holds
+// each to its route's own validation. A route with a body and no example
+// here gets one made from its schema.
+var BodyExamples = map[string]string{
+	"createDepositReference": `{"depositReference": "user_alice_123", "currency": "USDC", "chainId": "ethereum-sepolia", "metadata": {"userId": "alice"}}`,
+	"importAddresses":        `{"protocol": "evm", "addresses": ["0x71C7656EC7ab88b098defB751B7401B5f6d8976F", "0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF"]}`,
+	"createWebhookEndpoint":  `{"url": "https://shop.example.com/hooks/inflow", "events": ["deposit.confirmed", "deposit.orphaned"]}`,
+	"rotateWebhookSecret":    `{"overlapSeconds": 86400}`,
+	"createPaymentSession": `{"customer": {"id": "user_alice_123", "email": "alice@example.com"}, "product": "pro-plan",
+		"amounts": {"USDT": "25.5"}, "returnUrl": "https://shop.example.com/thanks", "expiresIn": 3600}`,
+	"walletAddress":   `{"customerId": "user_alice_123", "currency": "eUSDT"}`,
+	"createChannel":   `{"customerId": "user_alice_123", "currency": "eUSDT"}`,
+	"createMerchant":  `{"name": "Alice's shop", "live": false, "toleranceBps": 50}`,
+	"reassignAddress": `{"protocol": "evm", "address": "0x71C7656EC7ab88b098defB751B7401B5f6d8976F", "merchantId": "mer_0123456789abcdef"}`,
+}
