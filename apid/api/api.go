@@ -92,6 +92,14 @@ type Config struct {
 	History    analytics.Store
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// ConsoleSecret signs the console's sign-in cookies and login links
+	// (at least 32 bytes); empty makes a random one, so that sessions end
+	// when apid restarts and each replica signs its own.
+	ConsoleSecret []byte
+	// IndexerOps is the indexer's operator address (http://127.0.0.1:9101):
+	// the console reads each chain's node head and lag from its /metrics.
+	// Empty: the console shows the ledger's view alone.
+	IndexerOps string
 }
 
 // Cache sizes: bounded, so that a flood of keys or addresses costs a fixed
@@ -123,6 +131,8 @@ type Server struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	refused  *prometheus.CounterVec
+
+	console consoleState
 }
 
 type authEntry struct {
@@ -191,6 +201,9 @@ func New(cfg Config) (*Server, error) {
 			}
 		}
 	}
+	if err := s.console.init(cfg.ConsoleSecret); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -205,6 +218,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /openapi.json", s.openapi)
 	mux.HandleFunc("GET /docs", s.docs)
 	mux.HandleFunc("GET /docs/reorgs", s.reorgs)
+	s.consoleRoutes(mux)
 	// A declared path with a method it does not take is 405 with the
 	// methods it does; anything else under /api/ and /admin/ is 404. Both
 	// are JSON. (The mux alone would answer these catch-alls' 404 first.)

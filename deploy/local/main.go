@@ -129,6 +129,9 @@ func printWelcome(w io.Writer, s *stack.Stack, o stack.Options) {
 	fmt.Fprintf(w, `
 Inflow is running (embedded mode, data in %[1]s).
 
+  console        %[12]s
+                 (opens the live console as the dev merchant: chains, deposits, webhooks, the pool;
+                  %[2]s/console signs in with any API key, or the admin key for the operator's view)
   merchant API   %[2]s/api/v1   docs %[2]s/docs   OpenAPI %[2]s/openapi.json
   devnet         %[3]s (JSON-RPC, chain %[4]s, a block every %[5]s)%[11]s
   operators      indexer http://%[6]s/metrics · ledgerd http://%[7]s/metrics · apid %[10]s/metrics
@@ -149,7 +152,7 @@ Try it:
   # 3. watch the deposit go pending → confirmed → completed
   curl -s '%[2]s/api/v1/deposits?depositReference=user_alice' -H 'X-API-Key: %[8]s'
   curl -s '%[2]s/api/v1/balances?depositReference=user_alice' -H 'X-API-Key: %[8]s'
-`, o.DataDir, s.APIURL, s.Devnet.URL(), c, o.BlockTime, o.IndexerOps, o.LedgerHTTP, s.DevAPIKey, s.AdminKey, s.APIOpsURL, bitcoinLine)
+`, o.DataDir, s.APIURL, s.Devnet.URL(), c, o.BlockTime, o.IndexerOps, o.LedgerHTTP, s.DevAPIKey, s.AdminKey, s.APIOpsURL, bitcoinLine, s.ConsoleURL)
 	if s.Bitcoin != nil {
 		b := devbtc.ChainID
 		final := o.BitcoinBlockTime * 7

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -30,14 +31,16 @@ import (
 
 // Daemon is a running indexer.
 type Daemon struct {
-	cfg   Config
-	table *assets.Config
-	log   *slog.Logger
-	reg   *prometheus.Registry
-	ready *ops.Readiness
-	db    *pebble.DB
-	match *matcher.Matcher
-	kcfg  kafka.Config
+	opsAddr   net.Addr
+	opsAddrCh chan struct{} // closed once opsAddr is set
+	cfg       Config
+	table     *assets.Config
+	log       *slog.Logger
+	reg       *prometheus.Registry
+	ready     *ops.Readiness
+	db        *pebble.DB
+	match     *matcher.Matcher
+	kcfg      kafka.Config
 
 	solanaMismatches *prometheus.CounterVec
 }
@@ -64,7 +67,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error
 	for _, c := range cfg.Chains {
 		components = append(components, "chain:"+string(c.ID))
 	}
-	d := &Daemon{cfg: cfg, table: table, log: log, reg: reg, ready: ops.NewReadiness(components...),
+	d := &Daemon{opsAddrCh: make(chan struct{}), cfg: cfg, table: table, log: log, reg: reg, ready: ops.NewReadiness(components...),
 		kcfg: kafka.Config{Brokers: cfg.KafkaBrokers, ClientID: "inflow-indexer"}}
 	d.solanaMismatches = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "inflow_indexer_solana_reconcile_mismatches_total",
 		Help: "Solana transactions in which a watched owner's balance changed other than its parsed transfers say (mint-to, close-account refunds and other paths nothing is credited for)."},
@@ -98,6 +101,17 @@ func (d *Daemon) Matcher() *matcher.Matcher { return d.match }
 // Ready returns the readiness tracker.
 func (d *Daemon) Ready() *ops.Readiness { return d.ready }
 
+// OpsAddr waits for the operator listener (Config.HTTP) and returns its
+// address.
+func (d *Daemon) OpsAddr(ctx context.Context) (net.Addr, error) {
+	select {
+	case <-d.opsAddrCh:
+		return d.opsAddr, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // Registry returns the metrics registry.
 func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
 
@@ -118,6 +132,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 		d.log.Info("indexer operator endpoints", "addr", "http://"+addr.String())
+		d.opsAddr = addr
+		close(d.opsAddrCh)
 	}
 	if err := d.ensureTopics(ctx); err != nil {
 		return err

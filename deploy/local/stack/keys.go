@@ -17,6 +17,9 @@ const KeysFile = "keys.json"
 type devKeys struct {
 	DevAPIKey string `json:"devApiKey"`
 	AdminKey  string `json:"adminKey"`
+	// ConsoleSecret signs the console's sessions and its sign-in link, so
+	// that both outlive a restart.
+	ConsoleSecret string `json:"consoleSecret"`
 }
 
 // lastingKeys fills the dev API key and the admin key the options leave
@@ -45,6 +48,9 @@ func lastingKeys(dataDir string, o *Options) error {
 	if k.AdminKey == "" {
 		k.AdminKey, changed = randomKey("adm_"), true
 	}
+	if len(k.ConsoleSecret) < 32 {
+		k.ConsoleSecret, changed = randomKey("cs_"), true
+	}
 	if changed {
 		out, _ := json.MarshalIndent(k, "", "  ")
 		tmp := path + ".tmp"
@@ -61,5 +67,6 @@ func lastingKeys(dataDir string, o *Options) error {
 	if o.AdminKey == "" {
 		o.AdminKey = k.AdminKey
 	}
+	o.consoleSecret = []byte(k.ConsoleSecret)
 	return nil
 }

@@ -72,6 +72,7 @@ type Options struct {
 	SolanaSlotTime time.Duration
 	FinalityLag    uint64  // devnet finalized-tag lag (default 64)
 	Traffic        float64 // background transfers per second
+	consoleSecret  []byte  // from keys.json
 	DevAPIKey      string  // the dev merchant's key; empty: the one in the data folder's keys.json, made on the first start
 	AdminKey       string  // X-Admin-Key; empty: keys.json's, like DevAPIKey
 	PoolSize       int     // dev addresses in the dev merchant's pool
@@ -94,13 +95,15 @@ type Options struct {
 
 // Stack is Inflow running in one process.
 type Stack struct {
-	Devnet     *devevm.Devnet
-	Bitcoin    *devbtc.Devnet  // nil unless Options.Bitcoin
-	Tron       *devtron.Devnet // nil unless Options.Tron
-	Solana     *devsol.Devnet  // nil unless Options.Solana
-	Ledger     *ledgerd.Daemon
-	Indexer    *indexer.Daemon
-	APIURL     string
+	Devnet  *devevm.Devnet
+	Bitcoin *devbtc.Devnet  // nil unless Options.Bitcoin
+	Tron    *devtron.Devnet // nil unless Options.Tron
+	Solana  *devsol.Devnet  // nil unless Options.Solana
+	Ledger  *ledgerd.Daemon
+	Indexer *indexer.Daemon
+	APIURL  string
+	// ConsoleURL opens the console signed in as the dev merchant.
+	ConsoleURL string
 	APIOpsURL  string
 	DevAPIKey  string
 	AdminKey   string
@@ -270,9 +273,20 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return fail(err)
 	}
 	s.run(ctx, "indexer", s.Indexer.Run)
+	var indexerOps string
+	if o.IndexerOps != "" {
+		octx, ocancel := context.WithTimeout(ctx, 30*time.Second)
+		a, err := s.Indexer.OpsAddr(octx)
+		ocancel()
+		if err != nil {
+			return fail(fmt.Errorf("indexer operator endpoints: %w", err))
+		}
+		indexerOps = "http://" + a.String()
+	}
 
 	reg := ops.NewRegistry()
 	acfg := api.Config{LedgerURL: "http://" + laddr.String(), InternalToken: token, AdminKey: o.AdminKey, Assets: o.Assets,
+		ConsoleSecret: o.consoleSecret, IndexerOps: indexerOps,
 		AllowLoopbackWebhooks: true, Logger: log.With("component", "apid"), Registerer: reg}
 	if o.ClickHouseDSN != "" {
 		octx, ocancel := context.WithTimeout(ctx, 30*time.Second)
@@ -294,6 +308,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return fail(err)
 	}
 	s.APIURL = "http://" + ln.Addr().String()
+	s.ConsoleURL = srv.ConsoleLoginURL(s.APIURL, s.DevAPIKey)
 	public, operator := api.Mount(ctx, srv, reg)
 	if o.APIOps == "" {
 		o.APIOps = "127.0.0.1:0"

@@ -42,7 +42,13 @@ type Browser struct {
 
 // New starts headless Chromium for t (stopped at its end), with a fresh
 // profile, and records the page's uncaught exceptions and console errors.
-func New(t testing.TB) *Browser {
+func New(t testing.TB) *Browser { t.Helper(); return NewSized(t, 412, 915) } // a phone
+
+// NewDesktop is New with a desktop's window.
+func NewDesktop(t testing.TB) *Browser { t.Helper(); return NewSized(t, 1280, 900) }
+
+// NewSized is New with a window of w×h pixels.
+func NewSized(t testing.TB, w, h int) *Browser {
 	t.Helper()
 	path, ok := Path()
 	if !ok {
@@ -53,7 +59,7 @@ func New(t testing.TB) *Browser {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.NoSandbox, // containers run tests as root
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(412, 915), // a phone
+		chromedp.WindowSize(w, h),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
