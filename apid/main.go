@@ -42,6 +42,8 @@ func run(args []string, stderr io.Writer) int {
 		assetsF   = fs.String("assets", "", "JSON file extending the built-in chains and assets")
 		logLevel  = fs.String("log-level", "info", "debug, info, warn or error")
 		chDSN     = fs.String("clickhouse-dsn", "", "answer analytics and exports from this ClickHouse (default: ledgerd's own store)")
+		idxOps    = fs.String("indexer-ops", "", "the indexer's operator address (http://10.0.0.4:9101): the console shows each chain's node head and lag from its /metrics")
+		csFile    = fs.String("console-secret-file", "", "file holding the console's signing secret (32+ bytes; or $INFLOW_CONSOLE_SECRET); the same on every replica keeps sign-ins across them and restarts (default: random per process)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -52,6 +54,11 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	if *adminKey, err = config.Secret(*adminKey, *adminFile, "INFLOW_ADMIN_KEY"); err != nil {
+		fmt.Fprintln(stderr, "apid:", err)
+		return 2
+	}
+	consoleSecret, err := config.Secret("", *csFile, "INFLOW_CONSOLE_SECRET")
+	if err != nil {
 		fmt.Fprintln(stderr, "apid:", err)
 		return 2
 	}
@@ -75,7 +82,8 @@ func run(args []string, stderr io.Writer) int {
 	}
 	reg := ops.NewRegistry()
 	cfg := api.Config{LedgerURL: *ledger, InternalToken: *token, AdminKey: *adminKey, RateLimit: *rps, Burst: *burst,
-		IPRateLimit: *ipRPS, TrustedProxies: trusted, Assets: table, Logger: log, Registerer: reg}
+		IPRateLimit: *ipRPS, TrustedProxies: trusted, Assets: table, Logger: log, Registerer: reg,
+		ConsoleSecret: []byte(consoleSecret), IndexerOps: *idxOps}
 	if *chDSN != "" {
 		octx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		db, err := chstore.Open(octx, *chDSN, log)

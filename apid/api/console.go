@@ -116,7 +116,7 @@ func (c *consoleState) verify(tok string, now time.Time) (consoleSession, bool) 
 	if !ok || len(tok) > 200 {
 		return s, false
 	}
-	enc := base64.RawURLEncoding
+	enc := base64.RawURLEncoding.Strict() // one spelling per token
 	payload, err1 := enc.DecodeString(p64)
 	sum, err2 := enc.DecodeString(m64)
 	if err1 != nil || err2 != nil || len(payload) < 9 {
