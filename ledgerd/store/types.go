@@ -320,13 +320,18 @@ func DecodeOutboxRow(b []byte) (OutboxRow, error) {
 		return r, fmt.Errorf("store: outbox row kind %d", b[0])
 	}
 	n, w := binary.Uvarint(b[1:])
-	if w <= 0 || uint64(len(b)-1-w) < n+1 {
+	if w <= 0 || w != len(binary.AppendUvarint(nil, n)) || uint64(len(b)-1-w) < n+1 {
 		return r, fmt.Errorf("store: outbox row key")
 	}
 	b = b[1+w:]
 	r.Key = append([]byte(nil), b[:n]...)
-	if b[n] == 1 {
+	switch {
+	case b[n] == 1:
 		r.Value = append([]byte{}, b[n+1:]...)
+	case b[n] != 0 || len(b) != int(n)+1:
+		// Found by FuzzDecodeOutboxRow: any other byte read as "no
+		// value" and the rest was ignored.
+		return r, fmt.Errorf("store: outbox row value marker %d with %d bytes after it", b[n], len(b)-int(n)-1)
 	}
 	return r, nil
 }
