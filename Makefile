@@ -49,6 +49,22 @@ lint: $(STATICCHECK) ## gofmt, go vet and staticcheck
 $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
+# Every fuzz target of a decoder that reads outside input (package:target).
+FUZZ_TARGETS := ./pkg/events:FuzzUnmarshal ./indexer/evm:FuzzExtract ./indexer/bitcoin:FuzzBlock ./indexer/bitcoin:FuzzVerbose \
+	./indexer/tron:FuzzTransaction ./indexer/solana:FuzzExtract ./pkg/chain:FuzzParseAddress ./pkg/chain:FuzzParseBitcoinAddress \
+	./pkg/descriptor:FuzzParse ./pkg/merchantapi:FuzzRequests ./pkg/merchantapi:FuzzPathID ./apid/api:FuzzForward \
+	./ledgerd/store:FuzzDecodeDeposit ./ledgerd/store:FuzzDecodeAccount ./ledgerd/store:FuzzDecodeBlockStatus ./ledgerd/store:FuzzDecodeOutboxRow
+FUZZTIME ?= 10m
+FUZZ_PARALLEL ?= 2
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME each (default 10m) and keep what they find in testdata/fuzz (commit it)
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "== $$name in $$pkg ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZ_PARALLEL) $$pkg || exit 1; \
+	  bash .ci/fuzz-corpus $$pkg $$name; \
+	done
+
 .PHONY: openapi-lint
 openapi-lint: ## lint apid's /openapi.json with @redocly/cli (npx; also part of make test)
 	$(GO) test -count=1 -run TestRedoclyLint -v ./apid/api/
