@@ -65,6 +65,14 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 10m) and keep what the
 	  bash .ci/fuzz-corpus $$pkg $$name; \
 	done
 
+.PHONY: deploy-check
+deploy-check: ## validate deploy/: Kubernetes manifests (strict API types), compose (compose-go), Dockerfiles, promtool on the rules and Prometheus config
+	cd deploy/validate && $(GO) run . ..
+	promtool check rules deploy/observability/alerts.yaml
+	@tmp=$$(mktemp -d); cp deploy/observability/alerts.yaml $$tmp/; \
+	  sed "s#/etc/prometheus/alerts.yaml#$$tmp/alerts.yaml#" deploy/compose/prometheus.yml > $$tmp/prometheus.yml; \
+	  promtool check config $$tmp/prometheus.yml; rc=$$?; rm -rf $$tmp; exit $$rc
+
 .PHONY: openapi-lint
 openapi-lint: ## lint apid's /openapi.json with @redocly/cli (npx; also part of make test)
 	$(GO) test -count=1 -run TestRedoclyLint -v ./apid/api/

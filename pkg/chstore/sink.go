@@ -43,6 +43,7 @@ type Sink struct {
 
 	rows    *prometheus.CounterVec
 	batches prometheus.Counter
+	lag     prometheus.Gauge
 	caught  chan struct{}
 	once    sync.Once // closes caught; Run may be called again after an error
 
@@ -70,9 +71,11 @@ func NewSink(db *DB, opts SinkOptions) (*Sink, error) {
 	s := &Sink{db: db, opts: opts, caught: make(chan struct{}),
 		rows:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "inflow_history_sink_rows_total", Help: "Rows inserted into ClickHouse, by table."}, []string{"table"}),
 		batches: prometheus.NewCounter(prometheus.CounterOpts{Name: "inflow_history_sink_batches_total", Help: "Insert batches committed."}),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "inflow_history_sink_lag_records",
+			Help: "Records of inflow.deposits not yet in ClickHouse: the topic's end less the sink's inserted position, over its partitions."}),
 	}
 	if r := opts.Registerer; r != nil {
-		for _, c := range []prometheus.Collector{s.rows, s.batches} {
+		for _, c := range []prometheus.Collector{s.rows, s.batches, s.lag} {
 			if err := r.Register(c); err != nil {
 				return nil, fmt.Errorf("chstore: register metrics: %w", err)
 			}
@@ -265,6 +268,7 @@ func (s *Sink) Run(ctx context.Context) error {
 	checkCaughtUp()
 	b := &batch{next: map[string]map[int32]int64{}}
 	var first time.Time
+	hwm := map[int32]int64{}
 	for {
 		pctx, cancel := context.WithTimeout(ctx, s.opts.BatchWait)
 		fs := cl.PollRecords(pctx, s.opts.BatchRows-b.records)
@@ -277,6 +281,16 @@ func (s *Sink) Run(ctx context.Context) error {
 				s.opts.Logger.Warn("history sink fetch", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
 			}
 		}
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if p.Topic == kafka.TopicDeposits && p.HighWatermark > 0 {
+				hwm[p.Partition] = p.HighWatermark
+			}
+		})
+		lag := int64(0)
+		for p, end := range hwm {
+			lag += max(0, end-s.mainPos[p])
+		}
+		s.lag.Set(float64(lag))
 		var perr error
 		fs.EachRecord(func(r *kgo.Record) {
 			if perr != nil {

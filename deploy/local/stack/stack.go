@@ -104,11 +104,14 @@ type Stack struct {
 	APIURL  string
 	// ConsoleURL opens the console signed in as the dev merchant.
 	ConsoleURL string
-	APIOpsURL  string
-	DevAPIKey  string
-	AdminKey   string
-	MerchantID string
-	Pool       []chain.Address
+	// IndexerOpsURL and LedgerURL are the indexer's operator address and
+	// ledgerd's internal and operator address (both serve /metrics).
+	IndexerOpsURL, LedgerURL string
+	APIOpsURL                string
+	DevAPIKey                string
+	AdminKey                 string
+	MerchantID               string
+	Pool                     []chain.Address
 	// BitcoinPool is the dev merchant's bitcoin-regtest addresses.
 	BitcoinPool []string
 	// TronPool is the dev merchant's Tron addresses.
@@ -283,6 +286,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		}
 		indexerOps = "http://" + a.String()
 	}
+	s.IndexerOpsURL, s.LedgerURL = indexerOps, "http://"+laddr.String()
 
 	reg := ops.NewRegistry()
 	acfg := api.Config{LedgerURL: "http://" + laddr.String(), InternalToken: token, AdminKey: o.AdminKey, Assets: o.Assets,
