@@ -29,6 +29,17 @@ type ChainConfig struct {
 	// (head subscription, polling as the fallback). A Bitcoin node's is
 	// http(s)://user:pass@host:port, or without user:pass with RPCCookie.
 	RPC string `json:"rpc"`
+	// RPCs are several nodes of the chain, instead of RPC: the chain is
+	// followed where a quorum of them agrees (follow.Pool), a node that
+	// errs, lags MaxNodeLag blocks or forks is set aside and reported, and
+	// the stall watchdog switches nodes.
+	RPCs []string `json:"rpcs,omitempty"`
+	// Quorum is how many of RPCs must agree on a head (default: a
+	// majority).
+	Quorum int `json:"quorum,omitempty"`
+	// MaxNodeLag is how far behind the quorum's head a node may be before
+	// it is set aside (default 8 blocks).
+	MaxNodeLag uint64 `json:"max_node_lag,omitempty"`
 	// RPCCookie is bitcoind's .cookie file, read on every request (Bitcoin
 	// chains only).
 	RPCCookie string `json:"rpc_cookie,omitempty"`
@@ -109,7 +120,45 @@ func (c Config) Validate(table *assets.Config) error {
 			errs = append(errs, err)
 			continue
 		}
-		switch spec.Family {
+		if ch.RPC != "" && len(ch.RPCs) > 0 {
+			errs = append(errs, fmt.Errorf("chain %s: give rpc or rpcs, not both", ch.ID))
+		}
+		if ch.Quorum < 0 || ch.Quorum > len(ch.Endpoints()) {
+			errs = append(errs, fmt.Errorf("chain %s: quorum %d of %d nodes", ch.ID, ch.Quorum, len(ch.Endpoints())))
+		}
+		if len(ch.RPCs) > 1 && ch.SolidityRPC != "" {
+			errs = append(errs, fmt.Errorf("chain %s: solidity_rpc is for a single rpc", ch.ID))
+		}
+		for _, rpc := range ch.Endpoints() {
+			ch := ch
+			ch.RPC = rpc
+			errs = append(errs, checkEndpoint(ch, spec.Family)...)
+		}
+		if spec.Family != chain.FamilySolana && (ch.MaxTxVersion != "" || ch.Encoding != "") {
+			errs = append(errs, fmt.Errorf("chain %s: max_tx_version and encoding are for Solana chains", ch.ID))
+		}
+		if seen[ch.ID] {
+			errs = append(errs, fmt.Errorf("chain %s listed twice", ch.ID))
+		}
+		seen[ch.ID] = true
+		if ch.Fetchers < 0 || ch.Fetchers > 256 {
+			errs = append(errs, fmt.Errorf("chain %s: fetchers %d outside 0..256", ch.ID, ch.Fetchers))
+		}
+	}
+	switch c.LogLevel {
+	case "", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level %q (want debug, info, warn or error)", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+// checkEndpoint checks one node URL of a chain, and the settings its
+// family takes.
+func checkEndpoint(ch ChainConfig, fam chain.Family) []error {
+	var errs []error
+	{
+		switch fam {
 		case chain.FamilyEVM:
 			if ch.RPCCookie != "" {
 				errs = append(errs, fmt.Errorf("chain %s: rpc_cookie is for Bitcoin nodes", ch.ID))
@@ -137,29 +186,22 @@ func (c Config) Validate(table *assets.Config) error {
 				errs = append(errs, fmt.Errorf("chain %s: encoding %q (want base64 or json)", ch.ID, ch.Encoding))
 			}
 		default:
-			errs = append(errs, fmt.Errorf("chain %s: the %s family has no indexer in this build", ch.ID, spec.Family))
+			errs = append(errs, fmt.Errorf("chain %s: the %s family has no indexer in this build", ch.ID, fam))
 		}
-		if spec.Family != chain.FamilySolana && (ch.MaxTxVersion != "" || ch.Encoding != "") {
-			errs = append(errs, fmt.Errorf("chain %s: max_tx_version and encoding are for Solana chains", ch.ID))
-		}
-		if seen[ch.ID] {
-			errs = append(errs, fmt.Errorf("chain %s listed twice", ch.ID))
-		}
-		seen[ch.ID] = true
-		if spec.Family != chain.FamilyTron && !strings.HasPrefix(ch.RPC, "http://") && !strings.HasPrefix(ch.RPC, "https://") &&
+		if fam != chain.FamilyTron && !strings.HasPrefix(ch.RPC, "http://") && !strings.HasPrefix(ch.RPC, "https://") &&
 			!strings.HasPrefix(ch.RPC, "ws://") && !strings.HasPrefix(ch.RPC, "wss://") {
 			errs = append(errs, fmt.Errorf("chain %s: rpc %q must be an http(s):// or ws(s):// URL", ch.ID, ch.RPC))
 		}
-		if ch.Fetchers < 0 || ch.Fetchers > 256 {
-			errs = append(errs, fmt.Errorf("chain %s: fetchers %d outside 0..256", ch.ID, ch.Fetchers))
-		}
 	}
-	switch c.LogLevel {
-	case "", "debug", "info", "warn", "error":
-	default:
-		errs = append(errs, fmt.Errorf("log_level %q (want debug, info, warn or error)", c.LogLevel))
+	return errs
+}
+
+// Endpoints are the chain's node URLs: RPCs, or RPC alone.
+func (c ChainConfig) Endpoints() []string {
+	if len(c.RPCs) > 0 {
+		return c.RPCs
 	}
-	return errors.Join(errs...)
+	return []string{c.RPC}
 }
 
 // SolanaMaxTxVersion reads MaxTxVersion: 0 by default, -1 for legacy.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -224,16 +225,65 @@ func (d *Daemon) runChain(ctx context.Context, cc ChainConfig) error {
 	if spec.Policy.Finality == assets.FinalityDepth {
 		fcfg.FinalityDepth = spec.Policy.FinalityDepth
 	}
+	// Every chain is read through a pool, of one node or of several (see
+	// follow.Pool): its per-node metrics exist either way.
 	var src follow.Source
+	{
+		var nodes []follow.PoolNode
+		for _, u := range cc.Endpoints() {
+			one := cc
+			one.RPC = u
+			s, closeFn, err := d.dial(ctx, one, spec, log)
+			if err != nil {
+				return fmt.Errorf("%s: %w", redactURL(u), err)
+			}
+			defer closeFn()
+			nodes = append(nodes, follow.PoolNode{Name: redactURL(u), Source: s})
+		}
+		pool, err := follow.NewPool(cc.ID, nodes, follow.PoolConfig{Quorum: cc.Quorum, MaxLag: cc.MaxNodeLag}, log, d.reg)
+		if err != nil {
+			return err
+		}
+		// Bitcoin's finality, and an EVM chain's of a depth, is the
+		// follower's: the pool then offers none.
+		finality := spec.Family != chain.FamilyBitcoin && spec.Policy.Finality != assets.FinalityDepth
+		src = follow.PoolSource(pool, finality)
+	}
+	prod, err := kafka.NewTxProducer(d.kcfg, "inflow-indexer-"+string(cc.ID))
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	f, err := follow.New(fcfg, src, d.match, follow.KafkaPublisher{P: prod}, d.db, d.log, d.reg)
+	if err != nil {
+		return err
+	}
+	d.ready.Set("chain:"+string(cc.ID), nil)
+	var urls []string
+	for _, u := range cc.Endpoints() {
+		urls = append(urls, redactURL(u))
+	}
+	log.Info("following", "rpc", strings.Join(urls, ","), "family", spec.Family)
+	return f.Run(ctx)
+}
+
+// dial connects to one node of a chain; close releases it.
+func (d *Daemon) dial(ctx context.Context, cc ChainConfig, spec *assets.Chain, log *slog.Logger) (src follow.Source, closeAll func(), err error) {
+	var closers []func()
+	closeAll = func() {
+		for _, c := range closers {
+			c()
+		}
+	}
 	switch spec.Family {
 	case chain.FamilyBitcoin:
 		// Bitcoin has no finality signal: the client offers none, and the
 		// chain's finality depth stands in.
 		client, err := bitcoin.Dial(bitcoin.Options{URL: cc.RPC, CookieFile: cc.RPCCookie, Network: spec.AddressNet(), Conns: max(cc.Fetchers, 8)})
 		if err != nil {
-			return err
+			return nil, closeAll, err
 		}
-		defer client.Close()
+		closers = append(closers, client.Close)
 		src = client
 	case chain.FamilyTron:
 		key := cc.APIKey
@@ -242,9 +292,9 @@ func (d *Daemon) runChain(ctx context.Context, cc ChainConfig) error {
 		}
 		client, err := tron.Dial(tron.Options{URL: cc.RPC, SolidityURL: cc.SolidityRPC, APIKey: key})
 		if err != nil {
-			return err
+			return nil, closeAll, err
 		}
-		defer client.Close()
+		closers = append(closers, client.Close)
 		src = client // its Finalized is the solidified block
 	case chain.FamilySolana:
 		version, _ := cc.SolanaMaxTxVersion()
@@ -267,33 +317,22 @@ func (d *Daemon) runChain(ctx context.Context, cc ChainConfig) error {
 					"slot", slot, "signature", m.Signature, "owner", m.Owner.String(), "mint", mint, "parsed", m.Parsed.String(), "delta", m.Delta.String())
 			}})
 		if err != nil {
-			return err
+			return nil, closeAll, err
 		}
-		defer client.Close()
+		closers = append(closers, client.Close)
 		src = client // its Finalized is the finalized commitment
 	default:
 		client, err := evm.Dial(ctx, cc.RPC)
 		if err != nil {
-			return err
+			return nil, closeAll, err
 		}
-		defer client.Close()
+		closers = append(closers, client.Close)
 		src = client
 		if spec.Policy.Finality == assets.FinalityDepth {
 			src = evmDepthSource{client, client, client}
 		}
 	}
-	prod, err := kafka.NewTxProducer(d.kcfg, "inflow-indexer-"+string(cc.ID))
-	if err != nil {
-		return err
-	}
-	defer prod.Close()
-	f, err := follow.New(fcfg, src, d.match, follow.KafkaPublisher{P: prod}, d.db, d.log, d.reg)
-	if err != nil {
-		return err
-	}
-	d.ready.Set("chain:"+string(cc.ID), nil)
-	log.Info("following", "rpc", redactURL(cc.RPC), "family", spec.Family)
-	return f.Run(ctx)
+	return src, closeAll, nil
 }
 
 // redactURL hides a URL's password for the log.

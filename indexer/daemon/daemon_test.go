@@ -9,6 +9,7 @@ import (
 	"github.com/holiman/uint256"
 
 	"github.com/inflowhq/inflow/indexer/indexertest"
+	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
 	"github.com/inflowhq/inflow/pkg/events"
@@ -201,4 +202,97 @@ func TestDevnetPipeline(t *testing.T) {
 	if len(d.Ready().Check()) != 0 {
 		t.Errorf("not ready: %v", d.Ready().Check())
 	}
+}
+
+// TestDevnetNodePool: a chain given three nodes, one of them down, is
+// followed where the other two agree; the down node is reported.
+func TestDevnetNodePool(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	kb, err := broker.Start(broker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kb.Close()
+	kcfg := kafka.Config{Brokers: kb.Addrs()}
+	dn, err := devevm.Start(devevm.Config{FinalityLag: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dn.Close()
+	dn.Mine(3)
+	from := uint64(1)
+	dead := "http://127.0.0.1:1"
+	cfg := Config{DataDir: t.TempDir(), KafkaBrokers: kcfg.Brokers, Chains: []ChainConfig{{
+		ID: devevm.ChainID, RPCs: []string{dn.URL(), dn.WSURL(), dead}, Quorum: 2, From: &from, PollInterval: Duration(50 * time.Millisecond),
+	}}}
+	if err := cfg.Validate(assetsTable(t)); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	dn.Mine(5)
+	r := indexertest.NewReader(t, kcfg, devevm.ChainID.Topic())
+	r.Until(t, 20*time.Second, "block 8", func(recs []*events.Record) bool {
+		for _, x := range recs {
+			if x.Type == events.TypeBlockConnected && x.Number >= 8 {
+				return true
+			}
+		}
+		return false
+	})
+	gauge := func(name, node string) (float64, bool) {
+		mfs, _ := d.Registry().Gather()
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				match := node == ""
+				for _, l := range m.GetLabel() {
+					match = match || l.GetName() == "node" && l.GetValue() == node
+				}
+				if match {
+					return m.GetGauge().GetValue(), true
+				}
+			}
+		}
+		return 0, false
+	}
+	if v, ok := gauge("inflow_indexer_rpc_node_healthy", dead); !ok || v != 0 {
+		t.Errorf("the down node's healthy gauge: %v %v", v, ok)
+	}
+	if v, ok := gauge("inflow_indexer_rpc_node_healthy", dn.URL()); !ok || v != 1 {
+		t.Errorf("a live node's healthy gauge: %v %v", v, ok)
+	}
+	if v, ok := gauge("inflow_indexer_rpc_quorum", ""); !ok || v != 1 {
+		t.Errorf("quorum gauge: %v %v", v, ok)
+	}
+	bad := cfg
+	bad.Chains = []ChainConfig{{ID: devevm.ChainID, RPC: dn.URL(), RPCs: []string{dn.URL()}}}
+	if err := bad.Validate(assetsTable(t)); err == nil {
+		t.Error("rpc and rpcs together accepted")
+	}
+	bad.Chains = []ChainConfig{{ID: devevm.ChainID, RPCs: []string{dn.URL()}, Quorum: 2}}
+	if err := bad.Validate(assetsTable(t)); err == nil {
+		t.Error("a quorum of 2 over one node accepted")
+	}
+}
+
+func assetsTable(t *testing.T) *assets.Config {
+	t.Helper()
+	return assets.Default()
 }

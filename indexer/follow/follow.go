@@ -48,6 +48,12 @@ type FinalitySource interface {
 	Finalized(ctx context.Context) (chain.BlockRef, error)
 }
 
+// NodeSwitcher is a Source over several nodes (a Pool): the stall
+// watchdog asks it to read from another node.
+type NodeSwitcher interface {
+	SwitchNode(reason string)
+}
+
 // Source is a chain as the follower needs it.
 type Source interface {
 	HeadReader
@@ -661,6 +667,10 @@ func (f *Follower) waitHead(ctx context.Context) {
 		f.metrics.stalls.Inc()
 		f.log.Warn("head has not moved", "since", since.Round(time.Second), "head", f.lastHead)
 		f.lastMove = time.Now()
+		if sw, ok := f.src.(NodeSwitcher); ok {
+			// Several nodes: read from another instead of only alerting.
+			sw.SwitchNode(fmt.Sprintf("the head has not moved for %s", since.Round(time.Second)))
+		}
 	}
 	t := time.NewTimer(f.cfg.PollInterval)
 	defer t.Stop()
