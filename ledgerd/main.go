@@ -1,6 +1,7 @@
 // Command ledgerd is the single writer of Inflow's money state: it consumes
 // the chain topics, keeps deposits, statuses and balances, relays events and
 // address changes, delivers webhooks, and serves the internal API to apid.
+// `ledgerd resume` resumes a chain it halted, on the operator's decision.
 package main
 
 import (
@@ -18,7 +19,12 @@ import (
 	"github.com/inflowhq/inflow/pkg/config"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "resume" {
+		os.Exit(runResume(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
 
 func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("ledgerd", flag.ContinueOnError)

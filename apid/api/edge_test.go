@@ -515,6 +515,7 @@ var sample = map[merchantapi.IDKind]string{
 	merchantapi.IDSession:   "ps_0123456789abcdef0123456789abcdef",
 	merchantapi.IDMerchant:  "mer_0123456789abcdef",
 	merchantapi.IDAPIKey:    "key_0123456789abcdef",
+	merchantapi.IDChain:     "ethereum",
 }
 
 // TestRoutesServedAndDocumented: every route of the table is served by apid

@@ -141,6 +141,37 @@ type Daemon struct {
 	Listings *history.Indexer
 	addr     net.Addr
 	addrCh   chan struct{}
+	// resumes are the operator's resumptions, for the consumer to do
+	// between batches.
+	resumes chan resumeRequest
+}
+
+type resumeRequest struct {
+	chain      chain.ID
+	reason, by string
+	done       chan resumeResult
+}
+
+type resumeResult struct {
+	st  store.ChainState
+	err error
+}
+
+// Resume has the ledger's consumer resume a halted chain (ledger.Resume)
+// and seek its topic back to the first record held.
+func (d *Daemon) Resume(ctx context.Context, id chain.ID, reason, by string) (store.ChainState, error) {
+	req := resumeRequest{chain: id, reason: reason, by: by, done: make(chan resumeResult, 1)}
+	select {
+	case d.resumes <- req:
+	case <-ctx.Done():
+		return store.ChainState{}, fmt.Errorf("the ledger's consumer is busy: %w", ctx.Err())
+	}
+	select {
+	case r := <-req.done:
+		return r.st, r.err
+	case <-ctx.Done():
+		return store.ChainState{}, ctx.Err()
+	}
 }
 
 // New opens ledgerd's state.
@@ -172,7 +203,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error
 	}
 	d := &Daemon{cfg: cfg, Table: table, log: log, reg: reg, DB: store.Wrap(pdb),
 		ready: ops.NewReadiness("http", "ledger", "relay", "webhooks"),
-		kcfg:  kafka.Config{Brokers: cfg.KafkaBrokers, ClientID: "inflow-ledgerd"}, addrCh: make(chan struct{})}
+		kcfg:  kafka.Config{Brokers: cfg.KafkaBrokers, ClientID: "inflow-ledgerd"}, addrCh: make(chan struct{}), resumes: make(chan resumeRequest)}
 	consumed := cfg.Chains
 	if len(consumed) == 0 {
 		for _, c := range table.Chains {
@@ -246,7 +277,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	srv, err := rpc.New(d.DB, d.Reg, d.Hooks, d.Table, rpc.Options{Token: d.cfg.InternalToken, AdminKey: d.cfg.AdminKey,
 		AllowLoopbackHTTP: d.cfg.AllowLoopbackWebhooks, Logger: d.log.With("component", "rpc"), OnChange: d.relay.Wake, Sessions: d.Sessions,
-		Chains: d.consumed})
+		Chains: d.consumed, Resume: d.Resume})
 	if err != nil {
 		return err
 	}
@@ -391,13 +422,49 @@ func (d *Daemon) consume(ctx context.Context, topics []string) error {
 	defer cl.Close()
 	d.ready.Set("ledger", nil)
 	paused := map[string]bool{}
+	resume := func(req resumeRequest) {
+		topic := kafka.ChainTopic(req.chain).Name
+		st, err := d.Ledger.Resume(req.chain, req.reason, req.by)
+		if err == nil {
+			// Read again from the first record held: the consumer went
+			// past it, holding what followed.
+			var offs map[string]map[int32]int64
+			if offs, err = store.Offsets(d.DB, []string{topic}); err == nil {
+				seek := map[string]map[int32]kgo.EpochOffset{topic: {}}
+				for p, o := range offs[topic] {
+					seek[topic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+				}
+				if len(seek[topic]) == 0 {
+					seek[topic][0] = kgo.EpochOffset{Epoch: -1, Offset: 0}
+				}
+				cl.SetOffsets(seek)
+				cl.ResumeFetchPartitions(map[string][]int32{topic: {0}})
+				delete(paused, topic)
+				d.ready.Set("chain:"+string(req.chain), nil)
+			}
+		}
+		req.done <- resumeResult{st: st, err: err}
+	}
 	for {
-		fs := cl.PollFetches(ctx)
+		select {
+		case req := <-d.resumes:
+			resume(req)
+		default:
+		}
+		// An idle poll ends after a moment, so that an operator's request
+		// is taken between batches even while nothing arrives.
+		pctx, pcancel := context.WithTimeout(ctx, 250*time.Millisecond)
+		fs := cl.PollFetches(pctx)
+		pcancel()
 		if ctx.Err() != nil {
 			return nil
 		}
 		var ferr error
-		fs.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("fetch %s/%d: %w", t, p, err) })
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				ferr = fmt.Errorf("fetch %s/%d: %w", t, p, err)
+			}
+		})
 		if ferr != nil {
 			d.log.Warn("ledger consumer", "err", ferr)
 			continue

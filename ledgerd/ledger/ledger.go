@@ -197,6 +197,59 @@ func (l *Ledger) Halted(id chain.ID) (bool, string, error) {
 	return st.Halted, st.HaltReason, nil
 }
 
+// ErrNotHalted is Resume on a chain that is not halted.
+var ErrNotHalted = errors.New("ledger: the chain is not halted")
+
+// ErrCannotResume is Resume on a chain whose halt a resumption cannot
+// undo.
+var ErrCannotResume = errors.New("ledger: this halt cannot be resumed")
+
+// Resume ends a chain's halt on an operator's decision, with an audit
+// record (reason, by) in its state: its held records are applied again
+// from the first one held. After a reorg deeper than the chain's maximum,
+// that reorg is then applied, whatever its depth, orphaning what it takes
+// out. A reorg that reaches the finalized block cannot be resumed: the
+// completed deposits it would take back are final by the ledger's rules
+// (ErrCannotResume). Call it from the goroutine that applies, between
+// batches; the daemon then seeks the chain's topic to its stored offset.
+func (l *Ledger) Resume(id chain.ID, reason, by string) (store.ChainState, error) {
+	if err := l.db.WaitDurable(); err != nil {
+		l.hot = nil
+		return store.ChainState{}, err
+	}
+	var out store.ChainState
+	err := l.db.Write(func(b *store.Batch) error {
+		st, err := store.GetChainState(b, id)
+		if err != nil {
+			return err
+		}
+		if !st.Halted {
+			return ErrNotHalted
+		}
+		if strings.Contains(st.HaltReason, "at or below the finalized block") {
+			return fmt.Errorf("%w: %s (the deposits of finalized blocks are completed and final; rebuild the chain's state instead)", ErrCannotResume, st.HaltReason)
+		}
+		now := l.now().UTC()
+		st.Resumes = append(st.Resumes, store.Resumption{At: now, HaltReason: st.HaltReason, Reason: reason, By: by})
+		if len(st.Resumes) > 20 {
+			st.Resumes = st.Resumes[len(st.Resumes)-20:]
+		}
+		st.AcceptReorg = strings.Contains(st.HaltReason, "exceeds the maximum")
+		st.Halted, st.HaltReason, st.HaltedAt = false, "", nil
+		out = *st
+		return b.PutJSON(store.ChainStateKey(id), st)
+	})
+	if err != nil {
+		return out, err
+	}
+	// The in-memory state holds the chain's halted copy: read it again.
+	l.hot = nil
+	l.m.halted.WithLabelValues(string(id)).Set(0)
+	l.log.Warn("AUDIT: chain resumed by the operator", "chain", id, "halt_reason", out.Resumes[len(out.Resumes)-1].HaltReason,
+		"reason", reason, "by", by, "accept_reorg", out.AcceptReorg)
+	return out, nil
+}
+
 // applyOne applies one record; false means the chain is halted and the
 // record is held.
 func (l *Ledger) applyOne(tx *applyTx, r *events.Record, rest []Input) (bool, error) {
@@ -265,7 +318,7 @@ func (l *Ledger) connected(tx *applyTx, spec *assets.Chain, c *chainState, r *ev
 			return err
 		}
 	}
-	st.Tip, st.TipHash, st.ReorgFrom, st.ReorgBlocks = r.Number, r.Hash, 0, 0
+	st.Tip, st.TipHash, st.ReorgFrom, st.ReorgBlocks, st.AcceptReorg = r.Number, r.Hash, 0, 0, false
 	if len(r.Transfers) > 0 {
 		if err := l.credit(tx, spec, c, r); err != nil {
 			return err
@@ -819,7 +872,7 @@ func (l *Ledger) disconnected(tx *applyTx, spec *assets.Chain, c *chainState, r 
 		if nb != nil {
 			depth++
 		}
-		if depth > spec.Policy.MaxReorgDepth {
+		if depth > spec.Policy.MaxReorgDepth && !st.AcceptReorg {
 			return halt("reorg of depth %d (from #%d to #%d) exceeds the maximum of %d", depth, from, deepest, spec.Policy.MaxReorgDepth)
 		}
 	}

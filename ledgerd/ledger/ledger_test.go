@@ -345,6 +345,52 @@ func (e *env) run(d *datadriven.TestData, arg func(string, string) string) strin
 			e.fork++
 		}
 		return strings.TrimPrefix(e.newEvents()+"\n"+e.state(), "\n")
+	case "resume":
+		// The operator resumes the chain; the daemon then seeks the topic
+		// to the stored offset: the held records come again.
+		resume := func(x *env, submit bool) (store.ChainState, error) {
+			st, err := x.led.Resume(testChain, arg("reason", "checked"), "test")
+			if err != nil {
+				return st, err
+			}
+			offs, err := store.Offsets(x.db, []string{"inflow.chain." + testChain})
+			if err != nil {
+				t.Fatal(err)
+			}
+			next := offs["inflow.chain."+testChain][0]
+			var in []ledger.Input
+			for i := next; i < int64(len(e.log)); i++ {
+				in = append(in, ledger.Input{Record: e.log[i], Topic: "inflow.chain." + testChain, Offset: i})
+			}
+			if submit {
+				return st, x.led.Submit(in)
+			}
+			return st, x.led.Apply(in)
+		}
+		st, err := resume(e, false)
+		if e.twin != nil {
+			if _, terr := resume(e.twin, true); (terr == nil) != (err == nil) {
+				t.Errorf("resume: %v; the twin's: %v", err, terr)
+			}
+		}
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		after, _ := store.GetChainState(e.db, testChain)
+		if !after.Halted {
+			// The harness's chain follows the ledger's: the reorg happened.
+			var kept []chain.BlockRef
+			for _, b := range e.chain {
+				if b.Number <= after.Tip {
+					kept = append(kept, b)
+				}
+			}
+			if len(kept) < len(e.chain) {
+				e.chain, e.fork = kept, e.fork+1
+			}
+		}
+		last := st.Resumes[len(st.Resumes)-1]
+		return strings.TrimPrefix(fmt.Sprintf("resumed (accept reorg %v; audit: %q by %s)\n%s\n%s", st.AcceptReorg, last.HaltReason, last.By, e.newEvents(), e.state()), "\n")
 	case "redeliver":
 		// Deliver every record applied so far again, as a restarted indexer
 		// or a replayed topic would: nothing may change.

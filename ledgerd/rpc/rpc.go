@@ -24,6 +24,7 @@
 package rpc
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
@@ -42,6 +43,7 @@ import (
 	"time"
 
 	"github.com/inflowhq/inflow/ledgerd/history"
+	"github.com/inflowhq/inflow/ledgerd/ledger"
 	"github.com/inflowhq/inflow/ledgerd/registry"
 	"github.com/inflowhq/inflow/ledgerd/sessions"
 	"github.com/inflowhq/inflow/ledgerd/store"
@@ -77,6 +79,7 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	onChange func()
+	resume   func(ctx context.Context, id chain.ID, reason, by string) (store.ChainState, error)
 
 	sessions *sessions.Service
 	enabled  []chain.ID
@@ -105,6 +108,9 @@ type Options struct {
 	// the table): GET /chains lists them, and a bind needs one of its
 	// protocol.
 	Chains []chain.ID
+	// Resume ends a chain's halt (the ledger's consumer does it, between
+	// batches); nil refuses the route.
+	Resume func(ctx context.Context, id chain.ID, reason, by string) (store.ChainState, error)
 }
 
 // ErrNoToken is New's refusal to serve without a token.
@@ -128,7 +134,7 @@ func New(db *store.DB, reg *registry.Registry, hooks *webhook.Service, table *as
 		o.MaxIdempotencyKeys = merchantapi.MaxIdempotencyKeys
 	}
 	s := &Server{maxIdem: o.MaxIdempotencyKeys, db: db, reg: reg, hooks: hooks, assets: table, token: o.Token, adminKey: o.AdminKey, devHTTP: o.AllowLoopbackHTTP,
-		log: o.Logger, now: o.Now, onChange: o.OnChange, locks: keyLocks{m: map[string]*keyLock{}}, sessions: o.Sessions, enabled: o.Chains}
+		log: o.Logger, now: o.Now, onChange: o.OnChange, locks: keyLocks{m: map[string]*keyLock{}}, sessions: o.Sessions, enabled: o.Chains, resume: o.Resume}
 	if len(s.enabled) == 0 {
 		for _, c := range table.Chains {
 			s.enabled = append(s.enabled, c.ID)
@@ -181,6 +187,7 @@ func (s *Server) routes() map[string]handler {
 		"latencyAnalytics":       {stream: an.Latency},
 		"exportDeposits":         {stream: an.Export},
 		"createMerchant":         {write: s.createMerchant},
+		"resumeChain":            {stream: s.resumeChain},
 		"listMerchants":          {read: s.listMerchants},
 		"listApiKeys":            {read: s.listKeys},
 		"createApiKey":           {write: s.createKey},
@@ -663,6 +670,51 @@ func (s *Server) revokeKey(b *store.Batch, r *http.Request, merchant string, _ [
 		return nil, err
 	}
 	return map[string]any{"success": true, "id": rec.ID}, nil
+}
+
+// resumeChain hands the resumption to the ledger's consumer and answers
+// once it is done (it writes nothing of its own in a batch).
+func (s *Server) resumeChain(w http.ResponseWriter, r *http.Request, _ string) {
+	fail := func(err error) { apierr.Write(w, err) }
+	body, err := io.ReadAll(io.LimitReader(r.Body, merchantapi.MaxBody))
+	if err != nil {
+		fail(apierr.New(apierr.InvalidJSON, "cannot read the body"))
+		return
+	}
+	req, err := decode[merchantapi.ResumeRequest](body)
+	if err == nil {
+		err = req.Validate()
+	}
+	if err != nil {
+		fail(err)
+		return
+	}
+	id := chain.ID(r.PathValue("chainId"))
+	if _, err := s.assets.Chain(id); err != nil || !slices.Contains(s.enabled, id) {
+		fail(apierr.New(apierr.UnsupportedChain, "ledgerd does not consume %q; it consumes %s", id, s.enabledText()))
+		return
+	}
+	if s.resume == nil {
+		fail(apierr.New(apierr.Unavailable, "this ledgerd cannot resume chains"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	st, err := s.resume(ctx, id, req.Reason, "admin API from "+r.RemoteAddr)
+	switch {
+	case errors.Is(err, ledger.ErrNotHalted):
+		fail(apierr.New(apierr.ChainNotHalted, "%s is not halted", id))
+		return
+	case errors.Is(err, ledger.ErrCannotResume):
+		fail(apierr.New(apierr.CannotResume, "%v", err))
+		return
+	case err != nil:
+		s.fail(w, r, err)
+		return
+	}
+	last := st.Resumes[len(st.Resumes)-1]
+	writeJSON(w, 200, map[string]any{"chainId": id, "resumed": true, "acceptReorg": st.AcceptReorg, "haltReason": last.HaltReason,
+		"tip": st.Tip, "finalized": st.Finalized, "resumes": st.Resumes})
 }
 
 func (s *Server) listMerchants(r *http.Request, _ string) (any, error) {

@@ -255,6 +255,21 @@ type ChainState struct {
 	Halted      bool       `json:"halted,omitempty"`
 	HaltReason  string     `json:"haltReason,omitempty"`
 	HaltedAt    *time.Time `json:"haltedAt,omitempty"`
+	// AcceptReorg: an operator resumed the chain after a reorg deeper than
+	// its maximum; that reorg is applied whatever its depth, and the flag
+	// clears at the first block connected after it.
+	AcceptReorg bool `json:"acceptReorg,omitempty"`
+	// Resumes are the operator's resumptions of the chain, newest last
+	// (the last 20): the audit of who decided what.
+	Resumes []Resumption `json:"resumes,omitempty"`
+}
+
+// Resumption is one operator's resumption of a halted chain.
+type Resumption struct {
+	At         time.Time `json:"at"`
+	HaltReason string    `json:"haltReason"`
+	Reason     string    `json:"reason"` // the operator's words
+	By         string    `json:"by"`     // where the request came from
 }
 
 // CanonBlock is a block the ledger applied.

@@ -52,6 +52,8 @@ const (
 	ChainNotEnabled           Code = "CHAIN_NOT_ENABLED"
 	APIKeyNotFound            Code = "API_KEY_NOT_FOUND"
 	MerchantNotFound          Code = "MERCHANT_NOT_FOUND"
+	ChainNotHalted            Code = "CHAIN_NOT_HALTED"
+	CannotResume              Code = "CANNOT_RESUME"
 	LastAPIKey                Code = "LAST_API_KEY"
 )
 
@@ -71,6 +73,8 @@ var catalogue = map[Code]entry{
 	ChainNotEnabled:           {http.StatusBadRequest, "Chain not enabled"},
 	APIKeyNotFound:            {http.StatusNotFound, "API key not found"},
 	MerchantNotFound:          {http.StatusNotFound, "Merchant not found"},
+	ChainNotHalted:            {http.StatusConflict, "Chain not halted"},
+	CannotResume:              {http.StatusConflict, "Cannot resume"},
 	LastAPIKey:                {http.StatusConflict, "Last API key"},
 	EndpointNotFound:          {http.StatusNotFound, "Webhook endpoint not found"},
 	EventNotFound:             {http.StatusNotFound, "Event not found"},

@@ -55,12 +55,12 @@ func FuzzRequests(f *testing.F) {
 func FuzzPathID(f *testing.F) {
 	for _, s := range []string{"user_alice", "dep_00000000018b888d001d81cfd6ef329a", "we_0123456789abcdef", "evt_0123456789abcdef01234567",
 		"ps_0123456789abcdef0123456789abcdef", "mer_0123456789abcdef", "key_0123456789abcdef", "../x", "a%2Fb", "a\u202eb", "ａ", "a b"} {
-		for k := IDReference; k <= IDAPIKey; k++ {
+		for k := IDReference; k <= IDChain; k++ {
 			f.Add(uint8(k), s)
 		}
 	}
 	f.Fuzz(func(t *testing.T, kind uint8, v string) {
-		k := IDKind(int(kind)%int(IDAPIKey) + 1)
+		k := IDKind(int(kind)%int(IDChain) + 1)
 		if ValidatePathID(k, v) != nil {
 			return
 		}

@@ -679,3 +679,17 @@ func ParseChainFilter(q url.Values, table *assets.Config) (string, error) {
 
 // ErrorString is for logs.
 func ErrorString(err error) string { return fmt.Sprint(err) }
+
+// ResumeRequest is POST /admin/v1/chains/{chainId}/resume: the operator's
+// reason, kept in the chain's audit record.
+type ResumeRequest struct {
+	Reason string `json:"reason"`
+}
+
+// Validate checks the request.
+func (r *ResumeRequest) Validate() error {
+	if n := len(strings.TrimSpace(r.Reason)); n == 0 || len(r.Reason) > 500 || !utf8.ValidString(r.Reason) {
+		return apierr.New(apierr.ValidationFailed, "reason: say why, in 1 to 500 characters (it is kept in the audit record)")
+	}
+	return nil
+}

@@ -48,6 +48,7 @@ const (
 	IDSession                     // ps_ and 32 hex digits
 	IDMerchant                    // mer_ and 16 hex digits
 	IDAPIKey                      // key_ and 16 hex digits
+	IDChain                       // a chain id: lower-case letters, digits and dashes
 )
 
 // Param is a path or query parameter.
@@ -145,6 +146,7 @@ var (
 	endpointIDPattern = regexp.MustCompile(`^we_[0-9a-f]{16}$`)
 	eventIDPattern    = regexp.MustCompile(`^evt_[0-9a-f]{24}$`)
 	apiKeyIDPattern   = regexp.MustCompile(`^key_[0-9a-f]{16}$`)
+	chainIDPattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 )
 
 // ValidatePathID checks a path parameter. An id of the wrong form names no
@@ -178,6 +180,10 @@ func ValidatePathID(kind IDKind, v string) error {
 	case IDAPIKey:
 		if !apiKeyIDPattern.MatchString(v) {
 			return apierr.New(apierr.APIKeyNotFound, "no API key %q", v)
+		}
+	case IDChain:
+		if !chainIDPattern.MatchString(v) {
+			return apierr.New(apierr.UnsupportedChain, "unknown chainId %q", v)
 		}
 	default:
 		return apierr.New(apierr.Internal, "path parameter of unknown kind %d", kind)
@@ -218,10 +224,12 @@ func (r *EndpointRequest) check(in *Input) error     { return r.Validate(in.Loop
 func (r *RotateSecretRequest) check(*Input) error    { _, err := r.Overlap(); return err }
 func (r *MerchantRequest) check(*Input) error        { return r.Validate() }
 func (r *ReassignAddressRequest) check(*Input) error { _, _, err := r.Parse(); return err }
+func (r *ResumeRequest) check(*Input) error          { return r.Validate() }
 
 var (
 	pMerchant = Param{Name: "merchantId", In: "path", Type: "string", Desc: "Merchant id (mer_…)", Required: true, Kind: IDMerchant}
 	pAPIKey   = Param{Name: "keyId", In: "path", Type: "string", Desc: "API key id (key_…)", Required: true, Kind: IDAPIKey}
+	pChainID  = Param{Name: "chainId", In: "path", Type: "string", Desc: "Chain id, e.g. ethereum", Required: true, Kind: IDChain}
 )
 
 var pSession = Param{Name: "sessionId", In: "path", Type: "string", Desc: "Payment session id (ps_…)", Required: true, Kind: IDSession}
@@ -372,6 +380,11 @@ var Routes = []Route{
 	{Name: "revokeMerchantApiKey", Method: http.MethodDelete, Path: "/admin/v1/merchants/{merchantId}/api-keys/{keyId}", Auth: AuthAdmin,
 		Summary: "Revoke a merchant's API key, its last one too (X-Admin-Key)", Params: []Param{pMerchant, pAPIKey},
 		Status: 200, Response: "Success", Errors: []apierr.Code{apierr.MerchantNotFound, apierr.APIKeyNotFound}},
+	{Name: "resumeChain", Method: http.MethodPost, Path: "/admin/v1/chains/{chainId}/resume", Auth: AuthAdmin,
+		Summary: "Resume a chain the ledger halted, on the operator's decision, with an audit record (X-Admin-Key): its held records are applied again; after a reorg deeper than the chain's maximum, that reorg is applied. A reorg into finalized blocks cannot be resumed",
+		Params:  []Param{pChainID}, Body: "ResumeRequest", Status: 200, Response: "ResumeResult",
+		Errors:   []apierr.Code{apierr.UnsupportedChain, apierr.ChainNotHalted, apierr.CannotResume, apierr.ValidationFailed, apierr.InvalidJSON},
+		Validate: decode[ResumeRequest]},
 	{Name: "createMerchant", Method: http.MethodPost, Path: "/admin/v1/merchants", Auth: AuthAdmin,
 		Summary: "Create a merchant and its API key (X-Admin-Key)", Body: "MerchantRequest", Status: 201, Response: "MerchantCreated",
 		Errors: []apierr.Code{apierr.ValidationFailed, apierr.InvalidJSON}, Validate: decode[MerchantRequest]},
@@ -429,5 +442,6 @@ var BodyExamples = map[string]string{
 	"walletAddress":   `{"customerId": "user_alice_123", "currency": "eUSDT"}`,
 	"createChannel":   `{"customerId": "user_alice_123", "currency": "eUSDT"}`,
 	"createMerchant":  `{"name": "Alice's shop", "live": false, "toleranceBps": 50}`,
+	"resumeChain":     `{"reason": "ticket OPS-1234: the node operator confirmed the fork; accept the reorg"}`,
 	"reassignAddress": `{"protocol": "evm", "address": "0x71C7656EC7ab88b098defB751B7401B5f6d8976F", "merchantId": "mer_0123456789abcdef"}`,
 }
