@@ -134,7 +134,7 @@ Inflow is running (embedded mode, data in %[1]s).
                   %[2]s/console signs in with any API key, or the admin key for the operator's view)
   merchant API   %[2]s/api/v1   docs %[2]s/docs   OpenAPI %[2]s/openapi.json
   devnet         %[3]s (JSON-RPC, chain %[4]s, a block every %[5]s)%[11]s
-  operators      indexer http://%[6]s/metrics · ledgerd http://%[7]s/metrics · apid %[10]s/metrics
+  operators      indexer %[6]s/metrics · ledgerd %[7]s/metrics · apid %[10]s/metrics
   dev API key    %[8]s
   admin key      %[9]s
 
@@ -152,7 +152,7 @@ Try it:
   # 3. watch the deposit go pending → confirmed → completed
   curl -s '%[2]s/api/v1/deposits?depositReference=user_alice' -H 'X-API-Key: %[8]s'
   curl -s '%[2]s/api/v1/balances?depositReference=user_alice' -H 'X-API-Key: %[8]s'
-`, o.DataDir, s.APIURL, s.Devnet.URL(), c, o.BlockTime, o.IndexerOps, o.LedgerHTTP, s.DevAPIKey, s.AdminKey, s.APIOpsURL, bitcoinLine, s.ConsoleURL)
+`, o.DataDir, s.APIURL, s.Devnet.URL(), c, o.BlockTime, s.IndexerOpsURL, s.LedgerURL, s.DevAPIKey, s.AdminKey, s.APIOpsURL, bitcoinLine, s.ConsoleURL)
 	if s.Bitcoin != nil {
 		b := devbtc.ChainID
 		final := o.BitcoinBlockTime * 7
