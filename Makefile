@@ -61,8 +61,7 @@ FUZZ_PARALLEL ?= 2
 fuzz: ## run every fuzz target for FUZZTIME each (default 10m) and keep what they find in testdata/fuzz (commit it)
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
 	  echo "== $$name in $$pkg ($(FUZZTIME))"; \
-	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZ_PARALLEL) $$pkg || exit 1; \
-	  bash .ci/fuzz-corpus $$pkg $$name; \
+	  bash .ci/fuzz-run $$pkg $$name $(FUZZTIME) $(FUZZ_PARALLEL) || exit 1; \
 	done
 
 .PHONY: deploy-check
