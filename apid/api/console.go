@@ -226,8 +226,7 @@ func (s *Server) consolePage(w http.ResponseWriter, r *http.Request) {
 	if tok := r.URL.Query().Get("token"); tok != "" {
 		sess, ok := s.console.verify(tok, time.Now())
 		if !ok {
-			w.WriteHeader(http.StatusUnauthorized)
-			s.render(w, "login.html", loginPage{Error: "That sign-in link has expired or is not valid. Sign in with an API key."})
+			s.renderStatus(w, http.StatusUnauthorized, "login.html", loginPage{Error: "That sign-in link has expired or is not valid. Sign in with an API key."})
 			return
 		}
 		// The session lasts a session's time, however long the link does.
@@ -241,8 +240,7 @@ func (s *Server) consolePage(w http.ResponseWriter, r *http.Request) {
 	sess, merchant, err := s.session(r)
 	if err != nil {
 		if apierr.From(err).Code != apierr.Unauthorized {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			s.render(w, "login.html", loginPage{Error: apierr.From(err).Message})
+			s.renderStatus(w, http.StatusServiceUnavailable, "login.html", loginPage{Error: apierr.From(err).Message})
 			return
 		}
 		if _, cerr := r.Cookie(consoleCookie); cerr == nil {
@@ -267,6 +265,12 @@ func (s *Server) consoleLive(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) render(w http.ResponseWriter, name string, data any) {
+	s.renderStatus(w, http.StatusOK, name, data)
+}
+
+// renderStatus writes a template's page with a status (its headers set
+// before the status is).
+func (s *Server) renderStatus(w http.ResponseWriter, status int, name string, data any) {
 	var b bytes.Buffer
 	if err := consoleTemplates.ExecuteTemplate(&b, name, data); err != nil {
 		s.log.Error("console template", "template", name, "err", err)
@@ -274,28 +278,26 @@ func (s *Server) render(w http.ResponseWriter, name string, data any) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
 	w.Write(b.Bytes())
 }
 
 func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) {
 	consoleHeaders(w)
 	if !sameOrigin(r) {
-		w.WriteHeader(http.StatusForbidden)
-		s.render(w, "login.html", loginPage{Error: "Sign in from the console page."})
+		s.renderStatus(w, http.StatusForbidden, "login.html", loginPage{Error: "Sign in from the console page."})
 		return
 	}
 	ipl := s.ipLimiter(s.clientAddr(r))
 	if !ipl.all.Allow() || failuresExhausted(ipl.failures) {
 		s.refused.WithLabelValues("auth_failures").Inc()
-		w.WriteHeader(http.StatusTooManyRequests)
-		s.render(w, "login.html", loginPage{Error: "Too many attempts from this address; wait a minute."})
+		s.renderStatus(w, http.StatusTooManyRequests, "login.html", loginPage{Error: "Too many attempts from this address; wait a minute."})
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	key := strings.TrimSpace(r.PostFormValue("key"))
 	fail := func(status int, msg string) {
-		w.WriteHeader(status)
-		s.render(w, "login.html", loginPage{Error: msg})
+		s.renderStatus(w, status, "login.html", loginPage{Error: msg})
 	}
 	switch {
 	case key == "":
