@@ -605,19 +605,7 @@ func (s *Server) consoleView(ctx context.Context, sess consoleSession, merchant 
 		}
 	}
 
-	var deps struct {
-		Data []struct {
-			DepositID        string
-			DepositReference *string
-			Amount, Currency string
-			ChainID, Status  string
-			Confirmations    uint64
-			DetectedAt       time.Time
-			ConfirmedAt      *time.Time
-			Replaces         string
-			AfterUnbind      bool
-		}
-	}
+	var deps struct{ Data []consoleDeposit } // the API's deposit objects, the fields shown
 	q := url.Values{"limit": {"100"}, "sortBy": {"detectedAt"}, "sortOrder": {"desc"}}
 	if _, err := s.internal(ctx, http.MethodGet, "/internal/v1/deposits", q, merchant, false, &deps); err != nil {
 		problem("deposits", err)
@@ -632,7 +620,7 @@ func (s *Server) consoleView(ctx context.Context, sess consoleSession, merchant 
 	var latLabels []string
 	for _, d := range deps.Data {
 		if len(v.Deposits) < 25 {
-			v.Deposits = append(v.Deposits, consoleDeposit(d))
+			v.Deposits = append(v.Deposits, d)
 		}
 		if i := int(d.DetectedAt.Sub(start) / time.Minute); i >= 0 && i < len(perMinute) {
 			perMinute[i]++

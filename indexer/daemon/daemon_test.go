@@ -15,6 +15,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/kafka"
 	"github.com/inflowhq/inflow/pkg/kafka/broker"
+	"github.com/inflowhq/inflow/pkg/testenv"
 )
 
 func evmAddr(a common.Address) chain.Address { return chain.EVMAddress(a) }
@@ -29,13 +30,13 @@ func TestDevnetPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer kb.Close()
+	t.Cleanup(kb.Close)
 	kcfg := kafka.Config{Brokers: kb.Addrs()}
 	dn, err := devevm.Start(devevm.Config{FinalityLag: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dn.Close()
+	t.Cleanup(func() { dn.Close() })
 
 	alice := common.HexToAddress("0xa11ce00000000000000000000000000000000001")
 	bob := common.HexToAddress("0xb0b0000000000000000000000000000000000002")
@@ -61,16 +62,8 @@ func TestDevnetPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	t.Cleanup(func() { d.Close() })
+	testenv.Run(t, d.Run)
 
 	r := indexertest.NewReader(t, kcfg, devevm.ChainID.Topic())
 	connectedUpTo := func(n uint64) func([]*events.Record) bool {
@@ -214,13 +207,13 @@ func TestDevnetNodePool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer kb.Close()
+	t.Cleanup(kb.Close)
 	kcfg := kafka.Config{Brokers: kb.Addrs()}
 	dn, err := devevm.Start(devevm.Config{FinalityLag: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dn.Close()
+	t.Cleanup(func() { dn.Close() })
 	dn.Mine(3)
 	from := uint64(1)
 	dead := "http://127.0.0.1:1"
@@ -234,16 +227,8 @@ func TestDevnetNodePool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	t.Cleanup(func() { d.Close() })
+	testenv.Run(t, d.Run)
 	dn.Mine(5)
 	r := indexertest.NewReader(t, kcfg, devevm.ChainID.Topic())
 	r.Until(t, 20*time.Second, "block 8", func(recs []*events.Record) bool {

@@ -18,6 +18,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/events"
 	"github.com/inflowhq/inflow/pkg/kafka"
 	"github.com/inflowhq/inflow/pkg/kafka/broker"
+	"github.com/inflowhq/inflow/pkg/testenv"
 )
 
 // TestResumeHaltedChain: a reorg deeper than the chain's maximum halts it
@@ -32,7 +33,7 @@ func TestResumeHaltedChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer kb.Close()
+	t.Cleanup(kb.Close)
 	const id = chain.ID("evm-devnet") // maximum reorg depth 32
 	cfg := DefaultConfig()
 	cfg.DataDir, cfg.KafkaBrokers, cfg.HTTP, cfg.Chains = t.TempDir(), kb.Addrs(), "127.0.0.1:0", []chain.ID{id}
@@ -41,16 +42,8 @@ func TestResumeHaltedChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	t.Cleanup(func() { d.Close() })
+	ctx := testenv.Run(t, d.Run)
 	addr, err := d.Addr(ctx)
 	if err != nil {
 		t.Fatal(err)

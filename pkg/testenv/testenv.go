@@ -5,6 +5,8 @@
 package testenv
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -67,4 +69,21 @@ func Fixtures(t testing.TB) string {
 		Missing(t, "the shared fixtures folder", "set INFLOW_FIXTURES or place shared/fixtures beside the repository")
 	}
 	return d
+}
+
+// Run runs a daemon's run function for the rest of the test: it is
+// cancelled when the test ends, and an error it ends with (other than its
+// context's) fails the test. It returns the daemon's context.
+func Run(t testing.TB, run func(context.Context) error) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("run: %v", err)
+		}
+	})
+	return ctx
 }
