@@ -20,9 +20,10 @@ import (
 
 func evmAddr(a common.Address) chain.Address { return chain.EVMAddress(a) }
 
-// TestDevnetPipeline drives the whole indexing pipeline on the real devnet:
-// node → follower → matcher → Kafka.
-func TestDevnetPipeline(t *testing.T) {
+// brokerAndDevnet starts the embedded broker and an EVM devnet for an
+// integration test (skipped with -short), both stopped when it ends.
+func brokerAndDevnet(t *testing.T, finalityLag uint64) (kafka.Config, *devevm.Devnet) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test")
 	}
@@ -31,12 +32,18 @@ func TestDevnetPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(kb.Close)
-	kcfg := kafka.Config{Brokers: kb.Addrs()}
-	dn, err := devevm.Start(devevm.Config{FinalityLag: 8})
+	dn, err := devevm.Start(devevm.Config{FinalityLag: finalityLag})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dn.Close() })
+	return kafka.Config{Brokers: kb.Addrs()}, dn
+}
+
+// TestDevnetPipeline drives the whole indexing pipeline on the real devnet:
+// node → follower → matcher → Kafka.
+func TestDevnetPipeline(t *testing.T) {
+	kcfg, dn := brokerAndDevnet(t, 8)
 
 	alice := common.HexToAddress("0xa11ce00000000000000000000000000000000001")
 	bob := common.HexToAddress("0xb0b0000000000000000000000000000000000002")
@@ -200,20 +207,7 @@ func TestDevnetPipeline(t *testing.T) {
 // TestDevnetNodePool: a chain given three nodes, one of them down, is
 // followed where the other two agree; the down node is reported.
 func TestDevnetNodePool(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test")
-	}
-	kb, err := broker.Start(broker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(kb.Close)
-	kcfg := kafka.Config{Brokers: kb.Addrs()}
-	dn, err := devevm.Start(devevm.Config{FinalityLag: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dn.Close() })
+	kcfg, dn := brokerAndDevnet(t, 4)
 	dn.Mine(3)
 	from := uint64(1)
 	dead := "http://127.0.0.1:1"
