@@ -233,9 +233,23 @@ func (d *Daemon) runChain(ctx context.Context, cc ChainConfig) error {
 		for _, u := range cc.Endpoints() {
 			one := cc
 			one.RPC = u
-			s, closeFn, err := d.dial(ctx, one, spec, log)
-			if err != nil {
-				return fmt.Errorf("%s: %w", redactURL(u), err)
+			// A node that is down when the indexer starts is dialled
+			// again until it answers: the chain waits for it, instead
+			// of stopping until the next restart.
+			var s follow.Source
+			var closeFn func()
+			for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
+				var err error
+				if s, closeFn, err = d.dial(ctx, one, spec, log); err == nil {
+					break
+				}
+				log.Warn("cannot reach the node; trying again", "rpc", redactURL(u), "err", err, "in", delay)
+				d.ready.Set("chain:"+string(cc.ID), fmt.Errorf("%s: %w", redactURL(u), err))
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(delay):
+				}
 			}
 			defer closeFn()
 			nodes = append(nodes, follow.PoolNode{Name: redactURL(u), Source: s})

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -274,4 +276,55 @@ func TestDevnetNodePool(t *testing.T) {
 func assetsTable(t *testing.T) *assets.Config {
 	t.Helper()
 	return assets.Default()
+}
+
+// TestNodeDownAtStart: a chain whose node is down when the indexer starts
+// waits for it, and is followed once it answers.
+func TestNodeDownAtStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	kb, err := broker.Start(broker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kb.Close)
+	kcfg := kafka.Config{Brokers: kb.Addrs()}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there yet
+	from := uint64(1)
+	d, err := New(Config{DataDir: t.TempDir(), KafkaBrokers: kcfg.Brokers, Chains: []ChainConfig{{
+		ID: devevm.ChainID, RPC: "ws://" + addr, From: &from, PollInterval: Duration(50 * time.Millisecond),
+	}}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	testenv.Run(t, d.Run)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(d.ready.Check()["chain:"+string(devevm.ChainID)], addr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("readiness while the node is down: %v", d.ready.Check())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	dn, err := devevm.Start(devevm.Config{Addr: addr, FinalityLag: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dn.Close() })
+	dn.Mine(3)
+	r := indexertest.NewReader(t, kcfg, devevm.ChainID.Topic())
+	r.Until(t, 30*time.Second, "block 3", func(recs []*events.Record) bool {
+		for _, x := range recs {
+			if x.Type == events.TypeBlockConnected && x.Number >= 3 {
+				return true
+			}
+		}
+		return false
+	})
 }
