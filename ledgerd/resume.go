@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -52,7 +53,7 @@ func runResume(args []string, stdout, stderr io.Writer) int {
 		aerr = fmt.Errorf("no admin key (--admin-key-file or $INFLOW_ADMIN_KEY)")
 	}
 	if err != nil || aerr != nil {
-		fmt.Fprintln(stderr, "ledgerd resume:", firstErr(err, aerr))
+		fmt.Fprintln(stderr, "ledgerd resume:", errors.Join(err, aerr))
 		return 2
 	}
 	body, _ := json.Marshal(map[string]string{"reason": *reason})
@@ -92,13 +93,4 @@ func runResume(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "tip %d, finalized %d at the resumption\n", r.Tip, r.Finalized)
 	return 0
-}
-
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
 }

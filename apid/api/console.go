@@ -17,7 +17,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/inflowhq/inflow/pkg/apierr"
 	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
 	"github.com/prometheus/common/expfmt"
 )
 
@@ -332,8 +332,6 @@ func (s *Server) consoleLogout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/console", http.StatusSeeOther)
 }
 
-var consoleEventID = regexp.MustCompile(`^evt_[0-9a-f]{24}$`)
-
 // consoleReplay is the replay button: the API's replayWebhookEvent, for
 // the signed-in merchant.
 func (s *Server) consoleReplay(w http.ResponseWriter, r *http.Request) {
@@ -352,8 +350,8 @@ func (s *Server) consoleReplay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if !consoleEventID.MatchString(id) {
-		apierr.Write(w, apierr.New(apierr.EventNotFound, "no event %q", id))
+	if err := merchantapi.ValidatePathID(merchantapi.IDEvent, id); err != nil {
+		apierr.Write(w, err)
 		return
 	}
 	var out json.RawMessage

@@ -22,6 +22,18 @@ import (
 
 func evmAddr(a common.Address) chain.Address { return chain.EVMAddress(a) }
 
+// connectedUpTo: the records read hold a connected block at or above n.
+func connectedUpTo(n uint64) func([]*events.Record) bool {
+	return func(recs []*events.Record) bool {
+		for _, x := range recs {
+			if x.Type == events.TypeBlockConnected && x.Number >= n {
+				return true
+			}
+		}
+		return false
+	}
+}
+
 // brokerAndDevnet starts the embedded broker and an EVM devnet for an
 // integration test (skipped with -short), both stopped when it ends.
 func brokerAndDevnet(t *testing.T, finalityLag uint64) (kafka.Config, *devevm.Devnet) {
@@ -75,16 +87,6 @@ func TestDevnetPipeline(t *testing.T) {
 	testenv.Run(t, d.Run)
 
 	r := indexertest.NewReader(t, kcfg, devevm.ChainID.Topic())
-	connectedUpTo := func(n uint64) func([]*events.Record) bool {
-		return func(recs []*events.Record) bool {
-			for _, x := range recs {
-				if x.Type == events.TypeBlockConnected && x.Number >= n {
-					return true
-				}
-			}
-			return false
-		}
-	}
 	dn.Send(bob, "ETH", uint256.NewInt(7e18))
 	dn.Send(alice, "DAI", new(uint256.Int).Mul(uint256.NewInt(3), uint256.NewInt(1e18)))
 	dn.Mine(1) // block 5
@@ -227,14 +229,7 @@ func TestDevnetNodePool(t *testing.T) {
 	testenv.Run(t, d.Run)
 	dn.Mine(5)
 	r := indexertest.NewReader(t, kcfg, devevm.ChainID.Topic())
-	r.Until(t, 20*time.Second, "block 8", func(recs []*events.Record) bool {
-		for _, x := range recs {
-			if x.Type == events.TypeBlockConnected && x.Number >= 8 {
-				return true
-			}
-		}
-		return false
-	})
+	r.Until(t, 20*time.Second, "block 8", connectedUpTo(8))
 	gauge := func(name, node string) (float64, bool) {
 		mfs, _ := d.Registry().Gather()
 		for _, mf := range mfs {
@@ -319,12 +314,5 @@ func TestNodeDownAtStart(t *testing.T) {
 	t.Cleanup(func() { dn.Close() })
 	dn.Mine(3)
 	r := indexertest.NewReader(t, kcfg, devevm.ChainID.Topic())
-	r.Until(t, 30*time.Second, "block 3", func(recs []*events.Record) bool {
-		for _, x := range recs {
-			if x.Type == events.TypeBlockConnected && x.Number >= 3 {
-				return true
-			}
-		}
-		return false
-	})
+	r.Until(t, 30*time.Second, "block 3", connectedUpTo(3))
 }

@@ -86,7 +86,7 @@ func (r *Registry) Keys(rd store.Reader, merchant string) ([]store.APIKey, error
 // CreateKey makes another API key for a merchant, of the merchant's mode
 // (sk_live_ or sk_test_). The key is returned once.
 func (r *Registry) CreateKey(b *store.Batch, merchant string) (store.APIKey, string, error) {
-	m, err := r.merchantIn(b, merchant)
+	m, err := r.MerchantIn(b, merchant)
 	if err != nil {
 		return store.APIKey{}, "", err
 	}
@@ -147,8 +147,9 @@ func (r *Registry) RevokeKey(b *store.Batch, merchant, id string, allowLast bool
 	return rec, b.Delete(store.MerchantKeyKey(merchant, id), nil)
 }
 
-// merchantIn reads a merchant in a batch.
-func (r *Registry) merchantIn(rd store.Reader, id string) (*store.Merchant, error) {
+// MerchantIn reads a merchant through rd (a batch, say);
+// MERCHANT_NOT_FOUND if there is none.
+func (r *Registry) MerchantIn(rd store.Reader, id string) (*store.Merchant, error) {
 	m := &store.Merchant{}
 	if err := store.GetJSON(rd, store.MerchantKey(id), m); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -200,7 +201,7 @@ func (r *Registry) indexKeys() error {
 	return r.db.Write(func(b *store.Batch) error {
 		for _, o := range todo {
 			at := time.Time{}
-			if m, err := r.merchantIn(b, o.merchant); err == nil {
+			if m, err := r.MerchantIn(b, o.merchant); err == nil {
 				at = m.CreatedAt
 			}
 			rec := store.APIKey{ID: keyID(o.hash), CreatedAt: at.UTC(), Hash: hex.EncodeToString(o.hash[:])}

@@ -616,10 +616,7 @@ func (s *Server) keyOwner(rd store.Reader, r *http.Request, merchant string) (st
 	if id == "" {
 		return merchant, false, nil
 	}
-	if err := store.GetJSON(rd, store.MerchantKey(id), &store.Merchant{}); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return "", true, apierr.New(apierr.MerchantNotFound, "no merchant %q", id)
-		}
+	if _, err := s.reg.MerchantIn(rd, id); err != nil {
 		return "", true, err
 	}
 	return id, true, nil
