@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -22,9 +23,10 @@ func startInflow(t *testing.T, extra ...string) *client {
 	t.Helper()
 	needBtcd(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	api := freePort(t)
 	key := "sk_test_btcflowbtcflowbtcflowbtcflow"
-	args := append([]string{"--data", t.TempDir(), "--http", api, "--rpc", "127.0.0.1:0", "--kafka-port", "0",
+	// Port 0, and the address read from the banner: a port picked free
+	// and closed can be taken by another process before inflow binds it.
+	args := append([]string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--rpc", "127.0.0.1:0", "--kafka-port", "0",
 		"--indexer-ops", "127.0.0.1:0", "--ledger-http", "127.0.0.1:0", "--api-ops", "127.0.0.1:0",
 		"--block-time", "0", "--bitcoin-block-time", "0", "--bitcoin-rpc", "127.0.0.1:0", "--traffic", "0",
 		"--tron-block-time", "0", "--tron-rpc", "127.0.0.1:0", "--solana-block-time", "0", "--solana-rpc", "127.0.0.1:0",
@@ -54,7 +56,11 @@ func startInflow(t *testing.T, extra ...string) *client {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return &client{t: t, base: "http://" + api, key: key}
+	m := regexp.MustCompile(`merchant API +(http://[0-9.:]+)/api/v1`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no API address in the banner:\n%s", out.String())
+	}
+	return &client{t: t, base: m[1], key: key}
 }
 
 // TestBitcoinMerchantFlow is the merchant's path on bitcoin-regtest through
