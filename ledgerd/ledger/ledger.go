@@ -121,6 +121,23 @@ func (l *Ledger) Apply(in []Input) error {
 // ledger's memory (state.go), and a read that can miss it waits for it
 // first (see applyTx.committed).
 func (l *Ledger) Submit(in []Input) error {
+	// A run of BlockRescanned records is a batch of its own: what it
+	// credits depends on the deposits earlier records made, which it reads
+	// from the DB (see rescanned).
+	for len(in) > 0 {
+		n := 1
+		for n < len(in) && (in[n].Record.Type == events.TypeBlockRescanned) == (in[0].Record.Type == events.TypeBlockRescanned) {
+			n++
+		}
+		if err := l.submit(in[:n]); err != nil {
+			return err
+		}
+		in = in[n:]
+	}
+	return nil
+}
+
+func (l *Ledger) submit(in []Input) error {
 	start := time.Now()
 	if l.hot == nil {
 		l.hot = newState(l.cacheRows)
@@ -274,6 +291,8 @@ func (l *Ledger) applyOne(tx *applyTx, r *events.Record, rest []Input) (bool, er
 		err = l.disconnected(tx, spec, c, r, rest)
 	case events.TypeFinalized:
 		err = l.finalized(tx, spec, c, r)
+	case events.TypeBlockRescanned:
+		err = l.rescanned(tx, spec, c, r)
 	}
 	var h *haltError
 	if errors.As(err, &h) {
@@ -322,6 +341,115 @@ func (l *Ledger) connected(tx *applyTx, spec *assets.Chain, c *chainState, r *ev
 	if len(r.Transfers) > 0 {
 		if err := l.credit(tx, spec, c, r); err != nil {
 			return err
+		}
+	}
+	return l.confirm(tx, spec, c)
+}
+
+// rescanned credits the transfers of a BlockRescanned record (an
+// operator's rescan for addresses added after the block was connected) that
+// the ledger has not credited, as deposits of their own block tag, which
+// then take the status the block's depth and finality give them at once
+// (and their events). The block must be the ledger's: its canonical block
+// at that height, or one at or below the finalized block older than the
+// canonical rows kept. A record for another block (one a reorg took out,
+// or above the tip) is dropped: the canonical block's own record carries
+// the transfers, the addresses being watched by then. A transfer is
+// credited once: not if a deposit of this block that is not orphaned
+// already holds it.
+func (l *Ledger) rescanned(tx *applyTx, spec *assets.Chain, c *chainState, r *events.Record) error {
+	st := c.st
+	if len(r.Transfers) == 0 {
+		return nil
+	}
+	count := func(result string, n int) {
+		l.m.rescanned.WithLabelValues(string(r.Chain), result).Add(float64(n))
+	}
+	ok := r.Number <= st.Tip
+	if ok {
+		cb, err := tx.canon(c, r.Number)
+		if err != nil {
+			return err
+		}
+		ok = (cb != nil && cb.Hash == r.Hash) || (cb == nil && st.Finalized != 0 && r.Number <= st.Finalized)
+	}
+	if !ok {
+		l.log.Warn("rescanned block is not the ledger's block at its height; its transfers are dropped",
+			"chain", r.Chain, "block", r.Number, "hash", r.Hash.Format(r.Family), "tip", st.Tip, "transfers", len(r.Transfers))
+		count("dropped", len(r.Transfers))
+		return nil
+	}
+	if err := tx.committed(); err != nil {
+		return err
+	}
+	if tx.rescanSeen == nil {
+		tx.rescanSeen = map[string]bool{}
+	}
+	var fresh []chain.Transfer
+	for i := range r.Transfers {
+		t := &r.Transfers[i]
+		seen := store.TransferName(r.Chain, t.TxHash, t.Index) + string(r.Hash[:])
+		dup := tx.rescanSeen[seen]
+		for gen := uint32(0); !dup; gen++ {
+			tag := blockTagOf(r.Chain, r.Number, r.Hash, gen)
+			used := tx.groups[string(tag)] != nil || tx.s.lastTags[string(tag)] != nil
+			if !used {
+				var err error
+				if used, err = store.Has(tx.db, store.BlockStatusKey(string(tag))); err != nil {
+					return err
+				}
+			}
+			if !used {
+				break // generations are taken in order (freeTag)
+			}
+			d, err := store.GetDeposit(tx.db, tag.deposit(t.TxHash, t.Index))
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+			case err != nil:
+				return err
+			default:
+				dup = d.Status != store.StatusOrphaned
+			}
+		}
+		if dup {
+			count("duplicate", 1)
+			continue
+		}
+		tx.rescanSeen[seen] = true
+		fresh = append(fresh, *t)
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	rr := *r
+	rr.Transfers = fresh
+	openFrom := st.OpenFrom
+	if err := l.credit(tx, spec, c, &rr); err != nil {
+		return err
+	}
+	made := slices.Clone(tx.block)
+	count("credited", len(made))
+	if st.Finalized != 0 && r.Number <= st.Finalized {
+		// A final block's deposits complete at once; one with a maturity
+		// waits for it (mature completes it).
+		immature := false
+		done := map[*store.Deposit]bool{}
+		for _, d := range made {
+			if d.Maturity > 0 {
+				immature = true
+				continue
+			}
+			if err := l.complete(tx, c, d); err != nil {
+				return err
+			}
+			done[d] = true
+		}
+		c.open[r.Number] = slices.DeleteFunc(c.open[r.Number], func(d *store.Deposit) bool { return done[d] })
+		if len(c.open[r.Number]) == 0 {
+			delete(c.open, r.Number)
+		}
+		if !immature && len(c.open[r.Number]) == 0 {
+			st.OpenFrom = openFrom
 		}
 	}
 	return l.confirm(tx, spec, c)

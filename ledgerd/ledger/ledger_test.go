@@ -296,39 +296,45 @@ func (e *env) run(d *datadriven.TestData, arg func(string, string) string) strin
 		ref := chain.BlockRef{Number: n, Parent: parent, Time: e.clock.Unix()}
 		ref.Hash = e.blockHash(n, parent)
 		rec := &events.Record{Type: events.TypeBlockConnected, Chain: testChain, Family: chain.FamilyEVM, Number: n, Hash: ref.Hash, Parent: parent, Time: ref.Time}
-		for i, line := range strings.Split(strings.TrimSpace(d.Input), "\n") {
-			if line == "" {
-				continue
-			}
-			f := map[string]string{}
-			for _, kv := range strings.Fields(line) {
-				k, v, _ := strings.Cut(kv, "=")
-				f[k] = v
-			}
-			val, _ := chain.ParseAmount(f["value"])
-			tr := chain.Transfer{TxHash: []byte("tx-" + f["tx"]), To: alias(f["to"]), Value: val, Kind: chain.KindNative, Index: chain.IndexNative}
-			if tok := f["token"]; tok != "" {
-				tr.Kind, tr.Index = chain.KindERC20, uint32(i)
-				if tok == "USDT" {
-					tr.Token, _ = chain.ParseAddress(chain.FamilyEVM, usdt)
-				} else {
-					tr.Token = alias(tok)
-				}
-			}
-			if f["tx"] == "" {
-				tr.TxHash = fmt.Appendf(nil, "tx-%d-%d", n, i)
-			}
-			if m := f["maturity"]; m != "" {
-				v, _ := strconv.ParseUint(m, 10, 32)
-				tr.Maturity = uint32(v)
-			}
-			rec.Transfers = append(rec.Transfers, tr)
+		rec.Transfers = transfers(d.Input, n)
+		recs := []*events.Record{rec}
+		if arg("rescan", "") != "" {
+			// The same block rescanned in the same batch: nothing more.
+			again := *rec
+			again.Type = events.TypeBlockRescanned
+			recs = append(recs, &again)
 		}
-		if err := e.apply(rec); err != nil {
+		if err := e.apply(recs...); err != nil {
 			return "error: " + err.Error()
 		}
 		e.chain = append(e.chain, ref)
 		return fmt.Sprintf("block %d\n%s", n, e.newEvents())
+	case "rescan":
+		// An operator's rescan found these transfers in block n (default
+		// the tip); stale=1 names a block of another branch at n.
+		n, _ := strconv.ParseUint(arg("n", "0"), 10, 64)
+		var ref chain.BlockRef
+		for _, b := range e.chain {
+			if b.Number == n || (n == 0 && b.Number > ref.Number) {
+				ref = b
+			}
+		}
+		if ref.Number == 0 {
+			ref = chain.BlockRef{Number: n, Time: e.clock.Unix()}
+		}
+		if arg("stale", "") != "" || ref.Hash.IsZero() {
+			ref.Hash = chain.Hash(sha256.Sum256(fmt.Appendf(nil, "stale/%d", ref.Number)))
+		}
+		rec := &events.Record{Type: events.TypeBlockRescanned, Chain: testChain, Family: chain.FamilyEVM, Number: ref.Number, Hash: ref.Hash, Parent: ref.Parent, Time: ref.Time}
+		rec.Transfers = transfers(d.Input, ref.Number)
+		if err := e.apply(rec); err != nil {
+			return "error: " + err.Error()
+		}
+		out := e.newEvents()
+		if out == "" {
+			out = "nothing credited"
+		}
+		return out
 	case "reorg":
 		depth, _ := strconv.Atoi(arg("depth", "1"))
 		var recs []*events.Record
@@ -444,6 +450,41 @@ func (e *env) run(d *datadriven.TestData, arg func(string, string) string) strin
 	}
 	t.Fatalf("unknown command %s", d.Cmd)
 	return ""
+}
+
+// transfers reads a block's transfers, a line each: to=ALIAS value=V
+// [token=USDT|ALIAS] [tx=ID] [maturity=N].
+func transfers(input string, n uint64) []chain.Transfer {
+	var out []chain.Transfer
+	for i, line := range strings.Split(strings.TrimSpace(input), "\n") {
+		if line == "" {
+			continue
+		}
+		f := map[string]string{}
+		for _, kv := range strings.Fields(line) {
+			k, v, _ := strings.Cut(kv, "=")
+			f[k] = v
+		}
+		val, _ := chain.ParseAmount(f["value"])
+		tr := chain.Transfer{TxHash: []byte("tx-" + f["tx"]), To: alias(f["to"]), Value: val, Kind: chain.KindNative, Index: chain.IndexNative}
+		if tok := f["token"]; tok != "" {
+			tr.Kind, tr.Index = chain.KindERC20, uint32(i)
+			if tok == "USDT" {
+				tr.Token, _ = chain.ParseAddress(chain.FamilyEVM, usdt)
+			} else {
+				tr.Token = alias(tok)
+			}
+		}
+		if f["tx"] == "" {
+			tr.TxHash = fmt.Appendf(nil, "tx-%d-%d", n, i)
+		}
+		if m := f["maturity"]; m != "" {
+			v, _ := strconv.ParseUint(m, 10, 32)
+			tr.Maturity = uint32(v)
+		}
+		out = append(out, tr)
+	}
+	return out
 }
 
 func (e *env) state() string {

@@ -169,6 +169,10 @@ type applyTx struct {
 	arena    []byte
 	logging  bool           // the logger writes info lines: changes collects them
 	changes  []statusChange // the status changes of the Apply, logged once it is handed to Pebble
+	// rescanSeen names the transfers BlockRescanned records credited in
+	// this Apply (TransferName and block hash): their deposits are not in
+	// the DB yet.
+	rescanSeen map[string]bool
 }
 
 // statusChange is one deposit status change, as it was when it happened
@@ -222,6 +226,7 @@ func (s *state) begin(db *store.DB, b *store.Batch, now time.Time) *applyTx {
 		clear(tx.orphaned)
 		tx.events, tx.nEvents, tx.err = tx.events[:0], 0, nil
 		tx.changes = tx.changes[:0]
+		tx.rescanSeen = nil
 	}
 	tx.db, tx.b, tx.now, tx.nowp = db, b, now, nil
 	return tx

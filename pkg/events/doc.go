@@ -2,7 +2,7 @@
 // inflow.chain.<chain>, and its binary codec.
 //
 // The indexer writes one record per chain event, in chain order, to the single
-// partition of its chain's topic; ledgerd reads them. Three kinds exist:
+// partition of its chain's topic; ledgerd reads them. Four kinds exist:
 //
 //   - BlockConnected{chain, number, hash, parent, time, transfers[]}: a block
 //     joined the canonical chain. Every block is published, even one with no
@@ -13,10 +13,18 @@
 //     BlockConnected records of the new branch.
 //   - Finalized{chain, number, hash}: the chain's own finality signal reached
 //     this block (on Bitcoin, a depth stands in for it).
+//   - BlockRescanned{chain, number, hash, parent, time, transfers[]}: an
+//     operator's rescan found these transfers, to addresses added after the
+//     block was connected, in a block already connected. It is written
+//     after that block's BlockConnected, by the rescan's own producer, and
+//     does not move the chain: the ledger credits the transfers it has not
+//     credited, if the block is still its canonical one at that height (or
+//     lies at or below its finalized block), and drops the record otherwise.
 //
 // # Identity
 //
-// ID is a pure function of (type, chain, number, hash). An indexer that
+// ID is a pure function of (type, chain, number, hash), and for
+// BlockRescanned of its transfers' (tx, index, recipient) too. An indexer that
 // restarts re-publishes from its checkpoint, so a consumer may see a record
 // twice; both copies carry the same ID and the same bytes, and consumers dedup
 // on it. The ID is also the Kafka record key.
@@ -28,6 +36,7 @@
 //
 //	record      = version:u8(=1) type:u8 family:u8 chain:bytes number:uvarint hash:[32]u8 body
 //	body(Connected)    = parent:[32]u8 time:varint(signed) count:uvarint transfer*count
+//	body(Rescanned)    = body(Connected)
 //	body(Disconnected) = (empty)
 //	body(Finalized)    = (empty)
 //	transfer    = tx:bytes index:uvarint kind:u8 token:bytes from:bytes to:bytes

@@ -18,7 +18,17 @@ const (
 	TypeBlockConnected    Type = 1
 	TypeBlockDisconnected Type = 2
 	TypeFinalized         Type = 3
+	// TypeBlockRescanned carries transfers found again in a block already
+	// connected (an operator's rescan for addresses added later): its form
+	// is BlockConnected's, but it never moves the chain. The ledger credits
+	// what it did not credit before, and only if the block is still its
+	// canonical one.
+	TypeBlockRescanned Type = 4
 )
+
+// HasBlock reports whether records of the type carry a block's parent,
+// time and transfers (BlockConnected and BlockRescanned).
+func (t Type) HasBlock() bool { return t == TypeBlockConnected || t == TypeBlockRescanned }
 
 func (t Type) String() string {
 	switch t {
@@ -28,6 +38,8 @@ func (t Type) String() string {
 		return "BlockDisconnected"
 	case TypeFinalized:
 		return "Finalized"
+	case TypeBlockRescanned:
+		return "BlockRescanned"
 	}
 	return fmt.Sprintf("Type(%d)", uint8(t))
 }
@@ -42,7 +54,7 @@ const Version = 2
 var ErrCorrupt = errors.New("events: corrupt record")
 
 // Record is one event of a chain topic. Fields beyond Type, Chain, Family,
-// Number and Hash are only set for BlockConnected.
+// Number and Hash are only set for BlockConnected and BlockRescanned.
 type Record struct {
 	Type      Type
 	Chain     chain.ID
@@ -64,7 +76,8 @@ type ID [16]byte
 
 func (id ID) String() string { return hex.EncodeToString(id[:]) }
 
-// ID derives the record's identity from (type, chain, number, hash).
+// ID derives the record's identity from (type, chain, number, hash), and
+// for BlockRescanned also from its transfers' (tx, index, recipient).
 func (r *Record) ID() ID {
 	h := sha256.New()
 	var b [10]byte
@@ -73,6 +86,18 @@ func (r *Record) ID() ID {
 	h.Write([]byte{0})
 	h.Write(b[:binary.PutUvarint(b[:], r.Number)])
 	h.Write(r.Hash[:])
+	if r.Type == TypeBlockRescanned {
+		// Two rescans of a block (for other addresses) are other events:
+		// the transfers found are part of the identity.
+		for i := range r.Transfers {
+			t := &r.Transfers[i]
+			h.Write(b[:binary.PutUvarint(b[:], uint64(len(t.TxHash)))])
+			h.Write(t.TxHash)
+			h.Write(b[:binary.PutUvarint(b[:], uint64(t.Index))])
+			h.Write(b[:binary.PutUvarint(b[:], uint64(len(t.To.Bytes())))])
+			h.Write(t.To.Bytes())
+		}
+	}
 	var id ID
 	copy(id[:], h.Sum(nil))
 	return id
@@ -85,7 +110,7 @@ func (r *Record) String() string {
 // Append encodes r onto dst.
 func (r *Record) Append(dst []byte) ([]byte, error) {
 	switch r.Type {
-	case TypeBlockConnected, TypeBlockDisconnected, TypeFinalized:
+	case TypeBlockConnected, TypeBlockDisconnected, TypeFinalized, TypeBlockRescanned:
 	default:
 		return dst, fmt.Errorf("events: encode: unknown type %d", r.Type)
 	}
@@ -103,7 +128,7 @@ func (r *Record) Append(dst []byte) ([]byte, error) {
 	dst = appendBytes(dst, []byte(r.Chain))
 	dst = binary.AppendUvarint(dst, r.Number)
 	dst = append(dst, r.Hash[:]...)
-	if r.Type != TypeBlockConnected {
+	if !r.Type.HasBlock() {
 		return dst, nil
 	}
 	dst = append(dst, r.Parent[:]...)
@@ -166,7 +191,7 @@ func Unmarshal(b []byte) (*Record, error) {
 	}
 	switch r.Type {
 	case TypeBlockDisconnected, TypeFinalized:
-	case TypeBlockConnected:
+	case TypeBlockConnected, TypeBlockRescanned:
 		d.fixed(r.Parent[:])
 		r.Time = d.varint()
 		n := d.uvarint()

@@ -31,6 +31,8 @@ func sampleRecords(t testing.TB) []*Record {
 		{Type: TypeBlockConnected, Chain: "evm-devnet", Family: chain.FamilyEVM, Number: 0, Hash: h, Time: -1},
 		{Type: TypeBlockDisconnected, Chain: "polygon", Family: chain.FamilyEVM, Number: 5, Hash: h},
 		{Type: TypeFinalized, Chain: "base-sepolia", Family: chain.FamilyEVM, Number: 1 << 62, Hash: h},
+		{Type: TypeBlockRescanned, Chain: "ethereum", Family: chain.FamilyEVM, Number: 18_000_000, Hash: h, Parent: p, Time: 1_690_000_000,
+			Transfers: []chain.Transfer{{TxHash: bytes.Repeat([]byte{0xab}, 32), Index: 4, Kind: chain.KindERC20, Token: token, From: from, To: to, Value: big, AddressID: 9}}},
 		{Type: TypeBlockConnected, Chain: "bitcoin", Family: chain.FamilyBitcoin, Number: 800000, Hash: h, Parent: p,
 			Transfers: []chain.Transfer{{TxHash: []byte{1, 2}, Index: 3, Kind: chain.KindNative, To: btcTo, Value: chain.AmountFromUint64(5000)}}},
 		{Type: TypeBlockConnected, Chain: "tron", Family: chain.FamilyTron, Number: 70_000_000, Hash: h, Parent: p,
@@ -105,9 +107,20 @@ func TestIDIdentity(t *testing.T) {
 	if a.ID() != b.ID() {
 		t.Error("same (type, chain, number, hash) gave different ids")
 	}
+	// A rescan's transfers are part of its identity: two rescans of one
+	// block for other addresses are two events.
+	for _, r := range rs {
+		if r.Type == TypeBlockRescanned {
+			c := *r
+			c.Transfers = nil
+			if c.ID() == r.ID() {
+				t.Error("rescans of one block with other transfers have the same id")
+			}
+		}
+	}
 	seen := map[ID]string{}
 	for _, r := range rs {
-		for _, typ := range []Type{TypeBlockConnected, TypeBlockDisconnected, TypeFinalized} {
+		for _, typ := range []Type{TypeBlockConnected, TypeBlockDisconnected, TypeFinalized, TypeBlockRescanned} {
 			c := *r
 			c.Type = typ
 			if prev, dup := seen[c.ID()]; dup {

@@ -58,7 +58,7 @@ func (r *Record) JSON(d Describer) JSONRecord {
 	}
 	out := JSONRecord{ID: r.ID().String(), Type: r.Type.String(), Version: 1, Chain: r.Chain, Family: r.Family,
 		Number: r.Number, Hash: r.Hash.Format(r.Family)}
-	if r.Type != TypeBlockConnected {
+	if !r.Type.HasBlock() {
 		return out
 	}
 	t := r.Time
