@@ -242,6 +242,41 @@ func TestScenarios(t *testing.T) {
 				out := strings.TrimSpace(logs.String())
 				logs.Reset()
 				return out
+			case "watch":
+				// The matcher learns an address (id 100+i).
+				i := intArg("addr", 0)
+				watch[addr(byte(i))] = uint64(100 + i)
+				return "ok"
+			case "rescan":
+				// An operator's rescan of [from, to], keeping the address
+				// ids in keep (every watched one without it).
+				rc := RescanConfig{Chain: cfg.Chain, Family: cfg.Family, From: uint64(intArg("from", 0)), To: uint64(intArg("to", 0)), Fetchers: 3, MaxBatch: 2}
+				if d.HasArg("keep") {
+					keep := map[uint64]bool{}
+					for _, a := range d.CmdArgs {
+						if a.Key == "keep" {
+							for _, v := range a.Vals {
+								id, _ := strconv.ParseUint(v, 10, 64)
+								keep[id] = true
+							}
+						}
+					}
+					rc.Keep = func(id uint64) bool { return keep[id] }
+				}
+				var nexts []string
+				rc.Progress = func(p RescanProgress) { nexts = append(nexts, strconv.FormatUint(p.Next, 10)) }
+				p, err := Rescan(context.Background(), rc, src, watch, pub, db)
+				var out []string
+				for _, r := range pub.recs[seen:] {
+					out = append(out, describe(r))
+				}
+				seen = len(pub.recs)
+				if err != nil {
+					out = append(out, "error: "+err.Error())
+				}
+				out = append(out, fmt.Sprintf("next=%d blocks=%d records=%d transfers=%d superseded=%d (progress at %s)",
+					p.Next, p.Blocks, p.Records, p.Transfers, p.Superseded, strings.Join(nexts, ",")))
+				return strings.Join(out, "\n")
 			case "restart":
 				newFollower()
 				tip, _ := f.Checkpoint()
@@ -293,12 +328,15 @@ func TestScenarios(t *testing.T) {
 func describe(r *events.Record) string {
 	name := func(n uint64, h chain.Hash) string { return fmt.Sprintf("#%d/%x", n, h[:2]) }
 	switch r.Type {
-	case events.TypeBlockConnected:
+	case events.TypeBlockConnected, events.TypeBlockRescanned:
 		var ts []string
 		for _, t := range r.Transfers {
 			ts = append(ts, fmt.Sprintf("%s=%d", strings.TrimLeft(t.To.String()[2:], "0"), t.AddressID))
 		}
 		s := fmt.Sprintf("connected %s parent=%x", name(r.Number, r.Hash), r.Parent[:2])
+		if r.Type == events.TypeBlockRescanned {
+			s = fmt.Sprintf("rescanned %s parent=%x", name(r.Number, r.Hash), r.Parent[:2])
+		}
 		if len(ts) > 0 {
 			s += " matched[" + strings.Join(ts, " ") + "]"
 		}

@@ -1,0 +1,255 @@
+package follow
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/events"
+)
+
+// RescanConfig is one rescan of a block range: an operator's backfill for
+// addresses added after the blocks were published (an exchange moving its
+// existing addresses onto Inflow).
+type RescanConfig struct {
+	Chain  chain.ID
+	Family chain.Family
+	// From and To bound the range, both included. To must not be above
+	// the follower's checkpoint when the rescan starts: a block after it
+	// is the follower's, which matches the addresses by then.
+	From, To uint64
+	// Keep, if not nil, keeps only transfers whose matcher address id it
+	// holds; nil keeps every watched address's.
+	Keep func(addressID uint64) bool
+	// Fetchers is the number of parallel block fetches (default 16).
+	Fetchers int
+	// MaxBatch caps the records of one Kafka transaction (default 256),
+	// and MaxDelay how long a found transfer waits for its batch (1s).
+	MaxBatch int
+	MaxDelay time.Duration
+	// Progress is called after each published batch and at the end with
+	// the next block to scan and the counts so far; a rescan resumed from
+	// next publishes nothing twice that the ledger would credit twice.
+	Progress func(p RescanProgress)
+}
+
+// RescanProgress is how far a rescan got.
+type RescanProgress struct {
+	// Next is the first block not yet scanned and published.
+	Next uint64
+	// Blocks scanned, blocks with transfers found (each a BlockRescanned
+	// record), transfers found, and blocks skipped because the follower's
+	// window holds another block at that height (a reorg in progress: the
+	// follower publishes the new block, with these addresses matched).
+	Blocks, Records, Transfers, Superseded uint64
+}
+
+// Rescan scans the range through src, keeps the transfers to watched
+// addresses that cfg.Keep keeps, and publishes a BlockRescanned record for
+// each block with any, in block order, through pub. db is the follower's
+// (its window says which block it published at a height). The ledger
+// credits what it did not credit before (see events.TypeBlockRescanned).
+func Rescan(ctx context.Context, cfg RescanConfig, src BlockFetcher, m Matcher, pub Publisher, db *pebble.DB) (RescanProgress, error) {
+	p := RescanProgress{Next: cfg.From}
+	if cfg.To < cfg.From {
+		return p, fmt.Errorf("rescan %s: to %d is below from %d", cfg.Chain, cfg.To, cfg.From)
+	}
+	if cfg.Fetchers <= 0 {
+		cfg.Fetchers = 16
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 256
+	}
+	if cfg.MaxDelay <= 0 {
+		cfg.MaxDelay = time.Second
+	}
+	f := &Follower{cfg: Config{Chain: cfg.Chain, Family: cfg.Family}, match: m, db: db, metrics: discardMetrics()}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		b   *chain.Block
+		err error
+	}
+	// Fetchers fill a ring of slots that the publisher drains in block
+	// order: memory stays bounded however long the range.
+	window := uint64(cfg.Fetchers * 4)
+	slots := make([]chan result, window)
+	for i := range slots {
+		slots[i] = make(chan result, 1)
+	}
+	sem := make(chan struct{}, window)
+	jobs := make(chan uint64)
+	var wg sync.WaitGroup
+	for w := 0; w < cfg.Fetchers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range jobs {
+				var b *chain.Block
+				var err error
+				for attempt := 0; ; attempt++ {
+					b, err = src.FetchBlock(ctx, n)
+					if errors.Is(err, ErrSkipped) {
+						b, err = nil, nil
+					}
+					if err == nil || ctx.Err() != nil || attempt == 4 {
+						break
+					}
+					if !sleep(ctx, time.Duration(attempt+1)*200*time.Millisecond) {
+						break
+					}
+				}
+				if b != nil {
+					f.filter(b)
+				}
+				select {
+				case slots[(n-cfg.From)%window] <- result{b, err}:
+				case <-ctx.Done():
+				}
+			}
+		}()
+	}
+	go func() {
+		defer close(jobs)
+		for n := cfg.From; ; n++ {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case jobs <- n:
+			case <-ctx.Done():
+				return
+			}
+			if n == cfg.To {
+				return
+			}
+		}
+	}()
+	defer func() { cancel(); wg.Wait() }()
+
+	var batch []*events.Record
+	var found uint64
+	oldest := time.Time{}
+	flush := func(next uint64) error {
+		if len(batch) > 0 {
+			if err := pub.Publish(ctx, batch); err != nil {
+				return fmt.Errorf("rescan %s: publish %d records: %w", cfg.Chain, len(batch), err)
+			}
+			p.Records += uint64(len(batch))
+			p.Transfers += found
+		}
+		batch, found, oldest = batch[:0], 0, time.Time{}
+		p.Next = next
+		if cfg.Progress != nil {
+			cfg.Progress(p)
+		}
+		return nil
+	}
+	lastReport := time.Now()
+	for n := cfg.From; ; n++ {
+		var r result
+		select {
+		case r = <-slots[(n-cfg.From)%window]:
+		case <-ctx.Done():
+			return p, ctx.Err()
+		}
+		<-sem
+		if r.err != nil {
+			if err := flush(n); err != nil {
+				return p, err
+			}
+			return p, fmt.Errorf("rescan %s: block %d: %w", cfg.Chain, n, r.err)
+		}
+		p.Blocks++
+		if b := r.b; b != nil && len(b.Transfers) > 0 {
+			if cfg.Keep != nil {
+				kept := b.Transfers[:0]
+				for _, t := range b.Transfers {
+					if cfg.Keep(t.AddressID) {
+						kept = append(kept, t)
+					}
+				}
+				b.Transfers = kept
+			}
+			if len(b.Transfers) > 0 {
+				superseded, err := f.superseded(b.Ref)
+				if err != nil {
+					return p, err
+				}
+				if superseded {
+					p.Superseded++
+				} else {
+					batch = append(batch, &events.Record{Type: events.TypeBlockRescanned, Chain: cfg.Chain, Family: cfg.Family,
+						Number: b.Ref.Number, Hash: b.Ref.Hash, Parent: b.Ref.Parent, Time: b.Ref.Time, Transfers: b.Transfers})
+					found += uint64(len(b.Transfers))
+					if oldest.IsZero() {
+						oldest = time.Now()
+					}
+				}
+			}
+		}
+		if n == cfg.To {
+			return p, flush(n + 1)
+		}
+		if len(batch) >= cfg.MaxBatch || (!oldest.IsZero() && time.Since(oldest) >= cfg.MaxDelay) || time.Since(lastReport) >= time.Second {
+			if err := flush(n + 1); err != nil {
+				return p, err
+			}
+			lastReport = time.Now()
+		}
+	}
+}
+
+// superseded reports whether the follower's window holds another block at
+// ref's height: a reorg is replacing the one the rescan read, or replaced
+// it, and the follower publishes (or published) the block it keeps.
+func (f *Follower) superseded(ref chain.BlockRef) (bool, error) {
+	v, closer, err := f.db.Get(f.windowKey(ref.Number))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer closer.Close()
+	if len(v) != 72 {
+		return false, fmt.Errorf("follow %s: corrupt window entry at %d", f.cfg.Chain, ref.Number)
+	}
+	return chain.Hash(v[:32]) != ref.Hash, nil
+}
+
+// PublishedTip reads the newest block the follower of id published (its
+// checkpoint) from db: what a rescan may reach.
+func PublishedTip(db *pebble.DB, id chain.ID) (chain.BlockRef, bool, error) {
+	f := &Follower{cfg: Config{Chain: id}}
+	p := f.windowPrefix()
+	end := append(append([]byte(nil), p[:len(p)-1]...), 1)
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: end})
+	if err != nil {
+		return chain.BlockRef{}, false, err
+	}
+	defer it.Close()
+	if !it.Last() {
+		return chain.BlockRef{}, false, it.Error()
+	}
+	k, v := it.Key(), it.Value()
+	if len(k) != len(p)+8 || len(v) != 72 {
+		return chain.BlockRef{}, false, fmt.Errorf("follow %s: corrupt window entry %x", id, k)
+	}
+	r := chain.BlockRef{Number: binary.BigEndian.Uint64(k[len(p):]), Hash: chain.Hash(v[:32]), Parent: chain.Hash(v[32:64]), Time: int64(binary.BigEndian.Uint64(v[64:]))}
+	return r, true, nil
+}
+
+// discardMetrics are metrics registered nowhere.
+func discardMetrics() *metrics {
+	m, _ := newMetrics(nil, "")
+	return m
+}
