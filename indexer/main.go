@@ -1,6 +1,9 @@
 // Command indexer follows chains and publishes their events to Kafka
-// (`indexer run`), rescans a block range to NDJSON (`indexer scan`), or
-// decodes chain topic records to NDJSON (`indexer events decode`).
+// (`indexer run`), scans a block range to NDJSON (`indexer scan`), decodes
+// chain topic records to NDJSON (`indexer events decode`), and drives a
+// running indexer's admin routes: `indexer rescan` backfills a block range
+// for given addresses through ledgerd, `indexer resume` resumes a halted
+// chain.
 package main
 
 import (
@@ -31,6 +34,9 @@ const usage = `usage:
   indexer run  [--config FILE] [--data DIR] [--kafka-brokers H:P,...] [--http ADDR]
                [--chain ID --rpc URL [--rpc-cookie FILE] [--solidity-rpc URL] [--from N]] [--log-level LEVEL]
   indexer events decode [--input sized|hex|base64|raw] [--assets FILE]   (chain records → NDJSON)
+  indexer rescan --chain ID --from N [--to M] (--addresses FILE | --all)   (backfill, through ledgerd)
+  indexer rescan status [ID] | cancel ID;  indexer resume --chain ID --reason TEXT
+               (indexer rescan --help for the admin key and the rest)
   indexer scan --chain ID --rpc URL --from N --to M (--watch FILE | --all) [--fetchers N]
                [--rpc-cookie FILE] [--verbose-blocks] [--api-key KEY]
 
@@ -59,6 +65,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runScan(ctx, args[1:], stdout, stderr)
 	case "events":
 		return runEvents(args[1:], os.Stdin, stdout, stderr)
+	case "rescan":
+		return daemon.RescanCommand(ctx, args[1:], stdout, stderr)
+	case "resume":
+		return daemon.ResumeCommand(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -81,6 +91,7 @@ func runDaemon(ctx context.Context, args []string, stderr io.Writer) int {
 		solidity   = fs.String("solidity-rpc", "", "Tron: the solidity node's gRPC endpoint for --chain, where the provider splits it (default: --rpc)")
 		from       = fs.String("from", "", "first block of --chain when it has no checkpoint (default: the head)")
 		logLevel   = fs.String("log-level", "", "debug, info, warn or error")
+		adminFile  = fs.String("admin-key-file", "", "file holding the admin key of the admin routes (rescan, resume); also $INFLOW_ADMIN_KEY")
 	)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -104,6 +115,12 @@ func runDaemon(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	if *logLevel != "" {
 		cfg.LogLevel = *logLevel
+	}
+	if key, err := config.Secret("", *adminFile, "INFLOW_ADMIN_KEY"); err != nil {
+		fmt.Fprintln(stderr, "indexer:", err)
+		return 2
+	} else if key != "" {
+		cfg.AdminKey = key
 	}
 	if *chainID != "" || *rpcURL != "" {
 		if *chainID == "" || *rpcURL == "" {

@@ -88,6 +88,10 @@ type Config struct {
 	Chains               []ChainConfig `json:"chains"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level,omitempty"`
+	// AdminKey guards the admin routes of the operator listener
+	// (/admin/v1/...: rescans, resuming a halted chain); empty turns them
+	// off. --admin-key-file and $INFLOW_ADMIN_KEY also set it.
+	AdminKey string `json:"admin_key,omitempty"`
 }
 
 // DefaultConfig returns the defaults every field falls back to.
@@ -144,6 +148,9 @@ func (c Config) Validate(table *assets.Config) error {
 		if ch.Fetchers < 0 || ch.Fetchers > 256 {
 			errs = append(errs, fmt.Errorf("chain %s: fetchers %d outside 0..256", ch.ID, ch.Fetchers))
 		}
+	}
+	if c.AdminKey != "" && len(c.AdminKey) < config.MinSecretLen {
+		errs = append(errs, fmt.Errorf("admin_key is shorter than %d characters", config.MinSecretLen))
 	}
 	switch c.LogLevel {
 	case "", "debug", "info", "warn", "error":

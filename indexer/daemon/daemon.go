@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -42,6 +43,8 @@ type Daemon struct {
 	db        *pebble.DB
 	match     *matcher.Matcher
 	kcfg      kafka.Config
+	admin     *admin
+	now       func() time.Time
 
 	solanaMismatches *prometheus.CounterVec
 }
@@ -79,6 +82,10 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error
 			return nil, err
 		}
 		d.solanaMismatches = are.ExistingCollector.(*prometheus.CounterVec)
+	}
+	d.now = func() time.Time { return time.Now().UTC() }
+	if d.admin, err = newAdmin(d); err != nil {
+		return nil, err
 	}
 	db, err := kv.Open(filepath.Clean(cfg.DataDir), nil, log)
 	if err != nil {
@@ -128,7 +135,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if d.cfg.HTTP != "" {
-		addr, err := ops.Serve(ctx, d.cfg.HTTP, ops.Handler(d.reg, d.ready), d.httpLimits())
+		mux := http.NewServeMux()
+		mux.Handle("/", ops.Handler(d.reg, d.ready))
+		mux.Handle("/admin/", d.admin.handler(ctx))
+		addr, err := ops.Serve(ctx, d.cfg.HTTP, mux, d.httpLimits())
 		if err != nil {
 			return err
 		}
@@ -184,6 +194,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	cancel(nil)
 	wg.Wait()
+	d.admin.jobs.Wait()
 	if first != nil {
 		return first
 	}
@@ -278,7 +289,28 @@ func (d *Daemon) runChain(ctx context.Context, cc ChainConfig) error {
 		urls = append(urls, redactURL(u))
 	}
 	log.Info("following", "rpc", strings.Join(urls, ","), "family", spec.Family)
-	return f.Run(ctx)
+	d.admin.chainReady(ctx, &chainRun{id: cc.ID, family: spec.Family, src: src, fetch: cc.Fetchers})
+	for {
+		err := f.Run(ctx)
+		if !errors.Is(err, follow.ErrReorgTooDeep) && !errors.Is(err, follow.ErrHalt) {
+			return err
+		}
+		// Halted: the chain is not ready until the operator decides
+		// (POST /admin/v1/chains/{chainId}/resume, or `indexer resume`).
+		d.ready.Set("chain:"+string(cc.ID), err)
+		log.Error("ALERT: chain halted; waiting for the operator (indexer resume)", "err", err)
+		dec, werr := d.admin.halted(ctx, cc.ID, err)
+		if werr != nil {
+			return err
+		}
+		log.Warn("AUDIT: chain resumed by the operator", "halt_reason", err.Error(), "reason", dec.reason, "by", dec.by)
+		if errors.Is(err, follow.ErrReorgTooDeep) {
+			f.AcceptNextReorg()
+		}
+		d.admin.resumed(cc.ID)
+		d.ready.Set("chain:"+string(cc.ID), nil)
+		dec.done <- nil
+	}
 }
 
 // dial connects to one node of a chain; close releases it.

@@ -170,7 +170,13 @@ type Follower struct {
 	wake       chan struct{}
 	lastHead   uint64
 	lastMove   time.Time
+	acceptDeep atomic.Bool // the next reorg deeper than the maximum is applied once
 }
+
+// AcceptNextReorg is an operator's resumption of a chain halted on a reorg
+// deeper than MaxReorgDepth: the next Run applies the next such reorg once,
+// if its common ancestor is within the window. Call it between Runs.
+func (f *Follower) AcceptNextReorg() { f.acceptDeep.Store(true) }
 
 // New makes a follower. db holds the window under this chain's prefix.
 func New(cfg Config, src Source, m Matcher, pub Publisher, db *pebble.DB, log *slog.Logger, reg prometheus.Registerer) (*Follower, error) {
@@ -227,6 +233,7 @@ func (f *Follower) Run(ctx context.Context) error {
 	if tip, ok := f.tip(); ok {
 		f.log.Info("resuming", "checkpoint", tip.Number, "window", len(f.window), "finalized", f.finalized)
 	}
+	f.metrics.halted.Set(0)
 	if sub, ok := f.src.(HeadSubscriber); ok {
 		go f.subscribe(ctx, sub)
 	}
@@ -522,7 +529,7 @@ func (f *Follower) reorg(ctx context.Context) error {
 			break
 		}
 		gone = append(gone, w)
-		if len(gone) > f.cfg.MaxReorgDepth {
+		if len(gone) > f.cfg.MaxReorgDepth && !f.acceptDeep.Load() {
 			return fmt.Errorf("%w: more than %d blocks replaced below #%d (max %d)", ErrReorgTooDeep, len(gone)-1, f.window[len(f.window)-1].Number, f.cfg.MaxReorgDepth)
 		}
 	}
@@ -551,6 +558,9 @@ func (f *Follower) reorg(ctx context.Context) error {
 	}
 	f.setWindow(f.window[:len(f.window)-len(gone)])
 	f.skipTo = 0
+	if len(gone) > f.cfg.MaxReorgDepth && f.acceptDeep.Swap(false) {
+		f.log.Warn("AUDIT: a reorg deeper than the maximum was applied on the operator's resumption", "depth", len(gone), "max", f.cfg.MaxReorgDepth)
+	}
 	f.metrics.reorgs.Inc()
 	f.metrics.reorgDepth.Observe(float64(len(gone)))
 	anc := f.window[len(f.window)-1]

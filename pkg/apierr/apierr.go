@@ -55,6 +55,8 @@ const (
 	ChainNotHalted            Code = "CHAIN_NOT_HALTED"
 	CannotResume              Code = "CANNOT_RESUME"
 	LastAPIKey                Code = "LAST_API_KEY"
+	RescanNotFound            Code = "RESCAN_NOT_FOUND"
+	RescanRunning             Code = "RESCAN_RUNNING"
 )
 
 type entry struct {
@@ -76,6 +78,8 @@ var catalogue = map[Code]entry{
 	ChainNotHalted:            {http.StatusConflict, "Chain not halted"},
 	CannotResume:              {http.StatusConflict, "Cannot resume"},
 	LastAPIKey:                {http.StatusConflict, "Last API key"},
+	RescanNotFound:            {http.StatusNotFound, "Rescan not found"},
+	RescanRunning:             {http.StatusConflict, "Rescan running"},
 	EndpointNotFound:          {http.StatusNotFound, "Webhook endpoint not found"},
 	EventNotFound:             {http.StatusNotFound, "Event not found"},
 	NotFound:                  {http.StatusNotFound, "Not found"},

@@ -271,7 +271,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	if s.Indexer, err = indexer.New(indexer.Config{
 		DataDir: filepath.Join(o.DataDir, "indexer"), KafkaBrokers: brokers, HTTP: o.IndexerOps, HTTPLimits: o.HTTPLimits,
-		Chains: followed, Table: o.Assets,
+		Chains: followed, Table: o.Assets, AdminKey: o.AdminKey,
 	}, log.With("component", "indexer"), nil); err != nil {
 		return fail(err)
 	}
