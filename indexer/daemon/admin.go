@@ -49,8 +49,8 @@ type Rescan struct {
 	// checkpoint: the blocks after To are the follower's.
 	RequestedTo uint64 `json:"requestedTo,omitempty"`
 	// Addresses is how many addresses the rescan keeps; 0 with All.
-	Addresses int  `json:"addresses"`
-	All       bool `json:"all"`
+	Addresses int    `json:"addresses"`
+	All       bool   `json:"all"`
 	State     string `json:"state"`
 	Next      uint64 `json:"next"`
 	// BlocksScanned counts toward BlocksTotal; Records are the
@@ -98,7 +98,7 @@ const maxRescanBody = 96 << 20
 //
 //	"rJ" id → Rescan (JSON)
 //	"rA" id → the address ids it keeps (8 bytes each, big-endian)
-func rescanKey(id string) []byte     { return append([]byte("rJ"), id...) }
+func rescanKey(id string) []byte      { return append([]byte("rJ"), id...) }
 func rescanAddrsKey(id string) []byte { return append([]byte("rA"), id...) }
 
 // chainRun is a followed chain's state the admin routes act on.
