@@ -1,8 +1,12 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"net"
+	"os"
+	"sync"
 	"strings"
 	"testing"
 	"time"
@@ -316,3 +320,86 @@ func TestNodeDownAtStart(t *testing.T) {
 	r := indexertest.NewReader(t, kcfg, devevm.ChainID.Topic())
 	r.Until(t, 30*time.Second, "block 3", connectedUpTo(3))
 }
+
+// TestResumeDeepReorg: a reorg deeper than the chain's maximum halts the
+// follower, which then waits (not ready) instead of stopping; `indexer
+// resume` applies that reorg once, with an audit line, and the chain goes on.
+func TestResumeDeepReorg(t *testing.T) {
+	kcfg, dn := brokerAndDevnet(t, 20)
+	table := assets.Default()
+	spec, err := table.Chain(devevm.ChainID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Policy.MaxReorgDepth = 3
+	dn.Mine(8)
+	from := uint64(1)
+	key := "adm_0123456789abcdef0123"
+	var logs syncBuf
+	d, err := New(Config{DataDir: t.TempDir(), KafkaBrokers: kcfg.Brokers, HTTP: "127.0.0.1:0", AdminKey: key, Table: table,
+		Chains: []ChainConfig{{ID: devevm.ChainID, RPC: dn.WSURL(), From: &from, PollInterval: Duration(20 * time.Millisecond)}}},
+		slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	testenv.Run(t, d.Run)
+	r := indexertest.NewReader(t, kcfg, devevm.ChainID.Topic())
+	r.Until(t, 20*time.Second, "block 8", connectedUpTo(8))
+	ops, err := d.OpsAddr(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Setenv("INFLOW_ADMIN_KEY", key)
+	defer os.Unsetenv("INFLOW_ADMIN_KEY")
+	resume := func() (int, string) {
+		var out bytes.Buffer
+		code := ResumeCommand(context.Background(), []string{"--indexer", "http://" + ops.String(), "--chain", string(devevm.ChainID), "--reason", "OPS-9 fork confirmed"}, &out, &out)
+		return code, out.String()
+	}
+	if code, out := resume(); code != 1 || !strings.Contains(out, "CHAIN_NOT_HALTED") {
+		t.Fatalf("resume of a chain that follows: %d %s", code, out)
+	}
+	if _, err := dn.Reorg(5, false); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(d.ready.Check()["chain:"+string(devevm.ChainID)], "reorg deeper than allowed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the chain did not halt: %v", d.ready.Check())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, out := resume(); code != 0 || !strings.Contains(out, "resumed evm-devnet") {
+		t.Fatalf("resume: %d %s", code, out)
+	}
+	dn.Mine(1)
+	r.Until(t, 20*time.Second, "the new branch", func(recs []*events.Record) bool {
+		disc := 0
+		for _, x := range recs {
+			if x.Type == events.TypeBlockDisconnected {
+				disc++
+			}
+		}
+		last := recs[len(recs)-1]
+		h, _ := dn.HeaderHash(last.Number)
+		return disc == 5 && last.Type == events.TypeBlockConnected && last.Number == dn.Head() && h == last.Hash
+	})
+	if len(d.ready.Check()) != 0 {
+		t.Errorf("not ready after the resumption: %v", d.ready.Check())
+	}
+	for _, want := range []string{"ALERT: chain halted; waiting for the operator", "AUDIT: chain resumed by the operator", "OPS-9 fork confirmed",
+		"AUDIT: a reorg deeper than the maximum was applied"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("no %q in the log", want)
+		}
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
