@@ -86,6 +86,7 @@ bench: ## run the benchmark suites at sizes that fit 2 cores and 24 GiB (see ben
 	$(GO) run ./bench pipeline
 	$(GO) run ./bench history
 	$(GO) run ./bench api
+	$(GO) run ./bench backfill
 
 .PHONY: clean
 clean: ## remove bin/ (./data is kept: it is your local chain and state)

@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 

@@ -26,6 +26,9 @@ var (
 type Client struct {
 	rpc *rpc.Client
 	ws  bool
+	// raw fetches blocks over http(s) without the RPC client's decoding
+	// (rawhttp.go); nil over WebSocket.
+	raw *rawHTTP
 
 	// noBlockReceipts is set once the node has answered that it lacks
 	// eth_getBlockReceipts; from then on receipts come per transaction.
@@ -39,7 +42,11 @@ func Dial(ctx context.Context, url string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}
-	return &Client{rpc: c, ws: strings.HasPrefix(url, "ws")}, nil
+	cl := &Client{rpc: c, ws: strings.HasPrefix(url, "ws")}
+	if strings.HasPrefix(url, "http://") || strings.HasPrefix(url, "https://") {
+		cl.raw = newRawHTTP(url)
+	}
+	return cl, nil
 }
 
 // NewClient wraps an existing go-ethereum RPC client.
@@ -144,21 +151,28 @@ func (c *Client) fetchOnce(ctx context.Context, n uint64) (*chain.Block, error) 
 // receipts as one array in transaction order.
 func (c *Client) FetchRaw(ctx context.Context, n uint64) (block, receipts json.RawMessage, err error) {
 	if !c.noBlockReceipts.Load() {
-		var rerr error
-		batch := []rpc.BatchElem{
-			{Method: "eth_getBlockByNumber", Args: []any{hexNum(n), true}, Result: &block},
-			{Method: "eth_getBlockReceipts", Args: []any{hexNum(n)}, Result: &receipts},
+		var berr, rerr error
+		if c.raw != nil {
+			var err error
+			if block, receipts, berr, rerr, err = c.raw.blockAndReceipts(ctx, n); err != nil {
+				return nil, nil, fmt.Errorf("fetch block %d: %w", n, err)
+			}
+		} else {
+			batch := []rpc.BatchElem{
+				{Method: "eth_getBlockByNumber", Args: []any{hexNum(n), true}, Result: &block},
+				{Method: "eth_getBlockReceipts", Args: []any{hexNum(n)}, Result: &receipts},
+			}
+			if err := c.rpc.BatchCallContext(ctx, batch); err != nil {
+				return nil, nil, fmt.Errorf("fetch block %d: %w", n, err)
+			}
+			berr, rerr = batch[0].Error, batch[1].Error
 		}
-		if err := c.rpc.BatchCallContext(ctx, batch); err != nil {
-			return nil, nil, fmt.Errorf("fetch block %d: %w", n, err)
-		}
-		if batch[0].Error != nil {
-			return nil, nil, fmt.Errorf("eth_getBlockByNumber(%d): %w", n, batch[0].Error)
+		if berr != nil {
+			return nil, nil, fmt.Errorf("eth_getBlockByNumber(%d): %w", n, berr)
 		}
 		if isNull(block) {
 			return nil, nil, fmt.Errorf("block %d: %w", n, ErrNotFound)
 		}
-		rerr = batch[1].Error
 		if rerr == nil && !isNull(receipts) {
 			return block, receipts, nil
 		}

@@ -1,0 +1,346 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/inflowhq/inflow/indexer/evm"
+	"github.com/inflowhq/inflow/indexer/evm/evmbench"
+	"github.com/inflowhq/inflow/indexer/follow"
+	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/kafka"
+	"github.com/inflowhq/inflow/pkg/kafka/broker"
+	"github.com/inflowhq/inflow/pkg/kv"
+	"github.com/inflowhq/inflow/pkg/testenv"
+)
+
+func init() {
+	register(suite{name: "backfill", about: "an operator's rescan (follow.Rescan → Kafka) against a replay node of mainnet blocks, vs the node's own serving rate and a go-ethereum ethclient loop", run: runBackfill})
+}
+
+// replayNode serves a contiguous range of EVM blocks as fast as it can:
+// block n is the recorded mainnet block n mod k with its number rewritten,
+// pre-rendered, so serving is a copy. It answers eth_getBlockByNumber
+// (full transactions), eth_getBlockReceipts, eth_blockNumber and
+// eth_chainId, single or batched.
+type replayNode struct {
+	blocks   [][]byte // compact block JSON with the number as %NUM%
+	receipts [][]byte
+	uncles   []bool // the block has uncles (ethclient asks for them; the node has none to give)
+	head     uint64
+	srv      *http.Server
+	url      string
+	served   atomic.Int64
+}
+
+func startReplayNode(c *evmbench.Corpus, head uint64) (*replayNode, error) {
+	r := &replayNode{head: head}
+	for _, b := range c.Blocks {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, b.Block); err != nil {
+			return nil, err
+		}
+		var hdr struct {
+			Number string
+			Uncles []string
+		}
+		if err := json.Unmarshal(buf.Bytes(), &hdr); err != nil {
+			return nil, err
+		}
+		tmpl := bytes.Replace(buf.Bytes(), []byte(`"number":"`+hdr.Number+`"`), []byte(`"number":"%NUM%"`), 1)
+		if bytes.Equal(tmpl, buf.Bytes()) {
+			return nil, fmt.Errorf("replay: block %d has no top-level number", b.Number)
+		}
+		var rb bytes.Buffer
+		if err := json.Compact(&rb, b.Receipts); err != nil {
+			return nil, err
+		}
+		r.blocks, r.receipts, r.uncles = append(r.blocks, tmpl), append(r.receipts, rb.Bytes()), append(r.uncles, len(hdr.Uncles) > 0)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
+	r.url = "http://" + ln.Addr().String()
+	go r.srv.Serve(ln)
+	return r, nil
+}
+
+func (r *replayNode) Close() { r.srv.Close() }
+
+type replayReq struct {
+	ID     json.RawMessage   `json:"id"`
+	Method string            `json:"method"`
+	Params []json.RawMessage `json:"params"`
+}
+
+func (r *replayNode) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+	if err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	var reqs []replayReq
+	batch := len(body) > 0 && body[0] == '['
+	if batch {
+		err = json.Unmarshal(body, &reqs)
+	} else {
+		reqs = make([]replayReq, 1)
+		err = json.Unmarshal(body, &reqs[0])
+	}
+	if err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	var out bytes.Buffer
+	if batch {
+		out.WriteByte('[')
+	}
+	for i, q := range reqs {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		out.WriteString(`{"jsonrpc":"2.0","id":`)
+		out.Write(q.ID)
+		out.WriteString(`,"result":`)
+		r.answer(&out, q)
+		out.WriteByte('}')
+	}
+	if batch {
+		out.WriteByte(']')
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(out.Bytes())
+}
+
+func (r *replayNode) answer(out *bytes.Buffer, q replayReq) {
+	num := func() (uint64, bool) {
+		if len(q.Params) == 0 {
+			return 0, false
+		}
+		var s string
+		if json.Unmarshal(q.Params[0], &s) != nil {
+			var o struct{ BlockNumber string }
+			if json.Unmarshal(q.Params[0], &o) != nil {
+				return 0, false
+			}
+			s = o.BlockNumber
+		}
+		if s == "latest" || s == "finalized" || s == "safe" {
+			return r.head, true
+		}
+		n, err := strconv.ParseUint(s, 0, 64)
+		return n, err == nil && n <= r.head
+	}
+	switch q.Method {
+	case "eth_chainId":
+		out.WriteString(`"0x1"`)
+	case "eth_blockNumber":
+		fmt.Fprintf(out, `"0x%x"`, r.head)
+	case "eth_getBlockByNumber":
+		n, ok := num()
+		if !ok {
+			out.WriteString("null")
+			return
+		}
+		t := r.blocks[n%uint64(len(r.blocks))]
+		i := bytes.Index(t, []byte("%NUM%"))
+		out.Write(t[:i])
+		fmt.Fprintf(out, "0x%x", n)
+		out.Write(t[i+5:])
+		r.served.Add(1)
+	case "eth_getBlockReceipts":
+		n, ok := num()
+		if !ok {
+			out.WriteString("null")
+			return
+		}
+		out.Write(r.receipts[n%uint64(len(r.receipts))])
+	default:
+		out.WriteString("null")
+	}
+}
+
+// serveRate fetches [from, to] with workers raw HTTP clients that send the
+// indexer's batch (block + receipts) and read the answer to the end,
+// decoding nothing: the node's own serving rate, the ceiling a backfill can
+// reach.
+func serveRate(url string, from, to uint64, workers int) (float64, int64) {
+	var next atomic.Uint64
+	next.Store(from)
+	var bytesRead atomic.Int64
+	var wg sync.WaitGroup
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n := next.Add(1) - 1
+				if n > to {
+					return
+				}
+				body := fmt.Sprintf(`[{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["0x%x",true]},{"jsonrpc":"2.0","id":2,"method":"eth_getBlockReceipts","params":["0x%x"]}]`, n, n)
+				resp, err := client.Post(url, "application/json", bytes.NewBufferString(body))
+				if err != nil {
+					continue
+				}
+				k, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				bytesRead.Add(k)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(to-from+1) / time.Since(start).Seconds(), bytesRead.Load()
+}
+
+// everyone is a matcher that watches every recipient (id 1): the rescan
+// then publishes every transfer, its heaviest case.
+type everyone struct{}
+
+func (everyone) MatchBatch(fam chain.Family, addrs [][]byte, ids []uint64) int {
+	for i := range ids {
+		ids[i] = 1
+	}
+	return len(ids)
+}
+
+// nobody keeps no transfer: the rescan of a million new addresses finds a
+// few per block; its cost is the scan.
+type nobody struct{}
+
+func (nobody) MatchBatch(fam chain.Family, addrs [][]byte, ids []uint64) int {
+	clear(ids)
+	return 0
+}
+
+func runBackfill(args []string, progress io.Writer) ([]Result, error) {
+	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
+	dir := fs.String("fixtures", "", "fixtures folder (default: ../shared/fixtures or $INFLOW_FIXTURES)")
+	blocks := fs.Uint64("blocks", 3000, "blocks rescanned (and served)")
+	gethBlocks := fs.Uint64("geth-blocks", 300, "blocks the ethclient loop reads")
+	fetchers := fs.Int("fetchers", 16, "the rescan's parallel fetches (and the serving measurement's clients)")
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	if *dir == "" {
+		d, ok := testenv.FixturesDir()
+		if !ok {
+			return nil, fmt.Errorf("fixtures not found: pass --fixtures or set INFLOW_FIXTURES")
+		}
+		*dir = d
+	}
+	c, err := evmbench.Load(filepath.Join(*dir, "evm"))
+	if err != nil {
+		return nil, err
+	}
+	node, err := startReplayNode(c, *blocks+*gethBlocks+10)
+	if err != nil {
+		return nil, err
+	}
+	defer node.Close()
+	fmt.Fprintf(progress, "backfill: replay node of %d mainnet blocks (%.1f MB) at %s, serving %d numbered blocks\n",
+		len(c.Blocks), float64(c.Bytes)/1e6, node.url, node.head+1)
+
+	fmt.Fprintln(progress, "backfill: the node's own serving rate (raw HTTP clients, nothing decoded)…")
+	serve, served := serveRate(node.url, 0, *blocks-1, *fetchers)
+	fmt.Fprintf(progress, "backfill: %.0f blocks/s, %.0f MB/s\n", serve, float64(served)/1e6/(float64(*blocks)/serve))
+
+	kb, err := broker.Start(broker.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer kb.Close()
+	kcfg := kafka.Config{Brokers: kb.Addrs(), ClientID: "bench-backfill"}
+	id := chain.ID("ethereum")
+	if err := kafka.WaitEnsureTopics(context.Background(), kcfg, nil, kafka.ChainTopic(id)); err != nil {
+		return nil, err
+	}
+	prod, err := kafka.NewTxProducer(kcfg, "bench-backfill")
+	if err != nil {
+		return nil, err
+	}
+	defer prod.Close()
+	db, err := kv.Open("db", vfs.NewMem(), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	ctx := context.Background()
+	client, err := evm.Dial(ctx, node.url)
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	rescan := func(m follow.Matcher, from uint64) (float64, follow.RescanProgress, error) {
+		start := time.Now()
+		p, err := follow.Rescan(ctx, follow.RescanConfig{Chain: id, Family: chain.FamilyEVM, From: from, To: from + *blocks - 1, Fetchers: *fetchers},
+			client, m, follow.KafkaPublisher{P: prod}, db)
+		return float64(*blocks) / time.Since(start).Seconds(), p, err
+	}
+	fmt.Fprintln(progress, "backfill: rescan for new addresses (a few matches per block at most: the scan's cost)…")
+	scanRate, _, err := rescan(nobody{}, 0)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(progress, "backfill: %.0f blocks/s\n", scanRate)
+	fmt.Fprintln(progress, "backfill: rescan publishing every transfer (the heaviest case)…")
+	allRate, p, err := rescan(everyone{}, 0)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(progress, "backfill: %.0f blocks/s, %d records, %d transfers published\n", allRate, p.Records, p.Transfers)
+
+	fmt.Fprintln(progress, "backfill: a go-ethereum ethclient loop of BlockByNumber + BlockReceipts…")
+	ec, err := ethclient.Dial(node.url)
+	if err != nil {
+		return nil, err
+	}
+	defer ec.Close()
+	start := time.Now()
+	read := 0
+	for n := uint64(0); read < int(*gethBlocks); n++ {
+		if node.uncles[n%uint64(len(node.uncles))] {
+			continue // ethclient would ask for the uncles, which a replay node lacks
+		}
+		read++
+		if _, err := ec.BlockByNumber(ctx, new(big.Int).SetUint64(n)); err != nil {
+			return nil, fmt.Errorf("ethclient block %d: %w", n, err)
+		}
+		if _, err := ec.BlockReceipts(ctx, rpc.BlockNumberOrHashWithNumber(rpc.BlockNumber(n))); err != nil {
+			return nil, fmt.Errorf("ethclient receipts %d: %w", n, err)
+		}
+	}
+	geth := float64(*gethBlocks) / time.Since(start).Seconds()
+	fmt.Fprintf(progress, "backfill: %.0f blocks/s\n", geth)
+
+	metNode, metGeth := scanRate >= 0.9*serve, scanRate >= 10*geth
+	return []Result{
+		{Name: "backfill_blocks_per_s", Value: scanRate, Unit: "blocks/s", Baseline: "the replay node's own serving rate (raw HTTP, nothing decoded)",
+			BaselineValue: serve, Ratio: scanRate / serve, Target: ">= 0.9x the node", Met: &metNode},
+		{Name: "backfill_vs_ethclient", Value: scanRate, Unit: "blocks/s", Baseline: "go-ethereum ethclient loop, BlockByNumber + BlockReceipts",
+			BaselineValue: geth, Ratio: scanRate / geth, Target: ">= 10x ethclient", Met: &metGeth},
+		{Name: "backfill_all_matched_blocks_per_s", Value: allRate, Unit: "blocks/s", Baseline: "the replay node's own serving rate",
+			BaselineValue: serve, Ratio: allRate / serve},
+		{Name: "backfill_transfers_published_per_s", Value: allRate * float64(p.Transfers) / float64(*blocks), Unit: "transfers/s"},
+	}, nil
+}
