@@ -58,6 +58,10 @@ type Config struct {
 	SessionTick Duration `json:"session_tick,omitempty"`
 	// Cooldown is how long an unbound address rests (default 30m).
 	Cooldown Duration `json:"cooldown,omitempty"`
+	// MaxOpenDeposits bounds each chain's open deposits the ledger keeps
+	// in memory (default 1M; past it the oldest confirmed blocks deeper
+	// than the chain's maximum reorg stay in Pebble alone).
+	MaxOpenDeposits int `json:"max_open_deposits,omitempty"`
 	// InternalToken is the shared secret apid must send; ledgerd does not
 	// start without one.
 	InternalToken string `json:"internal_token,omitempty"`
@@ -210,7 +214,7 @@ func New(cfg Config, log *slog.Logger, reg *prometheus.Registry) (*Daemon, error
 			consumed = append(consumed, c.ID)
 		}
 	}
-	if d.Ledger, err = ledger.New(d.DB, table, ledger.Options{Logger: log.With("component", "ledger"), Registerer: reg, Chains: consumed}); err != nil {
+	if d.Ledger, err = ledger.New(d.DB, table, ledger.Options{Logger: log.With("component", "ledger"), Registerer: reg, Chains: consumed, MaxOpenDeposits: d.cfg.MaxOpenDeposits}); err != nil {
 		pdb.Close()
 		return nil, err
 	}

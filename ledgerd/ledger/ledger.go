@@ -45,6 +45,7 @@ type Ledger struct {
 	// committed.
 	hot       *state
 	cacheRows int
+	maxOpen   int
 }
 
 // Options configures a Ledger.
@@ -56,6 +57,11 @@ type Options struct {
 	// demand (pool entries and accounts): past it, a cache is emptied and
 	// refills from Pebble. Default 1M.
 	CacheRows int
+	// MaxOpenDeposits bounds each chain's open (pending or confirmed)
+	// deposits kept in memory: past it, the oldest confirmed blocks deeper
+	// than the chain's maximum reorg stay in Pebble alone (spill.go).
+	// Default 1M; negative: no bound.
+	MaxOpenDeposits int
 	// Chains are the chains ledgerd consumes: each has its halted gauge
 	// from the start (0, or 1 for a chain halted before a restart), so
 	// that an alert rule has a series to match.
@@ -90,7 +96,10 @@ func New(db *store.DB, table *assets.Config, o Options) (*Ledger, error) {
 	if o.CacheRows <= 0 {
 		o.CacheRows = 1 << 20
 	}
-	return &Ledger{db: db, assets: table, now: o.Now, log: o.Logger, m: m, cacheRows: o.CacheRows}, nil
+	if o.MaxOpenDeposits == 0 {
+		o.MaxOpenDeposits = 1 << 20
+	}
+	return &Ledger{db: db, assets: table, now: o.Now, log: o.Logger, m: m, cacheRows: o.CacheRows, maxOpen: o.MaxOpenDeposits}, nil
 }
 
 // Apply applies the inputs in order and stores the next offsets, all in one
@@ -140,7 +149,12 @@ func (l *Ledger) Submit(in []Input) error {
 func (l *Ledger) submit(in []Input) error {
 	start := time.Now()
 	if l.hot == nil {
-		l.hot = newState(l.cacheRows)
+		l.hot = newState(l.cacheRows, l.maxOpen, func(id chain.ID) uint64 {
+			if spec, err := l.assets.Chain(id); err == nil {
+				return spec.Policy.MaxReorgDepth
+			}
+			return keepCanon
+		})
 	}
 	var tx *applyTx
 	err := l.db.WriteAsync(func(b *store.Batch) error {
@@ -173,6 +187,9 @@ func (l *Ledger) submit(in []Input) error {
 	if err != nil {
 		l.hot = nil
 		return err
+	}
+	for id, c := range tx.chains {
+		l.m.openInMemory.WithLabelValues(string(id)).Set(float64(c.nOpen))
 	}
 	l.m.applySeconds.Observe(time.Since(start).Seconds())
 	l.m.records.Add(float64(len(in)))
@@ -307,7 +324,23 @@ func (l *Ledger) applyOne(tx *applyTx, r *events.Record, rest []Input) (bool, er
 		return false, err
 	}
 	tx.touchChain(c)
+	if tx.s.spill(c) && !c.warned {
+		c.warned = true
+		l.log.Warn("the open deposits kept in memory exceed the bound: the rest are pending or within the reorg window", "chain", r.Chain,
+			"open", c.nOpen, "bound", tx.s.maxOpen)
+	}
 	return true, nil
+}
+
+// OpenInMemory reports how many of a chain's open deposits the ledger keeps
+// in memory, and the highest block whose open deposits may be in Pebble
+// alone (0: none). Call it from the goroutine that applies.
+func (l *Ledger) OpenInMemory(id chain.ID) (n int, spilled uint64) {
+	if l.hot == nil || l.hot.chains[id] == nil {
+		return 0, 0
+	}
+	c := l.hot.chains[id]
+	return c.nOpen, c.spilled
 }
 
 type haltError struct{ reason string }
@@ -444,10 +477,7 @@ func (l *Ledger) rescanned(tx *applyTx, spec *assets.Chain, c *chainState, r *ev
 			}
 			done[d] = true
 		}
-		c.open[r.Number] = slices.DeleteFunc(c.open[r.Number], func(d *store.Deposit) bool { return done[d] })
-		if len(c.open[r.Number]) == 0 {
-			delete(c.open, r.Number)
-		}
+		c.setOpen(r.Number, slices.DeleteFunc(c.open[r.Number], func(d *store.Deposit) bool { return done[d] }))
 		if !immature && len(c.open[r.Number]) == 0 {
 			st.OpenFrom = openFrom
 		}
@@ -591,7 +621,7 @@ func (l *Ledger) credit(tx *applyTx, spec *assets.Chain, c *chainState, r *event
 		if d.Maturity > 0 {
 			c.immature[r.Number] = append(c.immature[r.Number], d)
 		} else {
-			c.open[r.Number] = append(c.open[r.Number], d)
+			c.setOpen(r.Number, append(c.open[r.Number], d))
 		}
 	}
 	tx.buf = store.AppendIDs(tx.buf[:0], ids)
@@ -897,7 +927,7 @@ func (l *Ledger) mature(tx *applyTx, spec *assets.Chain, c *chainState) error {
 			if st.OpenFrom == 0 || n < st.OpenFrom {
 				st.OpenFrom = n
 			}
-			c.open[n] = append(c.open[n], d)
+			c.setOpen(n, append(c.open[n], d))
 		}
 		if len(kept) == 0 {
 			delete(c.immature, n)
@@ -942,13 +972,19 @@ func (l *Ledger) finalized(tx *applyTx, spec *assets.Chain, c *chainState, r *ev
 		st.Finalized = n
 		return nil // nothing open at or below n
 	}
-	for _, bn := range c.openUpTo(st.OpenFrom, n) {
-		for _, d := range c.open[bn] {
-			if err := l.complete(tx, c, d); err != nil {
-				return err
-			}
+	ns := c.openUpTo(st.OpenFrom, n)
+	if c.spilled != 0 && st.OpenFrom <= c.spilled {
+		// With the open deposits the memory bound left in Pebble (see
+		// spill), in the same order.
+		var err error
+		if ns, err = l.completeSpilled(tx, c, ns, min(n, c.spilled)); err != nil {
+			return err
 		}
-		delete(c.open, bn)
+	}
+	for _, bn := range ns {
+		if err := l.completeBlock(tx, c, bn, c.open[bn]); err != nil {
+			return err
+		}
 	}
 	st.Finalized, st.OpenFrom = n, n+1
 	for bn := range c.immature {
@@ -1010,6 +1046,13 @@ func (l *Ledger) disconnected(tx *applyTx, spec *assets.Chain, c *chainState, r 
 	// Every deposit of a block above the finalized one is open (pending or
 	// confirmed) until it is orphaned, and the open set holds only the
 	// canonical chain's: those of this block are the ones with its hash.
+	if r.Number <= c.spilled {
+		// A reorg deeper than the maximum, accepted by the operator, into
+		// blocks whose open deposits the memory bound left in Pebble.
+		if err := tx.unspill(c, r.Number); err != nil {
+			return err
+		}
+	}
 	c.openUpTo(r.Number, r.Number) // in id order
 	blockDeps := c.open[r.Number]
 	if imm := c.immature[r.Number]; len(imm) > 0 {
@@ -1044,11 +1087,7 @@ func (l *Ledger) disconnected(tx *applyTx, spec *assets.Chain, c *chainState, r 
 		}
 		l.m.orphaned.Inc()
 	}
-	if len(kept) == 0 {
-		delete(c.open, r.Number)
-	} else {
-		c.open[r.Number] = kept
-	}
+	c.setOpen(r.Number, kept)
 	if err := tx.setCanon(c, r.Number, nil); err != nil {
 		return err
 	}

@@ -52,6 +52,7 @@ type env struct {
 	fs      vfs.FS
 	db      *store.DB
 	led     *ledger.Ledger
+	maxOpen int // Options.MaxOpenDeposits of led
 	reg     *registry.Registry
 	tbl     *assets.Config
 	clock   time.Time
@@ -423,11 +424,24 @@ func (e *env) run(d *datadriven.TestData, arg func(string, string) string) strin
 			return "error: " + err.Error()
 		}
 		return e.newEvents()
+	case "limit":
+		// A ledger whose open deposits in memory are bounded (the twin's
+		// are not: both must write the same database).
+		e.maxOpen, _ = strconv.Atoi(arg("max-open", "0"))
+		l, err := ledger.New(e.db, e.tbl, ledger.Options{Now: func() time.Time { return e.clock }, Logger: e.logger(), MaxOpenDeposits: e.maxOpen})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.led = l
+		return "ok"
+	case "memory":
+		n, spilled := e.led.OpenInMemory(testChain)
+		return fmt.Sprintf("open in memory %d, spilled up to #%d", n, spilled)
 	case "restart":
 		// A new ledger over the same database: its state in memory is
 		// loaded again from Pebble. (The twin, whose last batch may still
 		// be waiting to commit, goes on.)
-		l, err := ledger.New(e.db, e.tbl, ledger.Options{Now: func() time.Time { return e.clock }, Logger: e.logger()})
+		l, err := ledger.New(e.db, e.tbl, ledger.Options{Now: func() time.Time { return e.clock }, Logger: e.logger(), MaxOpenDeposits: e.maxOpen})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -50,14 +50,19 @@ type state struct {
 	lastTags map[string]*store.Deposit
 	// tx is the last Apply's, whose maps and buffers the next one reuses.
 	tx *applyTx
+	// maxOpen bounds each chain's open deposits in memory
+	// (Options.MaxOpenDeposits; spill.go), and maxReorg gives a chain's
+	// maximum reorg depth.
+	maxOpen  int
+	maxReorg func(chain.ID) uint64
 }
 
 // refKey names an account row (store.AccountKey) without building the key
 // on every deposit.
 type refKey struct{ merchant, ref string }
 
-func newState(cacheRows int) *state {
-	return &state{chains: map[chain.ID]*chainState{}, owners: map[string]*owner{}, byID: map[uint64]string{},
+func newState(cacheRows, maxOpen int, maxReorg func(chain.ID) uint64) *state {
+	return &state{maxOpen: maxOpen, maxReorg: maxReorg, chains: map[chain.ID]*chainState{}, owners: map[string]*owner{}, byID: map[uint64]string{},
 		accounts: map[refKey]*store.Account{}, totals: map[string]*store.Account{}, cacheRows: cacheRows, lastTags: map[string]*store.Deposit{}}
 }
 
@@ -77,6 +82,27 @@ type chainState struct {
 	// orphans maps (chain, tx hash, index) to the orphaned deposit a new
 	// deposit of the same transfer replaces.
 	orphans map[string]string
+	// nOpen counts the deposits in open. spilled, when not 0, is the
+	// highest block whose open deposits the memory bound may have left in
+	// Pebble alone (spill.go): at or below it, open holds some, all or none
+	// of a block's open deposits, and what reads them loads the rest.
+	nOpen   int
+	spilled uint64
+	// maxReorg is the chain's maximum reorg depth: a block that deep
+	// leaves memory only once nothing but a resumed reorg reaches it.
+	maxReorg uint64
+	spillAt  int  // the open count past which spill tries again
+	warned   bool // the bound could not be kept: said once
+}
+
+// setOpen sets a block's open deposits, counting them.
+func (c *chainState) setOpen(n uint64, ds []*store.Deposit) {
+	c.nOpen += len(ds) - len(c.open[n])
+	if len(ds) == 0 {
+		delete(c.open, n)
+		return
+	}
+	c.open[n] = ds
 }
 
 // openUpTo returns the block numbers in [from, to] that hold open deposits,
@@ -258,6 +284,9 @@ func (tx *applyTx) chain(id chain.ID) (*chainState, error) {
 	}
 	c := &chainState{id: id, st: st, canon: map[uint64]*store.CanonBlock{}, open: map[uint64][]*store.Deposit{},
 		immature: map[uint64][]*store.Deposit{}, orphans: map[string]string{}}
+	if tx.s.maxReorg != nil {
+		c.maxReorg = tx.s.maxReorg(id)
+	}
 	if err := tx.loadOpen(c); err != nil {
 		return nil, err
 	}
@@ -273,38 +302,41 @@ func (tx *applyTx) chain(id chain.ID) (*chainState, error) {
 // index rows, which are removed here.
 func (tx *applyTx) loadOpen(c *chainState) error {
 	p := store.BlockIndexPrefix(c.id)
-	var ids []string
 	it, err := tx.db.NewIter(&pebble.IterOptions{LowerBound: store.BlockIndexFrom(c.id, c.st.OpenFrom), UpperBound: store.PrefixEnd(p)})
 	if err != nil {
 		return err
 	}
+	dr := &store.DepositReader{R: tx.db}
 	for it.First(); it.Valid(); it.Next() {
-		if k := it.Key(); len(k) > len(p)+store.BlockIndexFixed {
-			more, err := store.IndexIDs(k, it.Value(), len(p)+store.BlockIndexFixed)
+		k := it.Key()
+		if len(k) <= len(p)+store.BlockIndexFixed {
+			continue
+		}
+		ids, err := store.IndexIDs(k, it.Value(), len(p)+store.BlockIndexFixed)
+		if err != nil {
+			it.Close()
+			return err
+		}
+		for _, id := range ids {
+			d, err := dr.Get(id)
 			if err != nil {
 				it.Close()
-				return err
+				return fmt.Errorf("indexed deposit %s: %w", id, err)
 			}
-			ids = append(ids, more...)
+			switch {
+			case d.Status == store.StatusPending && d.Maturity > 0:
+				// Maturing moves it to open, confirmed (or pending with a lower
+				// PendingFrom), so a pending one with a maturity has not.
+				c.immature[d.BlockNumber] = append(c.immature[d.BlockNumber], d)
+			case d.Status == store.StatusPending || d.Status == store.StatusConfirmed:
+				c.setOpen(d.BlockNumber, append(c.open[d.BlockNumber], d))
+			}
 		}
+		// The memory bound holds while loading too.
+		tx.s.spill(c)
 	}
 	if err := it.Close(); err != nil {
 		return err
-	}
-	dr := &store.DepositReader{R: tx.db}
-	for _, id := range ids {
-		d, err := dr.Get(id)
-		if err != nil {
-			return fmt.Errorf("indexed deposit %s: %w", id, err)
-		}
-		switch {
-		case d.Status == store.StatusPending && d.Maturity > 0:
-			// Maturing moves it to open, confirmed (or pending with a lower
-			// PendingFrom), so a pending one with a maturity has not.
-			c.immature[d.BlockNumber] = append(c.immature[d.BlockNumber], d)
-		case d.Status == store.StatusPending || d.Status == store.StatusConfirmed:
-			c.open[d.BlockNumber] = append(c.open[d.BlockNumber], d)
-		}
 	}
 	for _, p := range store.OldOpenIndexPrefixes(c.id) {
 		if err := tx.b.DeleteRange(p, store.PrefixEnd(p), nil); err != nil {

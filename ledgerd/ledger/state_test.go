@@ -267,3 +267,56 @@ func TestAccountsMigrated(t *testing.T) {
 		t.Fatalf("alice's totals after a deposit: %d, %s, %v", alice.Deposits, alice.LastDepositAt, err)
 	}
 }
+
+// TestOpenSetBounded: on a chain whose finality records stop, the open
+// deposits in memory stay within the bound (a quarter over it at most, plus
+// the blocks of the reorg window) over 1,500 blocks, and through a restart;
+// when finality comes back every deposit completes, and the ledger's
+// invariants hold.
+func TestOpenSetBounded(t *testing.T) {
+	e := newEnv(t)
+	const bound, perBlock = 300, 4
+	var err error
+	if e.led, err = ledger.New(e.db, e.tbl, ledger.Options{Now: func() time.Time { return e.clock }, MaxOpenDeposits: bound}); err != nil {
+		t.Fatal(err)
+	}
+	floor := (4 + 3 + 2) * perBlock // the reorg window and the pending blocks cannot leave
+	var parent chain.Hash
+	var last *events.Record
+	peak := 0
+	for n := uint64(1); n <= 1500; n++ {
+		r := e.block(n, parent, 0, perBlock)
+		if err := e.apply(r); err != nil {
+			t.Fatal(err)
+		}
+		parent, last = r.Hash, r
+		open, _ := e.led.OpenInMemory(testChain)
+		peak = max(peak, open)
+		if open > bound+bound/4+floor {
+			t.Fatalf("block %d: %d open deposits in memory, bound %d", n, open, bound)
+		}
+		if n == 800 {
+			// A restart loads the open set within the bound too.
+			if e.led, err = ledger.New(e.db, e.tbl, ledger.Options{Now: func() time.Time { return e.clock }, MaxOpenDeposits: bound}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Logf("peak of open deposits in memory: %d (bound %d) over %d open", peak, bound, 1500*perBlock)
+	if err := e.apply(&events.Record{Type: events.TypeFinalized, Chain: testChain, Family: chain.FamilyEVM, Number: last.Number, Hash: last.Hash}); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, ev := range e.allEvents() {
+		got[ev.Type]++
+	}
+	if want := (map[string]int{"deposit.pending": 6000, "deposit.confirmed": 6000, "deposit.completed": 6000}); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+	if open, _ := e.led.OpenInMemory(testChain); open != 0 {
+		t.Errorf("%d open deposits in memory after finality", open)
+	}
+	if err := ledger.Audit(e.db); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -13,6 +13,7 @@ type metrics struct {
 	records, deposits, orphaned, disconnects, unsupported prometheus.Counter
 	halted                                                *prometheus.GaugeVec
 	rescanned                                             *prometheus.CounterVec
+	openInMemory                                          *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -30,11 +31,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		unsupported:  c("unsupported_transfers_total", "Matched transfers of assets Inflow does not credit."),
 		halted: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "inflow_ledgerd_ledger_chain_halted",
 			Help: "1 when a chain is halted (reorg too deep or inconsistent stream)."}, []string{"chain"}),
+		openInMemory: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "inflow_ledgerd_ledger_open_deposits_in_memory",
+			Help: "Open (pending or confirmed) deposits the ledger keeps in memory per chain; past the bound (max_open_deposits) the oldest confirmed blocks stay in Pebble alone."}, []string{"chain"}),
 		rescanned: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "inflow_ledgerd_ledger_rescanned_transfers_total",
 			Help: "Transfers of BlockRescanned records (an operator's rescan): credited (new deposits), duplicate (credited before) or dropped (the block is not the ledger's canonical one)."}, []string{"chain", "result"}),
 	}
 	if reg != nil {
-		for _, col := range []prometheus.Collector{h, m.records, m.deposits, m.orphaned, m.disconnects, m.unsupported, m.halted, m.rescanned} {
+		for _, col := range []prometheus.Collector{h, m.records, m.deposits, m.orphaned, m.disconnects, m.unsupported, m.halted, m.rescanned, m.openInMemory} {
 			if err := reg.Register(col); err != nil {
 				return nil, err
 			}
