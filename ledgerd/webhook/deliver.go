@@ -364,6 +364,7 @@ func (s *Service) Send(ctx context.Context) error {
 	defer wg.Wait()
 	t := time.NewTicker(min(s.o.Base/2, 250*time.Millisecond))
 	defer t.Stop()
+	var counted time.Time
 	for {
 		now := s.o.Now()
 		type dueRow struct {
@@ -371,18 +372,26 @@ func (s *Service) Send(ctx context.Context) error {
 			id  string
 		}
 		var due []dueRow
+		// The queue is in due-time order: a round reads only the due rows
+		// (256 at most), so a long queue of retries costs nothing between
+		// them. Its depth, for the gauge, is counted every 5 s.
+		count := time.Since(counted) >= 5*time.Second
 		depth := 0
 		err := store.Scan(s.db, store.DuePrefix(), false, func(k, _ []byte) (bool, error) {
 			depth++
 			at, id, ok := store.DueOf(k)
 			if ok && at <= now.UnixNano() && len(due) < 256 {
 				due = append(due, dueRow{append([]byte(nil), k...), id})
+				return true, nil
 			}
-			return true, nil
+			return count, nil
 		})
-		s.queue.Set(float64(depth))
 		if err != nil {
 			return err
+		}
+		if count {
+			s.queue.Set(float64(depth))
+			counted = time.Now()
 		}
 		for _, row := range due {
 			id := row.id
