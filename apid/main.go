@@ -43,6 +43,7 @@ func run(args []string, stderr io.Writer) int {
 		logLevel  = fs.String("log-level", "info", "debug, info, warn or error")
 		chDSN     = fs.String("clickhouse-dsn", "", "answer analytics and exports from this ClickHouse (default: ledgerd's own store)")
 		idxOps    = fs.String("indexer-ops", "", "the indexer's operator address (http://10.0.0.4:9101): the console shows each chain's node head and lag from its /metrics")
+		loopback  = fs.Bool("allow-loopback-webhooks", false, "accept http://127.0.0.1 webhook URLs (local development and tests; ledgerd's allow_loopback_webhooks delivers to them)")
 		csFile    = fs.String("console-secret-file", "", "file holding the console's signing secret (32+ bytes; or $INFLOW_CONSOLE_SECRET); the same on every replica keeps sign-ins across them and restarts (default: random per process)")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -83,7 +84,7 @@ func run(args []string, stderr io.Writer) int {
 	reg := ops.NewRegistry()
 	cfg := api.Config{LedgerURL: *ledger, InternalToken: *token, AdminKey: *adminKey, RateLimit: *rps, Burst: *burst,
 		IPRateLimit: *ipRPS, TrustedProxies: trusted, Assets: table, Logger: log, Registerer: reg,
-		ConsoleSecret: []byte(consoleSecret), IndexerOps: *idxOps}
+		ConsoleSecret: []byte(consoleSecret), IndexerOps: *idxOps, AllowLoopbackWebhooks: *loopback}
 	if *chDSN != "" {
 		octx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		db, err := chstore.Open(octx, *chDSN, log)

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -17,8 +16,6 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/ethereum/go-ethereum/ethclient"
-	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/inflowhq/inflow/indexer/evm"
 	"github.com/inflowhq/inflow/indexer/evm/evmbench"
@@ -311,26 +308,13 @@ func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 	fmt.Fprintf(progress, "backfill: %.0f blocks/s, %d records, %d transfers published\n", allRate, p.Records, p.Transfers)
 
 	fmt.Fprintln(progress, "backfill: a go-ethereum ethclient loop of BlockByNumber + BlockReceipts…")
-	ec, err := ethclient.Dial(node.url)
+	geth, err := evmbench.EthclientLoop(ctx, node.url, int(*gethBlocks), func(n uint64) bool {
+		return node.uncles[n%uint64(len(node.uncles))] // ethclient would ask for the uncles, which a replay node lacks
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer ec.Close()
-	start := time.Now()
-	read := 0
-	for n := uint64(0); read < int(*gethBlocks); n++ {
-		if node.uncles[n%uint64(len(node.uncles))] {
-			continue // ethclient would ask for the uncles, which a replay node lacks
-		}
-		read++
-		if _, err := ec.BlockByNumber(ctx, new(big.Int).SetUint64(n)); err != nil {
-			return nil, fmt.Errorf("ethclient block %d: %w", n, err)
-		}
-		if _, err := ec.BlockReceipts(ctx, rpc.BlockNumberOrHashWithNumber(rpc.BlockNumber(n))); err != nil {
-			return nil, fmt.Errorf("ethclient receipts %d: %w", n, err)
-		}
-	}
-	geth := float64(*gethBlocks) / time.Since(start).Seconds()
+
 	fmt.Fprintf(progress, "backfill: %.0f blocks/s\n", geth)
 
 	metNode, metGeth := scanRate >= 0.9*serve, scanRate >= 10*geth

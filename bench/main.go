@@ -56,6 +56,9 @@ func machine() string {
 }
 
 func main() {
+	if spec := os.Getenv(soakBrokerEnv); spec != "" {
+		os.Exit(soakBroker(spec)) // a child of the soak: its Kafka broker
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -9,10 +9,16 @@
 package evmbench
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -149,4 +155,31 @@ func (c *Corpus) Measure(side func(*testing.B)) Result {
 		TransfersPerSec: float64(c.Transfers) * float64(r.N) / secs,
 		NsPerBlock:      float64(r.T.Nanoseconds()) / float64(r.N) / float64(len(c.Blocks)),
 	}
+}
+
+// EthclientLoop reads blocks 0, 1, … from url with a plain go-ethereum
+// ethclient loop of BlockByNumber + BlockReceipts, the numbers skip names
+// left out, until it has read count blocks, and returns blocks per second:
+// the baseline of `bench backfill`.
+func EthclientLoop(ctx context.Context, url string, count int, skip func(n uint64) bool) (float64, error) {
+	ec, err := ethclient.Dial(url)
+	if err != nil {
+		return 0, err
+	}
+	defer ec.Close()
+	start := time.Now()
+	read := 0
+	for n := uint64(0); read < count; n++ {
+		if skip != nil && skip(n) {
+			continue
+		}
+		read++
+		if _, err := ec.BlockByNumber(ctx, new(big.Int).SetUint64(n)); err != nil {
+			return 0, fmt.Errorf("ethclient block %d: %w", n, err)
+		}
+		if _, err := ec.BlockReceipts(ctx, rpc.BlockNumberOrHashWithNumber(rpc.BlockNumber(n))); err != nil {
+			return 0, fmt.Errorf("ethclient receipts %d: %w", n, err)
+		}
+	}
+	return float64(count) / time.Since(start).Seconds(), nil
 }

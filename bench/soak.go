@@ -1,0 +1,922 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/inflowhq/inflow/ledgerd/store"
+	"github.com/inflowhq/inflow/pkg/chain"
+	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
+	"github.com/inflowhq/inflow/pkg/kafka/broker"
+)
+
+func init() {
+	register(suite{name: "soak", about: "chaos soak: indexer, ledgerd, two apid and the broker as separate processes, faults at random, every invariant checked against the chain at the end", run: runSoak})
+}
+
+// soakBrokerEnv makes the bench binary a broker process (soak's child).
+const soakBrokerEnv = "INFLOW_SOAK_BROKER"
+
+// soakBroker runs the embedded Kafka broker as its own process until it
+// is killed: INFLOW_SOAK_BROKER=port,dir.
+func soakBroker(spec string) int {
+	port, dir, _ := strings.Cut(spec, ",")
+	p, _ := strconv.Atoi(port)
+	b, err := broker.Start(broker.Options{Port: p, DataDir: dir, SyncWrites: true})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "soak broker:", err)
+		return 1
+	}
+	// A restart is a clean one (SIGTERM: the broker flushes its state);
+	// the daemons are the ones killed with SIGKILL.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+	<-sig
+	b.Close()
+	return 0
+}
+
+// proc is one daemon process of the soak.
+type proc struct {
+	name string
+	bin  string
+	args []string
+	env  []string
+	log  string
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	rss  []rssSample
+}
+
+type rssSample struct {
+	at time.Duration
+	kb int64
+}
+
+func (p *proc) start() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(p.bin, p.args...)
+	cmd.Env = append(os.Environ(), p.env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", p.name, err)
+	}
+	go func() { cmd.Wait(); f.Close() }()
+	p.cmd = cmd
+	return nil
+}
+
+// kill9 kills the process with SIGKILL and waits for it to go.
+func (p *proc) kill9() { p.signal(syscall.SIGKILL) }
+
+// signal sends sig and waits up to 10 s for the process to go.
+func (p *proc) signal(sig syscall.Signal) {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	cmd.Process.Signal(sig)
+	for i := 0; i < 1000; i++ {
+		if err := cmd.Process.Signal(syscallZero); err != nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// sampleRSS records the process's resident memory.
+func (p *proc) sampleRSS(at time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			f := strings.Fields(l)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				p.rss = append(p.rss, rssSample{at, kb})
+			}
+		}
+	}
+}
+
+// faultyRPC is a node's JSON-RPC behind a proxy that can stall, fail or
+// serve a stale head.
+type faultyRPC struct {
+	proxy *httputil.ReverseProxy
+	url   string
+	mode  atomic.Value // "", "stall", "error", "stale"
+	stale atomic.Uint64
+	head  func() uint64
+	srv   *http.Server
+}
+
+func newFaultyRPC(target string, head func() uint64) (*faultyRPC, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, err
+	}
+	f := &faultyRPC{proxy: httputil.NewSingleHostReverseProxy(u), head: head}
+	f.mode.Store("")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	f.url = "http://" + ln.Addr().String()
+	f.srv = &http.Server{Handler: f, ReadHeaderTimeout: 5 * time.Second}
+	go f.srv.Serve(ln)
+	return f, nil
+}
+
+func (f *faultyRPC) set(mode string) {
+	if mode == "stale" {
+		f.stale.Store(f.head())
+	}
+	f.mode.Store(mode)
+}
+
+func (f *faultyRPC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch f.mode.Load().(string) {
+	case "stall":
+		// Hold the request until the fault ends or the client gives up.
+		for f.mode.Load().(string) == "stall" {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	case "error":
+		http.Error(w, "injected fault", http.StatusBadGateway)
+		return
+	case "stale":
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if bytes.Contains(body, []byte(`"eth_blockNumber"`)) && !bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) {
+			var q struct{ ID json.RawMessage }
+			json.Unmarshal(body, &q)
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":"0x%x"}`, q.ID, f.stale.Load())
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	f.proxy.ServeHTTP(w, r)
+}
+
+// soakReceiver is the merchant's webhook endpoint: it verifies each
+// delivery's signature and records the events; it can time out or fail.
+type soakReceiver struct {
+	mu     sync.Mutex
+	secret []byte
+	seen   map[string]bool // event id
+	bad    int
+	mode   atomic.Value // "", "timeout", "fail"
+	srv    *http.Server
+	url    string
+}
+
+func (rc *soakReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	switch rc.mode.Load().(string) {
+	case "timeout":
+		select {
+		case <-r.Context().Done():
+		case <-time.After(20 * time.Second):
+		}
+		return
+	case "fail":
+		http.Error(w, "injected failure", 500)
+		return
+	}
+	id, ts := r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp")
+	mac := hmac.New(sha256.New, rc.secret)
+	fmt.Fprintf(mac, "%s.%s.%s", id, ts, body)
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	ok := false
+	for _, sig := range strings.Fields(r.Header.Get("webhook-signature")) {
+		if hmac.Equal([]byte(sig), []byte(want)) {
+			ok = true
+		}
+	}
+	if !ok {
+		rc.bad++
+		http.Error(w, "bad signature", 400)
+		return
+	}
+	rc.seen[id] = true
+	w.WriteHeader(200)
+}
+
+type soakClient struct {
+	base, key, admin string
+	http             *http.Client
+}
+
+func (c *soakClient) do(method, path string, body, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.key != "" {
+		req.Header.Set("X-API-Key", c.key)
+	}
+	if c.admin != "" {
+		req.Header.Set("X-Admin-Key", c.admin)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode/100 == 2 {
+		if err := json.Unmarshal(b, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("%s %s: %w: %s", method, path, err, b)
+		}
+	}
+	if resp.StatusCode/100 != 2 {
+		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	return resp.StatusCode, nil
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type sentTransfer struct {
+	tx       string
+	to       string
+	currency string
+	amount   string
+	ref      string
+}
+
+type soakDeposit struct {
+	DepositID        string  `json:"depositId"`
+	DepositReference *string `json:"depositReference"`
+	Amount           string  `json:"amount"`
+	Currency         string  `json:"currency"`
+	Status           string  `json:"status"`
+	Address          string  `json:"address"`
+	TxHash           string  `json:"txHash"`
+	Replaces         string  `json:"replaces"`
+}
+
+func runSoak(args []string, progress io.Writer) ([]Result, error) {
+	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
+	duration := fs.Duration("duration", 10*time.Minute, "how long faults are injected")
+	every := fs.Duration("fault-every", 600*time.Millisecond, "mean pause between faults (each also lasts 0.3 to 1.5 s)")
+	refs := fs.Int("references", 16, "deposit references (each bound to a pooled address)")
+	keep := fs.String("dir", "", "keep the processes' data and logs here (default: a temporary folder, removed)")
+	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed")
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	rng := mrand.New(mrand.NewPCG(*seed, 1))
+	dir := *keep
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "inflow-soak-"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+	}
+	fmt.Fprintf(progress, "soak: %s of faults, seed %d, in %s\n", *duration, *seed, dir)
+
+	// The real daemons, built from this tree.
+	binDir := filepath.Join(dir, "bin")
+	fmt.Fprintln(progress, "soak: building indexer, ledgerd and apid…")
+	build := exec.Command("go", "build", "-o", binDir+"/", "./indexer", "./ledgerd", "./apid")
+	build.Stdout, build.Stderr = progress, progress
+	if err := build.Run(); err != nil {
+		return nil, fmt.Errorf("build the daemons: %w", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+
+	// The chain: the EVM devnet, in this process, behind three faulty
+	// proxies (the indexer's node pool, quorum 2).
+	dn, err := devevm.Start(devevm.Config{FinalityLag: 8})
+	if err != nil {
+		return nil, err
+	}
+	defer dn.Close()
+	var nodes []*faultyRPC
+	for i := 0; i < 3; i++ {
+		f, err := newFaultyRPC(dn.URL(), dn.Head)
+		if err != nil {
+			return nil, err
+		}
+		defer f.srv.Close()
+		nodes = append(nodes, f)
+	}
+
+	// Processes.
+	kport := strings.Split(freeAddr(), ":")[1]
+	kafkaAddr := "127.0.0.1:" + kport
+	token, admin := "it_"+randHex(16), "adm_"+randHex(16)
+	ledgerHTTP, idxOps := freeAddr(), freeAddr()
+	mkLog := func(n string) string { return filepath.Join(dir, n+".log") }
+	write := func(name string, v any) string {
+		p := filepath.Join(dir, name)
+		b, _ := json.MarshalIndent(v, "", "  ")
+		os.WriteFile(p, b, 0o600)
+		return p
+	}
+	ledgerCfg := write("ledgerd.json", map[string]any{"data_dir": filepath.Join(dir, "ledgerd"), "kafka_brokers": []string{kafkaAddr}, "http": ledgerHTTP,
+		"chains": []string{string(devevm.ChainID)}, "internal_token": token, "admin_key": admin, "allow_loopback_webhooks": true,
+		"webhook_retry_base": "200ms", "log_level": "warn"})
+	from := 1
+	var rpcs []string
+	for _, n := range nodes {
+		rpcs = append(rpcs, n.url)
+	}
+	idxCfg := write("indexer.json", map[string]any{"data_dir": filepath.Join(dir, "indexer"), "kafka_brokers": []string{kafkaAddr}, "http": idxOps,
+		"log_level": "warn", "chains": []map[string]any{{"id": string(devevm.ChainID), "rpcs": rpcs, "quorum": 2, "from": from, "poll_interval": "100ms"}}})
+	brk := &proc{name: "broker", bin: self, env: []string{soakBrokerEnv + "=" + kport + "," + filepath.Join(dir, "kafka")}, log: mkLog("broker")}
+	ledgerd := &proc{name: "ledgerd", bin: filepath.Join(binDir, "ledgerd"), args: []string{"--config", ledgerCfg}, log: mkLog("ledgerd")}
+	indexer := &proc{name: "indexer", bin: filepath.Join(binDir, "indexer"), args: []string{"run", "--config", idxCfg}, log: mkLog("indexer")}
+	var apids []*proc
+	var apiURLs []string
+	for i := 0; i < 2; i++ {
+		a, o := freeAddr(), freeAddr()
+		apids = append(apids, &proc{name: fmt.Sprintf("apid-%d", i+1), bin: filepath.Join(binDir, "apid"), log: mkLog(fmt.Sprintf("apid-%d", i+1)),
+			args: []string{"--http", a, "--ops", o, "--ledger", "http://" + ledgerHTTP, "--allow-loopback-webhooks", "--log-level", "warn",
+				"--rate-limit", "10000", "--burst", "10000", "--ip-rate-limit", "100000"},
+			env: []string{"INFLOW_INTERNAL_TOKEN=" + token, "INFLOW_ADMIN_KEY=" + admin}})
+		apiURLs = append(apiURLs, "http://"+a)
+	}
+	daemons := append([]*proc{ledgerd, indexer}, apids...)
+	all := append([]*proc{brk}, daemons...)
+	for _, p := range all {
+		if err := p.start(); err != nil {
+			return nil, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	defer func() {
+		for _, p := range all {
+			p.kill9()
+		}
+	}()
+	hc := &http.Client{Timeout: 10 * time.Second}
+	api := func() *soakClient { return &soakClient{base: apiURLs[rng.IntN(2)], http: hc} }
+	waitUp := func(what string, fn func() error) error {
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			err := fn()
+			if err == nil {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: %w (logs in %s)", what, err, dir)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	// retry runs an API call until it succeeds: apid or ledgerd may be down.
+	retry := func(fn func(c *soakClient) error) error {
+		return waitUp("api call", func() error { return fn(api()) })
+	}
+
+	// The merchant, its pool, its references and its webhook endpoint.
+	var merchant struct {
+		MerchantID string `json:"merchantId"`
+		APIKey     string `json:"apiKey"`
+	}
+	if err := retry(func(c *soakClient) error {
+		c.admin = admin
+		_, err := c.do("POST", "/admin/v1/merchants", map[string]any{"name": "soak", "live": false}, &merchant)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	key := merchant.APIKey
+	mapi := func() *soakClient { c := api(); c.key = key; return c }
+	mretry := func(fn func(c *soakClient) error) error {
+		return waitUp("api call", func() error { c := mapi(); return fn(c) })
+	}
+	var pool []string
+	for i := 0; i < *refs+4; i++ {
+		var raw [20]byte
+		rand.Read(raw[:])
+		pool = append(pool, chain.EVMAddress(raw).Checksummed())
+	}
+	if err := mretry(func(c *soakClient) error {
+		_, err := c.do("POST", "/api/v1/addresses/import", map[string]any{"protocol": "evm", "addresses": pool}, nil)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	refOf := map[string]string{}
+	var bound []string
+	for i := 0; i < *refs; i++ {
+		ref := fmt.Sprintf("soak_%02d", i)
+		var b struct{ Address string }
+		if err := mretry(func(c *soakClient) error {
+			_, err := c.do("POST", "/api/v1/deposits/references", map[string]any{"depositReference": ref, "currency": "USDT", "chainId": string(devevm.ChainID)}, &b)
+			if err != nil && strings.Contains(err.Error(), "DUPLICATE_DEPOSIT_REFERENCE") {
+				_, err = c.do("GET", "/api/v1/deposits/references/"+ref, nil, nil)
+				var r struct{ Addresses []struct{ Address string } }
+				if _, err = c.do("GET", "/api/v1/deposits/references/"+ref, nil, &r); err == nil && len(r.Addresses) > 0 {
+					b.Address = r.Addresses[0].Address
+				}
+			}
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		refOf[strings.ToLower(b.Address)] = ref
+		bound = append(bound, b.Address)
+	}
+	rc := &soakReceiver{seen: map[string]bool{}}
+	rc.mode.Store("")
+	rln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	rc.url = "http://" + rln.Addr().String() + "/hooks"
+	rc.srv = &http.Server{Handler: rc, ReadHeaderTimeout: 5 * time.Second}
+	go rc.srv.Serve(rln)
+	defer rc.srv.Close()
+	var ep struct{ ID, Secret string }
+	if err := mretry(func(c *soakClient) error {
+		_, err := c.do("POST", "/api/v1/webhooks/endpoints", map[string]any{"url": rc.url}, &ep)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	rc.secret, _ = base64.StdEncoding.DecodeString(strings.TrimPrefix(ep.Secret, "whsec_"))
+	fmt.Fprintf(progress, "soak: merchant %s, %d references bound, endpoint %s; faults start\n", merchant.MerchantID, len(bound), ep.ID)
+
+	// Traffic: a transfer and a block every 250 ms, a reorg now and then.
+	var sentMu sync.Mutex
+	var sent []sentTransfer
+	ctx, stopTraffic := context.WithCancel(context.Background())
+	defer stopTraffic()
+	var trafficErr error
+	var trafficWG sync.WaitGroup
+	reorgs := 0
+	trafficWG.Add(1)
+	go func() {
+		defer trafficWG.Done()
+		for i := 0; ctx.Err() == nil; i++ {
+			to := bound[rng.IntN(len(bound))]
+			if rng.IntN(10) == 0 {
+				to = pool[*refs+rng.IntN(4)] // an address bound to no one
+			}
+			cur, amt := "USDT", fmt.Sprintf("%d.%02d", 1+rng.IntN(50), rng.IntN(100))
+			if rng.IntN(3) == 0 {
+				cur, amt = "ETH", fmt.Sprintf("0.%03d", 1+rng.IntN(999))
+			}
+			h, err := dn.Transfer(to, cur, amt)
+			if err != nil {
+				trafficErr = err
+				return
+			}
+			sentMu.Lock()
+			sent = append(sent, sentTransfer{tx: strings.ToLower(h), to: to, currency: cur, amount: amt, ref: refOf[strings.ToLower(to)]})
+			sentMu.Unlock()
+			if _, err := dn.Mine(1); err != nil {
+				trafficErr = err
+				return
+			}
+			if rng.IntN(40) == 0 && dn.Head() > 10 {
+				// Sometimes the orphaned transactions are dropped for good.
+				if _, err := dn.Reorg(1+rng.IntN(3), rng.IntN(3) == 0); err == nil {
+					reorgs++
+				}
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}()
+
+	// Faults.
+	kinds := []string{"kill9", "broker_restart", "rpc_stall", "rpc_error", "rpc_stale", "webhook_timeout", "webhook_fail"}
+	faults := map[string]int{}
+	killed := map[string]int{}
+	start := time.Now()
+	lastSample := time.Time{}
+	deadline := start.Add(*duration)
+	for time.Now().Before(deadline) {
+		if time.Since(lastSample) >= 2*time.Second {
+			for _, p := range daemons {
+				p.sampleRSS(time.Since(start))
+			}
+			lastSample = time.Now()
+		}
+		kind := kinds[rng.IntN(len(kinds))]
+		hold := time.Duration(300+rng.IntN(1200)) * time.Millisecond
+		switch kind {
+		case "kill9":
+			p := daemons[rng.IntN(len(daemons))]
+			p.kill9()
+			killed[p.name]++
+			time.Sleep(hold)
+			if err := p.start(); err != nil {
+				return nil, err
+			}
+		case "broker_restart":
+			brk.signal(syscall.SIGTERM)
+			time.Sleep(hold)
+			if err := brk.start(); err != nil {
+				return nil, err
+			}
+		case "rpc_stall", "rpc_error", "rpc_stale":
+			n := nodes[rng.IntN(len(nodes))]
+			n.set(strings.TrimPrefix(kind, "rpc_"))
+			time.Sleep(hold)
+			n.set("")
+		case "webhook_timeout", "webhook_fail":
+			rc.mode.Store(strings.TrimPrefix(kind, "webhook_"))
+			time.Sleep(hold)
+			rc.mode.Store("")
+		}
+		faults[kind]++
+		if el := time.Since(start); int(el/time.Minute) != int((el-hold)/time.Minute) || faults[kind] == 1 && kind == kinds[0] {
+			fmt.Fprintf(progress, "soak: %s in, faults %v, kills %v, %d transfers, %d reorgs\n", el.Round(time.Second), faults, killed, len(sent), reorgs)
+		}
+		gap := time.Duration(float64(*every) * (0.5 + rng.Float64()))
+		time.Sleep(gap)
+	}
+	stopTraffic()
+	trafficWG.Wait()
+	if trafficErr != nil {
+		return nil, fmt.Errorf("traffic: %w", trafficErr)
+	}
+	faultsDone := time.Since(start)
+	fmt.Fprintf(progress, "soak: faults over after %s: %v; kills %v; %d transfers, %d reorgs. Healing and checking…\n", faultsDone.Round(time.Second), faults, killed, len(sent), reorgs)
+
+	// Heal: every process up, the chain final past every transfer.
+	for _, p := range all {
+		p.mu.Lock()
+		alive := p.cmd != nil && p.cmd.ProcessState == nil && p.cmd.Process.Signal(syscallZero) == nil
+		p.mu.Unlock()
+		if !alive {
+			p.start()
+		}
+	}
+	if _, err := dn.Mine(12); err != nil {
+		return nil, err
+	}
+
+	// The model, from the chain alone: the transfers whose transaction is
+	// in the canonical chain.
+	canonical := map[string]sentTransfer{}
+	for _, s := range sent {
+		ok, err := receiptOK(hc, dn.URL(), s.tx)
+		if err != nil {
+			return nil, fmt.Errorf("the chain's receipt of %s: %w", s.tx, err)
+		}
+		if ok {
+			canonical[s.tx] = s
+		}
+	}
+	// Ledgerd's deposits, once everything is settled.
+	var deps []soakDeposit
+	listAll := func() ([]soakDeposit, error) {
+		var out []soakDeposit
+		cursor := ""
+		for {
+			var page struct {
+				Data       []soakDeposit `json:"data"`
+				Pagination struct {
+					NextCursor string `json:"nextCursor"`
+				} `json:"pagination"`
+			}
+			q := "/api/v1/deposits?limit=100"
+			if cursor != "" {
+				q += "&cursor=" + url.QueryEscape(cursor)
+			}
+			if _, err := mapi().do("GET", q, nil, &page); err != nil {
+				return nil, err
+			}
+			out = append(out, page.Data...)
+			if page.Pagination.NextCursor == "" || len(page.Data) == 0 {
+				return out, nil
+			}
+			cursor = page.Pagination.NextCursor
+		}
+	}
+	settle := time.Now()
+	for {
+		deps, err = listAll()
+		done := err == nil
+		if done {
+			live := 0
+			for _, d := range deps {
+				if d.Status != "completed" && d.Status != "orphaned" {
+					done = false
+				}
+				if d.Status != "orphaned" {
+					live++
+				}
+			}
+			done = done && live == len(canonical)
+		}
+		if done || time.Since(settle) > 3*time.Minute {
+			break
+		}
+		dn.Mine(1)
+		time.Sleep(time.Second)
+	}
+	settled := time.Since(settle)
+
+	// Invariants.
+	var violations []string
+	violate := func(format string, a ...any) {
+		if len(violations) < 50 {
+			violations = append(violations, fmt.Sprintf(format, a...))
+		}
+	}
+	live := map[string][]soakDeposit{}
+	for _, d := range deps {
+		if d.Status != "orphaned" {
+			live[strings.ToLower(d.TxHash)] = append(live[strings.ToLower(d.TxHash)], d)
+		}
+	}
+	missing, twice, extra, notDone := 0, 0, 0, 0
+	for tx, s := range canonical {
+		ds := live[tx]
+		switch {
+		case len(ds) == 0:
+			missing++
+			violate("transfer %s (%s %s to %s) is on the chain and has no deposit", tx, s.amount, s.currency, s.to)
+		case len(ds) > 1:
+			twice++
+			violate("transfer %s credited %d times", tx, len(ds))
+		default:
+			d := ds[0]
+			ref := ""
+			if d.DepositReference != nil {
+				ref = *d.DepositReference
+			}
+			if d.Amount != trimAmount(s.amount) || d.Currency != s.currency || !strings.EqualFold(d.Address, s.to) || ref != s.ref {
+				violate("transfer %s: deposit %s says %s %s to %s ref %q, the chain %s %s to %s ref %q", tx, d.DepositID, d.Amount, d.Currency, d.Address, ref, s.amount, s.currency, s.to, s.ref)
+			}
+			if d.Status != "completed" {
+				notDone++
+				violate("deposit %s is %s after the chain finalized its block", d.DepositID, d.Status)
+			}
+		}
+	}
+	for tx, ds := range live {
+		if _, ok := canonical[tx]; !ok {
+			extra += len(ds)
+			violate("deposit %s (tx %s) is %s, but its transaction is not on the chain", ds[0].DepositID, tx, ds[0].Status)
+		}
+	}
+	// Balances equal their deposits.
+	want := map[string]*big.Rat{}
+	for _, ds := range live {
+		for _, d := range ds {
+			if d.DepositReference == nil {
+				continue
+			}
+			k := *d.DepositReference + " " + d.Currency
+			if want[k] == nil {
+				want[k] = new(big.Rat)
+			}
+			v, _ := new(big.Rat).SetString(d.Amount)
+			want[k].Add(want[k], v)
+		}
+	}
+	var bals struct {
+		Data []struct{ DepositReference, Currency, Pending, Available string }
+	}
+	balanceErrors := 0
+	if _, err := mapi().do("GET", "/api/v1/balances?limit=1000", nil, &bals); err != nil {
+		violate("balances: %v", err)
+		balanceErrors++
+	}
+	got := map[string]*big.Rat{}
+	for _, b := range bals.Data {
+		p, _ := new(big.Rat).SetString(b.Pending)
+		a, _ := new(big.Rat).SetString(b.Available)
+		if p == nil || a == nil {
+			continue
+		}
+		got[b.DepositReference+" "+b.Currency] = new(big.Rat).Add(p, a)
+	}
+	for k, w := range want {
+		if g := got[k]; g == nil || g.Cmp(w) != 0 {
+			balanceErrors++
+			violate("balance of %s is %v, its deposits add up to %s", k, g, w.FloatString(6))
+		}
+	}
+	for k, g := range got {
+		if want[k] == nil && g.Sign() != 0 {
+			balanceErrors++
+			violate("balance of %s is %s with no deposit", k, g.FloatString(6))
+		}
+	}
+	// Every event delivered at least once: each deposit's pending event,
+	// the confirmed and completed ones of those completed, the orphaned
+	// ones of those orphaned.
+	undelivered := 0
+	deadlineHooks := time.Now().Add(2 * time.Minute)
+	for {
+		undelivered = 0
+		rc.mu.Lock()
+		for _, d := range deps {
+			wantEv := []string{"pending"}
+			switch d.Status {
+			case "completed":
+				wantEv = append(wantEv, "confirmed", "completed")
+			case "orphaned":
+				wantEv = append(wantEv, "orphaned")
+			}
+			for _, st := range wantEv {
+				if !rc.seen[store.EventID(d.DepositID, st)] {
+					undelivered++
+				}
+			}
+		}
+		rc.mu.Unlock()
+		if undelivered == 0 || time.Now().After(deadlineHooks) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if undelivered > 0 {
+		violate("%d deposit events never delivered", undelivered)
+	}
+	if rc.bad > 0 {
+		violate("%d deliveries failed signature verification", rc.bad)
+	}
+	// Resident memory over the last half: the last quarter's peak against
+	// the second quarter's, per daemon (restarts reset a process: a kill
+	// then shows as a drop, never as growth).
+	memFlat := true
+	var memNotes []string
+	for _, p := range daemons {
+		q2, q4 := peak(p.rss, faultsDone/4, faultsDone/2), peak(p.rss, 3*faultsDone/4, faultsDone)
+		memNotes = append(memNotes, fmt.Sprintf("%s %d→%d MB", p.name, q2/1024, q4/1024))
+		if q2 > 0 && q4 > q2+q2/4+16*1024 {
+			memFlat = false
+			violate("%s resident memory grew from %d MB to %d MB over the last half", p.name, q2/1024, q4/1024)
+		}
+	}
+	fmt.Fprintf(progress, "soak: settled in %s; resident memory (second quarter → last quarter peaks): %s\n", settled.Round(time.Second), strings.Join(memNotes, ", "))
+	for _, v := range violations {
+		fmt.Fprintln(progress, "soak: VIOLATION:", v)
+	}
+
+	zero := len(violations) == 0
+	minFaults := 0
+	for i, k := range kinds {
+		if i == 0 || faults[k] < minFaults {
+			minFaults = faults[k]
+		}
+	}
+	orphaned := 0
+	for _, d := range deps {
+		if d.Status == "orphaned" {
+			orphaned++
+		}
+	}
+	res := []Result{
+		{Name: "soak_invariant_violations", Value: float64(len(violations)), Unit: "violations", Target: "0", Met: &zero},
+		{Name: "soak_faults_min_per_kind", Value: float64(minFaults), Unit: "faults", Target: ">= 50 per kind (10m run)", Met: ptrBool(minFaults >= 50)},
+		{Name: "soak_transfers", Value: float64(len(sent)), Unit: "transfers"},
+		{Name: "soak_transfers_on_chain", Value: float64(len(canonical)), Unit: "transfers"},
+		{Name: "soak_deposits_missing", Value: float64(missing), Unit: "deposits"},
+		{Name: "soak_deposits_credited_twice", Value: float64(twice), Unit: "deposits"},
+		{Name: "soak_deposits_without_transfer", Value: float64(extra), Unit: "deposits"},
+		{Name: "soak_deposits_orphaned", Value: float64(orphaned), Unit: "deposits"},
+		{Name: "soak_deposits_not_completed", Value: float64(notDone), Unit: "deposits"},
+		{Name: "soak_balance_mismatches", Value: float64(balanceErrors), Unit: "balances"},
+		{Name: "soak_events_undelivered", Value: float64(undelivered), Unit: "events"},
+		{Name: "soak_reorgs", Value: float64(reorgs), Unit: "reorgs"},
+		{Name: "soak_memory_flat", Value: b2f(memFlat), Unit: "bool", Target: "1", Met: &memFlat},
+		{Name: "soak_settle_seconds", Value: settled.Seconds(), Unit: "s"},
+	}
+	names := make([]string, 0, len(faults))
+	for k := range faults {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		res = append(res, Result{Name: "soak_faults_" + k, Value: float64(faults[k]), Unit: "faults"})
+	}
+	for _, p := range daemons {
+		res = append(res, Result{Name: "soak_kills_" + strings.ReplaceAll(p.name, "-", "_"), Value: float64(killed[p.name]), Unit: "kills"})
+	}
+	if !zero {
+		return res, fmt.Errorf("%d invariant violations (logs in %s; pass --dir to keep them)", len(violations), dir)
+	}
+	return res, nil
+}
+
+// receiptOK asks the node for a transaction's receipt: true when the
+// transaction is in the canonical chain and succeeded.
+func receiptOK(hc *http.Client, node, tx string) (bool, error) {
+	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"eth_getTransactionReceipt","params":[%q]}`, tx)
+	resp, err := hc.Post(node, "application/json", strings.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Result *struct{ Status string }
+		Error  *struct{ Message string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return false, err
+	}
+	if out.Error != nil {
+		return false, errors.New(out.Error.Message)
+	}
+	return out.Result != nil && out.Result.Status == "0x1", nil
+}
+
+func peak(s []rssSample, from, to time.Duration) int64 {
+	var m int64
+	for _, x := range s {
+		if x.at >= from && x.at <= to && x.kb > m {
+			m = x.kb
+		}
+	}
+	return m
+}
+
+func trimAmount(s string) string {
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return fmt.Sprintf("%x", b)
+}
+
+func ptrBool(b bool) *bool { return &b }
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// syscallZero probes whether a process is alive.
+var syscallZero = syscall.Signal(0)
