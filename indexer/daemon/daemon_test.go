@@ -403,3 +403,76 @@ type syncBuf struct {
 
 func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestRescanResumes: a rescan that was running when the indexer stopped
+// goes on from where it was when the indexer starts again, and its records
+// carry the transfers to the addresses it keeps.
+func TestRescanResumes(t *testing.T) {
+	kcfg, dn := brokerAndDevnet(t, 8)
+	admin, _ := kafka.NewAdmin(kcfg)
+	if err := kafka.EnsureTopics(context.Background(), admin, kafka.AddressesTopic()); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+	alice := common.HexToAddress("0xa11ce00000000000000000000000000000000001")
+	dn.Send(alice, "USDT", uint256.NewInt(2_000_000))
+	dn.Mine(1)
+	dn.Mine(5)
+	// alice is watched only after her block was published.
+	dir := t.TempDir()
+	from := uint64(1)
+	cfg := Config{DataDir: dir, KafkaBrokers: kcfg.Brokers, HTTP: "127.0.0.1:0", AdminKey: "adm_0123456789abcdef0123",
+		Chains: []ChainConfig{{ID: devevm.ChainID, RPC: dn.WSURL(), From: &from, PollInterval: Duration(20 * time.Millisecond)}}}
+	d, err := New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	r := indexertest.NewReader(t, kcfg, devevm.ChainID.Topic())
+	r.Until(t, 20*time.Second, "block 6", connectedUpTo(6))
+	cancel()
+	<-done
+	d.Close()
+	indexertest.Watch(t, kcfg, events.AddressRecord{Address: evmAddr(alice), ID: 9})
+
+	// A rescan stored as running, from block 1: as the indexer leaves one
+	// it was stopped in.
+	d, err = New(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	j := &Rescan{ID: "rsc_0000000000000001", Chain: devevm.ChainID, From: 1, To: 6, All: true, State: RescanRunning, Next: 1, BlocksTotal: 6, Runs: 1,
+		CreatedAt: time.Now().UTC()}
+	if err := d.admin.put(j); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Run(t, d.Run)
+	r.Until(t, 20*time.Second, "alice's transfer rescanned", func(recs []*events.Record) bool {
+		for _, x := range recs {
+			if x.Type == events.TypeBlockRescanned && x.Number == 1 && len(x.Transfers) == 1 && x.Transfers[0].AddressID == 9 {
+				return true
+			}
+		}
+		return false
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := d.admin.get(j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State == RescanDone {
+			if got.Runs != 2 || got.BlocksScanned != 6 || got.Transfers != 1 || got.Next != 7 {
+				t.Errorf("the resumed rescan: %+v", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the rescan did not finish: %+v", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
