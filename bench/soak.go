@@ -472,7 +472,8 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 		if err := mretry(func(c *soakClient) error {
 			_, err := c.do("POST", "/api/v1/deposits/references", map[string]any{"depositReference": ref, "currency": "USDT", "chainId": string(devevm.ChainID)}, &b)
 			if err != nil && strings.Contains(err.Error(), "DUPLICATE_DEPOSIT_REFERENCE") {
-				_, err = c.do("GET", "/api/v1/deposits/references/"+ref, nil, nil)
+				// A retried bind whose first answer was lost: the
+				// reference is bound already.
 				var r struct{ Addresses []struct{ Address string } }
 				if _, err = c.do("GET", "/api/v1/deposits/references/"+ref, nil, &r); err == nil && len(r.Addresses) > 0 {
 					b.Address = r.Addresses[0].Address
