@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -10,7 +13,9 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,44 +36,111 @@ func init() {
 	register(suite{name: "backfill", about: "an operator's rescan (follow.Rescan → Kafka) against a replay node of mainnet blocks, vs the node's own serving rate and a go-ethereum ethclient loop", run: runBackfill})
 }
 
-// replayNode serves a contiguous range of EVM blocks as fast as it can:
-// block n is the recorded mainnet block n mod k with its number rewritten,
-// pre-rendered, so serving is a copy. It answers eth_getBlockByNumber
-// (full transactions), eth_getBlockReceipts, eth_blockNumber and
-// eth_chainId, single or batched.
+// replayNode serves a contiguous chain of EVM blocks as fast as it can:
+// block n is the recorded mainnet block n mod k with its number, hash and
+// parent hash rewritten (hash(n) is a hash of n, its parent hash(n-1)),
+// in the block, its transactions, its receipts and their logs, so that a
+// follower sees one consistent chain. Blocks are pre-rendered templates:
+// serving is a copy. It answers eth_getBlockByNumber (full transactions,
+// or not), eth_getBlockReceipts, eth_blockNumber and eth_chainId, single or
+// batched; latest, safe and finalized are the head.
 type replayNode struct {
-	blocks   [][]byte // compact block JSON with the number as %NUM%
-	receipts [][]byte
+	blocks   []template
+	receipts []template
 	uncles   []bool // the block has uncles (ethclient asks for them; the node has none to give)
-	head     uint64
+	tips     []int  // transfers the extractor finds in each recorded block
+	head     atomic.Uint64
 	srv      *http.Server
 	url      string
 	served   atomic.Int64
 }
 
+// template is rendered JSON: literal parts and the placeholders between
+// them (number, hash, parent).
+type template struct {
+	parts [][]byte
+	holes []byte // 'N', 'H' or 'P' after parts[i]
+}
+
+func makeTemplate(b []byte, subs map[string]byte) template {
+	var t template
+	for len(b) > 0 {
+		at, which, key := -1, byte(0), ""
+		for k, v := range subs {
+			if i := bytes.Index(b, []byte(k)); i >= 0 && (at < 0 || i < at) {
+				at, which, key = i, v, k
+			}
+		}
+		if at < 0 {
+			t.parts = append(t.parts, b)
+			break
+		}
+		t.parts = append(t.parts, b[:at])
+		t.holes = append(t.holes, which)
+		b = b[at+len(key):]
+	}
+	return t
+}
+
+func replayHash(n uint64) string {
+	h := sha256.Sum256(binary.BigEndian.AppendUint64([]byte("replay"), n))
+	return "0x" + hex.EncodeToString(h[:])
+}
+
+func (t template) render(out *bytes.Buffer, n uint64) {
+	num, hash, parent := fmt.Sprintf("0x%x", n), replayHash(n), "0x"+strings.Repeat("0", 64)
+	if n > 0 {
+		parent = replayHash(n - 1)
+	}
+	for i, p := range t.parts {
+		out.Write(p)
+		if i < len(t.holes) {
+			switch t.holes[i] {
+			case 'N':
+				out.WriteString(num)
+			case 'H':
+				out.WriteString(hash)
+			case 'P':
+				out.WriteString(parent)
+			}
+		}
+	}
+}
+
 func startReplayNode(c *evmbench.Corpus, head uint64) (*replayNode, error) {
-	r := &replayNode{head: head}
+	r := &replayNode{}
+	r.head.Store(head)
 	for _, b := range c.Blocks {
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, b.Block); err != nil {
 			return nil, err
 		}
 		var hdr struct {
-			Number string
-			Uncles []string
+			Number, Hash, ParentHash string
+			Uncles                   []string
 		}
 		if err := json.Unmarshal(buf.Bytes(), &hdr); err != nil {
 			return nil, err
 		}
-		tmpl := bytes.Replace(buf.Bytes(), []byte(`"number":"`+hdr.Number+`"`), []byte(`"number":"%NUM%"`), 1)
-		if bytes.Equal(tmpl, buf.Bytes()) {
-			return nil, fmt.Errorf("replay: block %d has no top-level number", b.Number)
+		subs := map[string]byte{`"number":"` + hdr.Number + `"`: 'n', `"` + hdr.Hash + `"`: 'h', `"parentHash":"` + hdr.ParentHash + `"`: 'p'}
+		tb := makeTemplate(buf.Bytes(), subs)
+		// The keys carried their JSON around the value: put it back.
+		tb = fixKeys(tb)
+		if !slices.Contains(tb.holes, 'N') || !slices.Contains(tb.holes, 'H') {
+			return nil, fmt.Errorf("replay: block %d has no number or hash to rewrite", b.Number)
 		}
 		var rb bytes.Buffer
 		if err := json.Compact(&rb, b.Receipts); err != nil {
 			return nil, err
 		}
-		r.blocks, r.receipts, r.uncles = append(r.blocks, tmpl), append(r.receipts, rb.Bytes()), append(r.uncles, len(hdr.Uncles) > 0)
+		tr := fixKeys(makeTemplate(rb.Bytes(), map[string]byte{`"` + hdr.Hash + `"`: 'h'}))
+		var x evm.Extractor
+		got, err := x.Extract(b.Block, b.Receipts)
+		if err != nil {
+			return nil, err
+		}
+		r.blocks, r.receipts, r.uncles = append(r.blocks, tb), append(r.receipts, tr), append(r.uncles, len(hdr.Uncles) > 0)
+		r.tips = append(r.tips, len(got.Transfers))
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -78,6 +150,38 @@ func startReplayNode(c *evmbench.Corpus, head uint64) (*replayNode, error) {
 	r.url = "http://" + ln.Addr().String()
 	go r.srv.Serve(ln)
 	return r, nil
+}
+
+// fixKeys turns the lower-case holes makeTemplate matched with their JSON
+// around them (n: "number":"…", h: "…", p: "parentHash":"…") into the
+// bare value holes render fills, with the JSON kept in the parts.
+func fixKeys(t template) template {
+	for i, h := range t.holes {
+		switch h {
+		case 'n':
+			t.parts[i] = append(slices.Clip(t.parts[i]), `"number":"`...)
+			t.parts[i+1] = append([]byte(`"`), t.parts[i+1]...)
+			t.holes[i] = 'N'
+		case 'h':
+			t.parts[i] = append(slices.Clip(t.parts[i]), '"')
+			t.parts[i+1] = append([]byte(`"`), t.parts[i+1]...)
+			t.holes[i] = 'H'
+		case 'p':
+			t.parts[i] = append(slices.Clip(t.parts[i]), `"parentHash":"`...)
+			t.parts[i+1] = append([]byte(`"`), t.parts[i+1]...)
+			t.holes[i] = 'P'
+		}
+	}
+	return t
+}
+
+// transfersIn is how many transfers blocks [from, to] hold.
+func (r *replayNode) transfersIn(from, to uint64) int {
+	n := 0
+	for b := from; b <= to; b++ {
+		n += r.tips[b%uint64(len(r.tips))]
+	}
+	return n
 }
 
 func (r *replayNode) Close() { r.srv.Close() }
@@ -128,6 +232,7 @@ func (r *replayNode) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *replayNode) answer(out *bytes.Buffer, q replayReq) {
+	head := r.head.Load()
 	num := func() (uint64, bool) {
 		if len(q.Params) == 0 {
 			return 0, false
@@ -141,27 +246,34 @@ func (r *replayNode) answer(out *bytes.Buffer, q replayReq) {
 			s = o.BlockNumber
 		}
 		if s == "latest" || s == "finalized" || s == "safe" {
-			return r.head, true
+			return head, true
 		}
 		n, err := strconv.ParseUint(s, 0, 64)
-		return n, err == nil && n <= r.head
+		return n, err == nil && n <= head
 	}
 	switch q.Method {
 	case "eth_chainId":
 		out.WriteString(`"0x1"`)
 	case "eth_blockNumber":
-		fmt.Fprintf(out, `"0x%x"`, r.head)
+		fmt.Fprintf(out, `"0x%x"`, head)
 	case "eth_getBlockByNumber":
 		n, ok := num()
 		if !ok {
 			out.WriteString("null")
 			return
 		}
-		t := r.blocks[n%uint64(len(r.blocks))]
-		i := bytes.Index(t, []byte("%NUM%"))
-		out.Write(t[:i])
-		fmt.Fprintf(out, "0x%x", n)
-		out.Write(t[i+5:])
+		if len(q.Params) > 1 && string(q.Params[1]) == "false" {
+			// A header: the number, hash, parent and time are enough.
+			fmt.Fprintf(out, `{"number":"0x%x","hash":"%s","parentHash":"`, n, replayHash(n))
+			if n == 0 {
+				out.WriteString("0x" + strings.Repeat("0", 64))
+			} else {
+				out.WriteString(replayHash(n - 1))
+			}
+			fmt.Fprintf(out, `","timestamp":"0x%x","transactions":[]}`, 1_700_000_000+n)
+			return
+		}
+		r.blocks[n%uint64(len(r.blocks))].render(out, n)
 		r.served.Add(1)
 	case "eth_getBlockReceipts":
 		n, ok := num()
@@ -169,7 +281,7 @@ func (r *replayNode) answer(out *bytes.Buffer, q replayReq) {
 			out.WriteString("null")
 			return
 		}
-		out.Write(r.receipts[n%uint64(len(r.receipts))])
+		r.receipts[n%uint64(len(r.receipts))].render(out, n)
 	default:
 		out.WriteString("null")
 	}
@@ -256,7 +368,7 @@ func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 	}
 	defer node.Close()
 	fmt.Fprintf(progress, "backfill: replay node of %d mainnet blocks (%.1f MB) at %s, serving %d numbered blocks\n",
-		len(c.Blocks), float64(c.Bytes)/1e6, node.url, node.head+1)
+		len(c.Blocks), float64(c.Bytes)/1e6, node.url, node.head.Load()+1)
 
 	fmt.Fprintln(progress, "backfill: the node's own serving rate (raw HTTP clients, nothing decoded)…")
 	serve, served := serveRate(node.url, 0, *blocks-1, *fetchers)

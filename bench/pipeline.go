@@ -26,6 +26,11 @@ func init() {
 }
 
 func runPipeline(args []string, progress io.Writer) ([]Result, error) {
+	for i, a := range args {
+		if a == "--replay" || a == "-replay" {
+			return runPipelineReplay(append(append([]string(nil), args[:i]...), args[i+1:]...), progress)
+		}
+	}
 	fs := flag.NewFlagSet("pipeline", flag.ContinueOnError)
 	blocks := fs.Int("blocks", 150, "blocks to mine")
 	perBlock := fs.Int("transfers", 20, "matched transfers per block")
