@@ -29,7 +29,6 @@ import (
 	"github.com/inflowhq/inflow/pkg/kafka"
 	"github.com/inflowhq/inflow/pkg/kafka/broker"
 	"github.com/inflowhq/inflow/pkg/kv"
-	"github.com/inflowhq/inflow/pkg/testenv"
 )
 
 func init() {
@@ -344,19 +343,15 @@ func (nobody) MatchBatch(fam chain.Family, addrs [][]byte, ids []uint64) int {
 
 func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
-	dir := fs.String("fixtures", "", "fixtures folder (default: ../shared/fixtures or $INFLOW_FIXTURES)")
+	dir := fixturesFlag(fs)
 	blocks := fs.Uint64("blocks", 3000, "blocks rescanned (and served)")
 	gethBlocks := fs.Uint64("geth-blocks", 300, "blocks the ethclient loop reads")
 	fetchers := fs.Int("fetchers", 16, "the rescan's parallel fetches (and the serving measurement's clients)")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
-	if *dir == "" {
-		d, ok := testenv.FixturesDir()
-		if !ok {
-			return nil, fmt.Errorf("fixtures not found: pass --fixtures or set INFLOW_FIXTURES")
-		}
-		*dir = d
+	if err := findFixtures(dir); err != nil {
+		return nil, err
 	}
 	c, err := evmbench.Load(filepath.Join(*dir, "evm"))
 	if err != nil {

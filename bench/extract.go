@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 
 	"github.com/inflowhq/inflow/indexer/evm/evmbench"
-	"github.com/inflowhq/inflow/pkg/testenv"
 )
 
 func init() {
@@ -16,16 +15,12 @@ func init() {
 
 func runExtract(args []string, progress io.Writer) ([]Result, error) {
 	fs := flag.NewFlagSet("extract", flag.ContinueOnError)
-	dir := fs.String("fixtures", "", "fixtures folder (default: ../shared/fixtures or $INFLOW_FIXTURES)")
+	dir := fixturesFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
-	if *dir == "" {
-		d, ok := testenv.FixturesDir()
-		if !ok {
-			return nil, fmt.Errorf("fixtures not found: pass --fixtures or set INFLOW_FIXTURES")
-		}
-		*dir = d
+	if err := findFixtures(dir); err != nil {
+		return nil, err
 	}
 	c, err := evmbench.Load(filepath.Join(*dir, "evm"))
 	if err != nil {

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/inflowhq/inflow/pkg/testenv"
 )
 
 // Result is one figure of a suite.
@@ -156,4 +158,22 @@ func fmtNum(v float64) string {
 func parse(fs *flag.FlagSet, args []string) error {
 	fs.SetOutput(io.Discard)
 	return fs.Parse(args)
+}
+
+// fixturesFlag is the --fixtures flag of the suites that read the recorded
+// mainnet blocks; findFixtures fills in its default.
+func fixturesFlag(fs *flag.FlagSet) *string {
+	return fs.String("fixtures", "", "fixtures folder (default: ../shared/fixtures or $INFLOW_FIXTURES)")
+}
+
+func findFixtures(dir *string) error {
+	if *dir != "" {
+		return nil
+	}
+	d, ok := testenv.FixturesDir()
+	if !ok {
+		return fmt.Errorf("fixtures not found: pass --fixtures or set INFLOW_FIXTURES")
+	}
+	*dir = d
+	return nil
 }

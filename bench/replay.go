@@ -26,7 +26,6 @@ import (
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/kafka/broker"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
-	"github.com/inflowhq/inflow/pkg/testenv"
 )
 
 // runPipelineReplay is `bench pipeline --replay`: the whole stack (indexer,
@@ -36,19 +35,15 @@ import (
 // replay nodes are not written: see bench/RESULTS.md).
 func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 	fs := flag.NewFlagSet("pipeline --replay", flag.ContinueOnError)
-	dir := fs.String("fixtures", "", "fixtures folder (default: ../shared/fixtures or $INFLOW_FIXTURES)")
+	dir := fixturesFlag(fs)
 	blocks := fs.Uint64("blocks", 1500, "blocks of the throughput run")
 	watchEvery := fs.Int("watch-every", 4, "watch every n-th recipient of the recorded blocks (1: all)")
 	latBlocks := fs.Uint64("latency-blocks", 200, "blocks of the latency run, at a tenth of the measured load")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
-	if *dir == "" {
-		d, ok := testenv.FixturesDir()
-		if !ok {
-			return nil, fmt.Errorf("fixtures not found: pass --fixtures or set INFLOW_FIXTURES")
-		}
-		*dir = d
+	if err := findFixtures(dir); err != nil {
+		return nil, err
 	}
 	c, err := evmbench.Load(filepath.Join(*dir, "evm"))
 	if err != nil {

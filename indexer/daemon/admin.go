@@ -547,14 +547,9 @@ func (a *admin) resumeChain(ctx context.Context, id chain.ID, reason, by string)
 func (a *admin) handler(ctx context.Context) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /admin/v1/chains/{chainId}/rescans", func(w http.ResponseWriter, r *http.Request) {
-		id, err := chain.ParseID(r.PathValue("chainId"))
-		if err != nil {
-			apierr.Write(w, apierr.New(apierr.UnsupportedChain, "%v", err))
-			return
-		}
 		var req RescanRequest
-		if err := decodeBody(w, r, &req); err != nil {
-			apierr.Write(w, err)
+		id, ok := chainAndBody(w, r, &req)
+		if !ok {
 			return
 		}
 		j, err := a.create(ctx, id, req)
@@ -592,14 +587,9 @@ func (a *admin) handler(ctx context.Context) http.Handler {
 		writeJSON(w, http.StatusOK, j)
 	})
 	mux.HandleFunc("POST /admin/v1/chains/{chainId}/resume", func(w http.ResponseWriter, r *http.Request) {
-		id, err := chain.ParseID(r.PathValue("chainId"))
-		if err != nil {
-			apierr.Write(w, apierr.New(apierr.UnsupportedChain, "%v", err))
-			return
-		}
 		var req ResumeRequest
-		if err := decodeBody(w, r, &req); err != nil {
-			apierr.Write(w, err)
+		id, ok := chainAndBody(w, r, &req)
+		if !ok {
 			return
 		}
 		if strings.TrimSpace(req.Reason) == "" || len(req.Reason) > 500 {
@@ -626,6 +616,21 @@ func (a *admin) handler(ctx context.Context) http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// chainAndBody reads a chain route's {chainId} and JSON body, answering
+// the error itself when either is bad.
+func chainAndBody(w http.ResponseWriter, r *http.Request, v any) (chain.ID, bool) {
+	id, err := chain.ParseID(r.PathValue("chainId"))
+	if err != nil {
+		apierr.Write(w, apierr.New(apierr.UnsupportedChain, "%v", err))
+		return "", false
+	}
+	if err := decodeBody(w, r, v); err != nil {
+		apierr.Write(w, err)
+		return "", false
+	}
+	return id, true
 }
 
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {

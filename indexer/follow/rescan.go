@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -70,71 +69,6 @@ func Rescan(ctx context.Context, cfg RescanConfig, src BlockFetcher, m Matcher, 
 		cfg.MaxDelay = time.Second
 	}
 	f := &Follower{cfg: Config{Chain: cfg.Chain, Family: cfg.Family}, match: m, db: db, metrics: discardMetrics()}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type result struct {
-		b   *chain.Block
-		err error
-	}
-	// Fetchers fill a ring of slots that the publisher drains in block
-	// order: memory stays bounded however long the range.
-	window := uint64(cfg.Fetchers * 4)
-	slots := make([]chan result, window)
-	for i := range slots {
-		slots[i] = make(chan result, 1)
-	}
-	sem := make(chan struct{}, window)
-	jobs := make(chan uint64)
-	var wg sync.WaitGroup
-	for w := 0; w < cfg.Fetchers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := range jobs {
-				var b *chain.Block
-				var err error
-				for attempt := 0; ; attempt++ {
-					b, err = src.FetchBlock(ctx, n)
-					if errors.Is(err, ErrSkipped) {
-						b, err = nil, nil
-					}
-					if err == nil || ctx.Err() != nil || attempt == 4 {
-						break
-					}
-					if !sleep(ctx, time.Duration(attempt+1)*200*time.Millisecond) {
-						break
-					}
-				}
-				if b != nil {
-					f.filter(b)
-				}
-				select {
-				case slots[(n-cfg.From)%window] <- result{b, err}:
-				case <-ctx.Done():
-				}
-			}
-		}()
-	}
-	go func() {
-		defer close(jobs)
-		for n := cfg.From; ; n++ {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			select {
-			case jobs <- n:
-			case <-ctx.Done():
-				return
-			}
-			if n == cfg.To {
-				return
-			}
-		}
-	}()
-	defer func() { cancel(); wg.Wait() }()
-
 	var batch []*events.Record
 	var found uint64
 	oldest := time.Time{}
@@ -154,22 +88,15 @@ func Rescan(ctx context.Context, cfg RescanConfig, src BlockFetcher, m Matcher, 
 		return nil
 	}
 	lastReport := time.Now()
-	for n := cfg.From; ; n++ {
-		var r result
-		select {
-		case r = <-slots[(n-cfg.From)%window]:
-		case <-ctx.Done():
-			return p, ctx.Err()
-		}
-		<-sem
-		if r.err != nil {
-			if err := flush(n); err != nil {
-				return p, err
+	err := FetchInOrder(ctx, retrying{src}, cfg.From, cfg.To, cfg.Fetchers, f.filter, func(n uint64, b *chain.Block, err error) error {
+		if err != nil {
+			if ferr := flush(n); ferr != nil {
+				return ferr
 			}
-			return p, fmt.Errorf("rescan %s: block %d: %w", cfg.Chain, n, r.err)
+			return fmt.Errorf("rescan %s: block %d: %w", cfg.Chain, n, err)
 		}
 		p.Blocks++
-		if b := r.b; b != nil && len(b.Transfers) > 0 {
+		if b != nil && len(b.Transfers) > 0 {
 			if cfg.Keep != nil {
 				kept := b.Transfers[:0]
 				for _, t := range b.Transfers {
@@ -182,7 +109,7 @@ func Rescan(ctx context.Context, cfg RescanConfig, src BlockFetcher, m Matcher, 
 			if len(b.Transfers) > 0 {
 				superseded, err := f.superseded(b.Ref)
 				if err != nil {
-					return p, err
+					return err
 				}
 				if superseded {
 					p.Superseded++
@@ -197,13 +124,29 @@ func Rescan(ctx context.Context, cfg RescanConfig, src BlockFetcher, m Matcher, 
 			}
 		}
 		if n == cfg.To {
-			return p, flush(n + 1)
+			return flush(n + 1)
 		}
 		if len(batch) >= cfg.MaxBatch || (!oldest.IsZero() && time.Since(oldest) >= cfg.MaxDelay) || time.Since(lastReport) >= time.Second {
-			if err := flush(n + 1); err != nil {
-				return p, err
-			}
 			lastReport = time.Now()
+			return flush(n + 1)
+		}
+		return nil
+	})
+	return p, err
+}
+
+// retrying retries a failed fetch a few times (a node's hiccup) before a
+// rescan gives up on the block.
+type retrying struct{ BlockFetcher }
+
+func (r retrying) FetchBlock(ctx context.Context, n uint64) (*chain.Block, error) {
+	for attempt := 0; ; attempt++ {
+		b, err := r.BlockFetcher.FetchBlock(ctx, n)
+		if err == nil || errors.Is(err, ErrSkipped) || ctx.Err() != nil || attempt == 4 {
+			return b, err
+		}
+		if !sleep(ctx, time.Duration(attempt+1)*200*time.Millisecond) {
+			return nil, ctx.Err()
 		}
 	}
 }

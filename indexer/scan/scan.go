@@ -22,7 +22,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/inflowhq/inflow/indexer/follow"
@@ -119,59 +118,7 @@ func Run(ctx context.Context, o Options, out, progress io.Writer) (int, error) {
 	if client == nil {
 		return 0, fmt.Errorf("scan: no source")
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
 	total := o.To - o.From + 1
-	type result struct {
-		b   *chain.Block
-		err error
-	}
-	// Fetchers fill slots; the writer drains them in order. The window of
-	// slots bounds memory however long the range.
-	window := uint64(o.Fetchers * 4)
-	slots := make([]chan result, window)
-	for i := range slots {
-		slots[i] = make(chan result, 1)
-	}
-	jobs := make(chan uint64)
-	var wg sync.WaitGroup
-	for w := 0; w < o.Fetchers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := range jobs {
-				b, err := client.FetchBlock(ctx, n)
-				if errors.Is(err, follow.ErrSkipped) {
-					b, err = &chain.Block{Ref: chain.BlockRef{Number: n}}, nil // a skipped slot: no rows
-				}
-				select {
-				case slots[(n-o.From)%window] <- result{b, err}:
-				case <-ctx.Done():
-				}
-			}
-		}()
-	}
-	var sem = make(chan struct{}, window)
-	go func() {
-		defer close(jobs)
-		for n := o.From; n <= o.To; n++ {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			select {
-			case jobs <- n:
-			case <-ctx.Done():
-				return
-			}
-			if n == ^uint64(0) {
-				return
-			}
-		}
-	}()
-
 	w := bufio.NewWriterSize(out, 1<<16)
 	enc := json.NewEncoder(w)
 	rows := 0
@@ -188,31 +135,20 @@ func Run(ctx context.Context, o Options, out, progress io.Writer) (int, error) {
 		fmt.Fprintf(progress, "scan %s: %d/%d blocks (%.1f%%), %d transfers, %.0f blocks/s%s\n",
 			o.Chain, done, total, 100*float64(done)/float64(total), rows, rate, eta)
 	}
-	var scanErr error
-	for n := o.From; n <= o.To; n++ {
-		var r result
-		select {
-		case r = <-slots[(n-o.From)%window]:
-		case <-ctx.Done():
-			scanErr = ctx.Err()
+	scanErr := follow.FetchInOrder(ctx, client, o.From, o.To, o.Fetchers, nil, func(n uint64, b *chain.Block, err error) error {
+		if err != nil {
+			return err
 		}
-		if scanErr != nil {
-			break
-		}
-		<-sem
-		if r.err != nil {
-			scanErr = r.err
-			break
-		}
-		for _, t := range r.b.Transfers {
-			if o.Watch != nil && !o.Watch[t.To] {
-				continue
+		if b != nil { // nil: a skipped slot, no rows
+			for _, t := range b.Transfers {
+				if o.Watch != nil && !o.Watch[t.To] {
+					continue
+				}
+				if err := enc.Encode(row(o, b.Ref, t)); err != nil {
+					return err
+				}
+				rows++
 			}
-			if err := enc.Encode(row(o, r.b.Ref, t)); err != nil {
-				scanErr = err
-				break
-			}
-			rows++
 		}
 		done++
 		if time.Since(last) >= o.Progress {
@@ -220,12 +156,8 @@ func Run(ctx context.Context, o Options, out, progress io.Writer) (int, error) {
 			report(false)
 			last = time.Now()
 		}
-		if n == ^uint64(0) {
-			break
-		}
-	}
-	cancel()
-	wg.Wait()
+		return nil
+	})
 	if err := w.Flush(); err != nil && scanErr == nil {
 		scanErr = err
 	}

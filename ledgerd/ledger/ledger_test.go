@@ -428,11 +428,7 @@ func (e *env) run(d *datadriven.TestData, arg func(string, string) string) strin
 		// A ledger whose open deposits in memory are bounded (the twin's
 		// are not: both must write the same database).
 		e.maxOpen, _ = strconv.Atoi(arg("max-open", "0"))
-		l, err := ledger.New(e.db, e.tbl, ledger.Options{Now: func() time.Time { return e.clock }, Logger: e.logger(), MaxOpenDeposits: e.maxOpen})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.led = l
+		e.reopen()
 		return "ok"
 	case "memory":
 		n, spilled := e.led.OpenInMemory(testChain)
@@ -441,11 +437,7 @@ func (e *env) run(d *datadriven.TestData, arg func(string, string) string) strin
 		// A new ledger over the same database: its state in memory is
 		// loaded again from Pebble. (The twin, whose last batch may still
 		// be waiting to commit, goes on.)
-		l, err := ledger.New(e.db, e.tbl, ledger.Options{Now: func() time.Time { return e.clock }, Logger: e.logger(), MaxOpenDeposits: e.maxOpen})
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.led = l
+		e.reopen()
 		return "restarted"
 	case "deposits":
 		return e.deposits()
@@ -499,6 +491,16 @@ func transfers(input string, n uint64) []chain.Transfer {
 		out = append(out, tr)
 	}
 	return out
+}
+
+// reopen makes a new ledger over e's database (its state in memory is
+// loaded again from Pebble), with e's bound of open deposits in memory.
+func (e *env) reopen() {
+	l, err := ledger.New(e.db, e.tbl, ledger.Options{Now: func() time.Time { return e.clock }, Logger: e.logger(), MaxOpenDeposits: e.maxOpen})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.led = l
 }
 
 func (e *env) state() string {
