@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,7 +31,6 @@ import (
 
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/chain"
-	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
 	"github.com/inflowhq/inflow/pkg/kafka/broker"
 )
 
@@ -148,15 +146,18 @@ type faultyRPC struct {
 	mode  atomic.Value // "", "stall", "error", "stale"
 	stale atomic.Uint64
 	head  func() uint64
-	srv   *http.Server
+	// headMethod is the call whose answer a stale node freezes
+	// (eth_blockNumber, Solana's getSlot).
+	headMethod string
+	srv        *http.Server
 }
 
-func newFaultyRPC(target string, head func() uint64) (*faultyRPC, error) {
+func newFaultyRPC(target string, head func() uint64, headMethod string) (*faultyRPC, error) {
 	u, err := url.Parse(target)
 	if err != nil {
 		return nil, err
 	}
-	f := &faultyRPC{proxy: httputil.NewSingleHostReverseProxy(u), head: head}
+	f := &faultyRPC{proxy: httputil.NewSingleHostReverseProxy(u), head: head, headMethod: headMethod}
 	f.mode.Store("")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -191,11 +192,15 @@ func (f *faultyRPC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case "stale":
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		if bytes.Contains(body, []byte(`"eth_blockNumber"`)) && !bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) {
+		if bytes.Contains(body, []byte(`"`+f.headMethod+`"`)) && !bytes.HasPrefix(bytes.TrimSpace(body), []byte("[")) {
 			var q struct{ ID json.RawMessage }
 			json.Unmarshal(body, &q)
 			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":"0x%x"}`, q.ID, f.stale.Load())
+			if f.headMethod == "eth_blockNumber" {
+				fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":"0x%x"}`, q.ID, f.stale.Load())
+			} else {
+				fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":%d}`, q.ID, f.stale.Load())
+			}
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -298,6 +303,7 @@ func freeAddr() string {
 }
 
 type sentTransfer struct {
+	chain    *soakChain
 	tx       string
 	to       string
 	currency string
@@ -314,6 +320,7 @@ type soakDeposit struct {
 	Address          string  `json:"address"`
 	TxHash           string  `json:"txHash"`
 	Replaces         string  `json:"replaces"`
+	ChainID          string  `json:"chainId"`
 }
 
 func runSoak(args []string, progress io.Writer) ([]Result, error) {
@@ -322,6 +329,7 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 	every := fs.Duration("fault-every", 600*time.Millisecond, "mean pause between faults (each also lasts 0.3 to 1.5 s)")
 	refs := fs.Int("references", 16, "deposit references (each bound to a pooled address)")
 	keep := fs.String("dir", "", "keep the processes' data and logs here (default: a temporary folder, removed)")
+	noBitcoin := fs.Bool("no-bitcoin", false, "leave bitcoin-regtest out (it needs bin/btcd: make build)")
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed")
 	if err := parse(fs, args); err != nil {
 		return nil, err
@@ -350,22 +358,14 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 		return nil, err
 	}
 
-	// The chain: the EVM devnet, in this process, behind three faulty
-	// proxies (the indexer's node pool, quorum 2).
-	dn, err := devevm.Start(devevm.Config{FinalityLag: 8})
+	// The chains, in this process: the EVM devnet behind three faulty
+	// proxies (the indexer's node pool, quorum 2), solana-localnet behind
+	// one, tron-devnet (gRPC) and bitcoin-regtest (a real btcd) direct.
+	chains, nodes, closeChains, err := startSoakChains(*refs, *noBitcoin, progress)
 	if err != nil {
 		return nil, err
 	}
-	defer dn.Close()
-	var nodes []*faultyRPC
-	for i := 0; i < 3; i++ {
-		f, err := newFaultyRPC(dn.URL(), dn.Head)
-		if err != nil {
-			return nil, err
-		}
-		defer f.srv.Close()
-		nodes = append(nodes, f)
-	}
+	defer closeChains()
 
 	// Processes.
 	kport := strings.Split(freeAddr(), ":")[1]
@@ -380,15 +380,20 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 		return p
 	}
 	ledgerCfg := write("ledgerd.json", map[string]any{"data_dir": filepath.Join(dir, "ledgerd"), "kafka_brokers": []string{kafkaAddr}, "http": ledgerHTTP,
-		"chains": []string{string(devevm.ChainID)}, "internal_token": token, "admin_key": admin, "allow_loopback_webhooks": true,
+		"chains": chainIDs(chains), "internal_token": token, "admin_key": admin, "allow_loopback_webhooks": true,
 		"webhook_retry_base": "200ms", "log_level": "warn"})
-	from := 1
-	var rpcs []string
-	for _, n := range nodes {
-		rpcs = append(rpcs, n.url)
+	var followed []map[string]any
+	for _, c := range chains {
+		cc := map[string]any{"id": string(c.id), "from": 1, "poll_interval": "100ms"}
+		if len(c.rpc) > 1 {
+			cc["rpcs"], cc["quorum"] = c.rpc, 2
+		} else {
+			cc["rpc"] = c.rpc[0]
+		}
+		followed = append(followed, cc)
 	}
 	idxCfg := write("indexer.json", map[string]any{"data_dir": filepath.Join(dir, "indexer"), "kafka_brokers": []string{kafkaAddr}, "http": idxOps,
-		"log_level": "warn", "chains": []map[string]any{{"id": string(devevm.ChainID), "rpcs": rpcs, "quorum": 2, "from": from, "poll_interval": "100ms"}}})
+		"log_level": "warn", "chains": followed})
 	brk := &proc{name: "broker", bin: self, env: []string{soakBrokerEnv + "=" + kport + "," + filepath.Join(dir, "kafka")}, log: mkLog("broker")}
 	ledgerd := &proc{name: "ledgerd", bin: filepath.Join(binDir, "ledgerd"), args: []string{"--config", ledgerCfg}, log: mkLog("ledgerd")}
 	indexer := &proc{name: "indexer", bin: filepath.Join(binDir, "indexer"), args: []string{"run", "--config", idxCfg}, log: mkLog("indexer")}
@@ -452,39 +457,34 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 	mretry := func(fn func(c *soakClient) error) error {
 		return waitUp("api call", func() error { c := mapi(); return fn(c) })
 	}
-	var pool []string
-	for i := 0; i < *refs+4; i++ {
-		var raw [20]byte
-		rand.Read(raw[:])
-		pool = append(pool, chain.EVMAddress(raw).Checksummed())
-	}
-	if err := mretry(func(c *soakClient) error {
-		_, err := c.do("POST", "/api/v1/addresses/import", map[string]any{"protocol": "evm", "addresses": pool}, nil)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	refOf := map[string]string{}
-	var bound []string
-	for i := 0; i < *refs; i++ {
-		ref := fmt.Sprintf("soak_%02d", i)
-		var b struct{ Address string }
-		if err := mretry(func(c *soakClient) error {
-			_, err := c.do("POST", "/api/v1/deposits/references", map[string]any{"depositReference": ref, "currency": "USDT", "chainId": string(devevm.ChainID)}, &b)
-			if err != nil && strings.Contains(err.Error(), "DUPLICATE_DEPOSIT_REFERENCE") {
-				// A retried bind whose first answer was lost: the
-				// reference is bound already.
-				var r struct{ Addresses []struct{ Address string } }
-				if _, err = c.do("GET", "/api/v1/deposits/references/"+ref, nil, &r); err == nil && len(r.Addresses) > 0 {
-					b.Address = r.Addresses[0].Address
-				}
-			}
+	for _, c := range chains {
+		if err := mretry(func(cl *soakClient) error {
+			_, err := cl.do("POST", "/api/v1/addresses/import", map[string]any{"protocol": c.protocol, "addresses": c.pool}, nil)
 			return err
 		}); err != nil {
 			return nil, err
 		}
-		refOf[strings.ToLower(b.Address)] = ref
-		bound = append(bound, b.Address)
+		c.refOf = map[string]string{}
+		for i := 0; i < *refs; i++ {
+			ref := fmt.Sprintf("soak_%s_%02d", c.protocol, i)
+			var b struct{ Address string }
+			if err := mretry(func(cl *soakClient) error {
+				_, err := cl.do("POST", "/api/v1/deposits/references", map[string]any{"depositReference": ref, "currency": c.refCur, "chainId": string(c.id)}, &b)
+				if err != nil && strings.Contains(err.Error(), "DUPLICATE_DEPOSIT_REFERENCE") {
+					// A retried bind whose first answer was lost: the
+					// reference is bound already.
+					var r struct{ Addresses []struct{ Address string } }
+					if _, err = cl.do("GET", "/api/v1/deposits/references/"+ref, nil, &r); err == nil && len(r.Addresses) > 0 {
+						b.Address = r.Addresses[0].Address
+					}
+				}
+				return err
+			}); err != nil {
+				return nil, err
+			}
+			c.refOf[c.norm(b.Address)] = ref
+			c.bound = append(c.bound, b.Address)
+		}
 	}
 	rc := &soakReceiver{seen: map[string]bool{}}
 	rc.mode.Store("")
@@ -504,7 +504,7 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 		return nil, err
 	}
 	rc.secret, _ = base64.StdEncoding.DecodeString(strings.TrimPrefix(ep.Secret, "whsec_"))
-	fmt.Fprintf(progress, "soak: merchant %s, %d references bound, endpoint %s; faults start\n", merchant.MerchantID, len(bound), ep.ID)
+	fmt.Fprintf(progress, "soak: merchant %s, %d references bound on each of %s, endpoint %s; faults start\n", merchant.MerchantID, *refs, strings.Join(chainIDs(chains), ", "), ep.ID)
 
 	// Traffic: a transfer and a block every 250 ms, a reorg now and then.
 	var sentMu sync.Mutex
@@ -518,33 +518,31 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 	go func() {
 		defer trafficWG.Done()
 		for i := 0; ctx.Err() == nil; i++ {
-			to := bound[rng.IntN(len(bound))]
+			c := chains[i%len(chains)]
+			to := c.bound[rng.IntN(len(c.bound))]
 			if rng.IntN(10) == 0 {
-				to = pool[*refs+rng.IntN(4)] // an address bound to no one
+				to = c.pool[*refs+rng.IntN(4)] // an address bound to no one
 			}
-			cur, amt := "USDT", fmt.Sprintf("%d.%02d", 1+rng.IntN(50), rng.IntN(100))
-			if rng.IntN(3) == 0 {
-				cur, amt = "ETH", fmt.Sprintf("0.%03d", 1+rng.IntN(999))
-			}
-			h, err := dn.Transfer(to, cur, amt)
+			cur, amt := c.amount(rng)
+			h, err := c.dn.Transfer(to, cur, amt)
 			if err != nil {
-				trafficErr = err
+				trafficErr = fmt.Errorf("%s: %w", c.id, err)
 				return
 			}
 			sentMu.Lock()
-			sent = append(sent, sentTransfer{tx: strings.ToLower(h), to: to, currency: cur, amount: amt, ref: refOf[strings.ToLower(to)]})
+			sent = append(sent, sentTransfer{chain: c, tx: c.normTx(h), to: to, currency: cur, amount: amt, ref: c.refOf[c.norm(to)]})
 			sentMu.Unlock()
-			if _, err := dn.Mine(1); err != nil {
-				trafficErr = err
+			if _, err := c.dn.Mine(1); err != nil {
+				trafficErr = fmt.Errorf("%s: %w", c.id, err)
 				return
 			}
-			if rng.IntN(40) == 0 && dn.Head() > 10 {
+			if rng.IntN(40) == 0 && c.dn.Head() > 10 {
 				// Sometimes the orphaned transactions are dropped for good.
-				if _, err := dn.Reorg(1+rng.IntN(3), rng.IntN(3) == 0); err == nil {
+				if _, err := c.dn.Reorg(1+rng.IntN(3), rng.IntN(3) == 0); err == nil {
 					reorgs++
 				}
 			}
-			time.Sleep(250 * time.Millisecond)
+			time.Sleep(time.Duration(250/len(chains)) * time.Millisecond)
 		}
 	}()
 
@@ -552,6 +550,7 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 	kinds := []string{"kill9", "broker_restart", "rpc_stall", "rpc_error", "rpc_stale", "webhook_timeout", "webhook_fail"}
 	faults := map[string]int{}
 	killed := map[string]int{}
+	var round []string
 	start := time.Now()
 	lastSample := time.Time{}
 	deadline := start.Add(*duration)
@@ -562,7 +561,14 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 			}
 			lastSample = time.Now()
 		}
-		kind := kinds[rng.IntN(len(kinds))]
+		// Every kind once per round, in a random order: each gets its
+		// share however long the run.
+		if len(round) == 0 {
+			round = append(round, kinds...)
+			rng.Shuffle(len(round), func(i, j int) { round[i], round[j] = round[j], round[i] })
+		}
+		kind := round[0]
+		round = round[1:]
 		hold := time.Duration(300+rng.IntN(1200)) * time.Millisecond
 		switch kind {
 		case "kill9":
@@ -613,22 +619,28 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 			p.start()
 		}
 	}
-	if _, err := dn.Mine(12); err != nil {
-		return nil, err
+	mineAll := func(n int) {
+		for _, c := range chains {
+			c.dn.Mine(n)
+		}
 	}
+	mineAll(4)
 
 	// The model, from the chain alone: the transfers whose transaction is
 	// in the canonical chain.
-	canonical := map[string]sentTransfer{}
-	for _, s := range sent {
-		ok, err := receiptOK(hc, dn.URL(), s.tx)
-		if err != nil {
-			return nil, fmt.Errorf("the chain's receipt of %s: %w", s.tx, err)
+	// The model, from the chains alone: the transfers whose transaction is
+	// in the canonical chain. (Asked again once everything settled: the
+	// healing blocks could not reorganise, but the check is cheap.)
+	model := func() map[string]sentTransfer {
+		out := map[string]sentTransfer{}
+		for _, s := range sent {
+			if s.chain.included(s.tx) {
+				out[s.chain.key(s.tx)] = s
+			}
 		}
-		if ok {
-			canonical[s.tx] = s
-		}
+		return out
 	}
+	canonical := model()
 	// Ledgerd's deposits, once everything is settled.
 	var deps []soakDeposit
 	listAll := func() ([]soakDeposit, error) {
@@ -674,10 +686,11 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 		if done || time.Since(settle) > 3*time.Minute {
 			break
 		}
-		dn.Mine(1)
+		mineAll(3)
 		time.Sleep(time.Second)
 	}
 	settled := time.Since(settle)
+	canonical = model()
 
 	// Invariants.
 	var violations []string
@@ -686,10 +699,20 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 			violations = append(violations, fmt.Sprintf(format, a...))
 		}
 	}
+	byID := map[chain.ID]*soakChain{}
+	for _, c := range chains {
+		byID[c.id] = c
+	}
 	live := map[string][]soakDeposit{}
 	for _, d := range deps {
+		c := byID[chain.ID(d.ChainID)]
+		if c == nil {
+			violate("deposit %s on a chain the soak does not drive: %s", d.DepositID, d.ChainID)
+			continue
+		}
 		if d.Status != "orphaned" {
-			live[strings.ToLower(d.TxHash)] = append(live[strings.ToLower(d.TxHash)], d)
+			k := c.key(c.normTx(d.TxHash))
+			live[k] = append(live[k], d)
 		}
 	}
 	missing, twice, extra, notDone := 0, 0, 0, 0
@@ -708,7 +731,7 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 			if d.DepositReference != nil {
 				ref = *d.DepositReference
 			}
-			if d.Amount != trimAmount(s.amount) || d.Currency != s.currency || !strings.EqualFold(d.Address, s.to) || ref != s.ref {
+			if d.Amount != trimAmount(s.amount) || d.Currency != s.currency || s.chain.norm(d.Address) != s.chain.norm(s.to) || ref != s.ref {
 				violate("transfer %s: deposit %s says %s %s to %s ref %q, the chain %s %s to %s ref %q", tx, d.DepositID, d.Amount, d.Currency, d.Address, ref, s.amount, s.currency, s.to, s.ref)
 			}
 			if d.Status != "completed" {
@@ -848,6 +871,15 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 		{Name: "soak_memory_flat", Value: b2f(memFlat), Unit: "bool", Target: "1", Met: &memFlat},
 		{Name: "soak_settle_seconds", Value: settled.Seconds(), Unit: "s"},
 	}
+	for _, c := range chains {
+		n := 0
+		for _, s := range canonical {
+			if s.chain == c {
+				n++
+			}
+		}
+		res = append(res, Result{Name: "soak_transfers_on_chain_" + strings.ReplaceAll(string(c.id), "-", "_"), Value: float64(n), Unit: "transfers"})
+	}
 	names := make([]string, 0, len(faults))
 	for k := range faults {
 		names = append(names, k)
@@ -863,28 +895,6 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 		return res, fmt.Errorf("%d invariant violations (logs in %s; pass --dir to keep them)", len(violations), dir)
 	}
 	return res, nil
-}
-
-// receiptOK asks the node for a transaction's receipt: true when the
-// transaction is in the canonical chain and succeeded.
-func receiptOK(hc *http.Client, node, tx string) (bool, error) {
-	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"eth_getTransactionReceipt","params":[%q]}`, tx)
-	resp, err := hc.Post(node, "application/json", strings.NewReader(body))
-	if err != nil {
-		return false, err
-	}
-	defer resp.Body.Close()
-	var out struct {
-		Result *struct{ Status string }
-		Error  *struct{ Message string }
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return false, err
-	}
-	if out.Error != nil {
-		return false, errors.New(out.Error.Message)
-	}
-	return out.Result != nil && out.Result.Status == "0x1", nil
 }
 
 func peak(s []rssSample, from, to time.Duration) int64 {

@@ -551,3 +551,17 @@ func (d *Devnet) HeaderHash(n uint64) (chain.Hash, error) {
 	}
 	return chain.Hash(h.Hash()), nil
 }
+
+// TxBlock returns the number of the canonical block holding a transaction
+// (0x-hex hash), if one does.
+func (d *Devnet) TxBlock(hash string) (uint64, bool) {
+	bc := d.eth.BlockChain()
+	lookup, tx := bc.GetCanonicalTransaction(common.HexToHash(hash))
+	if tx == nil || lookup == nil {
+		return 0, false
+	}
+	if bc.GetCanonicalHash(lookup.BlockIndex) != lookup.BlockHash {
+		return 0, false
+	}
+	return lookup.BlockIndex, true
+}
