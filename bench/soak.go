@@ -31,6 +31,7 @@ import (
 
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/chstore"
 	"github.com/inflowhq/inflow/pkg/kafka/broker"
 )
 
@@ -329,6 +330,7 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 	every := fs.Duration("fault-every", 600*time.Millisecond, "mean pause between faults (each also lasts 0.3 to 1.5 s)")
 	refs := fs.Int("references", 16, "deposit references (each bound to a pooled address)")
 	keep := fs.String("dir", "", "keep the processes' data and logs here (default: a temporary folder, removed)")
+	noCH := fs.Bool("no-clickhouse", false, "leave ClickHouse out (it needs Debian's clickhouse-server)")
 	noBitcoin := fs.Bool("no-bitcoin", false, "leave bitcoin-regtest out (it needs bin/btcd: make build)")
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed")
 	if err := parse(fs, args); err != nil {
@@ -367,6 +369,18 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 	}
 	defer closeChains()
 
+	// ClickHouse, for ledgerd's history sink: killed mid-insert at random.
+	var ch *chstore.LocalServer
+	if !*noCH {
+		if _, _, ok := chstore.ServerBinary(); !ok {
+			return nil, fmt.Errorf("the soak kills ClickHouse too: install clickhouse-server, or pass --no-clickhouse")
+		}
+		if ch, err = chstore.StartLocalServer(filepath.Join(dir, "clickhouse")); err != nil {
+			return nil, err
+		}
+		defer ch.Stop()
+	}
+
 	// Processes.
 	kport := strings.Split(freeAddr(), ":")[1]
 	kafkaAddr := "127.0.0.1:" + kport
@@ -381,7 +395,7 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 	}
 	ledgerCfg := write("ledgerd.json", map[string]any{"data_dir": filepath.Join(dir, "ledgerd"), "kafka_brokers": []string{kafkaAddr}, "http": ledgerHTTP,
 		"chains": chainIDs(chains), "internal_token": token, "admin_key": admin, "allow_loopback_webhooks": true,
-		"webhook_retry_base": "200ms", "log_level": "warn"})
+		"webhook_retry_base": "200ms", "log_level": "warn", "clickhouse_dsn": chDSN(ch)})
 	var followed []map[string]any
 	for _, c := range chains {
 		cc := map[string]any{"id": string(c.id), "from": 1, "poll_interval": "100ms"}
@@ -548,6 +562,9 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 
 	// Faults.
 	kinds := []string{"kill9", "broker_restart", "rpc_stall", "rpc_error", "rpc_stale", "webhook_timeout", "webhook_fail"}
+	if ch != nil {
+		kinds = append(kinds, "clickhouse_kill")
+	}
 	faults := map[string]int{}
 	killed := map[string]int{}
 	var round []string
@@ -590,6 +607,12 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 			n.set(strings.TrimPrefix(kind, "rpc_"))
 			time.Sleep(hold)
 			n.set("")
+		case "clickhouse_kill":
+			ch.Kill()
+			time.Sleep(hold)
+			if err := ch.Restart(); err != nil {
+				return nil, err
+			}
 		case "webhook_timeout", "webhook_fail":
 			rc.mode.Store(strings.TrimPrefix(kind, "webhook_"))
 			time.Sleep(hold)
@@ -824,6 +847,36 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 	if rc.bad > 0 {
 		violate("%d deliveries failed signature verification", rc.bad)
 	}
+	// ClickHouse equal to ledgerd: every deposit there, with its status
+	// (the sink catches up within a minute).
+	chMismatch := 0
+	if ch != nil {
+		want := map[string]string{}
+		for _, d := range deps {
+			want[d.DepositID] = d.Status
+		}
+		deadlineCH := time.Now().Add(90 * time.Second)
+		for {
+			got, err := chDeposits(ch)
+			chMismatch = 0
+			if err != nil {
+				chMismatch = len(want)
+			}
+			for id, st := range want {
+				if got[id] != st {
+					chMismatch++
+				}
+			}
+			chMismatch += max(0, len(got)-len(want))
+			if chMismatch == 0 || time.Now().After(deadlineCH) {
+				if chMismatch > 0 {
+					violate("ClickHouse differs from ledgerd on %d deposits (it holds %d, ledgerd %d; %v)", chMismatch, len(got), len(want), err)
+				}
+				break
+			}
+			time.Sleep(time.Second)
+		}
+	}
 	// Resident memory over the last half: the last quarter's peak against
 	// the second quarter's, per daemon (restarts reset a process: a kill
 	// then shows as a drop, never as growth).
@@ -867,6 +920,7 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 		{Name: "soak_deposits_not_completed", Value: float64(notDone), Unit: "deposits"},
 		{Name: "soak_balance_mismatches", Value: float64(balanceErrors), Unit: "balances"},
 		{Name: "soak_events_undelivered", Value: float64(undelivered), Unit: "events"},
+		{Name: "soak_clickhouse_mismatches", Value: float64(chMismatch), Unit: "deposits"},
 		{Name: "soak_reorgs", Value: float64(reorgs), Unit: "reorgs"},
 		{Name: "soak_memory_flat", Value: b2f(memFlat), Unit: "bool", Target: "1", Met: &memFlat},
 		{Name: "soak_settle_seconds", Value: settled.Seconds(), Unit: "s"},
@@ -895,6 +949,39 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 		return res, fmt.Errorf("%d invariant violations (logs in %s; pass --dir to keep them)", len(violations), dir)
 	}
 	return res, nil
+}
+
+func chDSN(ch *chstore.LocalServer) string {
+	if ch == nil {
+		return ""
+	}
+	return ch.DSN("inflow")
+}
+
+// chDeposits reads every deposit's status from ClickHouse's deposits table
+// (FINAL: the newest row of each).
+func chDeposits(ch *chstore.LocalServer) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	db, err := chstore.Open(ctx, ch.DSN("inflow"), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	rows, err := db.Conn().Query(ctx, "SELECT deposit_id, status FROM deposits FINAL")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id, st string
+		if err := rows.Scan(&id, &st); err != nil {
+			return nil, err
+		}
+		out[id] = st
+	}
+	return out, rows.Err()
 }
 
 func peak(s []rssSample, from, to time.Duration) int64 {

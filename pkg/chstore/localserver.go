@@ -20,6 +20,11 @@ type LocalServer struct {
 	cmd  *exec.Cmd
 	Port int // native protocol
 	done chan error
+	// What Restart starts again: the same binary, configuration, folder
+	// and ports.
+	bin  string
+	args []string
+	dir  string
 }
 
 // ServerBinary finds clickhouse-server (Debian's package installs it in
@@ -100,42 +105,68 @@ func StartLocalServer(dir string) (*LocalServer, error) {
 	if err := os.WriteFile(filepath.Join(abs, "users.xml"), []byte(usersConfig), 0o644); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, append(args, "--config-file="+cfg)...)
-	cmd.Dir = abs
-	out, err := os.Create(filepath.Join(abs, "stdout.log"))
-	if err != nil {
+	s := &LocalServer{Port: tcp, bin: bin, args: append(args, "--config-file="+cfg), dir: abs}
+	if err := s.start(); err != nil {
 		return nil, err
+	}
+	return s, nil
+}
+
+// start runs the server and waits until it answers.
+func (s *LocalServer) start() error {
+	cmd := exec.Command(s.bin, s.args...)
+	cmd.Dir = s.dir
+	out, err := os.OpenFile(filepath.Join(s.dir, "stdout.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
 	}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		out.Close()
-		return nil, fmt.Errorf("chstore: start %s: %w", bin, err)
+		return fmt.Errorf("chstore: start %s: %w", s.bin, err)
 	}
-	s := &LocalServer{cmd: cmd, Port: tcp, done: make(chan error, 1)}
-	go func() { s.done <- cmd.Wait(); out.Close() }()
+	s.cmd, s.done = cmd, make(chan error, 1)
+	done := s.done
+	go func() { done <- cmd.Wait(); out.Close() }()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{"127.0.0.1:" + strconv.Itoa(tcp)}, DialTimeout: time.Second})
+		conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{"127.0.0.1:" + strconv.Itoa(s.Port)}, DialTimeout: time.Second})
 		if err == nil {
 			err = conn.Ping(context.Background())
 			conn.Close()
 		}
 		if err == nil {
-			return s, nil
+			return nil
 		}
 		select {
-		case werr := <-s.done:
-			log, _ := os.ReadFile(filepath.Join(abs, "server.err.log"))
-			return nil, fmt.Errorf("chstore: clickhouse-server exited: %v\n%s", werr, tail(log, 2000))
+		case werr := <-done:
+			log, _ := os.ReadFile(filepath.Join(s.dir, "server.err.log"))
+			done <- werr
+			return fmt.Errorf("chstore: clickhouse-server exited: %v\n%s", werr, tail(log, 2000))
 		default:
 		}
 		if time.Now().After(deadline) {
 			s.Stop()
-			return nil, fmt.Errorf("chstore: clickhouse-server did not answer on port %d within 60 s: %w", tcp, err)
+			return fmt.Errorf("chstore: clickhouse-server did not answer on port %d within 60 s: %w", s.Port, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// Kill kills the server with SIGKILL (a crash, mid-insert or not) and
+// waits for it to go.
+func (s *LocalServer) Kill() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	err := <-s.done
+	s.done <- err
+}
+
+// Restart starts the server again after Kill or Stop, on the same folder
+// and ports.
+func (s *LocalServer) Restart() error { return s.start() }
 
 func tail(b []byte, n int) []byte {
 	if len(b) > n {
@@ -155,10 +186,12 @@ func (s *LocalServer) Stop() {
 		return
 	}
 	_ = s.cmd.Process.Signal(os.Interrupt)
+	var err error
 	select {
-	case <-s.done:
+	case err = <-s.done:
 	case <-time.After(20 * time.Second):
 		_ = s.cmd.Process.Kill()
-		<-s.done
+		err = <-s.done
 	}
+	s.done <- err // a second Stop or Kill returns at once
 }
