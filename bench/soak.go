@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/inflowhq/inflow/ledgerd/store"
+	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/chstore"
 	"github.com/inflowhq/inflow/pkg/kafka/broker"
@@ -877,6 +878,19 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 			time.Sleep(time.Second)
 		}
 	}
+	// Rebuilding ledgerd from the chain topics at offset 0, over a copy of
+	// its registry, gives the same state.
+	indexer.signal(syscall.SIGTERM)
+	ledgerd.signal(syscall.SIGTERM)
+	origHash, rebuiltHash, rebuildRecords, err := rebuildHash(filepath.Join(dir, "ledgerd"), filepath.Join(dir, "rebuild"), []string{kafkaAddr},
+		chainIDs(chains), merchant.MerchantID, assets.Default())
+	rebuildOK := err == nil && origHash == rebuiltHash
+	if err != nil {
+		violate("rebuild from the topics: %v", err)
+	} else if origHash != rebuiltHash {
+		violate("ledgerd rebuilt from the chain topics at offset 0 (%d records) has state %s, the soak's ledgerd %s", rebuildRecords, rebuiltHash, origHash)
+	}
+	fmt.Fprintf(progress, "soak: ledgerd rebuilt from %d chain records at offset 0: state %s, the soak's %s\n", rebuildRecords, rebuiltHash, origHash)
 	// Resident memory over the last half: the last quarter's peak against
 	// the second quarter's, per daemon (restarts reset a process: a kill
 	// then shows as a drop, never as growth).
@@ -921,6 +935,7 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 		{Name: "soak_balance_mismatches", Value: float64(balanceErrors), Unit: "balances"},
 		{Name: "soak_events_undelivered", Value: float64(undelivered), Unit: "events"},
 		{Name: "soak_clickhouse_mismatches", Value: float64(chMismatch), Unit: "deposits"},
+		{Name: "soak_rebuild_same_state", Value: b2f(rebuildOK), Unit: "bool", Target: "1", Met: &rebuildOK},
 		{Name: "soak_reorgs", Value: float64(reorgs), Unit: "reorgs"},
 		{Name: "soak_memory_flat", Value: b2f(memFlat), Unit: "bool", Target: "1", Met: &memFlat},
 		{Name: "soak_settle_seconds", Value: settled.Seconds(), Unit: "s"},
