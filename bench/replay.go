@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -11,12 +12,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
+	"github.com/inflowhq/inflow/indexer/bitcoin"
 	idaemon "github.com/inflowhq/inflow/indexer/daemon"
 	"github.com/inflowhq/inflow/indexer/evm"
 	"github.com/inflowhq/inflow/indexer/evm/evmbench"
@@ -29,16 +33,17 @@ import (
 )
 
 // runPipelineReplay is `bench pipeline --replay`: the whole stack (indexer,
-// Kafka, ledgerd with its outbox and webhooks) following a replay node of
-// mainnet blocks that serves as fast as it can, instead of a devnet that
-// shares the cores. EVM only in this build (the Bitcoin, Tron and Solana
-// replay nodes are not written: see bench/RESULTS.md).
+// Kafka, ledgerd with its outbox and webhooks) following replay nodes of
+// mainnet blocks that serve as fast as they can, instead of devnets that
+// share the cores: ethereum and bitcoin at once (no Tron or Solana replay
+// node is written yet: see bench/RESULTS.md).
 func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 	fs := flag.NewFlagSet("pipeline --replay", flag.ContinueOnError)
 	dir := fixturesFlag(fs)
 	blocks := fs.Uint64("blocks", 1500, "blocks of the throughput run")
 	watchEvery := fs.Int("watch-every", 4, "watch every n-th recipient of the recorded blocks (1: all)")
 	latBlocks := fs.Uint64("latency-blocks", 200, "blocks of the latency run, at a tenth of the measured load")
+	btcBlocks := fs.Uint64("bitcoin-blocks", 160, "Bitcoin blocks of the throughput run (the recorded ones are up to 1.3 MB)")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
@@ -54,7 +59,12 @@ func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 		return nil, err
 	}
 	defer node.Close()
-	const id = chain.ID("ethereum")
+	btc, err := startBTCReplay(filepath.Join(*dir, "bitcoin", "mainnet"))
+	if err != nil {
+		return nil, err
+	}
+	defer btc.Close()
+	const id, btcID = chain.ID("ethereum"), chain.ID("bitcoin")
 	table := assets.Default()
 
 	// The recipients the merchant watches: every n-th one of the recorded
@@ -76,6 +86,25 @@ func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 			seen[t.To] = true
 			if k++; k%*watchEvery == 0 {
 				watch = append(watch, t.To)
+			}
+		}
+	}
+
+	var btcWatch []chain.Address
+	k = 0
+	for i, raw := range btc.raws {
+		hx, _ := json.Marshal(hex.EncodeToString(raw))
+		got, err := bitcoin.DecodeRawResult(hx, uint64(i))
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range got.Transfers {
+			if _, ok := chain.BitcoinAddressText([]byte(t.To.Raw()), chain.NetworkMainnet); !ok || seen[t.To] {
+				continue
+			}
+			seen[t.To] = true
+			if k++; k%*watchEvery == 0 {
+				btcWatch = append(btcWatch, t.To)
 			}
 		}
 	}
@@ -127,7 +156,7 @@ func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 	defer hs.Close()
 
 	lreg := prometheus.NewRegistry()
-	led, err := ldaemon.New(ldaemon.Config{DataDir: filepath.Join(tmp, "ledgerd"), KafkaBrokers: kb.Addrs(), HTTP: "127.0.0.1:0", Chains: []chain.ID{id},
+	led, err := ldaemon.New(ldaemon.Config{DataDir: filepath.Join(tmp, "ledgerd"), KafkaBrokers: kb.Addrs(), HTTP: "127.0.0.1:0", Chains: []chain.ID{id, btcID},
 		InternalToken: "it_" + randHex(16), AllowLoopbackWebhooks: true, Table: table}, quiet, lreg)
 	if err != nil {
 		return nil, err
@@ -160,10 +189,21 @@ func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 			return nil, err
 		}
 	}
+	for lo := 0; lo < len(btcWatch); lo += merchantapi.MaxImport {
+		part := btcWatch[lo:min(lo+merchantapi.MaxImport, len(btcWatch))]
+		if err := reg.Write(func(b *store.Batch) error {
+			_, err := reg.Import(b, merchant, merchantapi.Import{Family: chain.FamilyBitcoin, Addresses: part, Network: chain.NetworkMainnet})
+			return err
+		}); err != nil {
+			return nil, err
+		}
+	}
+	watched := len(watch) + len(btcWatch)
 	from := uint64(1)
 	ireg := prometheus.NewRegistry()
 	idx, err := idaemon.New(idaemon.Config{DataDir: filepath.Join(tmp, "indexer"), KafkaBrokers: kb.Addrs(), Table: table,
-		Chains: []idaemon.ChainConfig{{ID: id, RPC: node.url, From: &from, Fetchers: 16, PollInterval: idaemon.Duration(10 * time.Millisecond)}}}, quiet, ireg)
+		Chains: []idaemon.ChainConfig{{ID: id, RPC: node.url, From: &from, Fetchers: 16, PollInterval: idaemon.Duration(10 * time.Millisecond)},
+			{ID: btcID, RPC: btc.url, From: &from, Fetchers: 8, PollInterval: idaemon.Duration(10 * time.Millisecond)}}}, quiet, ireg)
 	if err != nil {
 		return nil, err
 	}
@@ -172,18 +212,21 @@ func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 	go func() { defer wg.Done(); idx.Run(ctx) }()
 	// The matcher learns the pool (through ledgerd's outbox) before the
 	// first block exists.
-	for deadline := time.Now().Add(60 * time.Second); idx.Matcher().Len() < int64(len(watch)); {
+	for deadline := time.Now().Add(60 * time.Second); idx.Matcher().Len() < int64(watched); {
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("the indexer's matcher has %d of %d addresses", idx.Matcher().Len(), len(watch))
+			return nil, fmt.Errorf("the indexer's matcher has %d of %d addresses", idx.Matcher().Len(), watched)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	gauge := func(reg *prometheus.Registry, name string) float64 {
+	gauge := func(reg *prometheus.Registry, name string, chainLabel ...string) float64 {
 		mfs, _ := reg.Gather()
 		for _, mf := range mfs {
 			if mf.GetName() == name {
 				v := 0.0
 				for _, m := range mf.GetMetric() {
+					if len(chainLabel) > 0 && !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == "chain" && l.GetValue() == chainLabel[0] }) {
+						continue
+					}
 					if m.GetGauge() != nil {
 						v += m.GetGauge().GetValue()
 					}
@@ -196,20 +239,24 @@ func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 		}
 		return 0
 	}
-	fmt.Fprintf(progress, "pipeline --replay: %d recorded mainnet blocks, %d of their recipients watched; %d blocks (%d transfers) at once…\n",
-		len(c.Blocks), len(watch), *blocks, node.transfersIn(1, *blocks))
+	scannedTotal := node.transfersIn(1, *blocks) + btc.transfersIn(1, *btcBlocks)
+	fmt.Fprintf(progress, "pipeline --replay: %d recorded EVM and %d Bitcoin mainnet blocks, %d of their recipients watched; %d ethereum and %d bitcoin blocks (%d transfers) at once…\n",
+		len(c.Blocks), len(btc.raws), watched, *blocks, *btcBlocks, scannedTotal)
 
 	// Throughput: every block is there at once; the stack reads them as
 	// fast as it can.
 	t0 := time.Now()
 	node.head.Store(*blocks)
+	btc.head.Store(*btcBlocks)
 	var scanned time.Duration
 	for deadline := time.Now().Add(10 * time.Minute); ; {
-		if scanned == 0 && gauge(ireg, "inflow_indexer_follow_checkpoint_block") >= float64(*blocks) {
+		if scanned == 0 && gauge(ireg, "inflow_indexer_follow_checkpoint_block", string(id)) >= float64(*blocks) &&
+			gauge(ireg, "inflow_indexer_follow_checkpoint_block", string(btcID)) >= float64(*btcBlocks) {
 			scanned = time.Since(t0)
 		}
 		st, err := store.GetChainState(led.DB, id)
-		if err == nil && st.Tip >= *blocks && scanned != 0 {
+		bst, berr := store.GetChainState(led.DB, btcID)
+		if err == nil && berr == nil && st.Tip >= *blocks && bst.Tip >= *btcBlocks && scanned != 0 {
 			made := gauge(lreg, "inflow_ledgerd_ledger_deposits_total")
 			mu.Lock()
 			n := len(arrivals)
@@ -226,13 +273,16 @@ func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 	mu.Lock()
 	deposits, e2e := len(arrivals), last.Sub(t0)
 	mu.Unlock()
-	scanRate := float64(node.transfersIn(1, *blocks)) / scanned.Seconds()
+	scanRate := float64(scannedTotal) / scanned.Seconds()
 	depRate := float64(deposits) / e2e.Seconds()
 	fmt.Fprintf(progress, "pipeline --replay: scanned in %s (%.0f transfers/s); %d deposits delivered in %s (%.0f/s)\n",
 		scanned.Round(time.Millisecond), scanRate, deposits, e2e.Round(time.Millisecond), depRate)
 
 	// Latency at a tenth of that load: blocks appear one by one.
-	perBlock := float64(deposits) / float64(*blocks)
+	perBlock := float64(gauge(lreg, "inflow_ledgerd_ledger_deposits_total", string(id))) / float64(*blocks)
+	if perBlock == 0 {
+		perBlock = float64(deposits) / float64(*blocks+*btcBlocks)
+	}
 	interval := time.Duration(float64(time.Second) * perBlock / (depRate / 10))
 	fmt.Fprintf(progress, "pipeline --replay: latency at a tenth of the load: a block (about %.0f deposits) every %s, %d blocks…\n", perBlock, interval.Round(time.Millisecond), *latBlocks)
 	avail := map[uint64]time.Time{}
