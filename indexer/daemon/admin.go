@@ -296,28 +296,41 @@ func (a *admin) create(ctx context.Context, id chain.ID, req RescanRequest) (*Re
 		}
 		j.Addresses = len(seen)
 	}
-	a.mu.Lock()
-	running := len(cr.rescans) > 0
-	a.mu.Unlock()
-	if running {
-		return nil, apierr.New(apierr.RescanRunning, "a rescan of %s is running: wait for it, or cancel it (DELETE /admin/v1/rescans/{id})", id)
-	}
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	now := a.d.now()
 	j.ID, j.CreatedAt, j.UpdatedAt, j.BlocksTotal = "rsc_"+hex.EncodeToString(rnd[:]), now, now, j.To-j.From+1
+	// One rescan per chain: the check and the claim together, so that two
+	// requests at once cannot both start one.
+	a.mu.Lock()
+	running := len(cr.rescans) > 0
+	if !running {
+		cr.rescans[j.ID] = func() {}
+	}
+	a.mu.Unlock()
+	if running {
+		return nil, apierr.New(apierr.RescanRunning, "a rescan of %s is running: wait for it, or cancel it (DELETE /admin/v1/rescans/{id})", id)
+	}
+	unclaim := func() {
+		a.mu.Lock()
+		delete(cr.rescans, j.ID)
+		a.mu.Unlock()
+	}
 	b := a.d.db.NewBatch()
 	defer b.Close()
 	if ids != nil {
 		if err := b.Set(rescanAddrsKey(j.ID), ids, nil); err != nil {
+			unclaim()
 			return nil, err
 		}
 	}
 	v, _ := json.Marshal(j)
 	if err := b.Set(rescanKey(j.ID), v, nil); err != nil {
+		unclaim()
 		return nil, err
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
+		unclaim()
 		return nil, err
 	}
 	a.d.log.Warn("AUDIT: rescan started by the operator", "chain", id, "rescan", j.ID, "from", j.From, "to", j.To,
@@ -339,6 +352,9 @@ func (a *admin) followed(id chain.ID) (ChainConfig, bool) {
 func (a *admin) start(ctx context.Context, cr *chainRun, j *Rescan) {
 	keep, err := a.keep(j)
 	if err != nil {
+		a.mu.Lock()
+		delete(cr.rescans, j.ID)
+		a.mu.Unlock()
 		a.finish(j, RescanFailed, err)
 		return
 	}
