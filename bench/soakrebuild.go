@@ -22,11 +22,6 @@ import (
 	"github.com/inflowhq/inflow/pkg/kafka"
 )
 
-// registryFamilies are the key families ledgerd's registry writes from the
-// API (merchants, keys, the pool, references, bindings, endpoints): what a
-// rebuild keeps. Everything else the ledger derives from the chain topics.
-var registryFamilies = []string{"M/", "K/", "MK/", "A/", "I/", "PM/", "V/", "VP/", "C/", "AC/", "R/", "RG/", "RN/", "CH/", "H/", "W/"}
-
 // rebuildHash rebuilds the ledger from the chain topics at offset 0 over a
 // copy of ledgerd's registry (src, ledgerd stopped) and returns the state
 // hash of the original and of the rebuild: every deposit (id, status,
@@ -46,11 +41,8 @@ func rebuildHash(src, dst string, brokers []string, chains []string, merchant st
 	reb := store.Wrap(ddb)
 	defer reb.Close()
 	b := ddb.NewBatch()
-	for _, p := range registryFamilies {
-		if !slices.ContainsFunc(store.Families, func(f store.Family) bool { return f.Prefix == p }) {
-			return "", "", 0, fmt.Errorf("rebuild: %s is not a key family of this build", p)
-		}
-		it, err := sdb.NewIter(&pebble.IterOptions{LowerBound: []byte(p), UpperBound: store.PrefixEnd([]byte(p))})
+	for _, p := range store.RegistryPrefixes() {
+		it, err := sdb.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: store.PrefixEnd(p)})
 		if err != nil {
 			return "", "", 0, err
 		}

@@ -764,3 +764,16 @@ func ChannelPrefix(merchant, customer string) []byte {
 	}
 	return k
 }
+
+// RegistryPrefixes are the key families the registry writes from the
+// merchant API (merchants, keys, the pool, references, bindings, channels,
+// endpoints): what a ledger rebuilt from the chain topics at offset 0
+// keeps. Everything else ledgerd derives from the chain records.
+func RegistryPrefixes() [][]byte {
+	var out [][]byte
+	for _, p := range []string{pMerchant, pAPIKey, pMerchantKey, pPoolAddress, pAddressID, pMerchantPool, pAvailable, pAvailQueue,
+		pCooldown, pConflict, pReference, pRefTrigram, pRefName, pChannel, pBinding, pEndpoint} {
+		out = append(out, []byte(p))
+	}
+	return out
+}
