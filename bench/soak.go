@@ -328,7 +328,7 @@ type soakDeposit struct {
 func runSoak(args []string, progress io.Writer) ([]Result, error) {
 	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
 	duration := fs.Duration("duration", 10*time.Minute, "how long faults are injected")
-	every := fs.Duration("fault-every", 600*time.Millisecond, "mean pause between faults (each also lasts 0.3 to 1.5 s)")
+	every := fs.Duration("fault-every", 300*time.Millisecond, "mean pause between faults (each also lasts 0.3 to 1.5 s)")
 	refs := fs.Int("references", 16, "deposit references (each bound to a pooled address)")
 	keep := fs.String("dir", "", "keep the processes' data and logs here (default: a temporary folder, removed)")
 	noCH := fs.Bool("no-clickhouse", false, "leave ClickHouse out (it needs Debian's clickhouse-server)")
