@@ -347,10 +347,7 @@ func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 	blocks := fs.Uint64("blocks", 3000, "blocks rescanned (and served)")
 	gethBlocks := fs.Uint64("geth-blocks", 300, "blocks the ethclient loop reads")
 	fetchers := fs.Int("fetchers", 16, "the rescan's parallel fetches (and the serving measurement's clients)")
-	if err := parse(fs, args); err != nil {
-		return nil, err
-	}
-	if err := findFixtures(dir); err != nil {
+	if err := parseFixtures(fs, args, dir); err != nil {
 		return nil, err
 	}
 	c, err := evmbench.Load(filepath.Join(*dir, "evm"))

@@ -16,10 +16,7 @@ func init() {
 func runBitcoin(args []string, progress io.Writer) ([]Result, error) {
 	fs := flag.NewFlagSet("bitcoin", flag.ContinueOnError)
 	dir := fixturesFlag(fs)
-	if err := parse(fs, args); err != nil {
-		return nil, err
-	}
-	if err := findFixtures(dir); err != nil {
+	if err := parseFixtures(fs, args, dir); err != nil {
 		return nil, err
 	}
 	c, err := btcbench.Load(filepath.Join(*dir, "bitcoin", "mainnet"))

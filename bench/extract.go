@@ -16,10 +16,7 @@ func init() {
 func runExtract(args []string, progress io.Writer) ([]Result, error) {
 	fs := flag.NewFlagSet("extract", flag.ContinueOnError)
 	dir := fixturesFlag(fs)
-	if err := parse(fs, args); err != nil {
-		return nil, err
-	}
-	if err := findFixtures(dir); err != nil {
+	if err := parseFixtures(fs, args, dir); err != nil {
 		return nil, err
 	}
 	c, err := evmbench.Load(filepath.Join(*dir, "evm"))

@@ -166,6 +166,14 @@ func fixturesFlag(fs *flag.FlagSet) *string {
 	return fs.String("fixtures", "", "fixtures folder (default: ../shared/fixtures or $INFLOW_FIXTURES)")
 }
 
+// parseFixtures parses a suite's flags and finds the fixtures.
+func parseFixtures(fs *flag.FlagSet, args []string, dir *string) error {
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	return findFixtures(dir)
+}
+
 func findFixtures(dir *string) error {
 	if *dir != "" {
 		return nil

@@ -44,10 +44,7 @@ func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 	watchEvery := fs.Int("watch-every", 4, "watch every n-th recipient of the recorded blocks (1: all)")
 	latBlocks := fs.Uint64("latency-blocks", 200, "blocks of the latency run, at a tenth of the measured load")
 	btcBlocks := fs.Uint64("bitcoin-blocks", 160, "Bitcoin blocks of the throughput run (the recorded ones are up to 1.3 MB)")
-	if err := parse(fs, args); err != nil {
-		return nil, err
-	}
-	if err := findFixtures(dir); err != nil {
+	if err := parseFixtures(fs, args, dir); err != nil {
 		return nil, err
 	}
 	c, err := evmbench.Load(filepath.Join(*dir, "evm"))
