@@ -51,7 +51,6 @@ type replayNode struct {
 	head     atomic.Uint64
 	srv      *http.Server
 	url      string
-	served   atomic.Int64
 }
 
 // template is rendered JSON: literal parts and the placeholders between
@@ -273,7 +272,6 @@ func (r *replayNode) answer(out *bytes.Buffer, q replayReq) {
 			return
 		}
 		r.blocks[n%uint64(len(r.blocks))].render(out, n)
-		r.served.Add(1)
 	case "eth_getBlockReceipts":
 		n, ok := num()
 		if !ok {
