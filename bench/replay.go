@@ -35,8 +35,8 @@ import (
 // runPipelineReplay is `bench pipeline --replay`: the whole stack (indexer,
 // Kafka, ledgerd with its outbox and webhooks) following replay nodes of
 // mainnet blocks that serve as fast as they can, instead of devnets that
-// share the cores: ethereum and bitcoin at once (no Tron or Solana replay
-// node is written yet: see bench/RESULTS.md).
+// share the cores: every family at once (ethereum's recorded mainnet
+// blocks, bitcoin's, and mainnet-shaped Tron and Solana blocks).
 func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 	fs := flag.NewFlagSet("pipeline --replay", flag.ContinueOnError)
 	dir := fixturesFlag(fs)
@@ -44,6 +44,8 @@ func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 	watchEvery := fs.Int("watch-every", 4, "watch every n-th recipient of the recorded blocks (1: all)")
 	latBlocks := fs.Uint64("latency-blocks", 200, "blocks of the latency run, at a tenth of the measured load")
 	btcBlocks := fs.Uint64("bitcoin-blocks", 160, "Bitcoin blocks of the throughput run (the recorded ones are up to 1.3 MB)")
+	tronBlocks := fs.Uint64("tron-blocks", 300, "Tron blocks of the throughput run (about 350 transactions each)")
+	solBlocks := fs.Uint64("solana-blocks", 150, "Solana blocks of the throughput run (about 1,500 transactions each)")
 	if err := parseFixtures(fs, args, dir); err != nil {
 		return nil, err
 	}
@@ -61,7 +63,19 @@ func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 		return nil, err
 	}
 	defer btc.Close()
-	const id, btcID = chain.ID("ethereum"), chain.ID("bitcoin")
+	fmt.Fprintln(progress, "pipeline --replay: making the Tron and Solana blocks…")
+	trx, err := startTronReplay(20, 350)
+	if err != nil {
+		return nil, err
+	}
+	defer trx.Close()
+	sl, err := startSolReplay(4, 1500, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer sl.Close()
+	// The Solana blocks are the local node's, its USDT mint the localnet's.
+	const id, btcID, tronID, solID = chain.ID("ethereum"), chain.ID("bitcoin"), chain.ID("tron"), chain.ID("solana-localnet")
 	table := assets.Default()
 
 	// The recipients the merchant watches: every n-th one of the recorded
@@ -105,6 +119,24 @@ func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 			}
 		}
 	}
+
+	everyNth := func(lists [][]chain.Address) []chain.Address {
+		var out []chain.Address
+		k := 0
+		for _, l := range lists {
+			for _, a := range l {
+				if seen[a] {
+					continue
+				}
+				seen[a] = true
+				if k++; k%*watchEvery == 0 {
+					out = append(out, a)
+				}
+			}
+		}
+		return out
+	}
+	tronWatch, solWatch := everyNth(trx.recips), everyNth(sl.recips)
 
 	tmp, err := os.MkdirTemp("", "inflow-bench-replay-")
 	if err != nil {
@@ -153,7 +185,7 @@ func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 	defer hs.Close()
 
 	lreg := prometheus.NewRegistry()
-	led, err := ldaemon.New(ldaemon.Config{DataDir: filepath.Join(tmp, "ledgerd"), KafkaBrokers: kb.Addrs(), HTTP: "127.0.0.1:0", Chains: []chain.ID{id, btcID},
+	led, err := ldaemon.New(ldaemon.Config{DataDir: filepath.Join(tmp, "ledgerd"), KafkaBrokers: kb.Addrs(), HTTP: "127.0.0.1:0", Chains: []chain.ID{id, btcID, tronID, solID},
 		InternalToken: "it_" + randHex(16), AllowLoopbackWebhooks: true, Table: table}, quiet, lreg)
 	if err != nil {
 		return nil, err
@@ -195,12 +227,28 @@ func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 			return nil, err
 		}
 	}
-	watched := len(watch) + len(btcWatch)
+	for _, fam := range []struct {
+		f     chain.Family
+		addrs []chain.Address
+	}{{chain.FamilyTron, tronWatch}, {chain.FamilySolana, solWatch}} {
+		for lo := 0; lo < len(fam.addrs); lo += merchantapi.MaxImport {
+			part := fam.addrs[lo:min(lo+merchantapi.MaxImport, len(fam.addrs))]
+			if err := reg.Write(func(b *store.Batch) error {
+				_, err := reg.Import(b, merchant, merchantapi.Import{Family: fam.f, Addresses: part})
+				return err
+			}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	watched := len(watch) + len(btcWatch) + len(tronWatch) + len(solWatch)
 	from := uint64(1)
 	ireg := prometheus.NewRegistry()
 	idx, err := idaemon.New(idaemon.Config{DataDir: filepath.Join(tmp, "indexer"), KafkaBrokers: kb.Addrs(), Table: table,
 		Chains: []idaemon.ChainConfig{{ID: id, RPC: node.url, From: &from, Fetchers: 16, PollInterval: idaemon.Duration(10 * time.Millisecond)},
-			{ID: btcID, RPC: btc.url, From: &from, Fetchers: 8, PollInterval: idaemon.Duration(10 * time.Millisecond)}}}, quiet, ireg)
+			{ID: btcID, RPC: btc.url, From: &from, Fetchers: 8, PollInterval: idaemon.Duration(10 * time.Millisecond)},
+			{ID: tronID, RPC: "grpc://" + trx.addr, From: &from, Fetchers: 8, PollInterval: idaemon.Duration(10 * time.Millisecond)},
+			{ID: solID, RPC: sl.url, From: &from, Fetchers: 8, PollInterval: idaemon.Duration(10 * time.Millisecond)}}}, quiet, ireg)
 	if err != nil {
 		return nil, err
 	}
@@ -236,24 +284,33 @@ func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 		}
 		return 0
 	}
-	scannedTotal := node.transfersIn(1, *blocks) + btc.transfersIn(1, *btcBlocks)
-	fmt.Fprintf(progress, "pipeline --replay: %d recorded EVM and %d Bitcoin mainnet blocks, %d of their recipients watched; %d ethereum and %d bitcoin blocks (%d transfers) at once…\n",
-		len(c.Blocks), len(btc.raws), watched, *blocks, *btcBlocks, scannedTotal)
+	scannedTotal := node.transfersIn(1, *blocks) + btc.transfersIn(1, *btcBlocks) + trx.transfersIn(1, *tronBlocks) + sl.transfersIn(1, *solBlocks)
+	fmt.Fprintf(progress, "pipeline --replay: %d recorded EVM and %d Bitcoin mainnet blocks, %d Tron and %d Solana mainnet-shaped ones, %d of their recipients watched; %d ethereum, %d bitcoin, %d tron and %d solana blocks (%d transfers) at once…\n",
+		len(c.Blocks), len(btc.raws), len(trx.blocks), len(sl.txs), watched, *blocks, *btcBlocks, *tronBlocks, *solBlocks, scannedTotal)
 
 	// Throughput: every block is there at once; the stack reads them as
 	// fast as it can.
 	t0 := time.Now()
 	node.head.Store(*blocks)
 	btc.head.Store(*btcBlocks)
+	trx.head.Store(*tronBlocks)
+	sl.head.Store(*solBlocks)
+	tops := map[chain.ID]uint64{id: *blocks, btcID: *btcBlocks, tronID: *tronBlocks, solID: *solBlocks}
 	var scanned time.Duration
 	for deadline := time.Now().Add(10 * time.Minute); ; {
-		if scanned == 0 && gauge(ireg, "inflow_indexer_follow_checkpoint_block", string(id)) >= float64(*blocks) &&
-			gauge(ireg, "inflow_indexer_follow_checkpoint_block", string(btcID)) >= float64(*btcBlocks) {
+		all, carried := true, true
+		for cid, top := range tops {
+			if gauge(ireg, "inflow_indexer_follow_checkpoint_block", string(cid)) < float64(top) {
+				all = false
+			}
+			if st, err := store.GetChainState(led.DB, cid); err != nil || st.Tip < top {
+				carried = false
+			}
+		}
+		if scanned == 0 && all {
 			scanned = time.Since(t0)
 		}
-		st, err := store.GetChainState(led.DB, id)
-		bst, berr := store.GetChainState(led.DB, btcID)
-		if err == nil && berr == nil && st.Tip >= *blocks && bst.Tip >= *btcBlocks && scanned != 0 {
+		if carried && scanned != 0 {
 			made := gauge(lreg, "inflow_ledgerd_ledger_deposits_total")
 			mu.Lock()
 			n := len(arrivals)
