@@ -25,10 +25,14 @@ import (
 
 // Relay moves outbox rows to Kafka.
 type Relay struct {
-	db    *store.DB
-	prod  *kgo.Client
-	log   *slog.Logger
-	wake  chan struct{}
+	db   *store.DB
+	prod *kgo.Client
+	log  *slog.Logger
+	wake chan struct{}
+	// from is the first row not yet published (nil: the start). Rows are
+	// numbered in commit order and a batch is visible only after every
+	// batch before it, so no row below it can appear later.
+	from  []byte
 	depth prometheus.Gauge
 	sent  prometheus.Counter
 }
@@ -116,7 +120,7 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 	var recs []*kgo.Record
 	evs := map[string][]byte{}
 	depth := 0
-	err := store.Scan(r.db, store.OutboxPrefix(), false, func(k, v []byte) (bool, error) {
+	err := store.ScanFrom(r.db, store.OutboxPrefix(), r.from, func(k, v []byte) (bool, error) {
 		depth++
 		if len(recs) >= batchRecords {
 			return true, nil // keep counting for the gauge
@@ -170,6 +174,7 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	r.from = store.PrefixEnd(keys[len(keys)-1])
 	r.sent.Add(float64(len(recs)))
 	r.depth.Set(float64(depth - len(keys)))
 	return len(recs), nil

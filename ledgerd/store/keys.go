@@ -397,6 +397,9 @@ func DeliveryLogID(endpointID string, k []byte) string {
 // DueKey queues a delivery for an attempt at at.
 func DueKey(at time.Time, id string) []byte { return newKey(pDeliveryDue).time(at.UnixNano()).str(id) }
 
+// DueFrom is the first key of the deliveries due at t or later.
+func DueFrom(t int64) []byte { return newKey(pDeliveryDue).time(t) }
+
 // DuePrefix spans the queued deliveries, soonest first.
 func DuePrefix() []byte { return newKey(pDeliveryDue) }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -341,7 +342,23 @@ func (b *Batch) Next(name string) (uint64, error) {
 // Scan calls fn for every key with prefix, in order (reverse if desc), until
 // fn returns false.
 func Scan(r Reader, prefix []byte, desc bool, fn func(k, v []byte) (bool, error)) error {
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: PrefixEnd(prefix)})
+	return scan(r, prefix, prefix, desc, fn)
+}
+
+// ScanFrom is Scan over the keys with prefix from key from on, ascending. A
+// queue whose head is deleted as it is consumed reads from where it knows
+// its live rows begin: the iterator then does not step over the deleted
+// rows' tombstones, every one of them on every read until a compaction
+// drops them.
+func ScanFrom(r Reader, prefix, from []byte, fn func(k, v []byte) (bool, error)) error {
+	if bytes.Compare(from, prefix) < 0 {
+		from = prefix
+	}
+	return scan(r, prefix, from, false, fn)
+}
+
+func scan(r Reader, prefix, lower []byte, desc bool, fn func(k, v []byte) (bool, error)) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: PrefixEnd(prefix)})
 	if err != nil {
 		return err
 	}

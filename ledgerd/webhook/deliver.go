@@ -78,6 +78,7 @@ type Service struct {
 
 	mu       sync.Mutex
 	inflight map[string]bool
+	fresh    map[string]fresh // guarded by mu
 
 	queue                               prometheus.Gauge
 	attempts, failures, succeeded, dead prometheus.Counter
@@ -86,12 +87,14 @@ type Service struct {
 // New makes the webhook service.
 func New(db *store.DB, o Options) (*Service, error) {
 	o.defaults()
-	s := &Service{db: db, o: o, wake: make(chan struct{}, 1), inflight: map[string]bool{}}
+	s := &Service{db: db, o: o, wake: make(chan struct{}, 1), inflight: map[string]bool{}, fresh: map[string]fresh{}}
 	dialer := &net.Dialer{Timeout: o.Timeout, Control: s.guard}
 	s.client = &http.Client{
 		Timeout: o.Timeout,
 		Transport: &http.Transport{
-			DialContext: dialer.DialContext, MaxIdleConnsPerHost: 4, IdleConnTimeout: 60 * time.Second,
+			// As many idle connections to a host as attempts run at once:
+			// fewer closes and redials one for every attempt past them.
+			DialContext: dialer.DialContext, MaxIdleConnsPerHost: o.Workers, IdleConnTimeout: 60 * time.Second,
 			TLSHandshakeTimeout: o.Timeout, ResponseHeaderTimeout: o.Timeout, Proxy: nil,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -155,21 +158,28 @@ func (s *Service) enqueue(b *store.Batch, ep *store.Endpoint, ev *events.Deposit
 }
 
 func (s *Service) enqueueID(b *store.Batch, ep *store.Endpoint, eventID, eventType, nonce string) (bool, error) {
+	d, err := s.enqueueNew(b, ep, eventID, eventType, nonce)
+	return d != nil, err
+}
+
+// enqueueNew is enqueueID returning the delivery it made (nil if it
+// existed).
+func (s *Service) enqueueNew(b *store.Batch, ep *store.Endpoint, eventID, eventType, nonce string) (*store.Delivery, error) {
 	id := deliveryID(eventID, ep.ID, nonce)
 	k := store.DeliveryKey(id)
 	if ok, err := store.Has(b, k); err != nil || ok {
-		return false, err
+		return nil, err
 	}
 	now := s.o.Now().UTC()
-	d := store.Delivery{ID: id, EndpointID: ep.ID, Merchant: ep.Merchant, EventID: eventID, EventType: eventType,
+	d := &store.Delivery{ID: id, EndpointID: ep.ID, Merchant: ep.Merchant, EventID: eventID, EventType: eventType,
 		Status: "pending", Attempts: []store.Attempt{}, CreatedAt: now, NextAt: &now}
 	if err := b.PutJSON(k, d); err != nil {
-		return false, err
+		return nil, err
 	}
 	if err := b.Set(store.DeliveryLogKey(ep.ID, now, id), nil, nil); err != nil {
-		return false, err
+		return nil, err
 	}
-	return true, b.Set(store.DueKey(now, id), nil, nil)
+	return d, b.Set(store.DueKey(now, id), nil, nil)
 }
 
 func subscribed(ep *store.Endpoint, typ string) bool {
@@ -244,22 +254,31 @@ func (s *Service) Dispatch(ctx context.Context, cfg kafka.Config) error {
 			s.o.Logger.Warn("webhook dispatcher", "err", ferr)
 			continue
 		}
-		var evs []events.DepositEvent
+		// What routing needs of an event: the body is delivered as it is.
+		type header struct {
+			ID         string `json:"id"`
+			Type       string `json:"type"`
+			MerchantID string `json:"merchantId"`
+			body       []byte
+		}
+		var evs []header
 		next := map[int32]int64{}
 		fs.EachRecord(func(r *kafka.Record) {
 			next[r.Partition] = r.Offset + 1
-			var ev events.DepositEvent
+			var ev header
 			if err := json.Unmarshal(r.Value, &ev); err != nil {
 				s.o.Logger.Error("webhook dispatcher: skipping an event that does not decode", "offset", r.Offset, "err", err)
 				return
 			}
+			ev.body = r.Value
 			evs = append(evs, ev)
 		})
 		if len(next) == 0 {
 			continue
 		}
-		created := 0
+		var made []fresh
 		err := s.db.Write(func(b *store.Batch) error {
+			made = made[:0]
 			eps := map[string][]store.Endpoint{}
 			for i := range evs {
 				ev := &evs[i]
@@ -275,12 +294,12 @@ func (s *Service) Dispatch(ctx context.Context, cfg kafka.Config) error {
 					if !subscribed(&list[j], ev.Type) {
 						continue
 					}
-					ok, err := s.enqueue(b, &list[j], ev, "")
+					d, err := s.enqueueNew(b, &list[j], ev.ID, ev.Type, "")
 					if err != nil {
 						return err
 					}
-					if ok {
-						created++
+					if d != nil {
+						made = append(made, fresh{d, ev.body})
 					}
 				}
 			}
@@ -289,15 +308,63 @@ func (s *Service) Dispatch(ctx context.Context, cfg kafka.Config) error {
 					return err
 				}
 			}
+			// Kept before the batch is visible, so that the first attempt
+			// (the first reader of its due row) finds them.
+			s.keepFresh(made)
 			return nil
 		})
 		if err != nil {
+			s.dropFresh(made)
 			return err
 		}
-		if created > 0 {
+		if len(made) > 0 {
 			s.wakeUp()
 		}
 	}
+}
+
+// fresh is a delivery just created, with its event's body: its first
+// attempt needs to read neither from the database.
+type fresh struct {
+	d    *store.Delivery
+	body []byte
+}
+
+// maxFresh bounds the deliveries kept for their first attempt; past it
+// they are read from the database, as after a restart.
+const maxFresh = 16384
+
+// keepFresh remembers deliveries committed a moment ago for their first
+// attempt.
+func (s *Service) keepFresh(made []fresh) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range made {
+		if len(s.fresh) >= maxFresh {
+			return
+		}
+		s.fresh[f.d.ID] = f
+	}
+}
+
+// dropFresh forgets deliveries whose batch failed.
+func (s *Service) dropFresh(made []fresh) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range made {
+		delete(s.fresh, f.d.ID)
+	}
+}
+
+// takeFresh returns the delivery and body kept for id's first attempt, and
+// forgets them: only the first attempt may use them, the delivery changing
+// with every attempt.
+func (s *Service) takeFresh(id string) (fresh, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.fresh[id]
+	delete(s.fresh, id)
+	return f, ok
 }
 
 // Replay delivers one stored event again to every subscribed endpoint of its
@@ -357,6 +424,9 @@ func (s *Service) Deliveries(endpointID string, p merchantapi.Page) ([]store.Del
 	return out, pg, nil
 }
 
+// countEvery is how often the sender counts the queue, reading all of it.
+var countEvery = 5 * time.Second
+
 // Send attempts due deliveries until ctx ends.
 //
 // The attempts' bookkeeping (the delivery's new state, its place in the
@@ -374,6 +444,7 @@ func (s *Service) Send(ctx context.Context) error {
 	t := time.NewTicker(min(s.o.Base/2, 250*time.Millisecond))
 	defer t.Stop()
 	var counted time.Time
+	var from []byte // where a round between counts begins
 	for {
 		now := s.o.Now()
 		type dueRow struct {
@@ -383,10 +454,22 @@ func (s *Service) Send(ctx context.Context) error {
 		var due []dueRow
 		// The queue is in due-time order: a round reads only the due rows
 		// (256 at most), so a long queue of retries costs nothing between
-		// them. Its depth, for the gauge, is counted every 5 s.
-		count := time.Since(counted) >= 5*time.Second
+		// them. Its depth, for the gauge, is counted every 5 s, over the
+		// whole queue.
+		//
+		// Between counts a round begins a second before the first row the
+		// last round found due (or before that round's time): the rows
+		// before it were attempted and deleted, and reading from the start
+		// would step over each of their tombstones every round. A row
+		// enqueued with an earlier time than that, by a batch that took
+		// over a second to commit, is found by the next count.
+		count := time.Since(counted) >= countEvery || from == nil
+		lower := store.DuePrefix()
+		if !count {
+			lower = from
+		}
 		depth := 0
-		err := store.Scan(s.db, store.DuePrefix(), false, func(k, _ []byte) (bool, error) {
+		err := store.ScanFrom(s.db, store.DuePrefix(), lower, func(k, _ []byte) (bool, error) {
 			depth++
 			at, id, ok := store.DueOf(k)
 			if ok && at <= now.UnixNano() && len(due) < 256 {
@@ -402,6 +485,12 @@ func (s *Service) Send(ctx context.Context) error {
 			s.queue.Set(float64(depth))
 			counted = time.Now()
 		}
+		lowAt := now.UnixNano()
+		if len(due) > 0 {
+			at, _, _ := store.DueOf(due[0].key)
+			lowAt = min(lowAt, at)
+		}
+		from = store.DueFrom(lowAt - int64(time.Second))
 		started := 0
 		for _, row := range due {
 			id := row.id
@@ -457,15 +546,21 @@ func (s *Service) Backoff(n int) time.Duration {
 
 func (s *Service) attempt(ctx context.Context, g *groupCommit, qkey []byte, id string) error {
 	var d store.Delivery
-	if err := store.GetJSON(s.db, store.DeliveryKey(id), &d); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return g.write(func(b *store.Batch) error { return b.Delete(qkey, nil) })
+	var body []byte
+	var evErr error
+	if f, ok := s.takeFresh(id); ok {
+		d, body = *f.d, f.body
+	} else {
+		if err := store.GetJSON(s.db, store.DeliveryKey(id), &d); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return g.write(func(b *store.Batch) error { return b.Delete(qkey, nil) })
+			}
+			return err
 		}
-		return err
+		body, evErr = store.GetRaw(s.db, store.EventKey(d.EventID))
 	}
 	var ep store.Endpoint
 	epErr := store.GetJSON(s.db, store.EndpointKey(d.Merchant, d.EndpointID), &ep)
-	body, evErr := store.GetRaw(s.db, store.EventKey(d.EventID))
 	start := s.o.Now()
 	att := store.Attempt{At: start.UTC()}
 	var retryAfter time.Duration

@@ -1,13 +1,19 @@
 package webhook
 
 import (
+	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/inflowhq/inflow/ledgerd/store"
+	"github.com/inflowhq/inflow/pkg/events"
 )
 
 // TestGroupCommit: writes handed over while a batch commits go into the
@@ -68,5 +74,73 @@ func TestGroupCommit(t *testing.T) {
 		if errs[i] != nil || !ok {
 			t.Fatalf("write %d: err %v, written %v", i, errs[i], ok)
 		}
+	}
+}
+
+// TestLateRowDelivered: a delivery queued with a time before where the
+// sender's rounds begin (a batch that took long to commit) is still found,
+// by the next count of the whole queue.
+func TestLateRowDelivered(t *testing.T) {
+	defer func(d time.Duration) { countEvery = d }(countEvery)
+	countEvery = 300 * time.Millisecond
+	db := newStore(t)
+	var mu sync.Mutex
+	got := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got[r.Header.Get("webhook-id")] = true
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	var skew atomic.Int64
+	s, err := New(db, Options{AllowLoopbackHTTP: true, Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := store.Endpoint{ID: "we_1", Merchant: "m1", URL: srv.URL, Events: events.DepositEventTypes, Secret: "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef01234567"))}
+	queue := func(id string) {
+		t.Helper()
+		if err := db.Write(func(b *store.Batch) error {
+			if err := b.PutJSON(store.EndpointKey("m1", "we_1"), ep); err != nil {
+				return err
+			}
+			ev := events.DepositEvent{ID: id, Type: events.DepositPending, MerchantID: "m1", Data: events.Deposit{DepositID: "dep_" + id, Amount: "1", Status: "pending"}}
+			if err := b.Emit(ev); err != nil {
+				return err
+			}
+			_, err := s.enqueue(b, &ep, &ev, "")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		s.Wake()
+	}
+	wait := func(id string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			mu.Lock()
+			ok := got[id]
+			mu.Unlock()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s was not delivered", id)
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Send(ctx) }()
+	queue("evt_1")
+	wait("evt_1")
+	time.Sleep(100 * time.Millisecond) // rounds move on past evt_1
+	skew.Store(int64(-time.Minute))
+	queue("evt_late")
+	skew.Store(0)
+	wait("evt_late")
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
 	}
 }
