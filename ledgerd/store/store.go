@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -32,6 +33,9 @@ type DB struct {
 	deferCommits bool
 	// durable is called after each background commit (NotifyDurable).
 	durable func()
+	// endpoints counts the committed batches that wrote webhook endpoints
+	// (EndpointsGen).
+	endpoints atomic.Uint64
 
 	cmu sync.Mutex
 	// last is the last batch handed to Pebble, committing or committed;
@@ -73,11 +77,14 @@ func isPoolKey(k []byte) bool {
 	return len(k) >= 2 && k[1] == '/' && (k[0] == 'A' || k[0] == 'I' || k[0] == 'H')
 }
 
+func isEndpointKey(k []byte) bool { return bytes.HasPrefix(k, []byte(pEndpoint)) }
+
 // Set writes key in the batch.
 func (b *Batch) Set(key, value []byte, o *pebble.WriteOptions) error {
 	if isPoolKey(key) {
 		b.pool = append(b.pool, string(key))
 	}
+	b.endpoints = b.endpoints || isEndpointKey(key)
 	return b.Batch.Set(key, value, o)
 }
 
@@ -86,8 +93,23 @@ func (b *Batch) Delete(key []byte, o *pebble.WriteOptions) error {
 	if isPoolKey(key) {
 		b.pool = append(b.pool, string(key))
 	}
+	b.endpoints = b.endpoints || isEndpointKey(key)
 	return b.Batch.Delete(key, o)
 }
+
+// DeleteRange deletes [start, end) in the batch.
+func (b *Batch) DeleteRange(start, end []byte, o *pebble.WriteOptions) error {
+	w := []byte(pEndpoint)
+	b.endpoints = b.endpoints || (bytes.Compare(start, PrefixEnd(w)) < 0 && bytes.Compare(end, w) > 0)
+	return b.Batch.DeleteRange(start, end, o)
+}
+
+// EndpointsGen counts the committed batches that wrote a webhook endpoint.
+// A cache of endpoints keeps, with each entry, the count read before the
+// entry was read from the DB, and uses it only while the count is the
+// same: the count moves after such a batch is committed, so an entry read
+// before that batch has an older count.
+func (d *DB) EndpointsGen() uint64 { return d.endpoints.Load() }
 
 // Wrap takes an open Pebble DB.
 func Wrap(db *pebble.DB) *DB { return &DB{DB: db} }
@@ -113,9 +135,10 @@ func OpenPebble(dir string, fs vfs.FS, log *slog.Logger) (*pebble.DB, error) {
 // its own writes; a batch of WriteAsync cannot be read.
 type Batch struct {
 	*pebble.Batch
-	db       *DB
-	pool     []string          // pool keys written
-	counters map[string]uint64 // counters moved by Next
+	db        *DB
+	pool      []string          // pool keys written
+	counters  map[string]uint64 // counters moved by Next
+	endpoints bool              // a webhook endpoint was written
 }
 
 // ErrNotFound is returned by Get for a missing key.
@@ -195,6 +218,11 @@ func (d *DB) write(pb *pebble.Batch, fn func(b *Batch) error, async bool) error 
 		}
 		if err := pb.Commit(pebble.Sync); err != nil {
 			c.err = fmt.Errorf("store: commit: %w", err)
+		}
+		if b.endpoints {
+			// After the commit: see EndpointsGen. (After a failed
+			// commit too: what is on disk is then unknown.)
+			d.endpoints.Add(1)
 		}
 		pb.Close()
 		close(c.done)

@@ -78,7 +78,12 @@ type Service struct {
 
 	mu       sync.Mutex
 	inflight map[string]bool
-	fresh    map[string]fresh // guarded by mu
+	// epoch counts the sender's rounds; ended holds the epoch in which
+	// each recent attempt ended (guarded by mu).
+	epoch     uint64
+	ended     map[string]uint64
+	fresh     map[string]fresh         // guarded by mu
+	endpoints map[string]endpointEntry // guarded by mu
 
 	queue                               prometheus.Gauge
 	attempts, failures, succeeded, dead prometheus.Counter
@@ -87,7 +92,8 @@ type Service struct {
 // New makes the webhook service.
 func New(db *store.DB, o Options) (*Service, error) {
 	o.defaults()
-	s := &Service{db: db, o: o, wake: make(chan struct{}, 1), inflight: map[string]bool{}, fresh: map[string]fresh{}}
+	s := &Service{db: db, o: o, wake: make(chan struct{}, 1), inflight: map[string]bool{}, ended: map[string]uint64{}, fresh: map[string]fresh{},
+		endpoints: map[string]endpointEntry{}}
 	dialer := &net.Dialer{Timeout: o.Timeout, Control: s.guard}
 	s.client = &http.Client{
 		Timeout: o.Timeout,
@@ -244,7 +250,17 @@ func (s *Service) Dispatch(ctx context.Context, cfg kafka.Config) error {
 	}
 	defer cl.Close()
 	for {
-		fs := cl.PollFetches(ctx)
+		// Deliveries are created no faster than the sender makes their
+		// first attempts: while maxFresh wait for theirs, the events wait
+		// in inflow.deposits, where they are as durable as here.
+		for s.freshCount() > maxFresh-pollRecords {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		fs := cl.PollRecords(ctx, pollRecords)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -330,8 +346,13 @@ type fresh struct {
 	body []byte
 }
 
-// maxFresh bounds the deliveries kept for their first attempt; past it
-// they are read from the database, as after a restart.
+// pollRecords is the most events the dispatcher takes at once.
+const pollRecords = 2048
+
+// maxFresh bounds the deliveries kept for their first attempt (about 20 MB
+// of deliveries and bodies): the dispatcher waits while it is reached, and
+// a poll that goes past it leaves the rest to be read from the database,
+// as after a restart.
 const maxFresh = 16384
 
 // keepFresh remembers deliveries committed a moment ago for their first
@@ -345,6 +366,46 @@ func (s *Service) keepFresh(made []fresh) {
 		}
 		s.fresh[f.d.ID] = f
 	}
+}
+
+// endpointEntry is a cached endpoint and the DB's EndpointsGen it was read
+// under.
+type endpointEntry struct {
+	ep  store.Endpoint
+	gen uint64
+}
+
+// endpoint reads an endpoint, from the cache while no batch has written an
+// endpoint since it was read.
+func (s *Service) endpoint(merchant, id string) (store.Endpoint, error) {
+	gen := s.db.EndpointsGen()
+	k := merchant + "\x00" + id
+	s.mu.Lock()
+	e, ok := s.endpoints[k]
+	s.mu.Unlock()
+	if ok && e.gen == gen {
+		return e.ep, nil
+	}
+	var ep store.Endpoint
+	if err := store.GetJSON(s.db, store.EndpointKey(merchant, id), &ep); err != nil {
+		return ep, err
+	}
+	s.mu.Lock()
+	if len(s.endpoints) >= maxEndpoints {
+		clear(s.endpoints)
+	}
+	s.endpoints[k] = endpointEntry{ep, gen}
+	s.mu.Unlock()
+	return ep, nil
+}
+
+// maxEndpoints bounds the endpoint cache; past it, it starts again.
+const maxEndpoints = 4096
+
+func (s *Service) freshCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.fresh)
 }
 
 // dropFresh forgets deliveries whose batch failed.
@@ -468,6 +529,17 @@ func (s *Service) Send(ctx context.Context) error {
 		if !count {
 			lower = from
 		}
+		// A round's epoch is taken before its scan: an attempt that ends
+		// after that may have deleted a row the scan still read.
+		s.mu.Lock()
+		s.epoch++
+		epoch := s.epoch
+		for id, e := range s.ended {
+			if e < epoch {
+				delete(s.ended, id)
+			}
+		}
+		s.mu.Unlock()
 		depth := 0
 		err := store.ScanFrom(s.db, store.DuePrefix(), lower, func(k, _ []byte) (bool, error) {
 			depth++
@@ -495,8 +567,12 @@ func (s *Service) Send(ctx context.Context) error {
 		for _, row := range due {
 			id := row.id
 			s.mu.Lock()
-			busy := s.inflight[id]
-			s.inflight[id] = true
+			// In flight, or its attempt ended after this round's scan
+			// began: the row read may be one that attempt replaced.
+			busy := s.inflight[id] || s.ended[id] >= epoch
+			if !busy {
+				s.inflight[id] = true
+			}
 			s.mu.Unlock()
 			if busy {
 				continue
@@ -511,7 +587,12 @@ func (s *Service) Send(ctx context.Context) error {
 			go func(qkey []byte, id string) {
 				defer wg.Done()
 				defer func() { <-sem }()
-				defer func() { s.mu.Lock(); delete(s.inflight, id); s.mu.Unlock() }()
+				defer func() {
+					s.mu.Lock()
+					delete(s.inflight, id)
+					s.ended[id] = s.epoch
+					s.mu.Unlock()
+				}()
 				if err := s.attempt(ctx, g, qkey, id); err != nil && ctx.Err() == nil {
 					s.o.Logger.Warn("webhook attempt bookkeeping failed", "delivery", id, "err", err)
 				}
@@ -559,8 +640,7 @@ func (s *Service) attempt(ctx context.Context, g *groupCommit, qkey []byte, id s
 		}
 		body, evErr = store.GetRaw(s.db, store.EventKey(d.EventID))
 	}
-	var ep store.Endpoint
-	epErr := store.GetJSON(s.db, store.EndpointKey(d.Merchant, d.EndpointID), &ep)
+	ep, epErr := s.endpoint(d.Merchant, d.EndpointID)
 	start := s.o.Now()
 	att := store.Attempt{At: start.UTC()}
 	var retryAfter time.Duration

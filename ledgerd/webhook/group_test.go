@@ -144,3 +144,57 @@ func TestLateRowDelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestEndpointCache: an endpoint is read from the cache until a batch
+// writes an endpoint; the attempt after that reads the new one (its URL,
+// its secret, or that it is gone).
+func TestEndpointCache(t *testing.T) {
+	db := newStore(t)
+	s, err := New(db, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(url string) {
+		t.Helper()
+		ep := store.Endpoint{ID: "we_1", Merchant: "m1", URL: url}
+		if err := db.Write(func(b *store.Batch) error { return b.PutJSON(store.EndpointKey("m1", "we_1"), ep) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(want string) {
+		t.Helper()
+		ep, err := s.endpoint("m1", "we_1")
+		if err != nil || ep.URL != want {
+			t.Fatalf("endpoint: %q, %v; want %q", ep.URL, err, want)
+		}
+	}
+	put("https://a.example/hooks")
+	check("https://a.example/hooks")
+	gen := db.EndpointsGen()
+	// A batch that writes no endpoint leaves the cache as it is.
+	if err := db.Write(func(b *store.Batch) error { return b.Set(store.EventKey("evt_1"), []byte("{}"), nil) }); err != nil {
+		t.Fatal(err)
+	}
+	if db.EndpointsGen() != gen {
+		t.Fatal("a batch without an endpoint moved the count")
+	}
+	check("https://a.example/hooks")
+	put("https://b.example/hooks")
+	check("https://b.example/hooks")
+	if err := db.Write(func(b *store.Batch) error { return b.Delete(store.EndpointKey("m1", "we_1"), nil) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.endpoint("m1", "we_1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a deleted endpoint: %v, want not found", err)
+	}
+	put("https://c.example/hooks")
+	check("https://c.example/hooks")
+	if err := db.Write(func(b *store.Batch) error {
+		return b.DeleteRange(store.EndpointPrefix("m1"), store.PrefixEnd(store.EndpointPrefix("m1")), nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.endpoint("m1", "we_1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an endpoint deleted with its range: %v, want not found", err)
+	}
+}
