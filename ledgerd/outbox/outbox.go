@@ -163,7 +163,10 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 	if err := r.prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return 0, fmt.Errorf("publish %d outbox rows: %w", len(recs), err)
 	}
-	err = r.db.Write(func(b *store.Batch) error {
+	// The rows are gone once this batch is durable, by the next write at
+	// the latest; a crash before that publishes them again, as any crash
+	// between publishing and deleting does.
+	err = r.db.WriteAsync(func(b *store.Batch) error {
 		for _, k := range keys {
 			if err := b.Delete(k, nil); err != nil {
 				return err
