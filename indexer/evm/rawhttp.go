@@ -43,9 +43,10 @@ func (e *nodeError) ErrorCode() int { return e.Code }
 // maxAnswer bounds one answer: a mainnet block with its receipts is a few MB.
 const maxAnswer = 256 << 20
 
-// blockAndReceipts posts the batch and returns the two results (each may be
-// null) and their error members.
-func (h *rawHTTP) blockAndReceipts(ctx context.Context, n uint64) (block, receipts json.RawMessage, berr, rerr error, err error) {
+// blockAndReceipts posts the batch, reads the answer into buf (empty) and
+// returns the two results (each may be null; they alias buf) and their
+// error members.
+func (h *rawHTTP) blockAndReceipts(ctx context.Context, n uint64, buf *bytes.Buffer) (block, receipts json.RawMessage, berr, rerr error, err error) {
 	body := `[{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["` + hexNum(n) + `",true]},` +
 		`{"jsonrpc":"2.0","id":2,"method":"eth_getBlockReceipts","params":["` + hexNum(n) + `"]}]`
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewBufferString(body))
@@ -58,7 +59,6 @@ func (h *rawHTTP) blockAndReceipts(ctx context.Context, n uint64) (block, receip
 		return nil, nil, nil, nil, err
 	}
 	defer resp.Body.Close()
-	var buf bytes.Buffer
 	if resp.ContentLength > 0 && resp.ContentLength < maxAnswer {
 		buf.Grow(int(resp.ContentLength))
 	}
