@@ -334,6 +334,8 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 	noCH := fs.Bool("no-clickhouse", false, "leave ClickHouse out (it needs Debian's clickhouse-server)")
 	noBitcoin := fs.Bool("no-bitcoin", false, "leave bitcoin-regtest out (it needs bin/btcd: make build)")
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed")
+	noFinality := fs.Bool("no-finality", false, "every chain's finality \"none\": no Finalized record is published, deposits end confirmed, and ledgerd keeps at most --max-open-deposits of each chain's open deposits in memory")
+	maxOpen := fs.Int("max-open-deposits", 200, "ledgerd's max_open_deposits with --no-finality")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
@@ -394,9 +396,28 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 		os.WriteFile(p, b, 0o600)
 		return p
 	}
-	ledgerCfg := write("ledgerd.json", map[string]any{"data_dir": filepath.Join(dir, "ledgerd"), "kafka_brokers": []string{kafkaAddr}, "http": ledgerHTTP,
+	ledgerCfgV := map[string]any{"data_dir": filepath.Join(dir, "ledgerd"), "kafka_brokers": []string{kafkaAddr}, "http": ledgerHTTP,
 		"chains": chainIDs(chains), "internal_token": token, "admin_key": admin, "allow_loopback_webhooks": true,
-		"webhook_retry_base": "200ms", "log_level": "warn", "clickhouse_dsn": chDSN(ch)})
+		"webhook_retry_base": "200ms", "log_level": "warn", "clickhouse_dsn": chDSN(ch)}
+	// Without finality deposits end confirmed, and the open set is bounded.
+	table, final := assets.Default(), "completed"
+	var assetsFile string
+	if *noFinality {
+		var over struct {
+			Chains []map[string]any `json:"chains"`
+		}
+		for _, id := range chainIDs(chains) {
+			over.Chains = append(over.Chains, map[string]any{"id": id, "policy": map[string]any{"finality": "none"}})
+		}
+		assetsFile = write("assets.json", over)
+		if table, err = assets.Load(assetsFile); err != nil {
+			return nil, err
+		}
+		ledgerCfgV["assets_file"], ledgerCfgV["max_open_deposits"] = assetsFile, *maxOpen
+		final = "confirmed"
+		fmt.Fprintf(progress, "soak: no finality on any chain; ledgerd keeps at most %d open deposits per chain in memory\n", *maxOpen)
+	}
+	ledgerCfg := write("ledgerd.json", ledgerCfgV)
 	var followed []map[string]any
 	for _, c := range chains {
 		cc := map[string]any{"id": string(c.id), "from": 1, "poll_interval": "100ms"}
@@ -407,8 +428,12 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 		}
 		followed = append(followed, cc)
 	}
-	idxCfg := write("indexer.json", map[string]any{"data_dir": filepath.Join(dir, "indexer"), "kafka_brokers": []string{kafkaAddr}, "http": idxOps,
-		"log_level": "warn", "chains": followed})
+	idxCfgV := map[string]any{"data_dir": filepath.Join(dir, "indexer"), "kafka_brokers": []string{kafkaAddr}, "http": idxOps,
+		"log_level": "warn", "chains": followed}
+	if assetsFile != "" {
+		idxCfgV["assets_file"] = assetsFile
+	}
+	idxCfg := write("indexer.json", idxCfgV)
 	brk := &proc{name: "broker", bin: self, env: []string{soakBrokerEnv + "=" + kport + "," + filepath.Join(dir, "kafka")}, log: mkLog("broker")}
 	ledgerd := &proc{name: "ledgerd", bin: filepath.Join(binDir, "ledgerd"), args: []string{"--config", ledgerCfg}, log: mkLog("ledgerd")}
 	indexer := &proc{name: "indexer", bin: filepath.Join(binDir, "indexer"), args: []string{"run", "--config", idxCfg}, log: mkLog("indexer")}
@@ -571,11 +596,15 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 	var round []string
 	start := time.Now()
 	lastSample := time.Time{}
+	openPeak := 0 // ledgerd's open deposits in memory on one chain, at most
 	deadline := start.Add(*duration)
 	for time.Now().Before(deadline) {
 		if time.Since(lastSample) >= 2*time.Second {
 			for _, p := range daemons {
 				p.sampleRSS(time.Since(start))
+			}
+			if n, ok := openInMemory("http://" + ledgerHTTP); ok {
+				openPeak = max(openPeak, n)
 			}
 			lastSample = time.Now()
 		}
@@ -698,7 +727,7 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 		if done {
 			live := 0
 			for _, d := range deps {
-				if d.Status != "completed" && d.Status != "orphaned" {
+				if d.Status != final && d.Status != "orphaned" {
 					done = false
 				}
 				if d.Status != "orphaned" {
@@ -758,9 +787,9 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 			if d.Amount != trimAmount(s.amount) || d.Currency != s.currency || s.chain.norm(d.Address) != s.chain.norm(s.to) || ref != s.ref {
 				violate("transfer %s: deposit %s says %s %s to %s ref %q, the chain %s %s to %s ref %q", tx, d.DepositID, d.Amount, d.Currency, d.Address, ref, s.amount, s.currency, s.to, s.ref)
 			}
-			if d.Status != "completed" {
+			if d.Status != final {
 				notDone++
-				violate("deposit %s is %s after the chain finalized its block", d.DepositID, d.Status)
+				violate("deposit %s is %s after the chain passed its block's %s", d.DepositID, d.Status, map[string]string{"completed": "finality", "confirmed": "credit depth"}[final])
 			}
 		}
 	}
@@ -827,6 +856,8 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 			switch d.Status {
 			case "completed":
 				wantEv = append(wantEv, "confirmed", "completed")
+			case "confirmed":
+				wantEv = append(wantEv, "confirmed")
 			case "orphaned":
 				wantEv = append(wantEv, "orphaned")
 			}
@@ -883,7 +914,7 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 	indexer.signal(syscall.SIGTERM)
 	ledgerd.signal(syscall.SIGTERM)
 	origHash, rebuiltHash, rebuildRecords, err := rebuildHash(filepath.Join(dir, "ledgerd"), filepath.Join(dir, "rebuild"), []string{kafkaAddr},
-		chainIDs(chains), merchant.MerchantID, assets.Default())
+		chainIDs(chains), merchant.MerchantID, table)
 	rebuildOK := err == nil && origHash == rebuiltHash
 	if err != nil {
 		violate("rebuild from the topics: %v", err)
@@ -905,6 +936,11 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 		}
 	}
 	fmt.Fprintf(progress, "soak: settled in %s; resident memory (second quarter → last quarter peaks): %s\n", settled.Round(time.Second), strings.Join(memNotes, ", "))
+	openBounded := !*noFinality || openPeak <= *maxOpen
+	if !openBounded {
+		violate("ledgerd held %d open deposits of one chain in memory, over its bound of %d", openPeak, *maxOpen)
+	}
+	fmt.Fprintf(progress, "soak: ledgerd's open deposits in memory, on one chain at most: %d\n", openPeak)
 	for _, v := range violations {
 		fmt.Fprintln(progress, "soak: VIOLATION:", v)
 	}
@@ -939,6 +975,7 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 		{Name: "soak_reorgs", Value: float64(reorgs), Unit: "reorgs"},
 		{Name: "soak_memory_flat", Value: b2f(memFlat), Unit: "bool", Target: "1", Met: &memFlat},
 		{Name: "soak_settle_seconds", Value: settled.Seconds(), Unit: "s"},
+		{Name: "soak_open_deposits_in_memory_peak", Value: float64(openPeak), Unit: "deposits", Target: map[bool]string{true: fmt.Sprintf("<= %d (max_open_deposits)", *maxOpen)}[*noFinality], Met: map[bool]*bool{true: &openBounded}[*noFinality]},
 	}
 	for _, c := range chains {
 		n := 0
@@ -997,6 +1034,32 @@ func chDeposits(ch *chstore.LocalServer) (map[string]string, error) {
 		out[id] = st
 	}
 	return out, rows.Err()
+}
+
+// openInMemory reads ledgerd's inflow_ledgerd_ledger_open_deposits_in_memory
+// gauge: the largest of its chains'.
+func openInMemory(base string) (int, bool) {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(base + "/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return 0, false
+	}
+	n, found := 0, false
+	for _, l := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(l, "inflow_ledgerd_ledger_open_deposits_in_memory") {
+			continue
+		}
+		f := strings.Fields(l)
+		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+			n, found = max(n, int(v)), true
+		}
+	}
+	return n, found
 }
 
 func peak(s []rssSample, from, to time.Duration) int64 {

@@ -270,8 +270,9 @@ func (d *Daemon) runChain(ctx context.Context, cc ChainConfig) error {
 			return err
 		}
 		// Bitcoin's finality, and an EVM chain's of a depth, is the
-		// follower's: the pool then offers none.
-		finality := spec.Family != chain.FamilyBitcoin && spec.Policy.Finality != assets.FinalityDepth
+		// follower's: the pool then offers none; a chain of finality
+		// "none" has none at all.
+		finality := spec.Family != chain.FamilyBitcoin && spec.Policy.Finality == assets.FinalityTag
 		src = follow.PoolSource(pool, finality)
 	}
 	prod, err := kafka.NewTxProducer(d.kcfg, "inflow-indexer-"+string(cc.ID))

@@ -476,3 +476,34 @@ func TestRescanResumes(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestFinalityNone: a chain whose policy's finality is "none" publishes
+// its blocks and no Finalized record, though its node serves a finalized
+// tag.
+func TestFinalityNone(t *testing.T) {
+	kcfg, dn := brokerAndDevnet(t, 2)
+	table, err := assets.Merge(assets.Default(), strings.NewReader(`{"chains": [{"id": "`+string(devevm.ChainID)+`", "policy": {"finality": "none"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dn.Mine(12)
+	from := uint64(1)
+	d, err := New(Config{DataDir: t.TempDir(), KafkaBrokers: kcfg.Brokers, Table: table, Chains: []ChainConfig{{
+		ID: devevm.ChainID, RPC: dn.URL(), From: &from, PollInterval: Duration(50 * time.Millisecond),
+	}}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	testenv.Run(t, d.Run)
+	r := indexertest.NewReader(t, kcfg, devevm.ChainID.Topic())
+	r.Until(t, 20*time.Second, "block 12", connectedUpTo(12))
+	dn.Mine(3)
+	r.Until(t, 20*time.Second, "block 15", connectedUpTo(15))
+	time.Sleep(300 * time.Millisecond) // several polls past the finalized tag
+	for _, x := range r.Recs {
+		if x.Type == events.TypeFinalized {
+			t.Fatalf("a chain of finality none published %s", x)
+		}
+	}
+}

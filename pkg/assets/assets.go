@@ -34,6 +34,11 @@ const (
 	FinalityTag FinalitySource = "tag"
 	// FinalityDepth treats blocks FinalityDepth deep as final (Bitcoin).
 	FinalityDepth FinalitySource = "depth"
+	// FinalityNone publishes no finality: deposits reach confirmed at the
+	// credit depth and stay there, never completed. For a chain whose
+	// finality signal is not trusted (or a node that serves none); the
+	// ledger's open deposits are then bounded by max_open_deposits.
+	FinalityNone FinalitySource = "none"
 )
 
 // Policy is a chain's confirmation policy.
@@ -218,13 +223,13 @@ func (c *Config) index() error {
 			return fmt.Errorf("assets: chain %s: credit depth must be at least 1", ch.ID)
 		}
 		switch p.Finality {
-		case FinalityTag:
+		case FinalityTag, FinalityNone:
 		case FinalityDepth:
 			if p.FinalityDepth < p.CreditDepth {
 				return fmt.Errorf("assets: chain %s: finality depth %d below credit depth %d", ch.ID, p.FinalityDepth, p.CreditDepth)
 			}
 		default:
-			return fmt.Errorf("assets: chain %s: finality source %q (want tag or depth)", ch.ID, p.Finality)
+			return fmt.Errorf("assets: chain %s: finality source %q (want tag, depth or none)", ch.ID, p.Finality)
 		}
 		if p.MaxReorgDepth < 1 || p.MaxReorgDepth > 1000 {
 			return fmt.Errorf("assets: chain %s: max reorg depth %d outside 1..1000", ch.ID, p.MaxReorgDepth)
