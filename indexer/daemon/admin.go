@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -188,7 +189,25 @@ func (a *admin) chainReady(ctx context.Context, cr *chainRun) {
 	}
 }
 
+// validRescanID says whether id has the shape of the ids create makes
+// (rsc_ and 16 lowercase hex digits): any other is answered not found
+// without a lookup, and without being echoed.
+func validRescanID(id string) bool {
+	if len(id) != 20 || !strings.HasPrefix(id, "rsc_") {
+		return false
+	}
+	for _, c := range id[4:] {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 func (a *admin) get(id string) (*Rescan, error) {
+	if !validRescanID(id) {
+		return nil, apierr.New(apierr.RescanNotFound, "no such rescan: ids look like rsc_ and 16 hex digits")
+	}
 	v, closer, err := a.d.db.Get(rescanKey(id))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, apierr.New(apierr.RescanNotFound, "no rescan %q", id)
@@ -238,7 +257,10 @@ func (a *admin) create(ctx context.Context, id chain.ID, req RescanRequest) (*Re
 		}
 		return nil, apierr.New(apierr.Unavailable, "chain %s is not following yet (its node has not answered)", id)
 	}
-	if req.All == (len(req.Addresses) > 0) {
+	if req.All && len(req.Addresses) > 0 {
+		return nil, apierr.New(apierr.ValidationFailed, "give addresses or all: true, not both")
+	}
+	if !req.All && len(req.Addresses) == 0 {
 		return nil, apierr.New(apierr.ValidationFailed, "give addresses, or all: true for every watched address")
 	}
 	tip, ok, err := follow.PublishedTip(a.d.db, id)
@@ -630,6 +652,20 @@ func (a *admin) handler(ctx context.Context) http.Handler {
 			apierr.Write(w, apierr.New(apierr.Unauthorized, "missing or wrong %s", HeaderAdminKey))
 			return
 		}
+		// Every answer is the API's JSON, an unknown route's and a wrong
+		// method's too.
+		if _, pattern := mux.Handler(r); pattern == "" {
+			if r.Method != http.MethodGet && r.Method != http.MethodPost && r.Method != http.MethodDelete {
+				apierr.Write(w, apierr.New(apierr.MethodNotAllowed, "%s is not a method of the admin routes", r.Method))
+				return
+			}
+			path := r.URL.Path
+			if len(path) > 120 {
+				path = path[:120] + "…"
+			}
+			apierr.Write(w, apierr.New(apierr.NotFound, "no admin route %s %q", r.Method, path))
+			return
+		}
 		mux.ServeHTTP(w, r)
 	})
 }
@@ -659,6 +695,12 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return apierr.New(apierr.PayloadTooLarge, "the body is larger than %d bytes", maxRescanBody)
+		}
+		var ne net.Error
+		if errors.As(err, &ne) {
+			// A body that stopped arriving: the socket's error names
+			// addresses, which the answer need not.
+			return apierr.New(apierr.InvalidJSON, "the body did not arrive whole in time")
 		}
 		return apierr.New(apierr.InvalidJSON, "%v", err)
 	}

@@ -3,8 +3,10 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -504,6 +506,65 @@ func TestFinalityNone(t *testing.T) {
 	for _, x := range r.Recs {
 		if x.Type == events.TypeFinalized {
 			t.Fatalf("a chain of finality none published %s", x)
+		}
+	}
+}
+
+// TestAdminInputs: what an attacker (or a mistaken operator) sends the
+// admin routes is answered with the API's JSON errors, and nothing of it
+// is looked up or echoed whole.
+func TestAdminInputs(t *testing.T) {
+	from := uint64(1)
+	d, err := New(Config{DataDir: t.TempDir(), KafkaBrokers: []string{"127.0.0.1:1"}, AdminKey: "adm_0123456789abcdef0123",
+		Chains: []ChainConfig{{ID: devevm.ChainID, RPC: "http://127.0.0.1:1", From: &from}}}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	h := d.admin.handler(context.Background())
+	long := strings.Repeat("A", 5000)
+	for _, c := range []struct {
+		method, path, key, body string
+		status                  int
+		code                    string
+	}{
+		{"GET", "/admin/v1/rescans", "", "", 401, "UNAUTHORIZED"},
+		{"GET", "/admin/v1/rescans", "adm_0123456789abcdef012", "", 401, "UNAUTHORIZED"},
+		{"GET", "/admin/v1/rescans", "adm_0123456789abcdef0123", "", 200, ""},
+		{"GET", "/admin/v1/rescans/..%2F..%2Fetc", "adm_0123456789abcdef0123", "", 404, "RESCAN_NOT_FOUND"},
+		{"GET", "/admin/v1/rescans/%00abc", "adm_0123456789abcdef0123", "", 404, "RESCAN_NOT_FOUND"},
+		{"GET", "/admin/v1/rescans/" + long, "adm_0123456789abcdef0123", "", 404, "RESCAN_NOT_FOUND"},
+		{"GET", "/admin/v1/rescans/rsc_0000000000000000", "adm_0123456789abcdef0123", "", 404, "RESCAN_NOT_FOUND"},
+		{"DELETE", "/admin/v1/rescans/%2e%2e", "adm_0123456789abcdef0123", "", 404, "RESCAN_NOT_FOUND"},
+		{"PUT", "/admin/v1/rescans", "adm_0123456789abcdef0123", "", 405, "METHOD_NOT_ALLOWED"},
+		{"GET", "/admin/v1/" + long, "adm_0123456789abcdef0123", "", 404, "NOT_FOUND"},
+		{"POST", "/admin/v1/chains/..%2Fevm-devnet/rescans", "adm_0123456789abcdef0123", `{}`, 400, "UNSUPPORTED_CHAIN"},
+		{"POST", "/admin/v1/chains/evm-devnet/rescans", "adm_0123456789abcdef0123", `{"from":1,"extra":1}`, 400, "INVALID_JSON"},
+		{"POST", "/admin/v1/chains/evm-devnet/rescans", "adm_0123456789abcdef0123", `{"from":-1}`, 400, "INVALID_JSON"},
+		{"POST", "/admin/v1/chains/evm-devnet/rescans", "adm_0123456789abcdef0123", `{"from":1} {"from":2}`, 400, "INVALID_JSON"},
+		{"POST", "/admin/v1/chains/nope/rescans", "adm_0123456789abcdef0123", `{"from":1,"all":true}`, 400, "CHAIN_NOT_ENABLED"},
+		{"POST", "/admin/v1/chains/evm-devnet/resume", "adm_0123456789abcdef0123", `{"reason":""}`, 400, "VALIDATION_ERROR"},
+		{"POST", "/admin/v1/chains/evm-devnet/resume", "adm_0123456789abcdef0123", `{"reason":"` + long + `"}`, 400, "VALIDATION_ERROR"},
+	} {
+		req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
+		if c.key != "" {
+			req.Header.Set(HeaderAdminKey, c.key)
+		}
+		if c.body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var e struct{ Code, Message string }
+		json.Unmarshal(rec.Body.Bytes(), &e)
+		if rec.Code != c.status || e.Code != c.code {
+			t.Errorf("%s %.60s: %d %s, want %d %s (%s)", c.method, c.path, rec.Code, e.Code, c.status, c.code, rec.Body.String())
+		}
+		if rec.Body.Len() > 1000 {
+			t.Errorf("%s %.60s: an answer of %d bytes echoes the request", c.method, c.path, rec.Body.Len())
+		}
+		if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			t.Errorf("%s %.60s: Content-Type %q", c.method, c.path, ct)
 		}
 	}
 }
