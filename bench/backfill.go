@@ -174,10 +174,14 @@ func fixKeys(t template) template {
 }
 
 // transfersIn is how many transfers blocks [from, to] hold.
-func (r *replayNode) transfersIn(from, to uint64) int {
+func (r *replayNode) transfersIn(from, to uint64) int { return cycleSum(r.tips, from, to) }
+
+// cycleSum is how many transfers blocks [from, to] of a replay node hold,
+// block n being recorded block n mod len(tips), which holds tips[n mod k].
+func cycleSum(tips []int, from, to uint64) int {
 	n := 0
 	for b := from; b <= to; b++ {
-		n += r.tips[b%uint64(len(r.tips))]
+		n += tips[b%uint64(len(tips))]
 	}
 	return n
 }

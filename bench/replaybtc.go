@@ -60,13 +60,7 @@ func startBTCReplay(dir string) (*btcReplay, error) {
 
 func (r *btcReplay) Close() { r.srv.Close() }
 
-func (r *btcReplay) transfersIn(from, to uint64) int {
-	n := 0
-	for b := from; b <= to; b++ {
-		n += r.tips[b%uint64(len(r.tips))]
-	}
-	return n
-}
+func (r *btcReplay) transfersIn(from, to uint64) int { return cycleSum(r.tips, from, to) }
 
 // header returns block n's header, linking it to block n-1's.
 func (r *btcReplay) header(n uint64) []byte {

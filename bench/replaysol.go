@@ -73,13 +73,7 @@ func startSolReplay(blocks, txs int, progress io.Writer) (*solReplay, error) {
 
 func (r *solReplay) Close() { r.srv.Close() }
 
-func (r *solReplay) transfersIn(from, to uint64) int {
-	n := 0
-	for b := from; b <= to; b++ {
-		n += r.tips[b%uint64(len(r.tips))]
-	}
-	return n
-}
+func (r *solReplay) transfersIn(from, to uint64) int { return cycleSum(r.tips, from, to) }
 
 func solReplayHash(n uint64) string {
 	h := sha256.Sum256(binary.BigEndian.AppendUint64([]byte("solana replay"), n))

@@ -79,13 +79,7 @@ func startTronReplay(blocks, txs int) (*tronReplay, error) {
 
 func (r *tronReplay) Close() { r.srv.Stop() }
 
-func (r *tronReplay) transfersIn(from, to uint64) int {
-	n := 0
-	for b := from; b <= to; b++ {
-		n += r.tips[b%uint64(len(r.tips))]
-	}
-	return n
-}
+func (r *tronReplay) transfersIn(from, to uint64) int { return cycleSum(r.tips, from, to) }
 
 // header is block n's header, linked to block n-1's id.
 func (r *tronReplay) header(n uint64) *core.BlockHeaderRaw {
