@@ -24,6 +24,8 @@ import (
 	idaemon "github.com/inflowhq/inflow/indexer/daemon"
 	"github.com/inflowhq/inflow/indexer/evm"
 	"github.com/inflowhq/inflow/indexer/evm/evmbench"
+	"github.com/inflowhq/inflow/indexer/solana/solbench"
+	"github.com/inflowhq/inflow/indexer/tron/tronbench"
 	ldaemon "github.com/inflowhq/inflow/ledgerd/daemon"
 	"github.com/inflowhq/inflow/ledgerd/store"
 	"github.com/inflowhq/inflow/pkg/assets"
@@ -64,12 +66,12 @@ func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 	}
 	defer btc.Close()
 	fmt.Fprintln(progress, "pipeline --replay: making the Tron and Solana blocks…")
-	trx, err := startTronReplay(20, 350)
+	trx, err := tronbench.StartReplay(20, 350)
 	if err != nil {
 		return nil, err
 	}
 	defer trx.Close()
-	sl, err := startSolReplay(4, 1500, nil)
+	sl, err := solbench.StartReplay(4, 1500, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +138,7 @@ func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 		}
 		return out
 	}
-	tronWatch, solWatch := everyNth(trx.recips), everyNth(sl.recips)
+	tronWatch, solWatch := everyNth(trx.Recipients), everyNth(sl.Recipients)
 
 	tmp, err := os.MkdirTemp("", "inflow-bench-replay-")
 	if err != nil {
@@ -247,8 +249,8 @@ func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 	idx, err := idaemon.New(idaemon.Config{DataDir: filepath.Join(tmp, "indexer"), KafkaBrokers: kb.Addrs(), Table: table,
 		Chains: []idaemon.ChainConfig{{ID: id, RPC: node.url, From: &from, Fetchers: 16, PollInterval: idaemon.Duration(10 * time.Millisecond)},
 			{ID: btcID, RPC: btc.url, From: &from, Fetchers: 8, PollInterval: idaemon.Duration(10 * time.Millisecond)},
-			{ID: tronID, RPC: "grpc://" + trx.addr, From: &from, Fetchers: 8, PollInterval: idaemon.Duration(10 * time.Millisecond)},
-			{ID: solID, RPC: sl.url, From: &from, Fetchers: 8, PollInterval: idaemon.Duration(10 * time.Millisecond)}}}, quiet, ireg)
+			{ID: tronID, RPC: "grpc://" + trx.Addr, From: &from, Fetchers: 8, PollInterval: idaemon.Duration(10 * time.Millisecond)},
+			{ID: solID, RPC: sl.URL, From: &from, Fetchers: 8, PollInterval: idaemon.Duration(10 * time.Millisecond)}}}, quiet, ireg)
 	if err != nil {
 		return nil, err
 	}
@@ -284,17 +286,17 @@ func runPipelineReplay(args []string, progress io.Writer) ([]Result, error) {
 		}
 		return 0
 	}
-	scannedTotal := node.transfersIn(1, *blocks) + btc.transfersIn(1, *btcBlocks) + trx.transfersIn(1, *tronBlocks) + sl.transfersIn(1, *solBlocks)
+	scannedTotal := node.transfersIn(1, *blocks) + btc.transfersIn(1, *btcBlocks) + cycleSum(trx.Tips, 1, *tronBlocks) + cycleSum(sl.Tips, 1, *solBlocks)
 	fmt.Fprintf(progress, "pipeline --replay: %d recorded EVM and %d Bitcoin mainnet blocks, %d Tron and %d Solana mainnet-shaped ones, %d of their recipients watched; %d ethereum, %d bitcoin, %d tron and %d solana blocks (%d transfers) at once…\n",
-		len(c.Blocks), len(btc.raws), len(trx.blocks), len(sl.txs), watched, *blocks, *btcBlocks, *tronBlocks, *solBlocks, scannedTotal)
+		len(c.Blocks), len(btc.raws), trx.Blocks(), sl.Blocks(), watched, *blocks, *btcBlocks, *tronBlocks, *solBlocks, scannedTotal)
 
 	// Throughput: every block is there at once; the stack reads them as
 	// fast as it can.
 	t0 := time.Now()
 	node.head.Store(*blocks)
 	btc.head.Store(*btcBlocks)
-	trx.head.Store(*tronBlocks)
-	sl.head.Store(*solBlocks)
+	trx.Head.Store(*tronBlocks)
+	sl.Head.Store(*solBlocks)
 	tops := map[chain.ID]uint64{id: *blocks, btcID: *btcBlocks, tronID: *tronBlocks, solID: *solBlocks}
 	var scanned time.Duration
 	for deadline := time.Now().Add(10 * time.Minute); ; {

@@ -1,10 +1,9 @@
-package main
+package tronbench
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -16,36 +15,41 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/inflowhq/inflow/indexer/tron"
-	"github.com/inflowhq/inflow/indexer/tron/tronbench"
 	"github.com/inflowhq/inflow/pkg/chain"
 )
 
-// tronReplay serves a contiguous chain of mainnet-shaped Tron blocks over
+// Replay serves a contiguous chain of mainnet-shaped Tron blocks over
 // java-tron's gRPC Wallet and WalletSolidity services, as fast as it can:
-// block n is block n mod k of a tronbench corpus (about 350 transactions,
+// block n is block n mod k of a corpus of Build (about 350 transactions,
 // mostly USDT TRC20 transfers, as mainnet's) with its header's number,
 // parent id and time rewritten and its id computed as java-tron does (the
 // number, then the header's sha256), so the chain links. GetNowBlock2,
 // GetBlockByNum2 and GetTransactionInfoByBlockNum; the solidity node's
 // head is the full node's.
-type tronReplay struct {
+type Replay struct {
 	blocks []*api.BlockExtention
 	infos  []*api.TransactionInfoList
-	tips   []int
-	recips [][]chain.Address // each corpus block's recipients, in order
-	head   atomic.Uint64
-	mu     sync.Mutex
-	ids    map[uint64][]byte // block n's id, once computed
-	srv    *grpc.Server
-	addr   string
+	// Tips is how many transfers each corpus block holds; Recipients are
+	// their recipients, in order.
+	Tips       []int
+	Recipients [][]chain.Address
+	// Head is the newest block served; set it to move the chain.
+	Head atomic.Uint64
+	// Addr is the gRPC listener's host:port.
+	Addr string
+	mu   sync.Mutex
+	ids  map[uint64][]byte // block n's id, once computed
+	srv  *grpc.Server
 }
 
-func startTronReplay(blocks, txs int) (*tronReplay, error) {
-	c, err := tronbench.Build(blocks, txs, 21)
+// StartReplay builds a corpus of blocks blocks of about txs transactions and
+// serves it on a loopback port, its head at 0.
+func StartReplay(blocks, txs int) (*Replay, error) {
+	c, err := Build(blocks, txs, 21)
 	if err != nil {
 		return nil, err
 	}
-	r := &tronReplay{ids: map[uint64][]byte{}}
+	r := &Replay{ids: map[uint64][]byte{}}
 	for _, b := range c.Blocks {
 		ext, infos := &api.BlockExtention{}, &api.TransactionInfoList{}
 		if err := proto.Unmarshal(b.Block, ext); err != nil {
@@ -63,13 +67,13 @@ func startTronReplay(blocks, txs int) (*tronReplay, error) {
 			to = append(to, t.To)
 		}
 		r.blocks, r.infos = append(r.blocks, ext), append(r.infos, infos)
-		r.tips, r.recips = append(r.tips, len(got.Transfers)), append(r.recips, to)
+		r.Tips, r.Recipients = append(r.Tips, len(got.Transfers)), append(r.Recipients, to)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	r.addr = ln.Addr().String()
+	r.Addr = ln.Addr().String()
 	r.srv = grpc.NewServer(grpc.ConnectionTimeout(10*time.Second), grpc.MaxConcurrentStreams(256), grpc.MaxSendMsgSize(64<<20))
 	api.RegisterWalletServer(r.srv, tronReplayWallet{r: r})
 	api.RegisterWalletSolidityServer(r.srv, tronReplaySolidity{r: r})
@@ -77,12 +81,14 @@ func startTronReplay(blocks, txs int) (*tronReplay, error) {
 	return r, nil
 }
 
-func (r *tronReplay) Close() { r.srv.Stop() }
+// Close stops serving.
+func (r *Replay) Close() { r.srv.Stop() }
 
-func (r *tronReplay) transfersIn(from, to uint64) int { return cycleSum(r.tips, from, to) }
+// Blocks is how many corpus blocks the chain cycles through.
+func (r *Replay) Blocks() int { return len(r.blocks) }
 
 // header is block n's header, linked to block n-1's id.
-func (r *tronReplay) header(n uint64) *core.BlockHeaderRaw {
+func (r *Replay) header(n uint64) *core.BlockHeaderRaw {
 	src := r.blocks[n%uint64(len(r.blocks))].BlockHeader.RawData
 	h := proto.Clone(src).(*core.BlockHeaderRaw)
 	h.Number, h.Timestamp = int64(n), 1_740_000_000_000+3000*int64(n)
@@ -95,7 +101,7 @@ func (r *tronReplay) header(n uint64) *core.BlockHeaderRaw {
 
 // id is block n's id: its number, then the last 24 bytes of its header's
 // sha256.
-func (r *tronReplay) id(n uint64) []byte {
+func (r *Replay) id(n uint64) []byte {
 	r.mu.Lock()
 	id, ok := r.ids[n]
 	r.mu.Unlock()
@@ -112,8 +118,8 @@ func (r *tronReplay) id(n uint64) []byte {
 }
 
 // block is block n, or the empty block java-tron answers above its head.
-func (r *tronReplay) block(n int64, full bool) *api.BlockExtention {
-	if n < 0 || uint64(n) > r.head.Load() {
+func (r *Replay) block(n int64, full bool) *api.BlockExtention {
+	if n < 0 || uint64(n) > r.Head.Load() {
 		return &api.BlockExtention{}
 	}
 	src := r.blocks[uint64(n)%uint64(len(r.blocks))]
@@ -127,11 +133,11 @@ func (r *tronReplay) block(n int64, full bool) *api.BlockExtention {
 
 type tronReplayWallet struct {
 	api.UnimplementedWalletServer
-	r *tronReplay
+	r *Replay
 }
 
 func (w tronReplayWallet) GetNowBlock2(context.Context, *api.EmptyMessage) (*api.BlockExtention, error) {
-	return w.r.block(int64(w.r.head.Load()), false), nil
+	return w.r.block(int64(w.r.Head.Load()), false), nil
 }
 
 func (w tronReplayWallet) GetBlockByNum2(_ context.Context, in *api.NumberMessage) (*api.BlockExtention, error) {
@@ -139,7 +145,7 @@ func (w tronReplayWallet) GetBlockByNum2(_ context.Context, in *api.NumberMessag
 }
 
 func (w tronReplayWallet) GetTransactionInfoByBlockNum(_ context.Context, in *api.NumberMessage) (*api.TransactionInfoList, error) {
-	if in.Num < 0 || uint64(in.Num) > w.r.head.Load() {
+	if in.Num < 0 || uint64(in.Num) > w.r.Head.Load() {
 		return &api.TransactionInfoList{}, nil
 	}
 	return w.r.infos[uint64(in.Num)%uint64(len(w.r.infos))], nil
@@ -147,18 +153,13 @@ func (w tronReplayWallet) GetTransactionInfoByBlockNum(_ context.Context, in *ap
 
 type tronReplaySolidity struct {
 	api.UnimplementedWalletSolidityServer
-	r *tronReplay
+	r *Replay
 }
 
 func (s tronReplaySolidity) GetNowBlock2(context.Context, *api.EmptyMessage) (*api.BlockExtention, error) {
-	return s.r.block(int64(s.r.head.Load()), false), nil
+	return s.r.block(int64(s.r.Head.Load()), false), nil
 }
 
 func (s tronReplaySolidity) GetBlockByNum2(_ context.Context, in *api.NumberMessage) (*api.BlockExtention, error) {
 	return s.r.block(in.Num, true), nil
-}
-
-// String names the node for progress lines.
-func (r *tronReplay) String() string {
-	return fmt.Sprintf("tron replay of %d mainnet-shaped blocks at %s", len(r.blocks), r.addr)
 }

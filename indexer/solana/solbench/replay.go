@@ -1,4 +1,4 @@
-package main
+package solbench
 
 import (
 	"bytes"
@@ -16,34 +16,39 @@ import (
 	sol "github.com/gagliardetto/solana-go"
 
 	"github.com/inflowhq/inflow/indexer/solana"
-	"github.com/inflowhq/inflow/indexer/solana/solbench"
 	"github.com/inflowhq/inflow/pkg/chain"
 )
 
-// solReplay serves a contiguous chain of mainnet-sized Solana blocks over
+// Replay serves a contiguous chain of mainnet-sized Solana blocks over
 // the JSON-RPC API, as fast as it can: slot n is block n mod k of a
-// solbench corpus (real ed25519-signed transactions made by the local
+// corpus of Build (real ed25519-signed transactions made by the local
 // node in mainnet's mix: two thirds votes, router swaps with inner
 // transfers, USDT and SOL transfers) with its blockhash, previous
 // blockhash, parent slot and height rewritten so the chain links, no slot
 // skipped. getSlot (every commitment is the head), getBlock (full or none,
 // base64), getBlocks, getAccountInfo (no account: the blocks name every
 // owner) and getVersion.
-type solReplay struct {
-	txs    [][]byte // each corpus block's `,"transactions":[…]}` tail, base64
-	tips   []int
-	recips [][]chain.Address
-	head   atomic.Uint64
-	srv    *http.Server
-	url    string
+type Replay struct {
+	txs [][]byte // each corpus block's `,"transactions":[…]}` tail, base64
+	// Tips is how many transfers each corpus block holds; Recipients are
+	// their recipients, in order.
+	Tips       []int
+	Recipients [][]chain.Address
+	// Head is the newest slot served; set it to move the chain.
+	Head atomic.Uint64
+	// URL is the JSON-RPC endpoint.
+	URL string
+	srv *http.Server
 }
 
-func startSolReplay(blocks, txs int, progress io.Writer) (*solReplay, error) {
-	c, err := solbench.Build(blocks, txs, 31, progress)
+// StartReplay builds a corpus of blocks blocks of about txs transactions on
+// an in-process local node and serves it on a loopback port, its head at 0.
+func StartReplay(blocks, txs int, progress io.Writer) (*Replay, error) {
+	c, err := Build(blocks, txs, 31, progress)
 	if err != nil {
 		return nil, err
 	}
-	r := &solReplay{}
+	r := &Replay{}
 	for _, b := range c.Blocks {
 		i := bytes.Index(b.Base64, []byte(`,"transactions":`))
 		if i < 0 {
@@ -59,34 +64,42 @@ func startSolReplay(blocks, txs int, progress io.Writer) (*solReplay, error) {
 				to = append(to, t.To)
 			}
 		}
-		r.txs, r.tips, r.recips = append(r.txs, b.Base64[i:]), append(r.tips, len(got.Block.Transfers)), append(r.recips, to)
+		r.txs, r.Tips, r.Recipients = append(r.txs, b.Base64[i:]), append(r.Tips, len(got.Block.Transfers)), append(r.Recipients, to)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	r.url = "http://" + ln.Addr().String()
+	r.URL = "http://" + ln.Addr().String()
 	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
 	go r.srv.Serve(ln)
 	return r, nil
 }
 
-func (r *solReplay) Close() { r.srv.Close() }
+// Close stops serving.
+func (r *Replay) Close() { r.srv.Close() }
 
-func (r *solReplay) transfersIn(from, to uint64) int { return cycleSum(r.tips, from, to) }
+// Blocks is how many corpus blocks the chain cycles through.
+func (r *Replay) Blocks() int { return len(r.txs) }
+
+type rpcRequest struct {
+	ID     json.RawMessage   `json:"id"`
+	Method string            `json:"method"`
+	Params []json.RawMessage `json:"params"`
+}
 
 func solReplayHash(n uint64) string {
 	h := sha256.Sum256(binary.BigEndian.AppendUint64([]byte("solana replay"), n))
 	return sol.Hash(h).String()
 }
 
-func (r *solReplay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+func (r *Replay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
 	if err != nil {
 		http.Error(w, err.Error(), 400)
 		return
 	}
-	var q replayReq
+	var q rpcRequest
 	if err := json.Unmarshal(body, &q); err != nil {
 		http.Error(w, err.Error(), 400)
 		return
@@ -107,8 +120,8 @@ func (r *solReplay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 // answer writes `,"result":…` or returns an error message.
-func (r *solReplay) answer(out *bytes.Buffer, q replayReq) string {
-	head := r.head.Load()
+func (r *Replay) answer(out *bytes.Buffer, q rpcRequest) string {
+	head := r.Head.Load()
 	slot := func(i int) (uint64, bool) {
 		if len(q.Params) <= i {
 			return 0, false
