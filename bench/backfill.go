@@ -397,7 +397,7 @@ func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 	rescan := func(m follow.Matcher, from uint64) (float64, follow.RescanProgress, error) {
 		start := time.Now()
 		p, err := follow.Rescan(ctx, follow.RescanConfig{Chain: id, Family: chain.FamilyEVM, From: from, To: from + *blocks - 1, Fetchers: *fetchers},
-			client, m, follow.KafkaPublisher{P: prod}, db)
+			client, m, &follow.KafkaPublisher{P: prod}, db)
 		return float64(*blocks) / time.Since(start).Seconds(), p, err
 	}
 	fmt.Fprintln(progress, "backfill: rescan for new addresses (a few matches per block at most: the scan's cost)…")

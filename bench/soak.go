@@ -336,6 +336,7 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed")
 	noFinality := fs.Bool("no-finality", false, "every chain's finality \"none\": no Finalized record is published, deposits end confirmed, and ledgerd keeps at most --max-open-deposits of each chain's open deposits in memory")
 	maxOpen := fs.Int("max-open-deposits", 200, "ledgerd's max_open_deposits with --no-finality")
+	brokerKill := fs.Bool("broker-kill9", false, "restart the broker with SIGKILL instead of SIGTERM: it then loses records it had acknowledged, and the indexer publishes them again")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
@@ -627,7 +628,11 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 				return nil, err
 			}
 		case "broker_restart":
-			brk.signal(syscall.SIGTERM)
+			sig := syscall.SIGTERM
+			if *brokerKill {
+				sig = syscall.SIGKILL
+			}
+			brk.signal(sig)
 			time.Sleep(hold)
 			if err := brk.start(); err != nil {
 				return nil, err

@@ -424,7 +424,7 @@ func (a *admin) start(ctx context.Context, cr *chainRun, j *Rescan) {
 				log.Info("rescan progress", "next", j.Next, "to", j.To, "percent", fmt.Sprintf("%.1f", j.Percent),
 					"records", j.Records, "transfers", j.Transfers, "blocks_per_second", fmt.Sprintf("%.0f", j.BlocksPerSecond))
 			}}
-		_, err = follow.Rescan(ctx, cfg, cr.src, a.d.match, follow.KafkaPublisher{P: prod}, a.d.db)
+		_, err = follow.Rescan(ctx, cfg, cr.src, a.d.match, &follow.KafkaPublisher{P: prod, Cfg: a.d.kcfg}, a.d.db)
 		switch {
 		case err == nil:
 			a.finish(j, RescanDone, nil)

@@ -280,7 +280,7 @@ func (d *Daemon) runChain(ctx context.Context, cc ChainConfig) error {
 		return err
 	}
 	defer prod.Close()
-	f, err := follow.New(fcfg, src, d.match, follow.KafkaPublisher{P: prod}, d.db, d.log, d.reg)
+	f, err := follow.New(fcfg, src, d.match, &follow.KafkaPublisher{P: prod, Cfg: d.kcfg}, d.db, d.log, d.reg)
 	if err != nil {
 		return err
 	}

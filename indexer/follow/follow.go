@@ -171,6 +171,9 @@ type Follower struct {
 	lastHead   uint64
 	lastMove   time.Time
 	acceptDeep atomic.Bool // the next reorg deeper than the maximum is applied once
+	// needReconcile: check the chain topic against the checkpoint before
+	// the next round (after a load, and after ErrRecordsLost).
+	needReconcile bool
 }
 
 // AcceptNextReorg is an operator's resumption of a chain halted on a reorg
@@ -275,8 +278,91 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// step does one round of work; it reports whether it made progress.
+// step does one round of work; it reports whether it made progress. It
+// first checks the chain topic against the checkpoint after a start, and
+// after the publisher found records lost.
 func (f *Follower) step(ctx context.Context) (bool, error) {
+	if f.needReconcile {
+		if err := f.reconcile(ctx); err != nil {
+			return false, err
+		}
+		f.needReconcile = false
+	}
+	progressed, err := f.advance(ctx)
+	if errors.Is(err, ErrRecordsLost) {
+		f.needReconcile = true
+	}
+	return progressed, err
+}
+
+// reconcile compares the chain topic's last block with the checkpoint. A
+// topic that ends below it lost records the brokers had acknowledged: the
+// window goes back to the topic's last block, and the blocks after it are
+// published again (the ledger takes a block it holds as a duplicate). A topic
+// whose last block the window does not hold halts the chain for the
+// operator; one ahead of the checkpoint (this indexer's state is older than
+// the topic) is published over again from the checkpoint, as duplicates.
+func (f *Follower) reconcile(ctx context.Context) error {
+	tt, ok := f.pub.(TopicTail)
+	if !ok {
+		return nil
+	}
+	tip, have := f.tip()
+	if !have {
+		return nil // nothing published from this state: the follower starts at From
+	}
+	last, err := tt.LastBlock(ctx, f.cfg.Chain)
+	if err != nil {
+		return fmt.Errorf("read the chain topic's last block: %w", err)
+	}
+	switch {
+	case last == nil:
+		return fmt.Errorf("%w: the chain topic holds no block, and the checkpoint is #%d: its records are gone", ErrHalt, tip.Number)
+	case last.Type == events.TypeBlockDisconnected:
+		return fmt.Errorf("%w: the chain topic ends with block #%d %s disconnected, below the checkpoint #%d: the rest of that reorg's records are gone", ErrHalt, last.Number, last.Hash.Hex(), tip.Number)
+	case last.Number == tip.Number && last.Hash == tip.Hash:
+		return nil
+	case last.Number > tip.Number:
+		f.log.Warn("the chain topic is ahead of the checkpoint: this indexer's state is older than the topic; the blocks after the checkpoint are published again", "topic_tip", last.Number, "checkpoint", tip.Number)
+		return nil
+	}
+	i := -1
+	for j, r := range f.window {
+		if r.Number == last.Number && r.Hash == last.Hash {
+			i = j
+		}
+	}
+	if i < 0 {
+		return fmt.Errorf("%w: the chain topic ends at block #%d %s, which the window (#%d..#%d) does not hold: records the brokers had acknowledged are gone", ErrHalt,
+			last.Number, last.Hash.Hex(), f.window[0].Number, tip.Number)
+	}
+	b := f.db.NewBatch()
+	defer b.Close()
+	for _, r := range f.window[i+1:] {
+		if err := b.Delete(f.windowKey(r.Number), nil); err != nil {
+			return err
+		}
+	}
+	fin := f.finalized
+	if fin > last.Number {
+		fin = last.Number
+		if err := b.Set(f.finalKey(), binary.BigEndian.AppendUint64(nil, fin), nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("store the rewound checkpoint: %w", err)
+	}
+	f.log.Error("ALERT: the chain topic lost records the brokers had acknowledged; publishing again from the topic's last block",
+		"topic_tip", last.Number, "checkpoint", tip.Number, "blocks_again", tip.Number-last.Number)
+	f.metrics.recordsLost.Inc()
+	f.setWindow(append([]chain.BlockRef(nil), f.window[:i+1]...))
+	f.finalized, f.skipTo = fin, last.Number+1
+	return nil
+}
+
+// advance does the round's work.
+func (f *Follower) advance(ctx context.Context) (bool, error) {
 	head, err := f.src.Head(ctx)
 	if err != nil {
 		return false, fmt.Errorf("read head: %w", err)

@@ -135,12 +135,19 @@ func (w watchSet) MatchBatch(fam chain.Family, addrs [][]byte, ids []uint64) int
 type memPublisher struct {
 	recs []*events.Record
 	fail int
+	// lost: records were dropped from the log behind the publisher's back;
+	// Publish says so until LastBlock reads the log back, as
+	// KafkaPublisher does.
+	lost bool
 }
 
 func (p *memPublisher) Publish(ctx context.Context, recs []*events.Record) error {
 	if p.fail > 0 {
 		p.fail--
 		return errors.New("broker unavailable")
+	}
+	if p.lost {
+		return fmt.Errorf("%w: the log ends at %d", ErrRecordsLost, len(p.recs))
 	}
 	for _, r := range recs {
 		b, err := r.Marshal()
@@ -154,6 +161,16 @@ func (p *memPublisher) Publish(ctx context.Context, recs []*events.Record) error
 		p.recs = append(p.recs, back)
 	}
 	return nil
+}
+
+func (p *memPublisher) LastBlock(ctx context.Context, id chain.ID) (*events.Record, error) {
+	p.lost = false
+	for i := len(p.recs) - 1; i >= 0; i-- {
+		if t := p.recs[i].Type; t == events.TypeBlockConnected || t == events.TypeBlockDisconnected {
+			return p.recs[i], nil
+		}
+	}
+	return nil, nil
 }
 
 func addr(i byte) chain.Address {
@@ -237,6 +254,30 @@ func TestScenarios(t *testing.T) {
 			case "fail-publish":
 				pub.fail = intArg("times", 1)
 				return "ok"
+			case "lose":
+				// The brokers lose the log's last n records after
+				// acknowledging them.
+				n := min(intArg("n", 1), len(pub.recs))
+				var out []string
+				for _, r := range pub.recs[len(pub.recs)-n:] {
+					out = append(out, "lost "+describe(r))
+				}
+				pub.recs = pub.recs[:len(pub.recs)-n]
+				seen = min(seen, len(pub.recs))
+				pub.lost = true
+				return strings.Join(out, "\n")
+			case "topic":
+				// The whole log, replayed: the chain it leaves.
+				var tip []string
+				for _, r := range pub.recs {
+					switch r.Type {
+					case events.TypeBlockConnected:
+						tip = append(tip, fmt.Sprintf("#%d/%x", r.Number, r.Hash[:2]))
+					case events.TypeBlockDisconnected:
+						tip = tip[:len(tip)-1]
+					}
+				}
+				return strings.Join(tip, " ")
 			case "logs":
 				// The follower's info and warn lines since the last "logs".
 				out := strings.TrimSpace(logs.String())
@@ -288,7 +329,7 @@ func TestScenarios(t *testing.T) {
 					progressed, err := f.step(ctx)
 					if err != nil {
 						errs = append(errs, err.Error())
-						if errors.Is(err, ErrReorgTooDeep) {
+						if errors.Is(err, ErrReorgTooDeep) || errors.Is(err, ErrHalt) {
 							break
 						}
 						continue

@@ -57,6 +57,7 @@ func (f *Follower) load() error {
 		return err
 	}
 	f.setWindow(window)
+	f.needReconcile = true
 	v, closer, err := f.db.Get(f.finalKey())
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):

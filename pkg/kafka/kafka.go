@@ -266,6 +266,17 @@ func partitionCount(ctx context.Context, cl *kgo.Client, topic string) (int32, e
 // committed record (the last stable offset): a reader that has reached it
 // has seen everything written so far.
 func EndOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
+	return endOffsets(ctx, cl, topic, 1)
+}
+
+// LogEnds returns, per partition of topic, the offset after its last record,
+// committed or not (the high watermark). It never moves back, unless the
+// brokers lost records they had acknowledged.
+func LogEnds(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
+	return endOffsets(ctx, cl, topic, 0)
+}
+
+func endOffsets(ctx context.Context, cl *kgo.Client, topic string, isolation int8) (map[int32]int64, error) {
 	meta := kmsg.NewPtrMetadataRequest()
 	mt := kmsg.NewMetadataRequestTopic()
 	mt.Topic = kmsg.StringPtr(topic)
@@ -281,7 +292,7 @@ func EndOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]in
 		return nil, fmt.Errorf("metadata of %s: %w", topic, err)
 	}
 	req := kmsg.NewPtrListOffsetsRequest()
-	req.IsolationLevel = 1 // read committed
+	req.IsolationLevel = isolation // 1: read committed
 	lt := kmsg.NewListOffsetsRequestTopic()
 	lt.Topic = topic
 	for _, p := range mresp.Topics[0].Partitions {
