@@ -33,15 +33,24 @@ type TopicTail interface {
 // Kafka transaction: a batch is visible whole or not at all, and a second
 // indexer with the same transactional id fences this one (ErrFenced).
 //
-// With Cfg set it also guards against records lost by the brokers: before a
-// batch it checks that the topic's log still reaches past its last one
-// (ErrRecordsLost if not), and it reads the topic back (LastBlock).
+// With Cfg set it also guards against records lost by the brokers: each
+// batch, written and not yet committed, is checked against the log (its
+// offsets, and this publisher's last record read back), and aborted with
+// ErrRecordsLost if records before it are gone; LastBlock reads the topic
+// back.
 type KafkaPublisher struct {
 	P   *kafka.TxProducer
 	Cfg kafka.Config
 
 	mu   sync.Mutex
-	ends map[string]int64 // topic → the least its log end can be
+	ends map[string]int64   // topic → the least its log end can be
+	last map[string]lastRec // topic → this publisher's last committed record
+}
+
+// lastRec is where a publisher's last committed record is, and its key.
+type lastRec struct {
+	offset int64
+	key    string
 }
 
 // Publish encodes recs and returns once the transaction is committed.
@@ -61,28 +70,43 @@ func (k *KafkaPublisher) Publish(ctx context.Context, recs []*events.Record) err
 	topic := out[0].Topic
 	k.mu.Lock()
 	want, known := k.ends[topic]
+	prev, havePrev := k.last[topic]
 	k.mu.Unlock()
+	var check func(context.Context) error
 	if known && len(k.Cfg.Brokers) > 0 {
-		ends, err := kafka.LogEnds(ctx, k.P.Client(), topic)
-		if err != nil {
-			return fmt.Errorf("read the end of %s: %w", topic, err)
-		}
-		if ends[0] < want {
-			return fmt.Errorf("%w: %s ends at offset %d, and this indexer's last records reached %d", ErrRecordsLost, topic, ends[0], want)
+		// Written but not committed yet, the batch is checked against the
+		// log: the records before it must all be there. Its first record
+		// lies at or past the end the last batch left, and this
+		// publisher's last record is still where it was. If not, the
+		// brokers lost records: the batch is aborted, never visible, and
+		// the follower publishes again from the topic's last block.
+		check = func(ctx context.Context) error {
+			if out[0].Offset < want {
+				return fmt.Errorf("%w: %s takes this batch at offset %d, below %d where this indexer's last batch ended", ErrRecordsLost, topic, out[0].Offset, want)
+			}
+			if !havePrev {
+				return nil
+			}
+			r, ok, err := kafka.RecordAt(ctx, k.P.Client(), topic, 0, prev.offset)
+			if err != nil {
+				return fmt.Errorf("read back %s at %d: %w", topic, prev.offset, err)
+			}
+			if !ok || string(r.Key) != prev.key {
+				return fmt.Errorf("%w: %s no longer holds this indexer's last record at offset %d", ErrRecordsLost, topic, prev.offset)
+			}
+			return nil
 		}
 	}
-	if err := k.P.Publish(ctx, out...); err != nil {
+	if err := k.P.PublishChecked(ctx, check, out...); err != nil {
 		return err
 	}
-	end := int64(0)
-	for _, r := range out {
-		end = max(end, r.Offset+1)
-	}
+	lastOut := out[len(out)-1]
 	k.mu.Lock()
 	if k.ends == nil {
-		k.ends = map[string]int64{}
+		k.ends, k.last = map[string]int64{}, map[string]lastRec{}
 	}
-	k.ends[topic] = max(k.ends[topic], end)
+	k.ends[topic] = max(k.ends[topic], lastOut.Offset+1)
+	k.last[topic] = lastRec{lastOut.Offset, string(lastOut.Key)}
 	k.mu.Unlock()
 	return nil
 }
@@ -105,9 +129,10 @@ func (k *KafkaPublisher) LastBlock(ctx context.Context, id chain.ID) (*events.Re
 	end := ends[0]
 	k.mu.Lock()
 	if k.ends == nil {
-		k.ends = map[string]int64{}
+		k.ends, k.last = map[string]int64{}, map[string]lastRec{}
 	}
 	k.ends[topic] = end
+	delete(k.last, topic) // the next batch starts a new run of checks
 	k.mu.Unlock()
 	for back := int64(256); end > 0; back *= 8 {
 		from := max(0, end-back)

@@ -157,18 +157,34 @@ func (p *TxProducer) Client() *kgo.Client { return p.cl }
 // every record is then durable (acks=all) and visible to read-committed
 // consumers, in order. On error nothing of the batch is visible.
 func (p *TxProducer) Publish(ctx context.Context, recs ...*kgo.Record) error {
+	return p.PublishChecked(ctx, nil, recs...)
+}
+
+// PublishChecked is Publish with check run after the records are written
+// and before the transaction commits: if it fails, the transaction is
+// aborted (none of the records is ever visible) and its error returned.
+func (p *TxProducer) PublishChecked(ctx context.Context, check func(context.Context) error, recs ...*kgo.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	if err := p.cl.BeginTransaction(); err != nil {
 		return p.classify(fmt.Errorf("begin transaction: %w", err))
 	}
-	if err := p.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	abort := func() {
 		abortCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = p.cl.AbortBufferedRecords(abortCtx)
 		_ = p.cl.EndTransaction(abortCtx, kgo.TryAbort)
+	}
+	if err := p.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		abort()
 		return p.classify(fmt.Errorf("produce: %w", err))
+	}
+	if check != nil {
+		if err := check(ctx); err != nil {
+			abort()
+			return err
+		}
 	}
 	if err := p.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		abortCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -321,6 +337,72 @@ func endOffsets(ctx context.Context, cl *kgo.Client, topic string, isolation int
 		}
 	}
 	return out, nil
+}
+
+// RecordAt reads the record at offset of topic's partition, committed or
+// not, from the partition's leader; ok is false if the log holds no record
+// there (it ends before it, or a control record sits there).
+func RecordAt(ctx context.Context, cl *kgo.Client, topic string, partition int32, offset int64) (*kgo.Record, bool, error) {
+	meta := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(topic)
+	meta.Topics = append(meta.Topics, mt)
+	mresp, err := meta.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, false, fmt.Errorf("metadata of %s: %w", topic, err)
+	}
+	leader := int32(-1)
+	var topicID [16]byte
+	for _, t := range mresp.Topics {
+		topicID = t.TopicID // newer fetch versions name topics by id
+		for _, pt := range t.Partitions {
+			if pt.Partition == partition {
+				leader = pt.Leader
+			}
+		}
+	}
+	if leader < 0 {
+		return nil, false, fmt.Errorf("metadata of %s: no leader for partition %d", topic, partition)
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, 0, 1, 1<<20
+	req.IsolationLevel = 0 // uncommitted too: the record may be in a transaction
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic, ft.TopicID = topic, topicID
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes, fp.CurrentLeaderEpoch, fp.LogStartOffset = partition, offset, 1<<20, -1, -1
+	ft.Partitions = append(ft.Partitions, fp)
+	req.Topics = append(req.Topics, ft)
+	resp, err := req.RequestWith(ctx, cl.Broker(int(leader)))
+	if err != nil {
+		return nil, false, fmt.Errorf("fetch %s/%d at %d: %w", topic, partition, offset, err)
+	}
+	for i := range resp.Topics {
+		for j := range resp.Topics[i].Partitions {
+			rp := &resp.Topics[i].Partitions[j]
+			if rp.Partition != partition {
+				continue
+			}
+			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+				if errors.Is(err, kerr.OffsetOutOfRange) {
+					return nil, false, nil
+				}
+				return nil, false, fmt.Errorf("fetch %s/%d at %d: %w", topic, partition, offset, err)
+			}
+			fetched, _ := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Topic: topic, Partition: partition, Offset: offset,
+				IsolationLevel: kgo.ReadUncommitted()}, rp, kgo.DefaultDecompressor(), nil)
+			if fetched.Err != nil {
+				return nil, false, fmt.Errorf("fetch %s/%d at %d: %w", topic, partition, offset, fetched.Err)
+			}
+			for _, r := range fetched.Records {
+				if r.Offset == offset {
+					return r, true, nil
+				}
+			}
+			return nil, false, nil
+		}
+	}
+	return nil, false, nil
 }
 
 // Record is a Kafka record, re-exported so that consumers need not import kgo.

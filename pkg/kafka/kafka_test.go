@@ -131,3 +131,73 @@ func TestFencing(t *testing.T) {
 		t.Errorf("visible records = %v, want [a b c]", got)
 	}
 }
+
+// TestPublishChecked: a failing check aborts its batch, which no
+// read-committed reader ever sees; RecordAt reads a record back at its
+// offset, committed or not, and reports an offset past the log's end.
+func TestPublishChecked(t *testing.T) {
+	b, err := broker.Start(broker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	cfg := Config{Brokers: b.Addrs()}
+	admin, _ := NewAdmin(cfg)
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := EnsureTopics(ctx, admin, TopicSpec{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewTxProducer(cfg, "indexer-checked")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	first := []*kgo.Record{{Topic: "t", Key: []byte("k1"), Value: []byte("a")}, {Topic: "t", Key: []byte("k2"), Value: []byte("b")}}
+	if err := p.Publish(ctx, first...); err != nil {
+		t.Fatal(err)
+	}
+	r, ok, err := RecordAt(ctx, p.Client(), "t", 0, first[1].Offset)
+	if err != nil || !ok || string(r.Key) != "k2" {
+		t.Fatalf("RecordAt(%d): %v %v %v, want k2", first[1].Offset, r, ok, err)
+	}
+	if _, ok, err := RecordAt(ctx, p.Client(), "t", 0, first[1].Offset+100); err != nil || ok {
+		t.Fatalf("RecordAt past the end: ok %v, err %v; want nothing there", ok, err)
+	}
+	var seenOffset int64 = -1
+	bad := errors.New("the log lost records")
+	err = p.PublishChecked(ctx, func(ctx context.Context) error {
+		return bad
+	}, &kgo.Record{Topic: "t", Key: []byte("k3"), Value: []byte("aborted")})
+	if !errors.Is(err, bad) {
+		t.Fatalf("PublishChecked with a failing check: %v, want its error", err)
+	}
+	var checked []*kgo.Record
+	err = p.PublishChecked(ctx, func(ctx context.Context) error {
+		r, ok, err := RecordAt(ctx, p.Client(), "t", 0, checked[0].Offset)
+		if err != nil || !ok || string(r.Key) != "k4" {
+			return fmt.Errorf("the batch's own record read back uncommitted: %v %v %v", r, ok, err)
+		}
+		seenOffset = r.Offset
+		return nil
+	}, func() *kgo.Record {
+		r := &kgo.Record{Topic: "t", Key: []byte("k4"), Value: []byte("c")}
+		checked = append(checked, r)
+		return r
+	}())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seenOffset <= first[1].Offset {
+		t.Fatalf("the checked batch at offset %d, not after %d", seenOffset, first[1].Offset)
+	}
+	recs := readAll(t, cfg, "t", 3)
+	var got []string
+	for _, r := range recs {
+		got = append(got, string(r.Value))
+	}
+	if fmt.Sprint(got) != "[a b c]" {
+		t.Errorf("visible records = %v, want [a b c] (the aborted batch never)", got)
+	}
+}
