@@ -97,15 +97,24 @@ func TestDispatchFirstAttempts(t *testing.T) {
 	wg.Add(2)
 	go func() { defer wg.Done(); s.Dispatch(run, cfg) }()
 	go func() { defer wg.Done(); s.Send(run) }()
+	// Until every delivery's bookkeeping says succeeded: the receiver sees
+	// an attempt a moment before its result is stored.
 	for {
 		mu.Lock()
 		done := len(bodies)
 		mu.Unlock()
-		if done == n {
+		stored := 0
+		for id := range want {
+			var d store.Delivery
+			if store.GetJSON(db, store.DeliveryKey(deliveryID(id, "we_1", "")), &d) == nil && d.Status == "succeeded" {
+				stored++
+			}
+		}
+		if done == n && stored == n {
 			break
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("%d of %d events delivered", done, n)
+			t.Fatalf("%d of %d events delivered, %d stored as succeeded", done, n, stored)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
