@@ -292,7 +292,8 @@ func LogEnds(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64
 	return endOffsets(ctx, cl, topic, 0)
 }
 
-func endOffsets(ctx context.Context, cl *kgo.Client, topic string, isolation int8) (map[int32]int64, error) {
+// metadataOf asks the brokers for one topic's metadata.
+func metadataOf(ctx context.Context, cl *kgo.Client, topic string) (*kmsg.MetadataResponseTopic, error) {
 	meta := kmsg.NewPtrMetadataRequest()
 	mt := kmsg.NewMetadataRequestTopic()
 	mt.Topic = kmsg.StringPtr(topic)
@@ -307,11 +308,19 @@ func endOffsets(ctx context.Context, cl *kgo.Client, topic string, isolation int
 	if err := kerr.ErrorForCode(mresp.Topics[0].ErrorCode); err != nil {
 		return nil, fmt.Errorf("metadata of %s: %w", topic, err)
 	}
+	return &mresp.Topics[0], nil
+}
+
+func endOffsets(ctx context.Context, cl *kgo.Client, topic string, isolation int8) (map[int32]int64, error) {
+	mtopic, err := metadataOf(ctx, cl, topic)
+	if err != nil {
+		return nil, err
+	}
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.IsolationLevel = isolation // 1: read committed
 	lt := kmsg.NewListOffsetsRequestTopic()
 	lt.Topic = topic
-	for _, p := range mresp.Topics[0].Partitions {
+	for _, p := range mtopic.Partitions {
 		lp := kmsg.NewListOffsetsRequestTopicPartition()
 		lp.Partition = p.Partition
 		lp.Timestamp = -1 // latest
@@ -343,22 +352,15 @@ func endOffsets(ctx context.Context, cl *kgo.Client, topic string, isolation int
 // not, from the partition's leader; ok is false if the log holds no record
 // there (it ends before it, or a control record sits there).
 func RecordAt(ctx context.Context, cl *kgo.Client, topic string, partition int32, offset int64) (*kgo.Record, bool, error) {
-	meta := kmsg.NewPtrMetadataRequest()
-	mt := kmsg.NewMetadataRequestTopic()
-	mt.Topic = kmsg.StringPtr(topic)
-	meta.Topics = append(meta.Topics, mt)
-	mresp, err := meta.RequestWith(ctx, cl)
+	mtopic, err := metadataOf(ctx, cl, topic)
 	if err != nil {
-		return nil, false, fmt.Errorf("metadata of %s: %w", topic, err)
+		return nil, false, err
 	}
 	leader := int32(-1)
-	var topicID [16]byte
-	for _, t := range mresp.Topics {
-		topicID = t.TopicID // newer fetch versions name topics by id
-		for _, pt := range t.Partitions {
-			if pt.Partition == partition {
-				leader = pt.Leader
-			}
+	topicID := mtopic.TopicID // newer fetch versions name topics by id
+	for _, pt := range mtopic.Partitions {
+		if pt.Partition == partition {
+			leader = pt.Leader
 		}
 	}
 	if leader < 0 {

@@ -13,6 +13,27 @@ import (
 	"github.com/inflowhq/inflow/pkg/kafka/broker"
 )
 
+// brokerWithTopic starts an embedded broker, stopped when the test ends,
+// with a one-partition topic.
+func brokerWithTopic(t *testing.T, topic string) Config {
+	t.Helper()
+	b, err := broker.Start(broker.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	cfg := Config{Brokers: b.Addrs()}
+	admin, err := NewAdmin(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := EnsureTopics(context.Background(), admin, TopicSpec{Name: topic, Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 func readAll(t *testing.T, cfg Config, topic string, want int) []*kgo.Record {
 	t.Helper()
 	cl, err := NewConsumer(cfg, []string{topic}, nil)
@@ -87,18 +108,8 @@ func TestEmbeddedPersists(t *testing.T) {
 // TestFencing: a second producer with the same transactional id fences the
 // first, whose writes then fail and never become visible.
 func TestFencing(t *testing.T) {
-	b, err := broker.Start(broker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	cfg := Config{Brokers: b.Addrs()}
-	admin, _ := NewAdmin(cfg)
-	defer admin.Close()
+	cfg := brokerWithTopic(t, "t")
 	ctx := context.Background()
-	if err := EnsureTopics(ctx, admin, TopicSpec{Name: "t", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
 	first, err := NewTxProducer(cfg, "indexer-x")
 	if err != nil {
 		t.Fatal(err)
@@ -136,19 +147,9 @@ func TestFencing(t *testing.T) {
 // read-committed reader ever sees; RecordAt reads a record back at its
 // offset, committed or not, and reports an offset past the log's end.
 func TestPublishChecked(t *testing.T) {
-	b, err := broker.Start(broker.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	cfg := Config{Brokers: b.Addrs()}
-	admin, _ := NewAdmin(cfg)
-	defer admin.Close()
+	cfg := brokerWithTopic(t, "t")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := EnsureTopics(ctx, admin, TopicSpec{Name: "t", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
 	p, err := NewTxProducer(cfg, "indexer-checked")
 	if err != nil {
 		t.Fatal(err)
