@@ -664,8 +664,9 @@ func (s *Server) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Mount returns the public handler (the API, /healthz, and a /readyz that
-// says only whether apid is ready) and the operator handler (/healthz,
+// Mount returns the public handler (the API, the hosted checkout pages
+// and QR codes, /healthz, and a /readyz that says only whether apid is
+// ready) and the operator handler (/healthz,
 // /readyz with its reasons, /metrics, /debug/pprof) for the operator
 // address. Readiness follows ledgerd until ctx ends.
 func Mount(ctx context.Context, srv *Server, reg *prometheus.Registry) (public, operator http.Handler) {
@@ -697,6 +698,7 @@ func Mount(ctx context.Context, srv *Server, reg *prometheus.Registry) (public, 
 		}
 		json.NewEncoder(w).Encode(map[string]bool{"ready": ok})
 	})
+	srv.checkoutHandlers(mux)
 	mux.Handle("/", srv.Handler())
 	return mux, ops.Handler(reg, ready)
 }

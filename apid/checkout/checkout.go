@@ -25,51 +25,29 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/inflowhq/inflow/pkg/assets"
 	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/merchantapi"
 	"github.com/inflowhq/inflow/pkg/payuri"
 )
 
 // ErrNotFound is a Source's answer for a session it does not have.
 var ErrNotFound = errors.New("checkout: no such session")
 
-// Option is one way to pay, as the customer sees it.
-type Option struct {
-	Currency   string `json:"currency"`
-	ChainID    string `json:"chainId"`
-	ChainName  string `json:"chainName"`
-	Protocol   string `json:"protocol"`
-	Address    string `json:"address"`
-	Amount     string `json:"amount"` // empty: any amount
-	PaymentURI string `json:"paymentUri"`
-}
-
-// Payment is a payment seen, as the customer sees it.
-type Payment struct {
-	Amount        string `json:"amount"`
-	Currency      string `json:"currency"`
-	ChainID       string `json:"chainId"`
-	Status        string `json:"status"` // the deposit's: pending, confirmed, completed, orphaned
-	Confirmations uint64 `json:"confirmations"`
-	Required      uint64 `json:"requiredConfirmations"`
-}
-
-// View is what the page shows of a session.
-type View struct {
-	SessionID      string    `json:"sessionId"`
-	Status         string    `json:"status"`
-	ExpiresAt      time.Time `json:"expiresAt"`
-	AmountDue      string    `json:"amountDue"`      // in the option paid furthest, with its currency; empty: open amount
-	AmountReceived string    `json:"amountReceived"` // the same
-	Currency       string    `json:"currency"`
-	ReturnURL      string    `json:"returnUrl"`
-	Options        []Option  `json:"paymentOptions"`
-	Payments       []Payment `json:"payments"`
-}
+// View, Option and Payment are the session as the page shows it
+// (merchantapi's, which ledgerd's internal API serves).
+type (
+	View    = merchantapi.CheckoutView
+	Option  = merchantapi.CheckoutOption
+	Payment = merchantapi.CheckoutPayment
+)
 
 // Source gives the sessions.
 type Source interface {
@@ -233,13 +211,37 @@ func (h *handler) qr(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	png, err := payuri.QR(v.Options[i].PaymentURI, 320)
+	png, err := drawQR(v.Options[i].PaymentURI)
 	if err != nil {
 		http.Error(w, "QR code unavailable", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "image/png")
 	w.Write(png)
+}
+
+// A QR code costs about 3 ms of CPU and 1 MB of garbage to draw: drawn
+// codes are kept (by their text; a code is a few kB), and at most one
+// drawing per core runs at once, so requests for codes cannot crowd out
+// the API.
+var (
+	qrCache, _ = lru.New[string, []byte](qrCacheSize)
+	qrDrawing  = make(chan struct{}, runtime.GOMAXPROCS(0))
+)
+
+const qrCacheSize = 2048
+
+func drawQR(text string) ([]byte, error) {
+	if png, ok := qrCache.Get(text); ok {
+		return png, nil
+	}
+	qrDrawing <- struct{}{}
+	defer func() { <-qrDrawing }()
+	png, err := payuri.QR(text, 320)
+	if err == nil {
+		qrCache.Add(text, png)
+	}
+	return png, err
 }
 
 // QRPath is the path of an option's QR code.
@@ -364,7 +366,7 @@ func AddressQR(table *assets.Config) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		png, err := payuri.QR(spec.AddressText(a), 320)
+		png, err := drawQR(spec.AddressText(a))
 		if err != nil {
 			http.Error(w, "QR code unavailable", http.StatusInternalServerError)
 			return

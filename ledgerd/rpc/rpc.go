@@ -212,6 +212,8 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /internal/v1/auth", s.auth)
 	mux.HandleFunc("GET /internal/v1/chain-states", s.chains)
+	mux.HandleFunc("GET /internal/v1/checkout/{sessionId}", s.checkout)
+	mux.HandleFunc("POST /internal/v1/checkout/{sessionId}/opened", s.checkoutOpened)
 	for i := range merchantapi.Routes {
 		rt := &merchantapi.Routes[i]
 		mux.Handle(rt.InternalPattern(), s.serve(rt, s.handlers[rt.Name]))
@@ -1072,6 +1074,47 @@ func (s *Server) getSession(r *http.Request, merchant string) (any, error) {
 		return nil, apierr.New(apierr.Unavailable, "payment sessions are not served by this ledgerd")
 	}
 	return s.sessions.Get(merchant, r.PathValue("sessionId"))
+}
+
+// checkout serves a session's checkout view (any merchant's: the page has
+// no key, its id is the capability) for apid's hosted checkout page.
+func (s *Server) checkout(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.checkoutID(w, r)
+	if !ok {
+		return
+	}
+	v, err := s.sessions.Checkout(id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// checkoutOpened records that a session's checkout page was opened.
+func (s *Server) checkoutOpened(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.checkoutID(w, r)
+	if !ok {
+		return
+	}
+	if err := s.sessions.Opened(id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) checkoutID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if s.sessions == nil {
+		apierr.Write(w, apierr.New(apierr.Unavailable, "payment sessions are not served by this ledgerd"))
+		return "", false
+	}
+	id := r.PathValue("sessionId")
+	if !merchantapi.ValidSessionID(id) {
+		apierr.Write(w, apierr.New(apierr.SessionNotFound, "no payment session"))
+		return "", false
+	}
+	return id, true
 }
 
 func (s *Server) listSessions(r *http.Request, merchant string) (any, error) {

@@ -236,6 +236,41 @@ func (s *Service) List(merchant, customer, status string, p merchantapi.Page) ([
 	return out, merchantapi.Pagination{Page: p.Page, Limit: p.Limit, Total: total, TotalPages: pages, HasMore: to < total}, nil
 }
 
+// Checkout returns what the session's hosted checkout page shows: the
+// customer's side of it, nothing of the merchant. Any merchant's session
+// (the page has no key: its id is the capability).
+func (s *Service) Checkout(id string) (*merchantapi.CheckoutView, error) {
+	v, err := s.Get("", id)
+	if err != nil {
+		return nil, err
+	}
+	out := &merchantapi.CheckoutView{SessionID: v.SessionID, Status: v.Status, ExpiresAt: v.ExpiresAt.Time, AmountReceived: v.AmountReceived, ReturnURL: v.ReturnURL,
+		Options: []merchantapi.CheckoutOption{}, Payments: []merchantapi.CheckoutPayment{}}
+	if v.AmountDue != nil {
+		out.AmountDue = *v.AmountDue
+	}
+	if v.Currency != nil {
+		out.Currency = *v.Currency
+	}
+	for _, o := range v.PaymentOptions {
+		amount := ""
+		if o.Amount != nil {
+			amount = *o.Amount
+		}
+		out.Options = append(out.Options, merchantapi.CheckoutOption{Currency: o.Currency, ChainID: o.ChainID, ChainName: o.ChainName, Protocol: o.Protocol,
+			Address: o.Address, Amount: amount, PaymentURI: o.PaymentURI})
+	}
+	for _, p := range v.Payments {
+		req := uint64(0)
+		if spec, err := s.table.Chain(p.ChainID); err == nil {
+			req = spec.Policy.CreditDepth
+		}
+		out.Payments = append(out.Payments, merchantapi.CheckoutPayment{Amount: p.Amount, Currency: p.Currency, ChainID: string(p.ChainID), Status: p.Status,
+			Confirmations: p.Confirmations, Required: req})
+	}
+	return out, nil
+}
+
 // Opened records that the checkout page was opened: a created session is
 // pending.
 func (s *Service) Opened(id string) error {

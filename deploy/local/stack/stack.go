@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/inflowhq/inflow/apid/api"
-	"github.com/inflowhq/inflow/apid/checkout"
 	indexer "github.com/inflowhq/inflow/indexer/daemon"
 	ledgerd "github.com/inflowhq/inflow/ledgerd/daemon"
 	"github.com/inflowhq/inflow/ledgerd/store"
@@ -338,8 +337,6 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.PublicURL == "" {
 		s.Ledger.Sessions.SetPublicURL(s.APIURL)
 	}
-	mux.Handle("/qr/", checkout.AddressQR(s.Ledger.Table))
-	mux.Handle("/checkout/", checkout.Handler(checkoutSource{s: s.Ledger.Sessions, table: s.Ledger.Table}, checkout.Options{Logger: log.With("component", "checkout")}))
 	mux.Handle("/", public)
 	s.run(ctx, "apid", func(ctx context.Context) error { return httpserver.Serve(ctx, ln, mux, hopts) })
 	return s, nil
