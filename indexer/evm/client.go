@@ -105,8 +105,8 @@ func (c *Client) headerByTag(ctx context.Context, tag string) (chain.BlockRef, e
 }
 
 func isNull(raw []byte) bool {
-	s := strings.TrimSpace(string(raw))
-	return s == "" || s == "null"
+	s := bytes.TrimSpace(raw) // not string(raw): a block's answer is half a megabyte
+	return len(s) == 0 || string(s) == "null"
 }
 
 // FetchBlock returns the canonical block at n with every transfer in it. The
