@@ -142,15 +142,27 @@ func (c *Client) fetchOnce(ctx context.Context, n uint64) (*chain.Block, error) 
 			answers.Put(buf)
 		}
 	}()
-	block, receipts, err := c.fetchRaw(ctx, n, buf)
-	if err != nil {
-		return nil, err
-	}
 	x := c.extractor()
 	defer c.extractors.Put(x)
-	b, err := x.Extract(block, receipts)
-	if err != nil {
-		return nil, fmt.Errorf("block %d: %w", n, err)
+	var b *chain.Block
+	answered := false
+	if c.raw != nil && !c.noBlockReceipts.Load() {
+		if err := c.raw.post(ctx, n, buf); err != nil {
+			return nil, fmt.Errorf("fetch block %d: %w", n, err)
+		}
+		answered = true
+		if out := (&chain.Block{}); x.extractInPlace(buf.Bytes(), out) {
+			b = out
+		}
+	}
+	if b == nil {
+		block, receipts, err := c.fetchRawAnswered(ctx, n, buf, answered)
+		if err != nil {
+			return nil, err
+		}
+		if b, err = x.Extract(block, receipts); err != nil {
+			return nil, fmt.Errorf("block %d: %w", n, err)
+		}
 	}
 	if b.Ref.Number != n {
 		return nil, fmt.Errorf("%w: asked for block %d, node sent %d", ErrInconsistent, n, b.Ref.Number)
@@ -175,11 +187,23 @@ const maxPooledAnswer = 8 << 20
 // fetchRaw is FetchRaw reading the batch answer into buf, which the
 // results alias: they are valid until buf is reused.
 func (c *Client) fetchRaw(ctx context.Context, n uint64, buf *bytes.Buffer) (block, receipts json.RawMessage, err error) {
-	if !c.noBlockReceipts.Load() {
+	return c.fetchRawAnswered(ctx, n, buf, false)
+}
+
+// fetchRawAnswered is fetchRaw; answered says the raw HTTP batch's answer
+// is in buf already.
+func (c *Client) fetchRawAnswered(ctx context.Context, n uint64, buf *bytes.Buffer, answered bool) (block, receipts json.RawMessage, err error) {
+	if !c.noBlockReceipts.Load() || answered {
 		var berr, rerr error
 		if c.raw != nil {
 			var err error
-			if block, receipts, berr, rerr, err = c.raw.blockAndReceipts(ctx, n, buf); err != nil {
+			if !answered {
+				err = c.raw.post(ctx, n, buf)
+			}
+			if err == nil {
+				block, receipts, berr, rerr, err = split(buf.Bytes())
+			}
+			if err != nil {
 				return nil, nil, fmt.Errorf("fetch block %d: %w", n, err)
 			}
 		} else {

@@ -67,11 +67,17 @@ func (x *Extractor) extract(block, receipts []byte, out *chain.Block) error {
 	out.Ref = ref
 	out.TxCount = len(x.txs)
 	out.Transfers = out.Transfers[:0]
-
 	s := jsonscan.Scanner{B: receipts}
+	return x.receiptsFrom(&s, out)
+}
+
+// receiptsFrom reads the block's receipts (the array at s) after
+// parseBlockFrom read the block into out.Ref and x.txs.
+func (x *Extractor) receiptsFrom(s *jsonscan.Scanner, out *chain.Block) error {
+	ref := out.Ref
 	ri := 0
 	s.Array(func() {
-		rec, tstart := x.parseReceipt(&s, ref, out)
+		rec, tstart := x.parseReceipt(s, ref, out)
 		if s.Err != nil {
 			return
 		}
@@ -157,14 +163,20 @@ func parseHeader(raw []byte) (chain.BlockRef, error) {
 }
 
 func (x *Extractor) parseBlock(b []byte) (chain.BlockRef, error) {
+	s := jsonscan.Scanner{B: b}
+	return x.parseBlockFrom(&s)
+}
+
+// parseBlockFrom reads the block object at s into x.txs and its reference,
+// leaving s after it.
+func (x *Extractor) parseBlockFrom(s *jsonscan.Scanner) (chain.BlockRef, error) {
 	var h headerFields
 	x.txs = x.txs[:0]
-	s := jsonscan.Scanner{B: b}
 	if s.Null() {
 		return h.ref, ErrNotFound
 	}
 	s.Object(func(key []byte) {
-		if h.field(&s, key) {
+		if h.field(s, key) {
 			return
 		}
 		if string(key) != "transactions" {
@@ -205,7 +217,7 @@ func (x *Extractor) parseBlock(b []byte) (chain.BlockRef, error) {
 			})
 		})
 	})
-	return h.result(&s, "block")
+	return h.result(s, "block")
 }
 
 // parseReceipt reads one receipt, appending its ERC20 transfers to out. It

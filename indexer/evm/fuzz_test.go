@@ -14,7 +14,8 @@ import (
 // scanner returns an error or a block, never a panic; every transfer it
 // gives is well formed; and an Extractor that decoded another answer
 // before (it reuses its buffers) decodes this one exactly as a new one
-// does.
+// does. A batch answer of the two that the one-pass reader takes gives
+// what the general path gives.
 func FuzzExtract(f *testing.F) {
 	if dir, ok := testenv.FixturesDir(); ok {
 		for _, c := range []string{"ethereum/1000000", "ethereum/4370006", "polygon/10000000", "ethereum/468179"} {
@@ -29,6 +30,18 @@ func FuzzExtract(f *testing.F) {
 	f.Fuzz(func(t *testing.T, block, receipts []byte) {
 		var fresh Extractor
 		got, err := fresh.Extract(block, receipts)
+		// Read in place from a batch answer, the block is the one the
+		// general path (split, then extract) gives, or it is left to it.
+		answer := []byte(`[{"jsonrpc":"2.0","id":1,"result":` + string(block) + `},{"jsonrpc":"2.0","id":2,"result":` + string(receipts) + `}]`)
+		var inPlace Extractor
+		if in := (&chain.Block{}); inPlace.extractInPlace(answer, in) {
+			b, r, berr, rerr, serr := split(answer)
+			var general Extractor
+			want, err := general.Extract(b, r)
+			if berr != nil || rerr != nil || serr != nil || err != nil || !reflect.DeepEqual(in, want) {
+				t.Fatalf("read in place where the general path gives %v %v %v %v", berr, rerr, serr, err)
+			}
+		}
 		if err != nil {
 			return
 		}

@@ -1,12 +1,19 @@
 package evm
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/inflowhq/inflow/pkg/chain"
 )
 
 // TestRawHTTPAnswers: the raw batch path reads a node's answers as the RPC
@@ -45,5 +52,69 @@ func TestRawHTTPAnswers(t *testing.T) {
 				t.Errorf("a null block is %v, not ErrNotFound", err)
 			}
 		})
+	}
+}
+
+// TestExtractInPlace: the one-pass reading of a batch answer gives, for
+// every recorded mainnet block, exactly the block the general path (split,
+// then extract) gives, compact or indented; and any other shape of answer
+// is left to the general path, which reads it or says what is wrong.
+func TestExtractInPlace(t *testing.T) {
+	batch := func(b, r []byte) []byte {
+		return []byte(`[{"jsonrpc":"2.0","id":1,"result":` + string(b) + `},{"jsonrpc":"2.0","id":2,"result":` + string(r) + `}]`)
+	}
+	n := 0
+	for name, blocks := range fixtureChains(t) {
+		for _, fb := range blocks {
+			b, err1 := os.ReadFile(filepath.Join(fb.Dir, "block.json"))
+			r, err2 := os.ReadFile(filepath.Join(fb.Dir, "receipts.json"))
+			if err1 != nil || err2 != nil {
+				t.Fatal(err1, err2)
+			}
+			var want Extractor
+			wb, err := want.Extract(b, r)
+			if err != nil {
+				t.Fatalf("%s %d: %v", name, fb.Number, err)
+			}
+			var indented bytes.Buffer
+			if err := json.Indent(&indented, batch(b, r), "", "  "); err != nil {
+				t.Fatal(err)
+			}
+			for _, answer := range [][]byte{batch(b, r), indented.Bytes()} {
+				var x Extractor
+				got := &chain.Block{}
+				if !x.extractInPlace(answer, got) {
+					t.Fatalf("%s %d: the usual answer was not read in place", name, fb.Number)
+				}
+				if !reflect.DeepEqual(got, wb) {
+					t.Fatalf("%s %d: in place %d transfers, split %d", name, fb.Number, len(got.Transfers), len(wb.Transfers))
+				}
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no fixture blocks")
+	}
+	blk := `{"number":"0x1","hash":"0x` + zeros(64) + `","parentHash":"0x` + zeros(64) + `","timestamp":"0x5","transactions":[]}`
+	if !new(Extractor).extractInPlace([]byte(`[{"jsonrpc":"2.0","id":1,"result":`+blk+`},{"jsonrpc":"2.0","id":2,"result":[]}]`), &chain.Block{}) {
+		t.Fatal("an empty block was not read in place")
+	}
+	for name, answer := range map[string]string{
+		"receipts first":      `[{"jsonrpc":"2.0","id":2,"result":[]},{"jsonrpc":"2.0","id":1,"result":` + blk + `}]`,
+		"string ids":          `[{"jsonrpc":"2.0","id":"1","result":` + blk + `},{"jsonrpc":"2.0","id":"2","result":[]}]`,
+		"result before id":    `[{"jsonrpc":"2.0","result":` + blk + `,"id":1},{"jsonrpc":"2.0","id":2,"result":[]}]`,
+		"null block":          `[{"jsonrpc":"2.0","id":1,"result":null},{"jsonrpc":"2.0","id":2,"result":[]}]`,
+		"null receipts":       `[{"jsonrpc":"2.0","id":1,"result":` + blk + `},{"jsonrpc":"2.0","id":2,"result":null}]`,
+		"error member":        `[{"jsonrpc":"2.0","id":1,"result":` + blk + `},{"jsonrpc":"2.0","id":2,"error":{"code":-32601,"message":"no"}}]`,
+		"member after result": `[{"jsonrpc":"2.0","id":1,"result":` + blk + `,"x":1},{"jsonrpc":"2.0","id":2,"result":[]}]`,
+		"third answer":        `[{"jsonrpc":"2.0","id":1,"result":` + blk + `},{"jsonrpc":"2.0","id":2,"result":[]},{"id":3}]`,
+		"trailing bytes":      `[{"jsonrpc":"2.0","id":1,"result":` + blk + `},{"jsonrpc":"2.0","id":2,"result":[]}] x`,
+		"receipts for none":   `[{"jsonrpc":"2.0","id":1,"result":` + blk + `},{"jsonrpc":"2.0","id":2,"result":[{"transactionHash":"0x` + zeros(64) + `","logs":[]}]}]`,
+		"truncated":           `[{"jsonrpc":"2.0","id":1,"result":` + blk[:40],
+	} {
+		if new(Extractor).extractInPlace([]byte(answer), &chain.Block{}) {
+			t.Errorf("%s: read in place", name)
+		}
 	}
 }
