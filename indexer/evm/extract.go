@@ -46,7 +46,7 @@ type receiptInfo struct {
 //     other shapes are not transfers. Logs marked removed are ignored.
 type Extractor struct {
 	txs    []txInfo
-	topics [][32]byte
+	topics [][]byte // the raw topics of the log being read (they alias the answer until it ends)
 }
 
 // Extract parses one block and its receipts. receipts is the JSON array of
@@ -272,8 +272,11 @@ func (x *Extractor) parseLog(s *jsonscan.Scanner, out *chain.Block) {
 		haveIdx  bool
 		removed  bool
 	)
+	// Topics and data are decoded only for a log that can be a transfer
+	// (three topics, the first Transfer's): most logs are not.
 	x.topics = x.topics[:0]
-	topicsOK := true
+	defer func() { clear(x.topics) }()
+	var rawData []byte
 	s.Object(func(key []byte) {
 		switch string(key) {
 		case "address":
@@ -281,17 +284,9 @@ func (x *Extractor) parseLog(s *jsonscan.Scanner, out *chain.Block) {
 				s.Fail("bad log address")
 			}
 		case "topics":
-			s.Array(func() {
-				var t [32]byte
-				if !fixedHex(t[:], s.Str()) {
-					topicsOK = false
-				}
-				x.topics = append(x.topics, t)
-			})
+			s.Array(func() { x.topics = append(x.topics, s.Str()) })
 		case "data":
-			v := s.Str()
-			// Exactly 32 bytes: "0x" and 64 hex digits.
-			dataOK = len(v) == 66 && fixedHex(data[:], v)
+			rawData = s.Str()
 		case "logIndex":
 			logIndex, haveIdx = quantity(s.Str())
 		case "removed":
@@ -301,7 +296,18 @@ func (x *Extractor) parseLog(s *jsonscan.Scanner, out *chain.Block) {
 			s.Skip()
 		}
 	})
-	if s.Err != nil || removed || !topicsOK || len(x.topics) != 3 || x.topics[0] != transferTopic || !dataOK {
+	if s.Err != nil || removed || len(x.topics) != 3 {
+		return
+	}
+	var topics [3][32]byte
+	for i, t := range x.topics {
+		if !fixedHex(topics[i][:], t) || i == 0 && topics[0] != transferTopic {
+			return
+		}
+	}
+	// Exactly 32 bytes: "0x" and 64 hex digits.
+	dataOK = len(rawData) == 66 && fixedHex(data[:], rawData)
+	if !dataOK {
 		return
 	}
 	if !haveIdx || logIndex > uint64(^uint32(0)-1) {
@@ -309,8 +315,8 @@ func (x *Extractor) parseLog(s *jsonscan.Scanner, out *chain.Block) {
 		return
 	}
 	var from, to [20]byte
-	copy(from[:], x.topics[1][12:])
-	copy(to[:], x.topics[2][12:])
+	copy(from[:], topics[1][12:])
+	copy(to[:], topics[2][12:])
 	v, _ := chain.AmountFromBytes(bytes.TrimLeft(data[:], "\x00"))
 	out.Transfers = append(out.Transfers, chain.Transfer{
 		Index: uint32(logIndex),
