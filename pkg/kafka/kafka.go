@@ -348,16 +348,20 @@ func endOffsets(ctx context.Context, cl *kgo.Client, topic string, isolation int
 	return out, nil
 }
 
-// RecordAt reads the record at offset of topic's partition, committed or
-// not, from the partition's leader; ok is false if the log holds no record
-// there (it ends before it, or a control record sits there).
+// RecordAt reads the record at offset of topic's partition from the
+// partition's leader; ok is false if the log holds no record there (it
+// ends before it, a control record sits there, or the record's
+// transaction was aborted). A record below the partition's last stable
+// offset is read committed, so that a transaction a broker turned to
+// aborted (a commit it acknowledged and lost the marker of) reads as no
+// record; one at or past it (behind a transaction still open, such as the
+// caller's own) is read as it is, committed or not.
 func RecordAt(ctx context.Context, cl *kgo.Client, topic string, partition int32, offset int64) (*kgo.Record, bool, error) {
 	mtopic, err := metadataOf(ctx, cl, topic)
 	if err != nil {
 		return nil, false, err
 	}
 	leader := int32(-1)
-	topicID := mtopic.TopicID // newer fetch versions name topics by id
 	for _, pt := range mtopic.Partitions {
 		if pt.Partition == partition {
 			leader = pt.Leader
@@ -366,18 +370,32 @@ func RecordAt(ctx context.Context, cl *kgo.Client, topic string, partition int32
 	if leader < 0 {
 		return nil, false, fmt.Errorf("metadata of %s: no leader for partition %d", topic, partition)
 	}
+	r, ok, stable, err := fetchAt(ctx, cl, leader, mtopic.TopicID, topic, partition, offset, true)
+	if err != nil || offset < stable {
+		return r, ok, err
+	}
+	r, ok, _, err = fetchAt(ctx, cl, leader, mtopic.TopicID, topic, partition, offset, false)
+	return r, ok, err
+}
+
+// fetchAt fetches from offset, read committed or not, and returns the
+// record at offset and the partition's last stable offset.
+func fetchAt(ctx context.Context, cl *kgo.Client, leader int32, topicID [16]byte, topic string, partition int32, offset int64, committed bool) (*kgo.Record, bool, int64, error) {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, 0, 1, 1<<20
-	req.IsolationLevel = 0 // uncommitted too: the record may be in a transaction
+	iso := kgo.ReadUncommitted()
+	if committed {
+		req.IsolationLevel, iso = 1, kgo.ReadCommitted()
+	}
 	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic, ft.TopicID = topic, topicID
+	ft.Topic, ft.TopicID = topic, topicID // newer fetch versions name topics by id
 	fp := kmsg.NewFetchRequestTopicPartition()
 	fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes, fp.CurrentLeaderEpoch, fp.LogStartOffset = partition, offset, 1<<20, -1, -1
 	ft.Partitions = append(ft.Partitions, fp)
 	req.Topics = append(req.Topics, ft)
 	resp, err := req.RequestWith(ctx, cl.Broker(int(leader)))
 	if err != nil {
-		return nil, false, fmt.Errorf("fetch %s/%d at %d: %w", topic, partition, offset, err)
+		return nil, false, 0, fmt.Errorf("fetch %s/%d at %d: %w", topic, partition, offset, err)
 	}
 	for i := range resp.Topics {
 		for j := range resp.Topics[i].Partitions {
@@ -387,24 +405,24 @@ func RecordAt(ctx context.Context, cl *kgo.Client, topic string, partition int32
 			}
 			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
 				if errors.Is(err, kerr.OffsetOutOfRange) {
-					return nil, false, nil
+					return nil, false, offset + 1, nil // nothing there, certainly
 				}
-				return nil, false, fmt.Errorf("fetch %s/%d at %d: %w", topic, partition, offset, err)
+				return nil, false, 0, fmt.Errorf("fetch %s/%d at %d: %w", topic, partition, offset, err)
 			}
 			fetched, _ := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Topic: topic, Partition: partition, Offset: offset,
-				IsolationLevel: kgo.ReadUncommitted()}, rp, kgo.DefaultDecompressor(), nil)
+				IsolationLevel: iso}, rp, kgo.DefaultDecompressor(), nil)
 			if fetched.Err != nil {
-				return nil, false, fmt.Errorf("fetch %s/%d at %d: %w", topic, partition, offset, fetched.Err)
+				return nil, false, 0, fmt.Errorf("fetch %s/%d at %d: %w", topic, partition, offset, fetched.Err)
 			}
 			for _, r := range fetched.Records {
 				if r.Offset == offset {
-					return r, true, nil
+					return r, true, rp.LastStableOffset, nil
 				}
 			}
-			return nil, false, nil
+			return nil, false, rp.LastStableOffset, nil
 		}
 	}
-	return nil, false, nil
+	return nil, false, 0, nil
 }
 
 // Record is a Kafka record, re-exported so that consumers need not import kgo.

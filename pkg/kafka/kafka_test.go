@@ -145,7 +145,8 @@ func TestFencing(t *testing.T) {
 
 // TestPublishChecked: a failing check aborts its batch, which no
 // read-committed reader ever sees; RecordAt reads a record back at its
-// offset, committed or not, and reports an offset past the log's end.
+// offset (committed, or in a transaction still open), reports an offset
+// past the log's end, and an aborted record as none.
 func TestPublishChecked(t *testing.T) {
 	cfg := brokerWithTopic(t, "t")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -168,11 +169,20 @@ func TestPublishChecked(t *testing.T) {
 	}
 	var seenOffset int64 = -1
 	bad := errors.New("the log lost records")
+	aborted := &kgo.Record{Topic: "t", Key: []byte("k3"), Value: []byte("aborted")}
 	err = p.PublishChecked(ctx, func(ctx context.Context) error {
 		return bad
-	}, &kgo.Record{Topic: "t", Key: []byte("k3"), Value: []byte("aborted")})
+	}, aborted)
 	if !errors.Is(err, bad) {
 		t.Fatalf("PublishChecked with a failing check: %v, want its error", err)
+	}
+	// An aborted transaction's record is in the log, and reads as none: a
+	// commit a broker lost the marker of reads as the loss it is.
+	if aborted.Offset <= first[1].Offset {
+		t.Fatalf("the aborted record at offset %d", aborted.Offset)
+	}
+	if r, ok, err := RecordAt(ctx, p.Client(), "t", 0, aborted.Offset); err != nil || ok {
+		t.Fatalf("RecordAt(%d), an aborted record: %v %v %v; want none", aborted.Offset, r, ok, err)
 	}
 	var checked []*kgo.Record
 	err = p.PublishChecked(ctx, func(ctx context.Context) error {
