@@ -388,18 +388,8 @@ func failuresExhausted(l *rate.Limiter) bool { return l.Tokens() < 1 }
 // route serves one route of the table.
 func (s *Server) route(rt *merchantapi.Route) http.Handler {
 	name := rt.Pattern()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: 200}
-		defer func() {
-			s.requests.WithLabelValues(name, strconv.Itoa(rec.status)).Inc()
-			s.latency.WithLabelValues(name).Observe(time.Since(start).Seconds())
-		}()
+	return s.public(func(*http.Request) string { return name }, http.HandlerFunc(func(rec http.ResponseWriter, r *http.Request) {
 		ipl := s.ipLimiter(s.clientAddr(r))
-		if limited(rec, ipl.all, fmt.Sprintf("rate limit of %.0f requests per second from one address exceeded", s.cfg.IPRateLimit)) {
-			s.refused.WithLabelValues("ip_rate").Inc()
-			return
-		}
 		if failuresExhausted(ipl.failures) {
 			s.refused.WithLabelValues("auth_failures").Inc()
 			limited(rec, ipl.failures, "too many failed authentications from this address; wait before trying again")
@@ -484,7 +474,7 @@ func (s *Server) route(rt *merchantapi.Route) http.Handler {
 			// within knownKeyTTL).
 			s.known.Purge()
 		}
-	})
+	}))
 }
 
 // localHistory answers a history route in apid when it has a history store

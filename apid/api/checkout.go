@@ -80,8 +80,10 @@ type cancelOnClose struct {
 
 func (c cancelOnClose) Close() error { err := c.ReadCloser.Close(); c.cancel(); return err }
 
-// public wraps a page that needs no key (the checkout page, the QR codes)
-// in the per-address rate limit every route has, and the request metrics.
+// public wraps a handler in the request metrics and the per-address rate
+// limit: every route of the API goes through it (route adds the key
+// checks), and so do the pages that need no key (the checkout page, the QR
+// codes).
 func (s *Server) public(route func(*http.Request) string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := route(r)

@@ -1,10 +1,8 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,7 +10,6 @@ import (
 	"github.com/inflowhq/inflow/apid/api"
 	"github.com/inflowhq/inflow/ledgerd/rpc"
 	"github.com/inflowhq/inflow/ledgerd/rpc/rpctest"
-	"github.com/inflowhq/inflow/pkg/ops"
 )
 
 // TestCheckoutSplit serves the hosted checkout page from apid alone, over
@@ -23,22 +20,7 @@ import (
 // well-formed id; and the pages are behind the per-address rate limit.
 func TestCheckoutSplit(t *testing.T) {
 	l := rpctest.Start(t, rpctest.Options{})
-	mount := func(mod func(*api.Config)) *edge {
-		cfg := api.Config{LedgerURL: l.URL, InternalToken: rpctest.Token, AllowLoopbackWebhooks: true, Registerer: ops.NewRegistry()}
-		if mod != nil {
-			mod(&cfg)
-		}
-		srv, err := api.New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		public, _ := api.Mount(ctx, srv, ops.NewRegistry())
-		hs := httptest.NewServer(public)
-		t.Cleanup(hs.Close)
-		return &edge{t: t, ledger: l, srv: srv, url: hs.URL}
-	}
+	mount := func(mod func(*api.Config)) *edge { return edgeOn(t, l, mod, true) }
 	e := mount(func(c *api.Config) { c.IPBurst = 100_000 })
 	m, k := l.Merchant(t, "shop")
 	l.Pool(t, m, addr(1), addr(2))

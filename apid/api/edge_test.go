@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -30,7 +31,13 @@ type edge struct {
 
 func newEdge(t *testing.T, mod func(*api.Config)) *edge {
 	t.Helper()
-	l := rpctest.Start(t, rpctest.Options{})
+	return edgeOn(t, rpctest.Start(t, rpctest.Options{}), mod, false)
+}
+
+// edgeOn serves an apid over ledger l: its API handler, or with mounted
+// the whole public handler (api.Mount: the checkout pages too).
+func edgeOn(t *testing.T, l *rpctest.Ledger, mod func(*api.Config), mounted bool) *edge {
+	t.Helper()
 	cfg := api.Config{LedgerURL: l.URL, InternalToken: rpctest.Token, AllowLoopbackWebhooks: true, Registerer: ops.NewRegistry()}
 	if mod != nil {
 		mod(&cfg)
@@ -39,7 +46,13 @@ func newEdge(t *testing.T, mod func(*api.Config)) *edge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv.Handler())
+	h := srv.Handler()
+	if mounted {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		h, _ = api.Mount(ctx, srv, ops.NewRegistry())
+	}
+	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
 	return &edge{t: t, ledger: l, srv: srv, url: hs.URL}
 }
