@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -130,9 +131,17 @@ func NewProducer(cfg Config, extra ...kgo.Opt) (*kgo.Client, error) {
 
 // TxProducer writes batches of records atomically under a transactional id.
 // Starting a second TxProducer with the same id fences the first: its next
-// Publish returns ErrFenced.
+// Publish returns ErrFenced. Publish is not safe for concurrent use.
 type TxProducer struct {
-	cl *kgo.Client
+	opts []kgo.Opt
+	cl   atomic.Pointer[kgo.Client]
+	// stuck: the client is left inside a transaction it could not end (an
+	// abort that failed, typically because the broker restarted and bumped
+	// the producer's epoch, which then fails every request of that
+	// transaction). kgo refuses every later BeginTransaction on such a
+	// client, so the next Publish starts a new one, whose InitProducerID
+	// takes the current epoch and fences anything of the old one.
+	stuck bool
 }
 
 // NewTxProducer starts a transactional, idempotent, acks=all producer.
@@ -143,15 +152,19 @@ func NewTxProducer(cfg Config, txnID string, extra ...kgo.Opt) (*TxProducer, err
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 	)
-	cl, err := kgo.NewClient(append(opts, extra...)...)
+	opts = append(opts, extra...)
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka transactional producer %s: %w", txnID, err)
 	}
-	return &TxProducer{cl: cl}, nil
+	p := &TxProducer{opts: opts}
+	p.cl.Store(cl)
+	return p, nil
 }
 
-// Client exposes the underlying client (for metadata calls).
-func (p *TxProducer) Client() *kgo.Client { return p.cl }
+// Client exposes the underlying client (for metadata calls). It changes
+// when a stuck client is replaced: ask for it each time.
+func (p *TxProducer) Client() *kgo.Client { return p.cl.Load() }
 
 // Publish writes recs in one transaction and returns once it is committed:
 // every record is then durable (acks=all) and visible to read-committed
@@ -167,16 +180,28 @@ func (p *TxProducer) PublishChecked(ctx context.Context, check func(context.Cont
 	if len(recs) == 0 {
 		return nil
 	}
-	if err := p.cl.BeginTransaction(); err != nil {
+	if p.stuck {
+		cl, err := kgo.NewClient(p.opts...)
+		if err != nil {
+			return fmt.Errorf("kafka transactional producer: a new client: %w", err)
+		}
+		p.cl.Swap(cl).Close()
+		p.stuck = false
+	}
+	cl := p.cl.Load()
+	if err := cl.BeginTransaction(); err != nil {
+		p.stuck = true
 		return p.classify(fmt.Errorf("begin transaction: %w", err))
 	}
 	abort := func() {
 		abortCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = p.cl.AbortBufferedRecords(abortCtx)
-		_ = p.cl.EndTransaction(abortCtx, kgo.TryAbort)
+		_ = cl.AbortBufferedRecords(abortCtx)
+		if err := cl.EndTransaction(abortCtx, kgo.TryAbort); err != nil {
+			p.stuck = true
+		}
 	}
-	if err := p.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		abort()
 		return p.classify(fmt.Errorf("produce: %w", err))
 	}
@@ -186,10 +211,8 @@ func (p *TxProducer) PublishChecked(ctx context.Context, check func(context.Cont
 			return err
 		}
 	}
-	if err := p.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
-		abortCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = p.cl.EndTransaction(abortCtx, kgo.TryAbort)
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		abort()
 		return p.classify(fmt.Errorf("commit transaction: %w", err))
 	}
 	return nil
@@ -204,7 +227,7 @@ func (p *TxProducer) classify(err error) error {
 }
 
 // Close flushes nothing (every Publish is synchronous) and closes the client.
-func (p *TxProducer) Close() { p.cl.Close() }
+func (p *TxProducer) Close() { p.cl.Load().Close() }
 
 // Offsets maps topic → partition → the next offset to read.
 type Offsets map[string]map[int32]int64

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/inflowhq/inflow/pkg/chain"
 	"github.com/inflowhq/inflow/pkg/kafka/broker"
+	"github.com/inflowhq/inflow/pkg/testenv"
 )
 
 // brokerWithTopic starts an embedded broker, stopped when the test ends,
@@ -210,5 +212,70 @@ func TestPublishChecked(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[a b c]" {
 		t.Errorf("visible records = %v, want [a b c] (the aborted batch never)", got)
+	}
+}
+
+// TestPublishAfterBrokerCrash: the broker crashes inside a transaction and
+// comes back on its disk. Its recovery aborts the open transaction and bumps
+// the producer's epoch, so the commit and then the abort fail, which leaves
+// kgo's client inside a transaction: every BeginTransaction after that is
+// refused ("already in a transaction"), and a chain published through it
+// stalls for good. The producer takes a new client instead, and publishes.
+func TestPublishAfterBrokerCrash(t *testing.T) {
+	dir := t.TempDir()
+	b, err := broker.Start(broker.Options{DataDir: filepath.Join(dir, "1"), SyncWrites: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := b.Port()
+	cfg := Config{Brokers: b.Addrs()}
+	admin, err := NewAdmin(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureTopics(context.Background(), admin, TopicSpec{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+	p, err := NewTxProducer(cfg, "indexer-x", kgo.RetryTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	if err := p.Publish(ctx, &kgo.Record{Topic: "t", Value: []byte("a")}); err != nil {
+		t.Fatal(err)
+	}
+	var after *broker.Broker
+	crash := func(context.Context) error {
+		image := testenv.CopyDir(t, filepath.Join(dir, "1"), filepath.Join(dir, "2"))
+		b.Close()
+		var err error
+		if after, err = broker.Start(broker.Options{DataDir: image, SyncWrites: true, Port: port}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(after.Close)
+		return nil
+	}
+	if err := p.PublishChecked(ctx, crash, &kgo.Record{Topic: "t", Value: []byte("b")}); err == nil {
+		t.Fatal("the transaction the broker crashed in committed")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := p.Publish(ctx, &kgo.Record{Topic: "t", Value: []byte("c")})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("publishing after the crash: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var got []string
+	for _, r := range readAll(t, cfg, "t", 2) {
+		got = append(got, string(r.Value))
+	}
+	if fmt.Sprint(got) != "[a c]" {
+		t.Errorf("visible records = %v, want [a c]", got)
 	}
 }

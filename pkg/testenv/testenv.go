@@ -7,6 +7,7 @@ package testenv
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -86,4 +87,42 @@ func Run(t testing.TB, run func(context.Context) error) context.Context {
 		}
 	})
 	return ctx
+}
+
+// CopyDir copies the directory tree from to the new directory to. Copied
+// while a process writes it, it is what a crash of that process would leave
+// (of what the process had synced).
+func CopyDir(t testing.TB, from, to string) string {
+	t.Helper()
+	err := filepath.Walk(from, func(path string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(from, path)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(to, rel)
+		if info.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		src, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		out, err := os.Create(dst)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, src); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	})
+	if err != nil {
+		t.Fatalf("copying %s: %v", from, err)
+	}
+	return to
 }
