@@ -56,8 +56,9 @@ func soakBroker(spec string) int {
 	if r := b.Recovered(); r.IndexesRepaired > 0 || len(r.Aborted) > 0 {
 		fmt.Fprintf(os.Stderr, "soak broker: after a crash, %d segment indexes rewritten, transactions left open aborted: %v\n", r.IndexesRepaired, r.Aborted)
 	}
-	// A restart is a clean one (SIGTERM: the broker flushes its state);
-	// the daemons are the ones killed with SIGKILL.
+	// A restart is a clean one (SIGTERM: the broker flushes its state),
+	// or with --broker-kill9 a SIGKILL: then broker.Start mends what the
+	// crash left (recover.go) and says so on stderr, the broker's log.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
 	<-sig
@@ -339,7 +340,7 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed")
 	noFinality := fs.Bool("no-finality", false, "every chain's finality \"none\": no Finalized record is published, deposits end confirmed, and ledgerd keeps at most --max-open-deposits of each chain's open deposits in memory")
 	maxOpen := fs.Int("max-open-deposits", 200, "ledgerd's max_open_deposits with --no-finality")
-	brokerKill := fs.Bool("broker-kill9", false, "restart the broker with SIGKILL instead of SIGTERM: it then loses records it had acknowledged, and the indexer publishes them again")
+	brokerKill := fs.Bool("broker-kill9", false, "restart the broker with SIGKILL instead of SIGTERM: it comes back from what its disk holds (transactions left open aborted), and the producers from the epochs its recovery bumped")
 	if err := parse(fs, args); err != nil {
 		return nil, err
 	}
