@@ -236,7 +236,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		Chains: chains, Cooldown: ledgerd.Duration(o.Cooldown), InternalToken: token, AdminKey: o.AdminKey,
 		AllowLoopbackWebhooks: true, WebhookRetryBase: ledgerd.Duration(o.WebhookRetry), ClickHouseDSN: o.ClickHouseDSN, HTTPLimits: o.HTTPLimits,
 		PublicURL: o.PublicURL, SessionTick: ledgerd.Duration(sessionTick), Table: o.Assets,
-	}, log.With("component", "ledgerd"), nil); err != nil {
+	}, log.With("daemon", "ledgerd"), nil); err != nil {
 		return fail(err)
 	}
 	if err := s.devMerchant(o); err != nil {
@@ -274,7 +274,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if s.Indexer, err = indexer.New(indexer.Config{
 		DataDir: filepath.Join(o.DataDir, "indexer"), KafkaBrokers: brokers, HTTP: o.IndexerOps, HTTPLimits: o.HTTPLimits,
 		Chains: followed, Table: o.Assets, AdminKey: o.AdminKey,
-	}, log.With("component", "indexer"), nil); err != nil {
+	}, log.With("daemon", "indexer"), nil); err != nil {
 		return fail(err)
 	}
 	s.run(ctx, "indexer", s.Indexer.Run)
@@ -293,10 +293,10 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	reg := ops.NewRegistry()
 	acfg := api.Config{LedgerURL: "http://" + laddr.String(), InternalToken: token, AdminKey: o.AdminKey, Assets: o.Assets,
 		ConsoleSecret: o.consoleSecret, IndexerOps: indexerOps,
-		AllowLoopbackWebhooks: true, Logger: log.With("component", "apid"), Registerer: reg}
+		AllowLoopbackWebhooks: true, Logger: log.With("daemon", "apid"), Registerer: reg}
 	if o.ClickHouseDSN != "" {
 		octx, ocancel := context.WithTimeout(ctx, 30*time.Second)
-		s.history, err = chstore.Open(octx, o.ClickHouseDSN, log.With("component", "apid"))
+		s.history, err = chstore.Open(octx, o.ClickHouseDSN, log.With("daemon", "apid"))
 		ocancel()
 		if err != nil {
 			return fail(err)
