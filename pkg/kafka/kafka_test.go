@@ -19,21 +19,31 @@ import (
 // with a one-partition topic.
 func brokerWithTopic(t *testing.T, topic string) Config {
 	t.Helper()
-	b, err := broker.Start(broker.Options{})
+	b, cfg := startWithTopics(t, broker.Options{}, TopicSpec{Name: topic, Partitions: 1})
+	t.Cleanup(b.Close)
+	return cfg
+}
+
+// startWithTopics starts an embedded broker with o (the caller stops it)
+// and creates the topics.
+func startWithTopics(t *testing.T, o broker.Options, specs ...TopicSpec) (*broker.Broker, Config) {
+	t.Helper()
+	b, err := broker.Start(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(b.Close)
 	cfg := Config{Brokers: b.Addrs()}
 	admin, err := NewAdmin(cfg)
 	if err != nil {
+		b.Close()
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	if err := EnsureTopics(context.Background(), admin, TopicSpec{Name: topic, Partitions: 1}); err != nil {
+	if err := EnsureTopics(context.Background(), admin, specs...); err != nil {
+		b.Close()
 		t.Fatal(err)
 	}
-	return cfg
+	return b, cfg
 }
 
 func readAll(t *testing.T, cfg Config, topic string, want int) []*kgo.Record {
@@ -60,19 +70,12 @@ func readAll(t *testing.T, cfg Config, topic string, want int) []*kgo.Record {
 // broker on the same data directory, and reads the records back in order.
 func TestEmbeddedPersists(t *testing.T) {
 	dir := t.TempDir()
-	b, err := broker.Start(broker.Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec := ChainTopic(chain.ID("evm-devnet"))
+	b, cfg := startWithTopics(t, broker.Options{DataDir: dir}, spec, AddressesTopic())
 	port := b.Port()
-	cfg := Config{Brokers: b.Addrs()}
+	ctx := context.Background()
 	admin, err := NewAdmin(cfg)
 	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	spec := ChainTopic(chain.ID("evm-devnet"))
-	if err := EnsureTopics(ctx, admin, spec, AddressesTopic()); err != nil {
 		t.Fatal(err)
 	}
 	if err := EnsureTopics(ctx, admin, spec); err != nil { // idempotent
@@ -223,20 +226,8 @@ func TestPublishChecked(t *testing.T) {
 // stalls for good. The producer takes a new client instead, and publishes.
 func TestPublishAfterBrokerCrash(t *testing.T) {
 	dir := t.TempDir()
-	b, err := broker.Start(broker.Options{DataDir: filepath.Join(dir, "1"), SyncWrites: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, cfg := startWithTopics(t, broker.Options{DataDir: filepath.Join(dir, "1"), SyncWrites: true}, TopicSpec{Name: "t", Partitions: 1})
 	port := b.Port()
-	cfg := Config{Brokers: b.Addrs()}
-	admin, err := NewAdmin(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := EnsureTopics(context.Background(), admin, TopicSpec{Name: "t", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
-	admin.Close()
 	p, err := NewTxProducer(cfg, "indexer-x", kgo.RetryTimeout(5*time.Second))
 	if err != nil {
 		t.Fatal(err)

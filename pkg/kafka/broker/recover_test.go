@@ -24,15 +24,9 @@ import (
 // kfake's second replay pairs the later COMMIT with the open transaction's
 // data and "b" comes back as committed.
 func TestCrashAbortedStaysAborted(t *testing.T) {
-	dir := t.TempDir()
-	first := filepath.Join(dir, "1")
-	b := start(t, first)
-	produce(t, b, "a", true)
-	produce(t, b, "b", false)
-	second := crashImage(t, first, filepath.Join(dir, "2"))
-	b.Close()
+	dir, second := crashInTransaction(t)
 
-	b = start(t, second)
+	b := start(t, second)
 	if got := b.Recovered().Aborted; len(got) != 1 {
 		t.Fatalf("aborted at the first restart: %v, want the one open transaction", got)
 	}
@@ -61,13 +55,7 @@ func TestCrashAbortedStaysAborted(t *testing.T) {
 // outside any transaction: both visible. Start rewrites the index from the
 // batches (the flag is each batch's own transactional attribute).
 func TestIndexShortByOne(t *testing.T) {
-	dir := t.TempDir()
-	first := filepath.Join(dir, "1")
-	b := start(t, first)
-	produce(t, b, "a", true)
-	produce(t, b, "b", false)
-	second := crashImage(t, first, filepath.Join(dir, "2"))
-	b.Close()
+	dir, second := crashInTransaction(t)
 
 	idx, err := filepath.Glob(filepath.Join(second, "partitions", "t-0", "*.idx"))
 	if err != nil || len(idx) != 1 {
@@ -81,7 +69,7 @@ func TestIndexShortByOne(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b = start(t, second)
+	b := start(t, second)
 	if got := b.Recovered().IndexesRepaired; got != 1 {
 		t.Fatalf("indexes repaired: %d, want 1", got)
 	}
@@ -98,6 +86,20 @@ func TestIndexShortByOne(t *testing.T) {
 		t.Fatalf("after the second crash: %q, want [a c] (b and d never committed)", got)
 	}
 	b.Close()
+}
+
+// crashInTransaction: a broker commits "a", then crashes inside a
+// transaction writing "b". It returns the test's folder and the crash image.
+func crashInTransaction(t *testing.T) (dir, image string) {
+	t.Helper()
+	dir = t.TempDir()
+	first := filepath.Join(dir, "1")
+	b := start(t, first)
+	produce(t, b, "a", true)
+	produce(t, b, "b", false)
+	image = crashImage(t, first, filepath.Join(dir, "2"))
+	b.Close()
+	return dir, image
 }
 
 func start(t *testing.T, dir string) *broker.Broker {
