@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -170,7 +171,7 @@ func recoverPartition(pdir, topic string, part int32) ([]openTxn, int, error) {
 	for pid, epoch := range open {
 		out = append(out, openTxn{Topic: topic, Partition: part, ProducerID: pid, Epoch: epoch})
 	}
-	slices.SortFunc(out, func(a, b openTxn) int { return int(a.ProducerID - b.ProducerID) })
+	slices.SortFunc(out, func(a, b openTxn) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
 	return out, repaired, nil
 }
 
