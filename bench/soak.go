@@ -53,7 +53,7 @@ func soakBroker(spec string) int {
 		fmt.Fprintln(os.Stderr, "soak broker:", err)
 		return 1
 	}
-	if r := b.Recovered(); r.IndexesRepaired > 0 || len(r.Aborted) > 0 {
+	if r := b.Recovered(); r.Mended() {
 		fmt.Fprintf(os.Stderr, "soak broker: after a crash, %d segment indexes rewritten, transactions left open aborted: %v\n", r.IndexesRepaired, r.Aborted)
 	}
 	// A restart is a clean one (SIGTERM: the broker flushes its state),

@@ -176,7 +176,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if s.broker, err = broker.Start(broker.Options{DataDir: filepath.Join(o.DataDir, "kafka"), Port: o.KafkaPort}); err != nil {
 		return fail(err)
 	}
-	if r := s.broker.Recovered(); r.IndexesRepaired > 0 || len(r.Aborted) > 0 {
+	if r := s.broker.Recovered(); r.Mended() {
 		log.Warn("kafka: mended what the last crash left", "indexes_rewritten", r.IndexesRepaired, "transactions_aborted", r.Aborted)
 	}
 	brokers := s.broker.Addrs()

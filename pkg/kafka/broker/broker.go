@@ -8,6 +8,7 @@ package broker
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -47,6 +48,9 @@ func Start(o Options) (*Broker, error) {
 	if o.SyncWrites {
 		opts = append(opts, kfake.SyncWrites())
 	}
+	// Each start below appends its own port: no append may write into
+	// another's array.
+	opts = slices.Clip(opts)
 	var rec Recovery
 	if o.DataDir != "" {
 		open, repaired, err := recoverDir(o.DataDir)
@@ -89,6 +93,9 @@ type Recovery struct {
 	// crash left open, now ended by an ABORT marker.
 	Aborted []string
 }
+
+// Mended reports whether Start mended anything.
+func (r Recovery) Mended() bool { return r.IndexesRepaired > 0 || len(r.Aborted) > 0 }
 
 // Recovered reports what Start mended; the zero Recovery after a clean stop.
 func (e *Broker) Recovered() Recovery { return e.rec }

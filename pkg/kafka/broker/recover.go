@@ -66,6 +66,12 @@ const (
 	persistVersion = 1  // kfake's currentPersistVersion, the first byte of an index entry
 	attrTxn        = 0x0010
 	attrControl    = 0x0020
+	// batchHeader is a record batch's fixed header: base offset (8), length
+	// (4), leader epoch (4), magic (1), CRC (4), attributes (2), last offset
+	// delta (4), first and max timestamps (8 + 8), producer id (8) and epoch
+	// (2), base sequence (4), record count (4). The length counts what
+	// follows its own field.
+	batchHeader = 61
 )
 
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
@@ -131,11 +137,11 @@ func recoverPartition(pdir, topic string, part int32) ([]openTxn, int, error) {
 			return nil, 0, err
 		}
 		var want []byte
-		for pos := 0; pos+61 <= len(seg); {
+		for pos := 0; pos+batchHeader <= len(seg); {
 			// The batch boundaries and the corruption rule are kfake's
 			// (loadSegmentBatches): a torn or corrupt batch ends the segment.
 			n := int(int32(binary.BigEndian.Uint32(seg[pos+8 : pos+12])))
-			if n < 49 || n > 1<<30 || pos+12+n > len(seg) {
+			if n < batchHeader-12 || n > 1<<30 || pos+12+n > len(seg) {
 				break
 			}
 			b := seg[pos : pos+12+n]

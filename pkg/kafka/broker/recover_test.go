@@ -34,7 +34,7 @@ func TestCrashAbortedStaysAborted(t *testing.T) {
 		t.Fatalf("after the first crash: %q, want [a]", got)
 	}
 	produce(t, b, "c", true)
-	third := crashImage(t, second, filepath.Join(dir, "3"))
+	third := testenv.CopyDir(t, second, filepath.Join(dir, "3"))
 	b.Close()
 
 	b = start(t, third)
@@ -75,7 +75,7 @@ func TestIndexShortByOne(t *testing.T) {
 	}
 	produce(t, b, "c", true)
 	produce(t, b, "d", false)
-	third := crashImage(t, second, filepath.Join(dir, "3"))
+	third := testenv.CopyDir(t, second, filepath.Join(dir, "3"))
 	b.Close()
 
 	b = start(t, third)
@@ -97,7 +97,7 @@ func crashInTransaction(t *testing.T) (dir, image string) {
 	b := start(t, first)
 	produce(t, b, "a", true)
 	produce(t, b, "b", false)
-	image = crashImage(t, first, filepath.Join(dir, "2"))
+	image = testenv.CopyDir(t, first, filepath.Join(dir, "2"))
 	b.Close()
 	return dir, image
 }
@@ -164,6 +164,3 @@ func committed(t *testing.T, b *broker.Broker) []string {
 		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
 	}
 }
-
-// crashImage copies a running broker's data directory.
-func crashImage(t *testing.T, from, to string) string { return testenv.CopyDir(t, from, to) }
