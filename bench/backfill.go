@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -106,6 +107,22 @@ func (t template) render(out *bytes.Buffer, n uint64) {
 }
 
 func startReplayNode(c *evmbench.Corpus, head uint64) (*replayNode, error) {
+	r, err := newReplayNode(c, head)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
+	r.url = "http://" + ln.Addr().String()
+	go r.srv.Serve(ln)
+	return r, nil
+}
+
+// newReplayNode renders c's blocks as the node's templates, serving nothing yet.
+func newReplayNode(c *evmbench.Corpus, head uint64) (*replayNode, error) {
 	r := &replayNode{}
 	r.head.Store(head)
 	for _, b := range c.Blocks {
@@ -140,13 +157,6 @@ func startReplayNode(c *evmbench.Corpus, head uint64) (*replayNode, error) {
 		r.blocks, r.receipts, r.uncles = append(r.blocks, tb), append(r.receipts, tr), append(r.uncles, len(hdr.Uncles) > 0)
 		r.tips = append(r.tips, len(got.Transfers))
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 5 * time.Second}
-	r.url = "http://" + ln.Addr().String()
-	go r.srv.Serve(ln)
 	return r, nil
 }
 
@@ -186,7 +196,11 @@ func cycleSum(tips []int, from, to uint64) int {
 	return n
 }
 
-func (r *replayNode) Close() { r.srv.Close() }
+func (r *replayNode) Close() {
+	if r.srv != nil {
+		r.srv.Close()
+	}
+}
 
 type replayReq struct {
 	ID     json.RawMessage   `json:"id"`
@@ -356,24 +370,30 @@ func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 	blocks := fs.Uint64("blocks", 3000, "blocks rescanned (and served)")
 	gethBlocks := fs.Uint64("geth-blocks", 300, "blocks the ethclient loop reads")
 	fetchers := fs.Int("fetchers", 16, "the rescan's parallel fetches (and the serving measurement's clients)")
+	defCores := "split"
+	if runtime.NumCPU() < 2 {
+		defCores = "shared"
+	}
+	cores := fs.String("cores", defCores, "split: the replay node in its own process on core 0, the bench on core 1 (a node on its own machine); "+
+		"shared: node and rescan on every core at once (the serving rate is then the node on all of them). split also measures shared, side by side")
 	if err := parseFixtures(fs, args, dir); err != nil {
 		return nil, err
+	}
+	if *cores != "split" && *cores != "shared" {
+		return nil, fmt.Errorf("--cores is split or shared, not %q", *cores)
 	}
 	c, err := evmbench.Load(filepath.Join(*dir, "evm"))
 	if err != nil {
 		return nil, err
 	}
-	node, err := startReplayNode(c, *blocks+*gethBlocks+10)
+	head := *blocks + *gethBlocks + 10
+	node, err := startReplayNode(c, head)
 	if err != nil {
 		return nil, err
 	}
 	defer node.Close()
-	fmt.Fprintf(progress, "backfill: replay node of %d mainnet blocks (%.1f MB) at %s, serving %d numbered blocks\n",
-		len(c.Blocks), float64(c.Bytes)/1e6, node.url, node.head.Load()+1)
-
-	fmt.Fprintln(progress, "backfill: the node's own serving rate (raw HTTP clients, nothing decoded)…")
-	serve, served := serveRate(node.url, 0, *blocks-1, *fetchers)
-	fmt.Fprintf(progress, "backfill: %.0f blocks/s, %.0f MB/s\n", serve, float64(served)/1e6/(float64(*blocks)/serve))
+	fmt.Fprintf(progress, "backfill: replay node of %d mainnet blocks (%.1f MB), serving %d numbered blocks\n",
+		len(c.Blocks), float64(c.Bytes)/1e6, head+1)
 
 	kb, err := broker.Start(broker.Options{})
 	if err != nil {
@@ -390,54 +410,101 @@ func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 		return nil, err
 	}
 	defer prod.Close()
-	db, err := kv.Open("db", vfs.NewMem(), nil)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
 	ctx := context.Background()
-	client, err := evm.Dial(ctx, node.url)
-	if err != nil {
-		return nil, err
+	// measure runs the serving rate and the two rescans against url.
+	type rates struct {
+		serve, scan, all float64
+		p                follow.RescanProgress
 	}
-	defer client.Close()
-	rescan := func(m follow.Matcher, from uint64) (float64, follow.RescanProgress, error) {
-		start := time.Now()
-		p, err := follow.Rescan(ctx, follow.RescanConfig{Chain: id, Family: chain.FamilyEVM, From: from, To: from + *blocks - 1, Fetchers: *fetchers},
-			client, m, &follow.KafkaPublisher{P: prod}, db)
-		return float64(*blocks) / time.Since(start).Seconds(), p, err
+	measure := func(url, how string) (rates, error) {
+		var r rates
+		fmt.Fprintf(progress, "backfill [%s]: the node's own serving rate (raw HTTP clients, nothing decoded)…\n", how)
+		var served int64
+		r.serve, served = serveRate(url, 0, *blocks-1, *fetchers)
+		fmt.Fprintf(progress, "backfill [%s]: %.0f blocks/s, %.0f MB/s\n", how, r.serve, float64(served)/1e6/(float64(*blocks)/r.serve))
+		client, err := evm.Dial(ctx, url)
+		if err != nil {
+			return r, err
+		}
+		defer client.Close()
+		rescan := func(m follow.Matcher) (float64, follow.RescanProgress, error) {
+			db, err := kv.Open("db", vfs.NewMem(), nil)
+			if err != nil {
+				return 0, follow.RescanProgress{}, err
+			}
+			defer db.Close()
+			start := time.Now()
+			p, err := follow.Rescan(ctx, follow.RescanConfig{Chain: id, Family: chain.FamilyEVM, From: 0, To: *blocks - 1, Fetchers: *fetchers},
+				client, m, &follow.KafkaPublisher{P: prod}, db)
+			return float64(*blocks) / time.Since(start).Seconds(), p, err
+		}
+		fmt.Fprintf(progress, "backfill [%s]: rescan for new addresses (a few matches per block at most: the scan's cost)…\n", how)
+		if r.scan, _, err = rescan(nobody{}); err != nil {
+			return r, err
+		}
+		fmt.Fprintf(progress, "backfill [%s]: %.0f blocks/s, %.2fx the node\n", how, r.scan, r.scan/r.serve)
+		fmt.Fprintf(progress, "backfill [%s]: rescan publishing every transfer (the heaviest case)…\n", how)
+		if r.all, r.p, err = rescan(everyone{}); err != nil {
+			return r, err
+		}
+		fmt.Fprintf(progress, "backfill [%s]: %.0f blocks/s, %d records, %d transfers published\n", how, r.all, r.p.Records, r.p.Transfers)
+		return r, nil
 	}
-	fmt.Fprintln(progress, "backfill: rescan for new addresses (a few matches per block at most: the scan's cost)…")
-	scanRate, _, err := rescan(nobody{}, 0)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(progress, "backfill: %.0f blocks/s\n", scanRate)
-	fmt.Fprintln(progress, "backfill: rescan publishing every transfer (the heaviest case)…")
-	allRate, p, err := rescan(everyone{}, 0)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(progress, "backfill: %.0f blocks/s, %d records, %d transfers published\n", allRate, p.Records, p.Transfers)
 
-	fmt.Fprintln(progress, "backfill: a go-ethereum ethclient loop of BlockByNumber + BlockReceipts…")
-	geth, err := evmbench.EthclientLoop(ctx, node.url, int(*gethBlocks), func(n uint64) bool {
-		return node.uncles[n%uint64(len(node.uncles))] // ethclient would ask for the uncles, which a replay node lacks
-	})
-	if err != nil {
-		return nil, err
+	var main, shared rates
+	var geth float64
+	ethclientLoop := func(url string) (float64, error) {
+		fmt.Fprintln(progress, "backfill: a go-ethereum ethclient loop of BlockByNumber + BlockReceipts…")
+		g, err := evmbench.EthclientLoop(ctx, url, int(*gethBlocks), func(n uint64) bool {
+			return node.uncles[n%uint64(len(node.uncles))] // ethclient would ask for the uncles, which a replay node lacks
+		})
+		fmt.Fprintf(progress, "backfill: %.0f blocks/s\n", g)
+		return g, err
+	}
+	if *cores == "split" {
+		url, nodeCore, benchCore, stop, err := splitNode(*dir, head)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(progress, "backfill: the node alone on core %d (its own process, %s), the bench on core %d\n", nodeCore, url, benchCore)
+		main, err = measure(url, "split")
+		if err == nil {
+			geth, err = ethclientLoop(url)
+		}
+		stop()
+		if err != nil {
+			return nil, err
+		}
+		if shared, err = measure(node.url, "shared"); err != nil {
+			return nil, err
+		}
+	} else {
+		if main, err = measure(node.url, "shared"); err != nil {
+			return nil, err
+		}
+		shared = main
+		if geth, err = ethclientLoop(node.url); err != nil {
+			return nil, err
+		}
 	}
 
-	fmt.Fprintf(progress, "backfill: %.0f blocks/s\n", geth)
-
-	metNode, metGeth := scanRate >= 0.9*serve, scanRate >= 10*geth
-	return []Result{
-		{Name: "backfill_blocks_per_s", Value: scanRate, Unit: "blocks/s", Baseline: "the replay node's own serving rate (raw HTTP, nothing decoded)",
-			BaselineValue: serve, Ratio: scanRate / serve, Target: ">= 0.9x the node", Met: &metNode},
-		{Name: "backfill_vs_ethclient", Value: scanRate, Unit: "blocks/s", Baseline: "go-ethereum ethclient loop, BlockByNumber + BlockReceipts",
-			BaselineValue: geth, Ratio: scanRate / geth, Target: ">= 10x ethclient", Met: &metGeth},
-		{Name: "backfill_all_matched_blocks_per_s", Value: allRate, Unit: "blocks/s", Baseline: "the replay node's own serving rate",
-			BaselineValue: serve, Ratio: allRate / serve},
-		{Name: "backfill_transfers_published_per_s", Value: allRate * float64(p.Transfers) / float64(*blocks), Unit: "transfers/s"},
-	}, nil
+	baseline := "the replay node's own serving rate (raw HTTP, nothing decoded)"
+	if *cores == "split" {
+		baseline = "the replay node's own serving rate, alone on its core (raw HTTP, nothing decoded)"
+	}
+	metNode, metGeth := main.scan >= 0.9*main.serve, main.scan >= 10*geth
+	res := []Result{
+		{Name: "backfill_blocks_per_s", Value: main.scan, Unit: "blocks/s", Baseline: baseline,
+			BaselineValue: main.serve, Ratio: main.scan / main.serve, Target: ">= 0.9x the node", Met: &metNode},
+		{Name: "backfill_vs_ethclient", Value: main.scan, Unit: "blocks/s", Baseline: "go-ethereum ethclient loop, BlockByNumber + BlockReceipts",
+			BaselineValue: geth, Ratio: main.scan / geth, Target: ">= 10x ethclient", Met: &metGeth},
+		{Name: "backfill_all_matched_blocks_per_s", Value: main.all, Unit: "blocks/s", Baseline: baseline,
+			BaselineValue: main.serve, Ratio: main.all / main.serve},
+		{Name: "backfill_transfers_published_per_s", Value: main.all * float64(main.p.Transfers) / float64(*blocks), Unit: "transfers/s"},
+	}
+	if *cores == "split" {
+		res = append(res, Result{Name: "backfill_shared_cores_blocks_per_s", Value: shared.scan, Unit: "blocks/s",
+			Baseline: "the replay node on both cores with readers that decode nothing", BaselineValue: shared.serve, Ratio: shared.scan / shared.serve})
+	}
+	return res, nil
 }

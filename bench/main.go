@@ -61,6 +61,9 @@ func main() {
 	if spec := os.Getenv(soakBrokerEnv); spec != "" {
 		os.Exit(soakBroker(spec)) // a child of the soak: its Kafka broker
 	}
+	if spec := os.Getenv(backfillNodeEnv); spec != "" {
+		os.Exit(backfillNode(spec)) // a child of backfill: its replay node, on a core of its own
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
