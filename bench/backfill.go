@@ -374,7 +374,7 @@ func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 	if runtime.NumCPU() < 2 {
 		defCores = "shared"
 	}
-	cores := fs.String("cores", defCores, "split: the replay node in its own process on core 0, the bench on core 1 (a node on its own machine); "+
+	cores := fs.String("cores", defCores, "split: the replay node in its own process on the first core this process may use, the bench on the second (a node on its own machine); "+
 		"shared: node and rescan on every core at once (the serving rate is then the node on all of them). split also measures shared, side by side")
 	if err := parseFixtures(fs, args, dir); err != nil {
 		return nil, err
@@ -451,7 +451,7 @@ func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 		return r, nil
 	}
 
-	var main, shared rates
+	var primary, shared rates
 	var geth float64
 	ethclientLoop := func(url string) (float64, error) {
 		fmt.Fprintln(progress, "backfill: a go-ethereum ethclient loop of BlockByNumber + BlockReceipts…")
@@ -467,7 +467,7 @@ func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 			return nil, err
 		}
 		fmt.Fprintf(progress, "backfill: the node alone on core %d (its own process, %s), the bench on core %d\n", nodeCore, url, benchCore)
-		main, err = measure(url, "split")
+		primary, err = measure(url, "split")
 		if err == nil {
 			geth, err = ethclientLoop(url)
 		}
@@ -479,10 +479,10 @@ func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 			return nil, err
 		}
 	} else {
-		if main, err = measure(node.url, "shared"); err != nil {
+		if primary, err = measure(node.url, "shared"); err != nil {
 			return nil, err
 		}
-		shared = main
+		shared = primary
 		if geth, err = ethclientLoop(node.url); err != nil {
 			return nil, err
 		}
@@ -492,15 +492,15 @@ func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 	if *cores == "split" {
 		baseline = "the replay node's own serving rate, alone on its core (raw HTTP, nothing decoded)"
 	}
-	metNode, metGeth := main.scan >= 0.9*main.serve, main.scan >= 10*geth
+	metNode, metGeth := primary.scan >= 0.9*primary.serve, primary.scan >= 10*geth
 	res := []Result{
-		{Name: "backfill_blocks_per_s", Value: main.scan, Unit: "blocks/s", Baseline: baseline,
-			BaselineValue: main.serve, Ratio: main.scan / main.serve, Target: ">= 0.9x the node", Met: &metNode},
-		{Name: "backfill_vs_ethclient", Value: main.scan, Unit: "blocks/s", Baseline: "go-ethereum ethclient loop, BlockByNumber + BlockReceipts",
-			BaselineValue: geth, Ratio: main.scan / geth, Target: ">= 10x ethclient", Met: &metGeth},
-		{Name: "backfill_all_matched_blocks_per_s", Value: main.all, Unit: "blocks/s", Baseline: baseline,
-			BaselineValue: main.serve, Ratio: main.all / main.serve},
-		{Name: "backfill_transfers_published_per_s", Value: main.all * float64(main.p.Transfers) / float64(*blocks), Unit: "transfers/s"},
+		{Name: "backfill_blocks_per_s", Value: primary.scan, Unit: "blocks/s", Baseline: baseline,
+			BaselineValue: primary.serve, Ratio: primary.scan / primary.serve, Target: ">= 0.9x the node", Met: &metNode},
+		{Name: "backfill_vs_ethclient", Value: primary.scan, Unit: "blocks/s", Baseline: "go-ethereum ethclient loop, BlockByNumber + BlockReceipts",
+			BaselineValue: geth, Ratio: primary.scan / geth, Target: ">= 10x ethclient", Met: &metGeth},
+		{Name: "backfill_all_matched_blocks_per_s", Value: primary.all, Unit: "blocks/s", Baseline: baseline,
+			BaselineValue: primary.serve, Ratio: primary.all / primary.serve},
+		{Name: "backfill_transfers_published_per_s", Value: primary.all * float64(primary.p.Transfers) / float64(*blocks), Unit: "transfers/s"},
 	}
 	if *cores == "split" {
 		res = append(res, Result{Name: "backfill_shared_cores_blocks_per_s", Value: shared.scan, Unit: "blocks/s",
