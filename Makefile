@@ -50,7 +50,7 @@ $(STATICCHECK):
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 # Every fuzz target of a decoder that reads outside input (package:target).
-FUZZ_TARGETS := ./pkg/events:FuzzUnmarshal ./indexer/evm:FuzzExtract ./indexer/bitcoin:FuzzBlock ./indexer/bitcoin:FuzzVerbose \
+FUZZ_TARGETS := ./pkg/events:FuzzUnmarshal ./pkg/jsonscan:FuzzStr ./indexer/evm:FuzzExtract ./indexer/bitcoin:FuzzBlock ./indexer/bitcoin:FuzzVerbose \
 	./indexer/tron:FuzzTransaction ./indexer/solana:FuzzExtract ./pkg/chain:FuzzParseAddress ./pkg/chain:FuzzParseBitcoinAddress \
 	./pkg/descriptor:FuzzParse ./pkg/merchantapi:FuzzRequests ./pkg/merchantapi:FuzzPathID ./apid/api:FuzzForward \
 	./ledgerd/store:FuzzDecodeDeposit ./ledgerd/store:FuzzDecodeAccount ./ledgerd/store:FuzzDecodeBlockStatus ./ledgerd/store:FuzzDecodeOutboxRow

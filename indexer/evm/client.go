@@ -258,6 +258,7 @@ func (c *Client) receiptsPerTx(ctx context.Context, block []byte) (json.RawMessa
 	for i := range x.txs {
 		hashes[i] = chain.Hash(x.txs[i].hash).Hex()
 	}
+	x.release()
 	c.extractors.Put(x)
 	if err != nil {
 		return nil, err

@@ -19,12 +19,16 @@ var transferTopic = [32]byte{
 // usually a reorg landed between the two requests. Fetch both again.
 var ErrInconsistent = errors.New("evm: block and receipts disagree")
 
+// txInfo is what the receipts' pass needs of a transaction. The raw fields
+// alias the answer being read: they are valid until the extraction ends,
+// and decoded only for a transaction that is a native transfer (most are
+// not: decoding every sender and recipient was a tenth of a rescan's CPU).
 type txInfo struct {
-	hash  [32]byte
-	from  [20]byte
-	to    [20]byte
-	hasTo bool
-	value [32]byte
+	hash    [32]byte
+	hashHex []byte // the hash as sent, to match the receipt's without decoding it
+	from    []byte // 0x and 40 hex digits
+	to      []byte // the same, or nil without a recipient
+	value   [32]byte
 }
 
 type receiptInfo struct {
@@ -45,8 +49,19 @@ type receiptInfo struct {
 //     bytes of topics 1 and 2, the value is the data. ERC721 (4 topics) and
 //     other shapes are not transfers. Logs marked removed are ignored.
 type Extractor struct {
-	txs    []txInfo
-	topics [][]byte // the raw topics of the log being read (they alias the answer until it ends)
+	txs      []txInfo
+	blockHex []byte   // the block's hash as sent (it aliases the answer until the extraction ends)
+	topics   [][]byte // the raw topics of the log being read (the same)
+}
+
+// release drops the extractor's views of the answer it read, so that a
+// pooled extractor does not keep an answer's buffer alive.
+func (x *Extractor) release() {
+	for i := range x.txs {
+		x.txs[i].hashHex, x.txs[i].from, x.txs[i].to = nil, nil, nil
+	}
+	clear(x.topics)
+	x.blockHex = nil
 }
 
 // Extract parses one block and its receipts. receipts is the JSON array of
@@ -60,6 +75,7 @@ func (x *Extractor) Extract(block, receipts []byte) (*chain.Block, error) {
 }
 
 func (x *Extractor) extract(block, receipts []byte, out *chain.Block) error {
+	defer x.release()
 	ref, err := x.parseBlock(block)
 	if err != nil {
 		return err
@@ -76,19 +92,35 @@ func (x *Extractor) extract(block, receipts []byte, out *chain.Block) error {
 func (x *Extractor) receiptsFrom(s *jsonscan.Scanner, out *chain.Block) error {
 	ref := out.Ref
 	ri := 0
-	s.Array(func() {
-		rec, tstart := x.parseReceipt(s, ref, out)
-		if s.Err != nil {
-			return
-		}
-		// Native value first, so output is in block order.
-		if ri < len(x.txs) {
-			tx := &x.txs[ri]
-			if tx.hash != rec.txHash {
-				s.Err = fmt.Errorf("%w: receipt %d is for tx %x, block has %x", ErrInconsistent, ri, rec.txHash, tx.hash)
-				return
+	if !s.Null() {
+		for more := s.Enter('['); more; more = s.More(']') {
+			var tx *txInfo
+			if ri < len(x.txs) {
+				tx = &x.txs[ri]
 			}
-			if tx.hasTo && tx.value != ([32]byte{}) && !rec.failed {
+			rec, tstart := x.parseReceipt(s, ref, tx, out)
+			if s.Err != nil {
+				break
+			}
+			ri++
+			if tx == nil {
+				continue
+			}
+			if tx.hash != rec.txHash {
+				s.Err = fmt.Errorf("%w: receipt %d is for tx %x, block has %x", ErrInconsistent, ri-1, rec.txHash, tx.hash)
+				break
+			}
+			// Native value first, so output is in block order.
+			if tx.to != nil && tx.value != ([32]byte{}) && !rec.failed {
+				var from, to [20]byte
+				if !fixedHex(from[:], tx.from) {
+					s.Fail("bad transaction sender")
+					break
+				}
+				if !fixedHex(to[:], tx.to) {
+					s.Fail("bad transaction recipient")
+					break
+				}
 				out.Transfers = append(out.Transfers, chain.Transfer{})
 				copy(out.Transfers[tstart+1:], out.Transfers[tstart:])
 				v, _ := chain.AmountFromBytes(tx.value[:])
@@ -96,14 +128,13 @@ func (x *Extractor) receiptsFrom(s *jsonscan.Scanner, out *chain.Block) error {
 					TxHash: append([]byte(nil), tx.hash[:]...),
 					Index:  chain.IndexNative,
 					Kind:   chain.KindNative,
-					From:   chain.EVMAddress(tx.from),
-					To:     chain.EVMAddress(tx.to),
+					From:   chain.EVMAddress(from),
+					To:     chain.EVMAddress(to),
 					Value:  v,
 				}
 			}
 		}
-		ri++
-	})
+	}
 	if s.Err != nil {
 		return fmt.Errorf("receipts of block %d: %w", ref.Number, s.Err)
 	}
@@ -113,9 +144,14 @@ func (x *Extractor) receiptsFrom(s *jsonscan.Scanner, out *chain.Block) error {
 	return nil
 }
 
+// addrHex says b can be an address: 0x and 40 digits (which are checked
+// where the address is decoded, if it is).
+func addrHex(b []byte) bool { return len(b) == 42 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X') }
+
 // headerFields collects the block reference from a block or header object.
 type headerFields struct {
 	ref               chain.BlockRef
+	hashHex           []byte // the hash as sent
 	num, hash, parent bool
 }
 
@@ -125,7 +161,8 @@ func (h *headerFields) field(s *jsonscan.Scanner, key []byte) bool {
 	case "number":
 		h.ref.Number, h.num = quantity(s.Str())
 	case "hash":
-		h.hash = fixedHex(h.ref.Hash[:], s.Str())
+		h.hashHex = s.Str()
+		h.hash = fixedHex(h.ref.Hash[:], h.hashHex)
 	case "parentHash":
 		h.parent = fixedHex(h.ref.Parent[:], s.Str())
 	case "timestamp":
@@ -154,11 +191,11 @@ func (h *headerFields) result(s *jsonscan.Scanner, what string) (chain.BlockRef,
 func parseHeader(raw []byte) (chain.BlockRef, error) {
 	var h headerFields
 	s := jsonscan.Scanner{B: raw}
-	s.Object(func(key []byte) {
-		if !h.field(&s, key) {
+	for more := s.Enter('{'); more; more = s.More('}') {
+		if key := s.Key(); !h.field(&s, key) {
 			s.Skip()
 		}
-	})
+	}
 	return h.result(&s, "header")
 }
 
@@ -168,71 +205,82 @@ func (x *Extractor) parseBlock(b []byte) (chain.BlockRef, error) {
 }
 
 // parseBlockFrom reads the block object at s into x.txs and its reference,
-// leaving s after it.
+// leaving s after it. The containers are walked with Enter and More, not
+// Object's closures: a call per member was a fifth of the scan.
 func (x *Extractor) parseBlockFrom(s *jsonscan.Scanner) (chain.BlockRef, error) {
 	var h headerFields
 	x.txs = x.txs[:0]
 	if s.Null() {
 		return h.ref, ErrNotFound
 	}
-	s.Object(func(key []byte) {
+	for more := s.Enter('{'); more; more = s.More('}') {
+		key := s.Key()
 		if h.field(s, key) {
-			return
+			continue
 		}
-		if string(key) != "transactions" {
+		if string(key) != "transactions" || s.Null() {
 			s.Skip()
-			return
+			continue
 		}
-		s.Array(func() {
+		for more := s.Enter('['); more; more = s.More(']') {
 			if s.Peek() == '"' {
 				s.Fail("block was fetched without full transactions")
-				return
+				break
 			}
 			x.txs = append(x.txs, txInfo{})
 			tx := &x.txs[len(x.txs)-1]
-			s.Object(func(key []byte) {
-				switch string(key) {
-				case "hash":
-					if !fixedHex(tx.hash[:], s.Str()) {
-						s.Fail("bad transaction hash")
-					}
-				case "from":
-					if !fixedHex(tx.from[:], s.Str()) {
-						s.Fail("bad transaction sender")
-					}
-				case "to":
-					if to := s.StrOrNull(); to != nil {
-						if !fixedHex(tx.to[:], to) {
-							s.Fail("bad transaction recipient")
-						}
-						tx.hasTo = true
-					}
-				case "value":
-					if !word256(&tx.value, s.Str()) {
-						s.Fail("bad transaction value")
-					}
-				default:
-					s.Skip()
-				}
-			})
-		})
-	})
+			x.parseTx(s, tx)
+		}
+	}
+	x.blockHex = h.hashHex
 	return h.result(s, "block")
 }
 
+func (x *Extractor) parseTx(s *jsonscan.Scanner, tx *txInfo) {
+	for more := s.Enter('{'); more; more = s.More('}') {
+		switch string(s.Key()) {
+		case "hash":
+			tx.hashHex = s.Str()
+			if !fixedHex(tx.hash[:], tx.hashHex) {
+				s.Fail("bad transaction hash")
+			}
+		case "from":
+			if tx.from = s.Str(); !addrHex(tx.from) {
+				s.Fail("bad transaction sender")
+			}
+		case "to":
+			if tx.to = s.StrOrNull(); tx.to != nil && !addrHex(tx.to) {
+				s.Fail("bad transaction recipient")
+			}
+		case "value":
+			if !word256(&tx.value, s.Str()) {
+				s.Fail("bad transaction value")
+			}
+		default:
+			s.Skip()
+		}
+	}
+}
+
 // parseReceipt reads one receipt, appending its ERC20 transfers to out. It
-// returns the receipt and the index in out.Transfers where its transfers begin.
-func (x *Extractor) parseReceipt(s *jsonscan.Scanner, ref chain.BlockRef, out *chain.Block) (receiptInfo, int) {
+// returns the receipt and the index in out.Transfers where its transfers
+// begin. tx is the block's transaction at the receipt's place, if any: a
+// transaction hash sent as it is there is not decoded again.
+func (x *Extractor) parseReceipt(s *jsonscan.Scanner, ref chain.BlockRef, tx *txInfo, out *chain.Block) (receiptInfo, int) {
 	var rec receiptInfo
 	start := len(out.Transfers)
 	var haveTx bool
-	s.Object(func(key []byte) {
-		switch string(key) {
+	for more := s.Enter('{'); more; more = s.More('}') {
+		switch string(s.Key()) {
 		case "transactionHash":
-			haveTx = fixedHex(rec.txHash[:], s.Str())
+			if raw := s.Str(); tx != nil && len(raw) > 0 && bytes.Equal(raw, tx.hashHex) {
+				rec.txHash, haveTx = tx.hash, true
+			} else {
+				haveTx = fixedHex(rec.txHash[:], raw)
+			}
 		case "blockHash":
 			var h chain.Hash
-			if v := s.StrOrNull(); v != nil && fixedHex(h[:], v) && h != ref.Hash {
+			if v := s.StrOrNull(); v != nil && !bytes.Equal(v, x.blockHex) && fixedHex(h[:], v) && h != ref.Hash {
 				s.Err = fmt.Errorf("%w: receipt of block %s, want %s", ErrInconsistent, h.Hex(), ref.Hash.Hex())
 				s.Pos = len(s.B)
 			}
@@ -245,11 +293,16 @@ func (x *Extractor) parseReceipt(s *jsonscan.Scanner, ref chain.BlockRef, out *c
 				rec.failed = st == 0
 			}
 		case "logs":
-			s.Array(func() { x.parseLog(s, out) })
+			if s.Null() {
+				break
+			}
+			for more := s.Enter('['); more; more = s.More(']') {
+				x.parseLog(s, out)
+			}
 		default:
 			s.Skip()
 		}
-	})
+	}
 	if s.Err == nil && !haveTx {
 		s.Fail("receipt without transactionHash")
 	}
@@ -263,28 +316,44 @@ func (x *Extractor) parseReceipt(s *jsonscan.Scanner, ref chain.BlockRef, out *c
 	return rec, start
 }
 
+// transferTopicHex is transferTopic as nodes send it.
+var transferTopicHex = []byte("0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef")
+
+// isTransferTopic says whether the raw topic is transferTopic, in any case.
+func isTransferTopic(raw []byte) bool {
+	if bytes.Equal(raw, transferTopicHex) {
+		return true
+	}
+	// Another event's topic, most often: four bytes decide it before a full decode.
+	var t [32]byte
+	return len(raw) == 66 && fixedHex(t[:4], raw[:10]) && [4]byte(t[:4]) == [4]byte(transferTopic[:4]) &&
+		fixedHex(t[:], raw) && t == transferTopic
+}
+
 func (x *Extractor) parseLog(s *jsonscan.Scanner, out *chain.Block) {
 	var (
-		addr     [20]byte
-		data     [32]byte
-		dataOK   bool
+		addrRaw  []byte
+		rawData  []byte
 		logIndex uint64
 		haveIdx  bool
 		removed  bool
 	)
-	// Topics and data are decoded only for a log that can be a transfer
-	// (three topics, the first Transfer's): most logs are not.
+	// Topics, data and the address are decoded only for a log that can be
+	// a transfer (three topics, the first Transfer's): most logs are not.
 	x.topics = x.topics[:0]
-	defer func() { clear(x.topics) }()
-	var rawData []byte
-	s.Object(func(key []byte) {
-		switch string(key) {
+	for more := s.Enter('{'); more; more = s.More('}') {
+		switch string(s.Key()) {
 		case "address":
-			if !fixedHex(addr[:], s.Str()) {
+			if addrRaw = s.Str(); !addrHex(addrRaw) {
 				s.Fail("bad log address")
 			}
 		case "topics":
-			s.Array(func() { x.topics = append(x.topics, s.Str()) })
+			if s.Null() {
+				break
+			}
+			for more := s.Enter('['); more; more = s.More(']') {
+				x.topics = append(x.topics, s.Str())
+			}
 		case "data":
 			rawData = s.Str()
 		case "logIndex":
@@ -295,28 +364,33 @@ func (x *Extractor) parseLog(s *jsonscan.Scanner, out *chain.Block) {
 		default:
 			s.Skip()
 		}
-	})
-	if s.Err != nil || removed || len(x.topics) != 3 {
+	}
+	// Exactly 32 bytes of data: "0x" and 64 hex digits.
+	if s.Err != nil || removed || len(x.topics) != 3 || len(rawData) != 66 || !isTransferTopic(x.topics[0]) {
 		return
 	}
-	var topics [3][32]byte
-	for i, t := range x.topics {
-		if !fixedHex(topics[i][:], t) || i == 0 && topics[0] != transferTopic {
-			return
-		}
+	var addr, from, to [20]byte
+	var topic [32]byte
+	var data [32]byte
+	if !fixedHex(topic[:], x.topics[1]) {
+		return
 	}
-	// Exactly 32 bytes: "0x" and 64 hex digits.
-	dataOK = len(rawData) == 66 && fixedHex(data[:], rawData)
-	if !dataOK {
+	copy(from[:], topic[12:])
+	if !fixedHex(topic[:], x.topics[2]) {
+		return
+	}
+	copy(to[:], topic[12:])
+	if !fixedHex(data[:], rawData) {
+		return
+	}
+	if !fixedHex(addr[:], addrRaw) {
+		s.Fail("bad log address")
 		return
 	}
 	if !haveIdx || logIndex > uint64(^uint32(0)-1) {
 		s.Fail("Transfer log without a usable logIndex")
 		return
 	}
-	var from, to [20]byte
-	copy(from[:], topics[1][12:])
-	copy(to[:], topics[2][12:])
 	v, _ := chain.AmountFromBytes(bytes.TrimLeft(data[:], "\x00"))
 	out.Transfers = append(out.Transfers, chain.Transfer{
 		Index: uint32(logIndex),

@@ -124,6 +124,7 @@ func split(b []byte) (block, receipts json.RawMessage, berr, rerr error, err err
 // explains it: out is not to be used then. (Splitting first scanned the
 // half megabyte twice; bench backfill.)
 func (x *Extractor) extractInPlace(b []byte, out *chain.Block) bool {
+	defer x.release()
 	s := jsonscan.Scanner{B: b}
 	if !s.Expect('[') {
 		return false

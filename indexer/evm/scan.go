@@ -44,14 +44,16 @@ func fixedHex(dst, b []byte) bool {
 	if !ok || len(h) != 2*len(dst) {
 		return false
 	}
+	h = h[:2*len(dst)]
+	// One check at the end: an invalid digit is 0xff in hexVal, and any
+	// such byte survives the or.
+	var bad byte
 	for i := range dst {
 		hi, lo := hexVal[h[2*i]], hexVal[h[2*i+1]]
-		if hi|lo == 0xff || hi > 15 || lo > 15 {
-			return false
-		}
+		bad |= hi | lo
 		dst[i] = hi<<4 | lo
 	}
-	return true
+	return bad <= 15
 }
 
 // word256 parses a hex quantity of at most 256 bits into 32 big-endian bytes.

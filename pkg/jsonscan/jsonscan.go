@@ -7,8 +7,10 @@ package jsonscan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // Scanner reads one JSON document from B.
@@ -33,8 +35,16 @@ func (s *Scanner) Fail(what string) {
 }
 
 func (s *Scanner) ws() {
-	// Most values follow their separator directly: one compare for them.
-	for s.Pos < len(s.B) && s.B[s.Pos] <= ' ' {
+	// Most values follow their separator directly (a node's compact JSON):
+	// one compare for them, the loop only for indented input.
+	if s.Pos < len(s.B) && s.B[s.Pos] > ' ' {
+		return
+	}
+	s.wsLoop()
+}
+
+func (s *Scanner) wsLoop() {
+	for s.Pos < len(s.B) {
 		switch s.B[s.Pos] {
 		case ' ', '\n', '\r', '\t':
 			s.Pos++
@@ -66,10 +76,30 @@ func (s *Scanner) Expect(c byte) bool {
 // Str reads a string and returns its raw bytes (escapes are left as they are;
 // none of the fields read here can carry one legitimately).
 func (s *Scanner) Str() []byte {
-	if !s.Expect('"') {
+	s.ws()
+	if s.Pos >= len(s.B) || s.B[s.Pos] != '"' {
+		s.Fail(`want '"'`)
 		return nil
 	}
-	start := s.Pos
+	start := s.Pos + 1
+	// Keys and small quantities are short: look at their first sixteen bytes
+	// eight at a time (a quote or a backslash ends the fast path) before
+	// handing a longer one to IndexByte from where the look ended.
+	s.Pos = start
+	for i := start; i < start+16 && i+8 <= len(s.B); i += 8 {
+		w := binary.LittleEndian.Uint64(s.B[i:])
+		q, bsl := hasByte(w, '"'), hasByte(w, '\\')
+		if q|bsl == 0 {
+			s.Pos = i + 8
+			continue
+		}
+		if qz := bits.TrailingZeros64(q); q != 0 && (bsl == 0 || qz < bits.TrailingZeros64(bsl)) {
+			end := i + qz/8
+			s.Pos = end + 1
+			return s.B[start:end]
+		}
+		break
+	}
 	for {
 		i := bytes.IndexByte(s.B[s.Pos:], '"')
 		if i < 0 {
@@ -87,6 +117,15 @@ func (s *Scanner) Str() []byte {
 			return s.B[start:end]
 		}
 	}
+}
+
+// hasByte has the high bit set in each byte of w that equals c, and in no
+// byte before the first that does (bytes after it may be marked falsely,
+// so only the lowest mark is to be used).
+func hasByte(w uint64, c byte) uint64 {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	x := w ^ (lo * uint64(c))
+	return (x - lo) &^ x & hi
 }
 
 // Null consumes a literal null and reports whether it was there.
@@ -117,9 +156,13 @@ func (s *Scanner) Skip() {
 		s.Fail("unexpected end")
 	default:
 		// number, true, false, null
+		start := s.Pos
 		for s.Pos < len(s.B) {
 			switch s.B[s.Pos] {
 			case ',', '}', ']', ' ', '\n', '\r', '\t':
+				if s.Pos == start {
+					s.Fail("want a value")
+				}
 				return
 			}
 			s.Pos++
@@ -152,31 +195,15 @@ func (s *Scanner) skipNested() {
 
 // Object iterates the members of an object; fn must consume the value.
 func (s *Scanner) Object(fn func(key []byte)) {
-	if !s.Expect('{') {
-		return
-	}
-	if s.Peek() == '}' {
-		s.Pos++
-		return
-	}
-	for s.Err == nil {
-		key := s.Str()
-		if !s.Expect(':') {
+	for more := s.Enter('{'); more; more = s.More('}') {
+		key := s.Key()
+		if s.Err != nil {
 			return
 		}
 		before := s.Pos
 		fn(key)
 		if s.Pos == before && s.Err == nil {
 			s.Fail("member value not consumed")
-		}
-		switch s.Peek() {
-		case ',':
-			s.Pos++
-		case '}':
-			s.Pos++
-			return
-		default:
-			s.Fail("want , or }")
 		}
 	}
 }
@@ -187,29 +214,59 @@ func (s *Scanner) Array(fn func()) {
 	if s.Null() {
 		return
 	}
-	if !s.Expect('[') {
-		return
-	}
-	if s.Peek() == ']' {
-		s.Pos++
-		return
-	}
-	for s.Err == nil {
+	for more := s.Enter('['); more; more = s.More(']') {
 		before := s.Pos
 		fn()
 		if s.Pos == before && s.Err == nil {
 			s.Fail("array element not consumed")
 		}
-		switch s.Peek() {
-		case ',':
-			s.Pos++
-		case ']':
-			s.Pos++
-			return
-		default:
-			s.Fail("want , or ]")
-		}
 	}
+}
+
+// Enter consumes the opening of an object ('{') or an array ('[') and
+// reports whether a member or element follows; at an empty one it consumes
+// the close too. With More it walks a container without a closure per
+// member, for the hot paths:
+//
+//	for more := s.Enter('{'); more; more = s.More('}') {
+//		switch string(s.Key()) { … consume the value … }
+//	}
+//
+// A member whose value the loop leaves unread ends in an error at More.
+func (s *Scanner) Enter(open byte) bool {
+	if !s.Expect(open) {
+		return false
+	}
+	if s.Peek() == open+2 { // '}' is '{'+2, ']' is '['+2
+		s.Pos++
+		return false
+	}
+	return s.Err == nil
+}
+
+// More consumes what follows a member or element: true after a comma (the
+// next one follows), false at close (consumed) or on an error.
+func (s *Scanner) More(close byte) bool {
+	switch s.Peek() {
+	case ',':
+		s.Pos++
+		return s.Err == nil
+	case close:
+		s.Pos++
+		return false
+	default:
+		s.Fail(fmt.Sprintf("want , or %c", close))
+		return false
+	}
+}
+
+// Key reads an object member's key and the colon after it.
+func (s *Scanner) Key() []byte {
+	key := s.Str()
+	if s.Err == nil {
+		s.Expect(':')
+	}
+	return key
 }
 
 // Uint reads a non-negative JSON integer.
