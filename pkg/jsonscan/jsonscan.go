@@ -76,30 +76,36 @@ func (s *Scanner) Expect(c byte) bool {
 // Str reads a string and returns its raw bytes (escapes are left as they are;
 // none of the fields read here can carry one legitimately).
 func (s *Scanner) Str() []byte {
-	s.ws()
 	if s.Pos >= len(s.B) || s.B[s.Pos] != '"' {
-		s.Fail(`want '"'`)
-		return nil
+		s.ws()
+		if s.Pos >= len(s.B) || s.B[s.Pos] != '"' {
+			s.Fail(`want '"'`)
+			return nil
+		}
 	}
 	start := s.Pos + 1
-	// Keys and small quantities are short: look at their first sixteen bytes
-	// eight at a time (a quote or a backslash ends the fast path) before
-	// handing a longer one to IndexByte from where the look ended.
-	s.Pos = start
-	for i := start; i < start+16 && i+8 <= len(s.B); i += 8 {
-		w := binary.LittleEndian.Uint64(s.B[i:])
+	// Keys and small quantities are short: their first eight bytes are
+	// looked at in one word (a quote with no backslash before it ends the
+	// string there) before a longer one goes to IndexByte.
+	if start+8 <= len(s.B) {
+		w := binary.LittleEndian.Uint64(s.B[start:])
 		q, bsl := hasByte(w, '"'), hasByte(w, '\\')
-		if q|bsl == 0 {
-			s.Pos = i + 8
-			continue
-		}
 		if qz := bits.TrailingZeros64(q); q != 0 && (bsl == 0 || qz < bits.TrailingZeros64(bsl)) {
-			end := i + qz/8
+			end := start + qz/8
 			s.Pos = end + 1
 			return s.B[start:end]
 		}
-		break
+		if bsl == 0 {
+			return s.strFrom(start, start+8)
+		}
 	}
+	return s.strFrom(start, start)
+}
+
+// strFrom ends the string that begins at start, with no quote or
+// backslash in [start, from).
+func (s *Scanner) strFrom(start, from int) []byte {
+	s.Pos = from
 	for {
 		i := bytes.IndexByte(s.B[s.Pos:], '"')
 		if i < 0 {
@@ -147,6 +153,10 @@ func (s *Scanner) StrOrNull() []byte {
 
 // Skip consumes one value of any type.
 func (s *Scanner) Skip() {
+	if s.Pos < len(s.B) && s.B[s.Pos] == '"' { // most skipped values are strings
+		s.Str()
+		return
+	}
 	switch c := s.Peek(); c {
 	case '"':
 		s.Str()
@@ -263,6 +273,10 @@ func (s *Scanner) More(close byte) bool {
 // Key reads an object member's key and the colon after it.
 func (s *Scanner) Key() []byte {
 	key := s.Str()
+	if s.Pos < len(s.B) && s.B[s.Pos] == ':' { // compact JSON
+		s.Pos++
+		return key
+	}
 	if s.Err == nil {
 		s.Expect(':')
 	}
