@@ -416,12 +416,34 @@ func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 		serve, scan, all float64
 		p                follow.RescanProgress
 	}
-	measure := func(url, how string) (rates, error) {
+	// cpu says, with the node in its own process (nodeCPU not nil), where
+	// each block's CPU went in the phase since the marks were taken.
+	type cpuMarks struct{ node, user, sys time.Duration }
+	mark := func(nodeCPU func() time.Duration) cpuMarks {
+		var m cpuMarks
+		if nodeCPU != nil {
+			m.node = nodeCPU()
+		}
+		m.user, m.sys = selfCPU()
+		return m
+	}
+	cpu := func(how string, nodeCPU func() time.Duration, since cpuMarks, what string) {
+		if nodeCPU == nil {
+			return
+		}
+		now := mark(nodeCPU)
+		per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(*blocks) }
+		fmt.Fprintf(progress, "backfill [%s]: CPU per block %s: the node %.0f µs; this process %.0f µs (%.0f user, %.0f system)\n", how, what,
+			per(now.node-since.node), per(now.user+now.sys-since.user-since.sys), per(now.user-since.user), per(now.sys-since.sys))
+	}
+	measure := func(url, how string, nodeCPU func() time.Duration) (rates, error) {
 		var r rates
 		fmt.Fprintf(progress, "backfill [%s]: the node's own serving rate (raw HTTP clients, nothing decoded)…\n", how)
 		var served int64
+		m := mark(nodeCPU)
 		r.serve, served = serveRate(url, 0, *blocks-1, *fetchers)
 		fmt.Fprintf(progress, "backfill [%s]: %.0f blocks/s, %.0f MB/s\n", how, r.serve, float64(served)/1e6/(float64(*blocks)/r.serve))
+		cpu(how, nodeCPU, m, "served to readers that decode nothing")
 		client, err := evm.Dial(ctx, url)
 		if err != nil {
 			return r, err
@@ -439,9 +461,11 @@ func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 			return float64(*blocks) / time.Since(start).Seconds(), p, err
 		}
 		fmt.Fprintf(progress, "backfill [%s]: rescan for new addresses (a few matches per block at most: the scan's cost)…\n", how)
+		m = mark(nodeCPU)
 		if r.scan, _, err = rescan(nobody{}); err != nil {
 			return r, err
 		}
+		cpu(how, nodeCPU, m, "rescanned (the scan's cost)")
 		fmt.Fprintf(progress, "backfill [%s]: %.0f blocks/s, %.2fx the node\n", how, r.scan, r.scan/r.serve)
 		fmt.Fprintf(progress, "backfill [%s]: rescan publishing every transfer (the heaviest case)…\n", how)
 		if r.all, r.p, err = rescan(everyone{}); err != nil {
@@ -462,12 +486,12 @@ func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 		return g, err
 	}
 	if *cores == "split" {
-		url, nodeCore, benchCore, stop, err := splitNode(*dir, head)
+		url, nodeCore, benchCore, nodeCPU, stop, err := splitNode(*dir, head)
 		if err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(progress, "backfill: the node alone on core %d (its own process, %s), the bench on core %d\n", nodeCore, url, benchCore)
-		primary, err = measure(url, "split")
+		primary, err = measure(url, "split", nodeCPU)
 		if err == nil {
 			geth, err = ethclientLoop(url)
 		}
@@ -475,11 +499,11 @@ func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if shared, err = measure(node.url, "shared"); err != nil {
+		if shared, err = measure(node.url, "shared", nil); err != nil {
 			return nil, err
 		}
 	} else {
-		if primary, err = measure(node.url, "shared"); err != nil {
+		if primary, err = measure(node.url, "shared", nil); err != nil {
 			return nil, err
 		}
 		shared = primary

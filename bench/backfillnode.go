@@ -120,32 +120,32 @@ func setAffinity(fill func(*unix.CPUSet)) error {
 // splitNode starts the replay node's process on the first core this process
 // may use and pins this process to the second. stop ends the node and gives
 // this process its cores back.
-func splitNode(fixtures string, head uint64) (url string, nodeCore, benchCore int, stop func(), err error) {
+func splitNode(fixtures string, head uint64) (url string, nodeCore, benchCore int, nodeCPU func() time.Duration, stop func(), err error) {
 	cores, was, err := allowedCores()
 	if err != nil {
-		return "", 0, 0, nil, err
+		return "", 0, 0, nil, nil, err
 	}
 	if len(cores) < 2 {
-		return "", 0, 0, nil, fmt.Errorf("--cores split needs two cores; this process may use %v", cores)
+		return "", 0, 0, nil, nil, fmt.Errorf("--cores split needs two cores; this process may use %v", cores)
 	}
 	nodeCore, benchCore = cores[0], cores[1]
 	self, err := os.Executable()
 	if err != nil {
-		return "", 0, 0, nil, err
+		return "", 0, 0, nil, nil, err
 	}
 	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d,%d", backfillNodeEnv, fixtures, head, nodeCore))
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
-		return "", 0, 0, nil, err
+		return "", 0, 0, nil, nil, err
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", 0, 0, nil, err
+		return "", 0, 0, nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return "", 0, 0, nil, err
+		return "", 0, 0, nil, nil, err
 	}
 	kill := func() { in.Close(); cmd.Process.Kill(); cmd.Wait() }
 	line := make(chan string, 1)
@@ -159,14 +159,15 @@ func splitNode(fixtures string, head uint64) (url string, nodeCore, benchCore in
 	}
 	if !strings.HasPrefix(url, "http://127.0.0.1:") {
 		kill()
-		return "", 0, 0, nil, fmt.Errorf("the replay node's process did not start (it said %q)", url)
+		return "", 0, 0, nil, nil, fmt.Errorf("the replay node's process did not start (it said %q)", url)
 	}
 	procs := runtime.GOMAXPROCS(0)
 	if err := pinToCore(benchCore); err != nil {
 		kill()
-		return "", 0, 0, nil, err
+		return "", 0, 0, nil, nil, err
 	}
-	return url, nodeCore, benchCore, func() {
+	pid := cmd.Process.Pid
+	return url, nodeCore, benchCore, func() time.Duration { return procCPU(pid) }, func() {
 		in.Close()
 		done := make(chan struct{})
 		go func() { cmd.Wait(); close(done) }()
@@ -179,4 +180,36 @@ func splitNode(fixtures string, head uint64) (url string, nodeCore, benchCore in
 		runtime.GOMAXPROCS(procs)
 		setAffinity(func(s *unix.CPUSet) { *s = was })
 	}, nil
+}
+
+// procCPU is the CPU time process pid has used so far, every thread's
+// (their schedstat: nanoseconds on a CPU, user and system alike), or 0 where
+// /proc does not say.
+func procCPU(pid int) time.Duration {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0
+	}
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue // the thread ended meanwhile
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			if ns, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+				sum += time.Duration(ns)
+			}
+		}
+	}
+	return sum
+}
+
+// selfCPU is this process's user and system CPU time so far.
+func selfCPU() (user, sys time.Duration) {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return 0, 0
+	}
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
 }

@@ -101,7 +101,7 @@ func diff(t *testing.T, what string, got, want []string) {
 	}
 }
 
-func fixtureChains(t *testing.T) map[string][]*fixturerpc.Block {
+func fixtureChains(t testing.TB) map[string][]*fixturerpc.Block {
 	dir := filepath.Join(testenv.Fixtures(t), "evm")
 	out := map[string][]*fixturerpc.Block{}
 	for name := range fixturerpc.ChainIDs {

@@ -132,7 +132,7 @@ func TestExtractInPlace(t *testing.T) {
 func BenchmarkExtractInPlace(b *testing.B) {
 	var answers [][]byte
 	var size int64
-	for _, blocks := range fixtureChains(&testing.T{}) {
+	for _, blocks := range fixtureChains(b) {
 		for _, fb := range blocks {
 			blk, err1 := os.ReadFile(filepath.Join(fb.Dir, "block.json"))
 			rec, err2 := os.ReadFile(filepath.Join(fb.Dir, "receipts.json"))
