@@ -433,8 +433,12 @@ func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 		}
 		now := mark(nodeCPU)
 		per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(*blocks) }
-		fmt.Fprintf(progress, "backfill [%s]: CPU per block %s: the node %.0f µs; this process %.0f µs (%.0f user, %.0f system)\n", how, what,
-			per(now.node-since.node), per(now.user+now.sys-since.user-since.sys), per(now.user-since.user), per(now.sys-since.sys))
+		node := "not known (/proc gives no schedstat)"
+		if now.node > since.node {
+			node = fmt.Sprintf("%.0f µs", per(now.node-since.node))
+		}
+		fmt.Fprintf(progress, "backfill [%s]: CPU per block %s: the node %s; this process %.0f µs (%.0f user, %.0f system)\n", how, what,
+			node, per(now.user+now.sys-since.user-since.sys), per(now.user-since.user), per(now.sys-since.sys))
 	}
 	measure := func(url, how string, nodeCPU func() time.Duration) (rates, error) {
 		var r rates
