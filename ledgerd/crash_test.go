@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +28,7 @@ import (
 	"github.com/inflowhq/inflow/pkg/kafka"
 	"github.com/inflowhq/inflow/pkg/kafka/broker"
 	"github.com/inflowhq/inflow/pkg/merchantapi"
+	"github.com/inflowhq/inflow/pkg/testenv"
 )
 
 const childEnv = "INFLOW_LEDGERD_CHILD_ARGS"
@@ -181,14 +181,8 @@ func (g *generator) model(table *assets.Config, bound map[uint64]string) map[str
 	return out
 }
 
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freePort is testenv.FreePort: never the same port twice in this binary.
+func freePort(t *testing.T) string { return testenv.FreePort(t) }
 
 // TestCrashes kills ledgerd with SIGKILL at random points, at least 20
 // times, while it applies a stream of more than 10,000 matched transfers with

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -41,15 +40,8 @@ func needBtcd(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freePort is testenv.FreePort: never the same port twice in this binary.
+func freePort(t *testing.T) string { return testenv.FreePort(t) }
 
 // TestKill9AllInOne kills the real all-in-one process (this test binary
 // running as inflow) with SIGKILL while its devnet mines, restarts it on the
