@@ -165,20 +165,35 @@ func (s *Scanner) Skip() {
 	case 0:
 		s.Fail("unexpected end")
 	default:
-		// number, true, false, null
+		// number, true, false, null: the bytes they are made of, then a
+		// separator, a close, space or the end. Anything else (a quote, say)
+		// is refused here, as skipNested, which reads such a byte as the
+		// start of a string, would not end the value where this does.
 		start := s.Pos
-		for s.Pos < len(s.B) {
+		for s.Pos < len(s.B) && literal[s.B[s.Pos]] {
+			s.Pos++
+		}
+		if s.Pos == start {
+			s.Fail("want a value")
+			return
+		}
+		if s.Pos < len(s.B) {
 			switch s.B[s.Pos] {
 			case ',', '}', ']', ' ', '\n', '\r', '\t':
-				if s.Pos == start {
-					s.Fail("want a value")
-				}
-				return
+			default:
+				s.Fail("malformed number or literal")
 			}
-			s.Pos++
 		}
 	}
 }
+
+// literal marks the bytes a number, true, false or null is made of.
+var literal = func() (t [256]bool) {
+	for _, c := range "0123456789+-.eEtruefalsn" {
+		t[c] = true
+	}
+	return
+}()
 
 // skipNested skips an object or array by counting brackets outside strings.
 func (s *Scanner) skipNested() {

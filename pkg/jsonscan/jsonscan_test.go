@@ -82,12 +82,12 @@ func TestWalk(t *testing.T) {
 		}
 		return n, s.Err
 	}
-	for in, want := range map[string]int{`{}`: 0, `{"a":1}`: 1, `{ "a" : "x" , "b" : [1,{"c":"}"}] }`: 2, `{"a":null,"b":true,"c":{}}`: 3} {
+	for in, want := range map[string]int{`{}`: 0, `{"a":1}`: 1, `{ "a" : "x" , "b" : [1,{"c":"}"}] }`: 2, `{"a":null,"b":true,"c":{}}`: 3, `{"a":-1.5e+3,"b":false}`: 2} {
 		if n, err := count(in); err != nil || n != want {
 			t.Errorf("%s: %d members, %v; want %d", in, n, err, want)
 		}
 	}
-	for _, in := range []string{`{`, `{"a"}`, `{"a":}`, `{"a":1,}`, `{"a":1 "b":2}`, `["a"]`, `{"a":1]`, `{,}`} {
+	for _, in := range []string{`{`, `{"a"}`, `{"a":}`, `{"a":1,}`, `{"a":1 "b":2}`, `["a"]`, `{"a":1]`, `{,}`, `{"a":0"}`, `{"":0","b":"x"}`, `{"a":tru e}`} {
 		if _, err := count(in); err == nil {
 			t.Errorf("%s: no error", in)
 		}
