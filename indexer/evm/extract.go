@@ -146,7 +146,10 @@ func (x *Extractor) receiptsFrom(s *jsonscan.Scanner, out *chain.Block) error {
 
 // addrHex says b can be an address: 0x and 40 digits (which are checked
 // where the address is decoded, if it is).
-func addrHex(b []byte) bool { return len(b) == 42 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X') }
+func addrHex(b []byte) bool {
+	h, ok := trim0x(b)
+	return ok && len(h) == 40
+}
 
 // headerFields collects the block reference from a block or header object.
 type headerFields struct {

@@ -9,8 +9,6 @@ import (
 	"math/bits"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -57,22 +55,21 @@ func TestRawHTTPAnswers(t *testing.T) {
 	}
 }
 
+// batch is the answer a node gives to the client's batch for block b and
+// receipts r.
+func batch(b, r []byte) []byte {
+	return []byte(`[{"jsonrpc":"2.0","id":1,"result":` + string(b) + `},{"jsonrpc":"2.0","id":2,"result":` + string(r) + `}]`)
+}
+
 // TestExtractInPlace: the one-pass reading of a batch answer gives, for
 // every recorded mainnet block, exactly the block the general path (split,
 // then extract) gives, compact or indented; and any other shape of answer
 // is left to the general path, which reads it or says what is wrong.
 func TestExtractInPlace(t *testing.T) {
-	batch := func(b, r []byte) []byte {
-		return []byte(`[{"jsonrpc":"2.0","id":1,"result":` + string(b) + `},{"jsonrpc":"2.0","id":2,"result":` + string(r) + `}]`)
-	}
 	n := 0
 	for name, blocks := range fixtureChains(t) {
 		for _, fb := range blocks {
-			b, err1 := os.ReadFile(filepath.Join(fb.Dir, "block.json"))
-			r, err2 := os.ReadFile(filepath.Join(fb.Dir, "receipts.json"))
-			if err1 != nil || err2 != nil {
-				t.Fatal(err1, err2)
-			}
+			b, r := fb.Block, fb.Receipts
 			var want Extractor
 			wb, err := want.Extract(b, r)
 			if err != nil {
@@ -134,13 +131,8 @@ func BenchmarkExtractInPlace(b *testing.B) {
 	var size int64
 	for _, blocks := range fixtureChains(b) {
 		for _, fb := range blocks {
-			blk, err1 := os.ReadFile(filepath.Join(fb.Dir, "block.json"))
-			rec, err2 := os.ReadFile(filepath.Join(fb.Dir, "receipts.json"))
-			if err1 != nil || err2 != nil {
-				b.Fatal(err1, err2)
-			}
 			var c bytes.Buffer
-			if err := json.Compact(&c, []byte(`[{"jsonrpc":"2.0","id":1,"result":`+string(blk)+`},{"jsonrpc":"2.0","id":2,"result":`+string(rec)+`}]`)); err != nil {
+			if err := json.Compact(&c, batch(fb.Block, fb.Receipts)); err != nil {
 				b.Fatal(err)
 			}
 			answers = append(answers, c.Bytes())
