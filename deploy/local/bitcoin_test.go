@@ -333,10 +333,7 @@ func TestBitcoinRandomReorgs(t *testing.T) {
 		sats int64
 	}
 	var pays []payment
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
-	seed := rng.Uint64()
-	rng = rand.New(rand.NewPCG(seed, 11))
-	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(testSeed(t), 11))
 	reorgs := 0
 	for round := 0; round < 14; round++ {
 		for k := 1 + rng.IntN(2); k > 0; k-- {

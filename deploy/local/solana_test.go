@@ -220,9 +220,8 @@ func TestSolanaReorgsAndFailures(t *testing.T) {
 	}
 	type pay struct{ id, ref, cur, amount string }
 	var pays, failed []pay
-	seed := uint64(time.Now().UnixNano())
+	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 5))
-	t.Logf("seed %d", seed)
 	names := []string{"s_one", "s_two"}
 	reorgs := 0
 	s.Solana.Mine(devsol.FinalityLag + 8) // blocks above finalized to fork

@@ -211,9 +211,8 @@ func TestTronReorgsAndFailures(t *testing.T) {
 	}
 	type pay struct{ id, ref, cur, amount string }
 	var pays, failed []pay
-	seed := uint64(time.Now().UnixNano())
+	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 5))
-	t.Logf("seed %d", seed)
 	names := []string{"t_one", "t_two"}
 	reorgs := 0
 	s.Tron.Mine(20)
