@@ -160,7 +160,7 @@ func startSoakChains(refs int, noBitcoin bool, progress io.Writer) (chains []*so
 			}
 			return "USDT", decimal(r, 1, 100, 2)
 		}}
-	c.included = func(tx string) bool { _, ok := sol.TxSlot(tx); return ok }
+	c.included = func(tx string) bool { _, mined, failed := sol.TxStatus(tx); return mined && !failed }
 	chains = append(chains, c)
 
 	if noBitcoin {

@@ -202,7 +202,8 @@ func solanaLedgerAt(t *testing.T, s *stack.Stack) {
 // the devnet forks at random depths above finalized, with failed transfers
 // among them, then requires the money invariants: every transfer in the
 // node's chain credited once with what the owner received, none outside
-// it, none for a failed one, balances the sums (ledger.Audit); then a fork
+// it, none for a failed one (a failing program, or a SOL payment below
+// rent exemption to a wallet the reorgs left empty), balances the sums (ledger.Audit); then a fork
 // deeper than the maximum (24) halts the chain and changes nothing.
 func TestSolanaReorgsAndFailures(t *testing.T) {
 	if testing.Short() {
@@ -296,10 +297,18 @@ func TestSolanaReorgsAndFailures(t *testing.T) {
 		credited[k] = append(credited[k], d)
 		return nil
 	})
+	rentFailed := 0
 	for _, p := range pays {
-		_, mined := s.Solana.TxSlot(p.id)
+		_, mined, txFailed := s.Solana.TxStatus(p.id)
 		ds := credited[p.id]
 		switch {
+		case mined && txFailed:
+			// In the chain as failed: a SOL payment below rent exemption
+			// to a wallet whose earlier SOL the reorgs took back.
+			rentFailed++
+			if len(ds) != 0 {
+				t.Errorf("%s %s failed in the chain is credited", p.cur, p.id)
+			}
 		case mined && len(ds) != 1:
 			t.Errorf("%s %s in the chain credited %d times", p.cur, p.id, len(ds))
 		case !mined && len(ds) != 0:
@@ -313,6 +322,9 @@ func TestSolanaReorgsAndFailures(t *testing.T) {
 		delete(credited, p.id)
 	}
 	for _, f := range failed {
+		if _, mined, txFailed := s.Solana.TxStatus(f.id); mined && !txFailed {
+			t.Errorf("failing transfer %s succeeded in the chain", f.id)
+		}
 		if len(credited[f.id]) != 0 {
 			t.Errorf("failed transfer %s credited", f.id)
 		}
@@ -324,7 +336,7 @@ func TestSolanaReorgsAndFailures(t *testing.T) {
 	if err := ledger.Audit(s.Ledger.DB); err != nil {
 		t.Errorf("audit: %v", err)
 	}
-	t.Logf("%d payments, %d failed, %d reorgs, %d orphaned deposits", len(pays), len(failed), reorgs, orphaned)
+	t.Logf("%d payments (%d of them failed in the chain for rent), %d failing transfers, %d reorgs, %d orphaned deposits", len(pays), rentFailed, len(failed), reorgs, orphaned)
 	if orphaned == 0 {
 		t.Error("no deposit was orphaned: the test did not exercise reorgs")
 	}

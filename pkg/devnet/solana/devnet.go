@@ -503,6 +503,30 @@ func (d *Devnet) TxSlot(sig string) (uint64, bool) {
 	return 0, false
 }
 
+// TxStatus says where the canonical chain holds a transaction (base58
+// signature): its block's slot, and whether it failed there (a failed
+// transaction is in its block, with its fee paid, and moves nothing else:
+// a program error, or a transfer that would leave an account below rent
+// exemption).
+func (d *Devnet) TxStatus(sig string) (slot uint64, mined, failed bool) {
+	s, err := sol.SignatureFromBase58(sig)
+	if err != nil {
+		return 0, false, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	b := d.bySig[s]
+	if b == nil {
+		return 0, false, false
+	}
+	for _, t := range b.txs {
+		if t.sig == s {
+			return b.slot, true, t.failed
+		}
+	}
+	return b.slot, true, false
+}
+
 // OnBlock registers fn to run after each block (with the new head slot),
 // outside the devnet's lock.
 func (d *Devnet) OnBlock(fn func(uint64)) {

@@ -193,3 +193,45 @@ func TestReorgAndRestart(t *testing.T) {
 		t.Errorf("restored balances %d, %d", lamports, usdt)
 	}
 }
+
+// TestTxStatus: a transaction is reported where the canonical chain holds
+// it, with whether it failed there; a SOL payment that would leave a new
+// wallet below rent exemption is in its block as failed, as on a cluster.
+func TestTxStatus(t *testing.T) {
+	d, _ := start(t, "")
+	owner := DevAddresses(2)[1]
+	d.Mine(1)
+	dust, err := d.Transfer(owner.String(), "SOL", "0.000197282")
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing, err := d.TransferFailing(owner.String(), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot, _ := d.Mine(1)
+	ok, err := d.Transfer(owner.String(), "SOL", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot2, _ := d.Mine(1)
+	for _, c := range []struct {
+		sig            string
+		slot           uint64
+		mined, failing bool
+	}{{dust, slot, true, true}, {failing, slot, true, true}, {ok, slot2, true, false}} {
+		s, mined, failed := d.TxStatus(c.sig)
+		if s != c.slot || mined != c.mined || failed != c.failing {
+			t.Errorf("%s: slot %d mined %v failed %v, want %d %v %v", c.sig, s, mined, failed, c.slot, c.mined, c.failing)
+		}
+	}
+	if lamports, _, _ := d.Balance(owner); lamports != 1_000_000_000 {
+		t.Errorf("the owner has %d lamports, want only the second payment's", lamports)
+	}
+	if _, mined, _ := d.TxStatus("1111111111111111111111111111111111111111111111111111111111111111"); mined {
+		t.Error("an unknown signature is mined")
+	}
+	if _, mined, _ := d.TxStatus("not base58!"); mined {
+		t.Error("a malformed signature is mined")
+	}
+}
