@@ -491,16 +491,8 @@ func (d *Devnet) blockAt(s uint64) *block {
 // TxSlot is the slot of the canonical block holding a transaction
 // (base58 signature), if one does.
 func (d *Devnet) TxSlot(sig string) (uint64, bool) {
-	s, err := sol.SignatureFromBase58(sig)
-	if err != nil {
-		return 0, false
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if b := d.bySig[s]; b != nil {
-		return b.slot, true
-	}
-	return 0, false
+	slot, mined, _ := d.TxStatus(sig)
+	return slot, mined
 }
 
 // TxStatus says where the canonical chain holds a transaction (base58
