@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -203,8 +204,9 @@ func solanaLedgerAt(t *testing.T, s *stack.Stack) {
 // among them, then requires the money invariants: every transfer in the
 // node's chain credited once with what the owner received, none outside
 // it, none for a failed one (a failing program, or a SOL payment below
-// rent exemption to a wallet the reorgs left empty), balances the sums (ledger.Audit); then a fork
-// deeper than the maximum (24) halts the chain and changes nothing.
+// rent exemption to a wallet the reorgs left empty), balances the sums
+// (ledger.Audit); then a fork deeper than the maximum (24) halts the chain
+// and changes nothing.
 func TestSolanaReorgsAndFailures(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
@@ -224,7 +226,7 @@ func TestSolanaReorgsAndFailures(t *testing.T) {
 	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 5))
 	names := []string{"s_one", "s_two"}
-	reorgs := 0
+	reorgs, refused := 0, 0
 	s.Solana.Mine(devsol.FinalityLag + 8) // blocks above finalized to fork
 	for round := 0; round < 14; round++ {
 		for k := 1 + rng.IntN(3); k > 0; k-- {
@@ -249,6 +251,12 @@ func TestSolanaReorgsAndFailures(t *testing.T) {
 				fee := min((units*devsol.USDFFeeBps+9999)/10000, devsol.USDFMaxFee)
 				cur, amount = "USDF", chain.AmountFromUint64(units-fee).Decimal(6)
 				id, err = s.Solana.TransferWithFee(refs[ref], units)
+			}
+			if errors.Is(err, devsol.ErrPreflight) {
+				// Refused before it was taken: a SOL payment below rent
+				// exemption to a wallet the reorgs have left empty.
+				refused++
+				continue
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -304,7 +312,8 @@ func TestSolanaReorgsAndFailures(t *testing.T) {
 		switch {
 		case mined && txFailed:
 			// In the chain as failed: a SOL payment below rent exemption
-			// to a wallet whose earlier SOL the reorgs took back.
+			// whose preflight passed, to a wallet whose earlier SOL a
+			// reorg then took back.
 			rentFailed++
 			if len(ds) != 0 {
 				t.Errorf("%s %s failed in the chain is credited", p.cur, p.id)
@@ -336,7 +345,7 @@ func TestSolanaReorgsAndFailures(t *testing.T) {
 	if err := ledger.Audit(s.Ledger.DB); err != nil {
 		t.Errorf("audit: %v", err)
 	}
-	t.Logf("%d payments (%d of them failed in the chain for rent), %d failing transfers, %d reorgs, %d orphaned deposits", len(pays), rentFailed, len(failed), reorgs, orphaned)
+	t.Logf("%d payments (%d of them failed in the chain for rent, %d more refused by preflight), %d failing transfers, %d reorgs, %d orphaned deposits", len(pays), rentFailed, refused, len(failed), reorgs, orphaned)
 	if orphaned == 0 {
 		t.Error("no deposit was orphaned: the test did not exercise reorgs")
 	}

@@ -2,6 +2,7 @@ package solana
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -195,16 +196,54 @@ func TestReorgAndRestart(t *testing.T) {
 }
 
 // TestTxStatus: a transaction is reported where the canonical chain holds
-// it, with whether it failed there; a SOL payment that would leave a new
-// wallet below rent exemption is in its block as failed, as on a cluster.
+// it, with whether it failed there. A SOL payment that would leave a new
+// wallet below rent exemption is refused by preflight (over the RPC too,
+// as a cluster answers it) and changes nothing; sent with skipPreflight it
+// is in its block as failed.
 func TestTxStatus(t *testing.T) {
-	d, _ := start(t, "")
+	d, c := start(t, "")
+	ctx := context.Background()
 	owner := DevAddresses(2)[1]
 	d.Mine(1)
-	dust, err := d.Transfer(owner.String(), "SOL", "0.000197282")
+	if _, err := d.Transfer(owner.String(), "SOL", "0.000197282"); !errors.Is(err, ErrPreflight) || !strings.Contains(err.Error(), "rent") {
+		t.Fatalf("a payment below rent exemption: %v, want a preflight failure for rent", err)
+	}
+	f := faucetKey.PublicKey()
+	lamportsOf := func(k sol.PublicKey) uint64 {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.st.get(k).lamports
+	}
+	before := lamportsOf(f)
+	dustTx := func() *sol.Transaction {
+		d.mu.Lock()
+		bh := d.blocks[len(d.blocks)-1].hash
+		d.mu.Unlock()
+		tx, err := sol.NewTransaction([]sol.Instruction{system.NewTransferInstruction(197_282, f, sol.PublicKeyFromBytes(owner.Bytes())).Build()}, bh, sol.TransactionPayer(f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Sign(func(k sol.PublicKey) *sol.PrivateKey {
+			if k == f {
+				return &faucetKey
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	if _, err := c.SendTransactionWithOpts(ctx, dustTx(), rpc.TransactionOpts{}); err == nil || !strings.Contains(err.Error(), "Transaction simulation failed: Transaction results in an account (1) with insufficient funds for rent") {
+		t.Fatalf("sendTransaction with preflight: %v", err)
+	}
+	if after := lamportsOf(f); after != before {
+		t.Errorf("a refused transaction moved the payer's lamports: %d → %d", before, after)
+	}
+	dustSig, err := c.SendTransactionWithOpts(ctx, dustTx(), rpc.TransactionOpts{SkipPreflight: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	dust := dustSig.String()
 	failing, err := d.TransferFailing(owner.String(), 7)
 	if err != nil {
 		t.Fatal(err)
@@ -216,17 +255,17 @@ func TestTxStatus(t *testing.T) {
 	}
 	slot2, _ := d.Mine(1)
 	for _, c := range []struct {
-		sig            string
-		slot           uint64
-		mined, failing bool
+		sig           string
+		slot          uint64
+		mined, failed bool
 	}{{dust, slot, true, true}, {failing, slot, true, true}, {ok, slot2, true, false}} {
 		s, mined, failed := d.TxStatus(c.sig)
-		if s != c.slot || mined != c.mined || failed != c.failing {
-			t.Errorf("%s: slot %d mined %v failed %v, want %d %v %v", c.sig, s, mined, failed, c.slot, c.mined, c.failing)
+		if s != c.slot || mined != c.mined || failed != c.failed {
+			t.Errorf("%s: slot %d mined %v failed %v, want %d %v %v", c.sig, s, mined, failed, c.slot, c.mined, c.failed)
 		}
 	}
 	if lamports, _, _ := d.Balance(owner); lamports != 1_000_000_000 {
-		t.Errorf("the owner has %d lamports, want only the second payment's", lamports)
+		t.Errorf("the owner has %d lamports, want only the last payment's", lamports)
 	}
 	if _, mined, _ := d.TxStatus("1111111111111111111111111111111111111111111111111111111111111111"); mined {
 		t.Error("an unknown signature is mined")

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 
 	sol "github.com/gagliardetto/solana-go"
 	"github.com/mr-tron/base58"
@@ -322,10 +323,12 @@ func (d *Devnet) sendTransaction(p []json.RawMessage) ([]byte, *rpcError) {
 	if err != nil || len(wire) > 1232 {
 		return nil, errf(codeInvalidParams, "invalid transaction: failed to decode, or over 1232 bytes")
 	}
-	sig, err := d.Submit(wire)
+	sig, err := d.submit(wire, !c.SkipPreflight)
 	switch {
 	case errors.Is(err, ErrBadSignature):
 		return nil, errf(codeSigVerify, "Transaction signature verification failure")
+	case errors.Is(err, ErrPreflight):
+		return nil, errf(codeSendFailure, "Transaction simulation failed: %s", strings.TrimPrefix(err.Error(), ErrPreflight.Error()+": "))
 	case err != nil:
 		return nil, errf(codeSendFailure, "Transaction simulation failed: %v", err)
 	}

@@ -328,7 +328,7 @@ func (x *exec) system(accts []int, data []byte, key keyFn) *txErr {
 		}
 		ta := x.st.get(to)
 		if ta.lamports == 0 && len(ta.data) == 0 && lamports < rentExempt(0) {
-			return &txErr{json: fmt.Sprintf(`{"InsufficientFundsForRent":{"account_index":%d}}`, ti), msg: "insufficient funds for rent"}
+			return &txErr{json: fmt.Sprintf(`{"InsufficientFundsForRent":{"account_index":%d}}`, ti), msg: fmt.Sprintf("Transaction results in an account (%d) with insufficient funds for rent", ti)}
 		}
 		fa.lamports -= lamports
 		ta.lamports += lamports

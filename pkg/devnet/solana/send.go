@@ -155,7 +155,7 @@ func (d *Devnet) TransferWithFee(to string, amount uint64) (string, error) {
 }
 
 // TransferFailing sends a USDT transferChecked from an account holding
-// none: it fails in its block (InstructionError Custom 1, insufficient
+// none, with skipPreflight: it fails in its block (InstructionError Custom 1, insufficient
 // funds), its fee charged, nothing moved.
 func (d *Devnet) TransferFailing(to string, amount uint64) (string, error) {
 	owner, err := parseOwner(to)
@@ -167,7 +167,7 @@ func (d *Devnet) TransferFailing(to string, amount uint64) (string, error) {
 		createATA(p, owner, USDTMint, tokenProgram),
 		transferChecked(tokenProgram, ATA(p, USDTMint, tokenProgram), USDTMint, ATA(owner, USDTMint, tokenProgram), p, amount, USDTDecimals),
 	}
-	return d.send(ixs, poorKey)
+	return d.sendOpts(ixs, nil, false, poorKey) // skipPreflight, to land it failed
 }
 
 // TransferViaRouter pays lamports through the devnet's router program: the
@@ -213,16 +213,17 @@ func (d *Devnet) TransferV0(to string, lamports uint64) (string, error) {
 		return "", fmt.Errorf("%w: %s is not in the devnet's lookup table", devnet.ErrBadAddress, to)
 	}
 	ix := system.NewTransferInstruction(lamports, faucetKey.PublicKey(), owner).Build()
-	return d.sendOpts([]sol.Instruction{ix}, []sol.TransactionOption{sol.TransactionAddressTables(map[sol.PublicKey]sol.PublicKeySlice{LookupTable: table})}, faucetKey)
+	return d.sendOpts([]sol.Instruction{ix}, []sol.TransactionOption{sol.TransactionAddressTables(map[sol.PublicKey]sol.PublicKeySlice{LookupTable: table})}, true, faucetKey)
 }
 
 func (d *Devnet) send(ixs []sol.Instruction, signers ...sol.PrivateKey) (string, error) {
-	return d.sendOpts(ixs, nil, signers...)
+	return d.sendOpts(ixs, nil, true, signers...)
 }
 
 // sendOpts builds a transaction on the newest blockhash, signs it with
-// solana-go and submits it as sendTransaction does.
-func (d *Devnet) sendOpts(ixs []sol.Instruction, opts []sol.TransactionOption, signers ...sol.PrivateKey) (string, error) {
+// solana-go and submits it as sendTransaction does, with its preflight
+// simulation or (preflight false, skipPreflight) without.
+func (d *Devnet) sendOpts(ixs []sol.Instruction, opts []sol.TransactionOption, preflight bool, signers ...sol.PrivateKey) (string, error) {
 	d.mu.Lock()
 	bh := d.blocks[len(d.blocks)-1].hash
 	d.mu.Unlock()
@@ -245,7 +246,7 @@ func (d *Devnet) sendOpts(ixs []sol.Instruction, opts []sol.TransactionOption, s
 	if err != nil {
 		return "", err
 	}
-	return d.Submit(wire)
+	return d.submit(wire, preflight)
 }
 
 // Errors of Submit.
@@ -254,12 +255,25 @@ var (
 	ErrBlockhash        = errors.New("blockhash not found")
 	ErrAlreadyProcessed = errors.New("this transaction has already been processed")
 	ErrNoFunds          = errors.New("attempt to debit an account but found no record of a prior credit")
+	// ErrPreflight: the transaction fails when simulated on the newest
+	// block's state (a program error, or an account left below rent
+	// exemption); it is not taken. Sent with skipPreflight it would land
+	// in its block as failed.
+	ErrPreflight = errors.New("transaction simulation failed")
 )
 
 // Submit takes a signed transaction's wire bytes for the next block, as
 // sendTransaction does: its signatures must verify, its blockhash be
-// recent, its fee payer able to pay.
-func (d *Devnet) Submit(wire []byte) (string, error) {
+// recent, its fee payer able to pay, and its simulation on the newest
+// block's state succeed (preflight; the pending transactions are not in
+// that state, as on a cluster).
+func (d *Devnet) Submit(wire []byte) (string, error) { return d.submit(wire, true) }
+
+// SubmitSkipPreflight is Submit as sendTransaction with skipPreflight:
+// a transaction that fails is taken, and lands in its block as failed.
+func (d *Devnet) SubmitSkipPreflight(wire []byte) (string, error) { return d.submit(wire, false) }
+
+func (d *Devnet) submit(wire []byte, preflight bool) (string, error) {
 	tx, err := decodeTx(wire)
 	if err != nil {
 		return "", fmt.Errorf("failed to deserialize the transaction: %w", err)
@@ -280,6 +294,15 @@ func (d *Devnet) Submit(wire []byte) (string, error) {
 	}
 	if d.st.get(tx.Message.AccountKeys[0]).lamports < lamportsPerSig*uint64(len(tx.Signatures)) {
 		return "", ErrNoFunds
+	}
+	if preflight {
+		t, err := simulate(d.st, wire)
+		if err != nil {
+			return "", fmt.Errorf("%w: %v", ErrPreflight, err)
+		}
+		if t.failed {
+			return "", fmt.Errorf("%w: %s", ErrPreflight, t.errMsg)
+		}
 	}
 	d.known[tx.Signatures[0]] = true
 	d.pending = append(d.pending, wire)

@@ -21,6 +21,7 @@ type txRecord struct {
 	v0       bool
 	meta     []byte // the meta object, JSON
 	failed   bool
+	errMsg   string // why it failed, as preflight says it
 	loadedW  []sol.PublicKey
 	loadedRO []sol.PublicKey
 }
@@ -274,8 +275,46 @@ func execute(st *state, wire []byte) (*txRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &txRecord{sig: tx.Signatures[0], wire: wire, tx: tx, v0: tx.Message.GetVersion() == sol.MessageVersionV0, meta: mb, failed: failure != nil,
-		loadedW: w, loadedRO: ro}, nil
+	t := &txRecord{sig: tx.Signatures[0], wire: wire, tx: tx, v0: tx.Message.GetVersion() == sol.MessageVersionV0, meta: mb, failed: failure != nil,
+		loadedW: w, loadedRO: ro}
+	if failure != nil {
+		t.errMsg = failure.msg
+	}
+	return t, nil
+}
+
+// simulate runs a transaction over st as preflight does, then puts back
+// every account it touched: st is as it was, and the record says whether
+// the transaction would fail.
+func simulate(st *state, wire []byte) (*txRecord, error) {
+	tx, err := decodeTx(wire)
+	if err != nil {
+		return nil, err
+	}
+	keys, _, _, err := resolve(st, tx)
+	if err != nil {
+		return nil, err
+	}
+	saved := make(map[sol.PublicKey]*account, len(keys))
+	for _, k := range keys {
+		if a := st.accts[k]; a != nil {
+			cp := *a
+			cp.data = append([]byte(nil), a.data...)
+			saved[k] = &cp
+		} else {
+			saved[k] = nil
+		}
+	}
+	defer func() {
+		for k, a := range saved {
+			if a == nil {
+				delete(st.accts, k)
+			} else {
+				st.accts[k] = a
+			}
+		}
+	}()
+	return execute(st, wire)
 }
 
 // jsonTx is a transaction in getBlock's "json" encoding.
