@@ -197,17 +197,10 @@ func execute(st *state, wire []byte) (*txRecord, error) {
 		return nil, errNoFee
 	}
 	pre := make([]uint64, len(keys))
-	saved := make(map[sol.PublicKey]*account, len(keys))
 	for i, k := range keys {
 		pre[i] = st.get(k).lamports
-		if a := st.accts[k]; a != nil {
-			cp := *a
-			cp.data = append([]byte(nil), a.data...)
-			saved[k] = &cp
-		} else {
-			saved[k] = nil
-		}
 	}
+	saved := snapshot(st, keys)
 	preTok := tokenBalances(st, keys)
 	payer.lamports -= fee
 	st.put(keys[0], payer)
@@ -237,13 +230,7 @@ func execute(st *state, wire []byte) (*txRecord, error) {
 	}
 	if failure != nil {
 		// Roll back everything but the fee.
-		for k, a := range saved {
-			if a == nil {
-				delete(st.accts, k)
-			} else {
-				st.accts[k] = a
-			}
-		}
+		st.restore(saved)
 		p := st.get(keys[0])
 		p.lamports -= fee
 		st.put(keys[0], p)
@@ -283,6 +270,33 @@ func execute(st *state, wire []byte) (*txRecord, error) {
 	return t, nil
 }
 
+// snapshot copies the accounts keys name (nil for one that does not
+// exist), for restore.
+func snapshot(st *state, keys []sol.PublicKey) map[sol.PublicKey]*account {
+	saved := make(map[sol.PublicKey]*account, len(keys))
+	for _, k := range keys {
+		if a := st.accts[k]; a != nil {
+			cp := *a
+			cp.data = append([]byte(nil), a.data...)
+			saved[k] = &cp
+		} else {
+			saved[k] = nil
+		}
+	}
+	return saved
+}
+
+// restore puts back the accounts a snapshot copied.
+func (st *state) restore(saved map[sol.PublicKey]*account) {
+	for k, a := range saved {
+		if a == nil {
+			delete(st.accts, k)
+		} else {
+			st.accts[k] = a
+		}
+	}
+}
+
 // simulate runs a transaction over st as preflight does, then puts back
 // every account it touched: st is as it was, and the record says whether
 // the transaction would fail.
@@ -295,25 +309,7 @@ func simulate(st *state, wire []byte) (*txRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	saved := make(map[sol.PublicKey]*account, len(keys))
-	for _, k := range keys {
-		if a := st.accts[k]; a != nil {
-			cp := *a
-			cp.data = append([]byte(nil), a.data...)
-			saved[k] = &cp
-		} else {
-			saved[k] = nil
-		}
-	}
-	defer func() {
-		for k, a := range saved {
-			if a == nil {
-				delete(st.accts, k)
-			} else {
-				st.accts[k] = a
-			}
-		}
-	}()
+	defer st.restore(snapshot(st, keys))
 	return execute(st, wire)
 }
 
