@@ -199,7 +199,7 @@ func TestReorgAndRestart(t *testing.T) {
 // it, with whether it failed there. A SOL payment that would leave a new
 // wallet below rent exemption is refused by preflight (over the RPC too,
 // as a cluster answers it) and changes nothing; sent with skipPreflight it
-// is in its block as failed.
+// is in its block as failed. Preflight sees the pending transactions.
 func TestTxStatus(t *testing.T) {
 	d, c := start(t, "")
 	ctx := context.Background()
@@ -266,6 +266,20 @@ func TestTxStatus(t *testing.T) {
 	}
 	if lamports, _, _ := d.Balance(owner); lamports != 1_000_000_000 {
 		t.Errorf("the owner has %d lamports, want only the last payment's", lamports)
+	}
+	// Preflight runs after the pending transactions, as the block will: a
+	// payment to a wallet funded earlier in the same slot is taken.
+	fresh := DevAddresses(3)[2].String()
+	if _, err := d.Transfer(fresh, "SOL", "0.5"); err != nil {
+		t.Fatal(err)
+	}
+	small, err := d.TransferViaRouter(fresh, 7)
+	if err != nil {
+		t.Fatalf("7 lamports after 0.5 SOL in the same slot: %v", err)
+	}
+	slot3, _ := d.Mine(1)
+	if s, mined, failed := d.TxStatus(small); s != slot3 || !mined || failed {
+		t.Errorf("the small payment: slot %d mined %v failed %v, want %d, mined, not failed", s, mined, failed, slot3)
 	}
 	if _, mined, _ := d.TxStatus("1111111111111111111111111111111111111111111111111111111111111111"); mined {
 		t.Error("an unknown signature is mined")

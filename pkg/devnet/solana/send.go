@@ -255,18 +255,18 @@ var (
 	ErrBlockhash        = errors.New("blockhash not found")
 	ErrAlreadyProcessed = errors.New("this transaction has already been processed")
 	ErrNoFunds          = errors.New("attempt to debit an account but found no record of a prior credit")
-	// ErrPreflight: the transaction fails when simulated on the newest
-	// block's state (a program error, or an account left below rent
-	// exemption); it is not taken. Sent with skipPreflight it would land
+	// ErrPreflight: the transaction fails when simulated after the pending
+	// ones (a program error, or an account left below rent exemption); it
+	// is not taken. Sent with skipPreflight it would land
 	// in its block as failed.
 	ErrPreflight = errors.New("transaction simulation failed")
 )
 
 // Submit takes a signed transaction's wire bytes for the next block, as
 // sendTransaction does: its signatures must verify, its blockhash be
-// recent, its fee payer able to pay, and its simulation on the newest
-// block's state succeed (preflight; the pending transactions are not in
-// that state, as on a cluster).
+// recent, its fee payer able to pay, and its simulation succeed
+// (preflight: on the newest block's state after the pending transactions,
+// as a cluster's processed commitment shows it).
 func (d *Devnet) Submit(wire []byte) (string, error) { return d.submit(wire, true) }
 
 // SubmitSkipPreflight is Submit as sendTransaction with skipPreflight:
@@ -296,7 +296,7 @@ func (d *Devnet) submit(wire []byte, preflight bool) (string, error) {
 		return "", ErrNoFunds
 	}
 	if preflight {
-		t, err := simulate(d.st, wire)
+		t, err := simulate(d.st, d.pending, wire)
 		if err != nil {
 			return "", fmt.Errorf("%w: %v", ErrPreflight, err)
 		}

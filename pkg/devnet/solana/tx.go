@@ -297,19 +297,26 @@ func (st *state) restore(saved map[sol.PublicKey]*account) {
 	}
 }
 
-// simulate runs a transaction over st as preflight does, then puts back
-// every account it touched: st is as it was, and the record says whether
-// the transaction would fail.
-func simulate(st *state, wire []byte) (*txRecord, error) {
-	tx, err := decodeTx(wire)
-	if err != nil {
-		return nil, err
-	}
-	keys, _, _, err := resolve(st, tx)
-	if err != nil {
-		return nil, err
+// simulate runs a transaction over st as preflight does, after the
+// pending transactions it would follow in its block (the state a
+// cluster's processed commitment shows), then puts back every account
+// they touched: st is as it was, and the record says whether the
+// transaction would fail.
+func simulate(st *state, pending [][]byte, wire []byte) (*txRecord, error) {
+	var keys []sol.PublicKey
+	for _, w := range append(pending[:len(pending):len(pending)], wire) {
+		tx, err := decodeTx(w)
+		if err != nil {
+			continue // execute says why, for this one
+		}
+		if k, _, _, err := resolve(st, tx); err == nil {
+			keys = append(keys, k...)
+		}
 	}
 	defer st.restore(snapshot(st, keys))
+	for _, w := range pending {
+		_, _ = execute(st, w) // as its block will: one that fails is left out there too
+	}
 	return execute(st, wire)
 }
 
