@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,6 +42,30 @@ func needBtcd(t *testing.T) {
 	}
 }
 
+// lockedBuffer is a child's standard error, read while it writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *lockedBuffer) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Reset()
+}
+
 // freePort is testenv.FreePort: never the same port twice in this binary.
 func freePort(t *testing.T) string { return testenv.FreePort(t) }
 
@@ -55,39 +81,70 @@ func TestKill9AllInOne(t *testing.T) {
 	}
 	needBtcd(t)
 	data := t.TempDir()
-	api, rpcAddr := freePort(t), freePort(t)
 	key := "sk_test_kill9kill9kill9kill9kill9"
-	args := []string{"--data", data, "--http", api, "--rpc", rpcAddr, "--kafka-port", strings.Split(freePort(t), ":")[1],
-		"--indexer-ops", freePort(t), "--ledger-http", freePort(t), "--api-ops", freePort(t),
-		"--block-time", "200ms", "--finality-lag", "4", "--traffic", "0", "--dev-addresses", "5",
-		"--bitcoin-rpc", freePort(t), "--bitcoin-block-time", "300ms", "--tron-rpc", freePort(t), "--tron-block-time", "100ms",
-		"--solana-rpc", freePort(t), "--solana-block-time", "50ms",
-		"--dev-api-key", key, "--admin-key", "adm_kill9kill9kill9kill9", "--log-level", "error"}
+	var api, rpcAddr string
+	var args []string
+	// pick chooses the ports. A port probed free can be taken (by any
+	// process's outgoing connection) before the child binds it; the child
+	// then exits with "address already in use", and up picks them again.
+	pick := func() {
+		api, rpcAddr = freePort(t), freePort(t)
+		args = []string{"--data", data, "--http", api, "--rpc", rpcAddr, "--kafka-port", strings.Split(freePort(t), ":")[1],
+			"--indexer-ops", freePort(t), "--ledger-http", freePort(t), "--api-ops", freePort(t),
+			"--block-time", "200ms", "--finality-lag", "4", "--traffic", "0", "--dev-addresses", "5",
+			"--bitcoin-rpc", freePort(t), "--bitcoin-block-time", "300ms", "--tron-rpc", freePort(t), "--tron-block-time", "100ms",
+			"--solana-rpc", freePort(t), "--solana-block-time", "50ms",
+			"--dev-api-key", key, "--admin-key", "adm_kill9kill9kill9kill9", "--log-level", "error"}
+	}
+	pick()
 	var cmd *exec.Cmd
+	var exited chan struct{} // closed when cmd has exited, waitErr then set
+	var waitErr error
+	var stderr lockedBuffer
 	start := func() {
+		stderr.Reset()
 		cmd = exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"="+strings.Join(args, "\x1f"))
-		cmd.Stderr = os.Stderr
+		cmd.Stderr = io.MultiWriter(os.Stderr, &stderr)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		exited = make(chan struct{})
+		go func(cmd *exec.Cmd, exited chan struct{}) {
+			waitErr = cmd.Wait()
+			close(exited)
+		}(cmd, exited)
 	}
 	t.Cleanup(func() {
 		if cmd != nil && cmd.Process != nil {
 			cmd.Process.Kill()
-			cmd.Wait()
+			<-exited
 		}
 	})
 	c := &client{t: t, base: "http://" + api, key: key}
 	up := func() {
 		t.Helper()
 		deadline := time.Now().Add(60 * time.Second)
-		for {
+		for again := 0; ; {
 			if resp, err := http.Get(c.base + "/healthz"); err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == 200 {
 					return
 				}
+			}
+			select {
+			case <-exited:
+				if !strings.Contains(stderr.String(), "address already in use") || again == 3 {
+					t.Fatalf("the all-in-one exited before it came up: %s", stderr.String())
+				}
+				again++
+				t.Logf("a probed port was taken before the all-in-one bound it; starting it on new ports (%d)", again)
+				pick()
+				c.base = "http://" + api
+				start()
+				deadline = time.Now().Add(60 * time.Second)
+				continue
+			default:
 			}
 			if time.Now().After(deadline) {
 				t.Fatal("the all-in-one did not come up")
@@ -144,7 +201,7 @@ func TestKill9AllInOne(t *testing.T) {
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		cmd.Wait()
+		<-exited
 		start()
 		up()
 		// The devnet continues from where it was killed: at most the
@@ -171,12 +228,10 @@ func TestKill9AllInOne(t *testing.T) {
 	}
 	// A clean stop after all this still works.
 	cmd.Process.Signal(os.Interrupt)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("clean stop: %v", err)
+	case <-exited:
+		if waitErr != nil {
+			t.Errorf("clean stop: %v", waitErr)
 		}
 	case <-time.After(30 * time.Second):
 		t.Error("the all-in-one did not stop on SIGINT")

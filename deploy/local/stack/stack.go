@@ -170,6 +170,15 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		cancel()
 		s.wg.Wait()
 		s.close()
+		// A part that failed while starting (a listener whose port is
+		// taken) cancels the context the start was waiting on: say why.
+		select {
+		case perr := <-s.errc:
+			if errors.Is(err, context.Canceled) {
+				return nil, perr
+			}
+		default:
+		}
 		return nil, err
 	}
 	var err error
