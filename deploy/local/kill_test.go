@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,30 +38,6 @@ func needBtcd(t *testing.T) {
 	if _, err := devbtc.FindBtcd(); err != nil {
 		testenv.Missing(t, "btcd", "make build builds it into bin/ (go build -o bin/btcd github.com/btcsuite/btcd)")
 	}
-}
-
-// lockedBuffer is a child's standard error, read while it writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *lockedBuffer) Reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.Reset()
 }
 
 // freePort is testenv.FreePort: never the same port twice in this binary.
@@ -100,7 +74,7 @@ func TestKill9AllInOne(t *testing.T) {
 	var cmd *exec.Cmd
 	var exited chan struct{} // closed when cmd has exited, waitErr then set
 	var waitErr error
-	var stderr lockedBuffer
+	var stderr syncBuffer
 	start := func() {
 		stderr.Reset()
 		cmd = exec.Command(os.Args[0], "-test.run=^$")

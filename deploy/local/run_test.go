@@ -13,6 +13,7 @@ import (
 	"time"
 )
 
+// syncBuffer is a child's output, read while it writes.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -24,6 +25,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Reset()         { s.mu.Lock(); defer s.mu.Unlock(); s.b.Reset() }
 
 // shellWords splits a command line the way sh does for the quoting the
 // welcome text uses: single quotes, and backslash-newline continuations.
