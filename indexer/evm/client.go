@@ -113,10 +113,22 @@ func isNull(raw []byte) bool {
 // block and its receipts come in one batched request; if a reorg lands
 // between them the pair is fetched again.
 func (c *Client) FetchBlock(ctx context.Context, n uint64) (*chain.Block, error) {
+	return c.FetchBlockFor(ctx, n, nil)
+}
+
+// FetchBlockFor is FetchBlock for a reader that looks for some recipients
+// only (follow.RecipientFetcher; a rescan): want is asked about every
+// address the block could credit, read from the answer without extracting
+// it (Extractor.recipients), and when it wants none the block comes back
+// with its reference and transaction count and no transfers. A nil want,
+// one that wants any, or an answer not of the usual shape gives what
+// FetchBlock gives. Over WebSocket, or from a node without
+// eth_getBlockReceipts, it is FetchBlock.
+func (c *Client) FetchBlockFor(ctx context.Context, n uint64, want func(addrs [][]byte) bool) (*chain.Block, error) {
 	var err error
 	for attempt := 0; attempt < 4; attempt++ {
 		var b *chain.Block
-		b, err = c.fetchOnce(ctx, n)
+		b, err = c.fetchOnce(ctx, n, want)
 		if err == nil || !errors.Is(err, ErrInconsistent) {
 			return b, err
 		}
@@ -131,7 +143,7 @@ func (c *Client) extractor() *Extractor {
 	return &Extractor{}
 }
 
-func (c *Client) fetchOnce(ctx context.Context, n uint64) (*chain.Block, error) {
+func (c *Client) fetchOnce(ctx context.Context, n uint64, want func(addrs [][]byte) bool) (*chain.Block, error) {
 	buf := answers.Get().(*bytes.Buffer)
 	defer func() {
 		// The extracted block holds copies of what it needs: the answer's
@@ -151,6 +163,11 @@ func (c *Client) fetchOnce(ctx context.Context, n uint64) (*chain.Block, error) 
 			return nil, fmt.Errorf("fetch block %d: %w", n, err)
 		}
 		answered = true
+		if want != nil {
+			if ref, txs, ok := x.wantsNone(buf.Bytes(), n, want); ok {
+				return &chain.Block{Ref: ref, TxCount: txs}, nil
+			}
+		}
 		if out := (&chain.Block{}); x.extractInPlace(buf.Bytes(), out) {
 			b = out
 		}

@@ -52,6 +52,9 @@ type Extractor struct {
 	txs      []txInfo
 	blockHex []byte   // the block's hash as sent (it aliases the answer until the extraction ends)
 	topics   [][]byte // the raw topics of the log being read (the same)
+	// A rescan's reading of recipients only (recipients.go).
+	addrs [][20]byte
+	keys  [][]byte
 }
 
 // release drops the extractor's views of the answer it read, so that a
@@ -156,6 +159,7 @@ type headerFields struct {
 	ref               chain.BlockRef
 	hashHex           []byte // the hash as sent
 	num, hash, parent bool
+	time              bool // timestamp seen (the extractor does not require it)
 }
 
 // field consumes key's value if it is a header field and reports whether it was.
@@ -173,7 +177,7 @@ func (h *headerFields) field(s *jsonscan.Scanner, key []byte) bool {
 		if !ok || t > 1<<62 {
 			s.Fail("bad timestamp")
 		}
-		h.ref.Time = int64(t)
+		h.ref.Time, h.time = int64(t), true
 	default:
 		return false
 	}

@@ -15,7 +15,8 @@ import (
 // gives is well formed; and an Extractor that decoded another answer
 // before (it reuses its buffers) decodes this one exactly as a new one
 // does. A batch answer of the two that the one-pass reader takes gives
-// what the general path gives.
+// what the general path gives, and one read for its recipients only
+// names every recipient the extraction gives.
 func FuzzExtract(f *testing.F) {
 	if dir, ok := testenv.FixturesDir(); ok {
 		for _, c := range []string{"ethereum/1000000", "ethereum/4370006", "polygon/10000000", "ethereum/468179"} {
@@ -40,6 +41,24 @@ func FuzzExtract(f *testing.F) {
 			want, err := general.Extract(b, r)
 			if berr != nil || rerr != nil || serr != nil || err != nil || !reflect.DeepEqual(in, want) {
 				t.Fatalf("read in place where the general path gives %v %v %v %v", berr, rerr, serr, err)
+			}
+		}
+		// Read for its recipients only (a rescan's first look), the
+		// answer names every recipient the extraction gives.
+		var rx Extractor
+		n := uint64(1)
+		if err == nil {
+			n = got.Ref.Number
+		}
+		if _, _, addrs, ok := rx.recipients(answer, n, nil); ok && err == nil {
+			found := map[[20]byte]bool{}
+			for _, a := range addrs {
+				found[a] = true
+			}
+			for i, tr := range got.Transfers {
+				if !found[[20]byte([]byte(tr.To.Raw()))] {
+					t.Fatalf("transfer %d's recipient %x is not among the %d recipients read", i, tr.To.Raw(), len(addrs))
+				}
 			}
 		}
 		if err != nil {

@@ -30,6 +30,21 @@ type BlockFetcher interface {
 	FetchBlock(ctx context.Context, n uint64) (*chain.Block, error)
 }
 
+// RecipientFetcher is a BlockFetcher that can leave a block unextracted
+// when it credits nobody a reader looks for. Optional: a rescan uses it,
+// as most blocks hold none of the addresses it looks for.
+type RecipientFetcher interface {
+	BlockFetcher
+	// FetchBlockFor calls want with every address the block at n could
+	// credit, read without extracting the block (a superset of its
+	// transfers' recipients; the slices are valid only during the call).
+	// When want says none is wanted it returns the block's reference and
+	// transaction count with no transfers, having extracted nothing;
+	// otherwise, or when the block cannot be read that way, what
+	// FetchBlock returns.
+	FetchBlockFor(ctx context.Context, n uint64, want func(addrs [][]byte) bool) (*chain.Block, error)
+}
+
 // HeaderFetcher reads only the reference of the canonical block at a number.
 // Optional: without it reorg walks use FetchBlock.
 type HeaderFetcher interface {

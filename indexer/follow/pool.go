@@ -363,6 +363,22 @@ func (p *Pool) FetchBlock(ctx context.Context, n uint64) (*chain.Block, error) {
 	return b, err
 }
 
+// FetchBlockFor reads a block from the quorum's nodes for the recipients
+// want wants (RecipientFetcher), through FetchBlock where a node's source
+// has no such read.
+func (p *Pool) FetchBlockFor(ctx context.Context, n uint64, want func(addrs [][]byte) bool) (*chain.Block, error) {
+	var b *chain.Block
+	err := p.each(ctx, func(ctx context.Context, node *poolNode) (err error) {
+		if rf, ok := node.src.(RecipientFetcher); ok {
+			b, err = rf.FetchBlockFor(ctx, n, want)
+		} else {
+			b, err = node.src.FetchBlock(ctx, n)
+		}
+		return
+	})
+	return b, err
+}
+
 // Header reads a block's reference from the quorum's nodes.
 func (p *Pool) Header(ctx context.Context, n uint64) (chain.BlockRef, error) {
 	var ref chain.BlockRef

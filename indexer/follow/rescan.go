@@ -88,6 +88,20 @@ func Rescan(ctx context.Context, cfg RescanConfig, src BlockFetcher, m Matcher, 
 		return nil
 	}
 	lastReport := time.Now()
+	if rf, ok := src.(RecipientFetcher); ok {
+		// A block none of whose recipients is watched (and kept) is not
+		// extracted: most blocks of a rescan are such.
+		src = recipientsOnly{rf, func(addrs [][]byte) bool {
+			ids := make([]uint64, len(addrs))
+			m.MatchBatch(cfg.Family, addrs, ids)
+			for _, id := range ids {
+				if id != 0 && (cfg.Keep == nil || cfg.Keep(id)) {
+					return true
+				}
+			}
+			return false
+		}}
+	}
 	err := FetchInOrder(ctx, retrying{src}, cfg.From, cfg.To, cfg.Fetchers, f.filter, func(n uint64, b *chain.Block, err error) error {
 		if err != nil {
 			if ferr := flush(n); ferr != nil {
@@ -137,6 +151,16 @@ func Rescan(ctx context.Context, cfg RescanConfig, src BlockFetcher, m Matcher, 
 
 // retrying retries a failed fetch a few times (a node's hiccup) before a
 // rescan gives up on the block.
+// recipientsOnly fetches blocks for the recipients want wants.
+type recipientsOnly struct {
+	src  RecipientFetcher
+	want func(addrs [][]byte) bool
+}
+
+func (r recipientsOnly) FetchBlock(ctx context.Context, n uint64) (*chain.Block, error) {
+	return r.src.FetchBlockFor(ctx, n, r.want)
+}
+
 type retrying struct{ BlockFetcher }
 
 func (r retrying) FetchBlock(ctx context.Context, n uint64) (*chain.Block, error) {

@@ -1,0 +1,340 @@
+package evm
+
+import (
+	"bytes"
+
+	"github.com/inflowhq/inflow/pkg/chain"
+	"github.com/inflowhq/inflow/pkg/jsonscan"
+)
+
+// recipients reads, from the batch answer b for block n, only what decides
+// whether the block can credit anyone: its reference, and every address it
+// could credit, each transaction's recipient and the third topic of each
+// log whose first topic is Transfer's. A rescan asks its matcher about
+// them, and reads the block in full (extractInPlace) only when one is
+// watched: most blocks hold none of the addresses a rescan looks for, and
+// extracting them was three quarters of its CPU (go run ./bench backfill).
+//
+// It does not walk the answer's structure. It hops from one 'o' to the next
+// with IndexByte ('o' is no hex digit and in none of the literals, so it
+// appears only in keys: a few times per transaction, receipt or log), and
+// reads the members it needs where it lands: "to" in the block, "topics",
+// "blockHash" and "contractAddress" in the receipts, and the second
+// "jsonrpc", which begins the receipts' answer. What makes that sound:
+//   - Every key the extractor would read as "to" or "topics" is those bytes
+//     in the answer, opening quote to closing quote (jsonscan keeps escapes
+//     as they are), so none is missed, and the value after it is the one the
+//     extractor reads. The addresses found are a superset of the recipients
+//     the extractor would emit: failed transactions, removed logs, zero
+//     values and logs with other data are in it.
+//   - The answer must have the usual shape, checked where it is cheap: the
+//     block's answer (id 1) first and an object with number, hash,
+//     parentHash and timestamp before its transactions, the receipts' (id 2)
+//     an array, nothing after it; as many receipts (each has one
+//     "contractAddress") as transactions (each has one "to"), and every
+//     receipt's and log's blockHash this block's, as the extraction checks.
+//     An answer otherwise shaped, an escaped quote where a value is read, a
+//     recipient that is not 20 bytes of hex, or a block fetched without full
+//     transactions returns ok false: the caller reads the answer in full,
+//     which gives the block or the error.
+//
+// addrs is appended to (its backing array is reused) and returned.
+func (x *Extractor) recipients(b []byte, n uint64, addrs [][20]byte) (ref chain.BlockRef, txs int, out [][20]byte, ok bool) {
+	defer x.release()
+	out = addrs[:0]
+	s := jsonscan.Scanner{B: b}
+	if !s.Expect('[') || !answerHeader(&s, 1, '{') {
+		return ref, 0, out, false
+	}
+	var h headerFields
+	inTxs := false
+	for more := s.Enter('{'); more; more = s.More('}') {
+		key := s.Key()
+		if h.field(&s, key) {
+			continue
+		}
+		if string(key) == "transactions" {
+			inTxs = true
+			break
+		}
+		s.Skip()
+	}
+	if s.Err != nil || !inTxs || !h.num || !h.hash || !h.parent || !h.time || h.ref.Number != n || s.Peek() != '[' {
+		return ref, 0, out, false
+	}
+	ref = h.ref
+	// The transactions' recipients, as sent (nil for none).
+	tos := x.topics[:0]
+	defer func() { x.topics = tos }()
+	// The block's transactions: hop from 'o' to 'o' for "to", until the
+	// "jsonrpc" of the receipts' answer.
+	rstart := -1
+	for i := s.Pos; ; i++ {
+		k := bytes.IndexByte(b[i:], 'o')
+		if k < 0 {
+			return ref, 0, out, false
+		}
+		i += k
+		if i+1 < len(b) && b[i+1] == '"' && b[i-1] == 't' && b[i-2] == '"' { // "to"
+			v, end, isKey, good := memberValue(b, i+2)
+			if !isKey {
+				continue
+			}
+			if !good {
+				return ref, 0, out, false
+			}
+			tos = append(tos, v)
+			i = end - 1
+			continue
+		}
+		if bytes.HasPrefix(b[i-3:], []byte(`"jsonrpc"`)) {
+			// The receipts' answer follows the block's ("}},{" before it).
+			if !closes(b[:i-3], "}},{") {
+				return ref, 0, out, false
+			}
+			open := i - 4
+			for isSpace(b[open]) {
+				open--
+			}
+			s := jsonscan.Scanner{B: b, Pos: open}
+			if !answerHeader(&s, 2, '[') {
+				return ref, 0, out, false
+			}
+			rstart = s.Pos
+			break
+		}
+	}
+	// The receipts: nothing after them but the closing brackets, and their
+	// block this one. One receipt's blockHash says it (the array is the
+	// answer of one call, for one block); the extraction checks each.
+	if !closes(b, "]}]") {
+		return ref, 0, out, false
+	}
+	j := len(b)
+	for range 3 {
+		for j--; isSpace(b[j]); j-- {
+		}
+	}
+	if j < rstart {
+		return ref, 0, out, false
+	}
+	rb := b[:j] // the receipts, without their closing bracket
+	if k := bytes.Index(rb[rstart:], []byte(`"blockHash"`)); k >= 0 {
+		v, _, isKey, good := memberValue(rb, rstart+k+len(`"blockHash"`))
+		var hv chain.Hash
+		if !isKey || !good || v != nil && !bytes.Equal(v, h.hashHex) && (!fixedHex(hv[:], v) || hv != ref.Hash) {
+			return ref, 0, out, false
+		}
+	} else if len(tos) > 0 {
+		return ref, 0, out, false
+	}
+	// As many receipts as transactions: one "contractAddress" in each
+	// ('A' is in no other key, nor in a node's lower-case hex).
+	nreceipts := 0
+	for i := rstart; ; i++ {
+		k := bytes.IndexByte(rb[i:], 'A')
+		if k < 0 {
+			break
+		}
+		i += k
+		if i >= 9 && bytes.HasPrefix(rb[i-9:], []byte(`"contractAddress"`)) {
+			nreceipts++
+		}
+	}
+	if nreceipts != len(tos) {
+		return ref, 0, out, false
+	}
+	// The logs' topics: hop from 'p' to 'p' (once per log, and in "type").
+	for i := rstart; ; i++ {
+		k := bytes.IndexByte(rb[i:], 'p')
+		if k < 0 {
+			break
+		}
+		i += k
+		if i >= 6 && bytes.HasPrefix(rb[i-6:], []byte(`"jsonrpc"`)) {
+			return ref, 0, out, false // a third answer
+		}
+		if i < 3 || !bytes.HasPrefix(rb[i-3:], []byte(`"topics"`)) {
+			continue
+		}
+		var first, third []byte
+		end, count, good := topicsFrom(rb, i+5, &first, &third)
+		if !good {
+			return ref, 0, out, false
+		}
+		i = end - 1
+		var topic [32]byte
+		if count >= 3 && isTransferTopic(first) && fixedHex(topic[:], third) {
+			// The extractor skips a log whose topic is not 32 bytes of hex.
+			out = append(out, [20]byte(topic[12:]))
+		}
+	}
+	for _, to := range tos {
+		if to == nil {
+			continue
+		}
+		var a [20]byte
+		if !fixedHex(a[:], to) {
+			return ref, 0, out, false
+		}
+		out = append(out, a)
+	}
+	return ref, len(tos), out, true
+}
+
+// wantsNone reads the recipients of the batch answer b for block n and
+// asks want about them: ok says the answer was read so and want wants none
+// of them, so the block credits nobody its reader looks for.
+func (x *Extractor) wantsNone(b []byte, n uint64, want func(addrs [][]byte) bool) (ref chain.BlockRef, txs int, ok bool) {
+	ref, txs, x.addrs, ok = x.recipients(b, n, x.addrs)
+	if !ok {
+		return ref, 0, false
+	}
+	keys := x.keys[:0]
+	for i := range x.addrs {
+		keys = append(keys, x.addrs[i][:])
+	}
+	x.keys = keys
+	wanted := want(keys)
+	clear(keys)
+	return ref, txs, !wanted
+}
+
+// answerHeader reads the members of one JSON-RPC answer before its result,
+// in the order a geth-style node sends them: "jsonrpc", then "id" (the
+// number id), then "result", whose value must begin with open. It leaves s
+// at that value. Any other order or member is false: the answer is then
+// read in full.
+func answerHeader(s *jsonscan.Scanner, id uint64, open byte) bool {
+	if !s.Expect('{') || string(s.Key()) != "jsonrpc" {
+		return false
+	}
+	s.Skip()
+	if !s.Expect(',') || string(s.Key()) != "id" {
+		return false
+	}
+	if c := s.Peek(); c < '0' || c > '9' || s.Uint() != id {
+		return false
+	}
+	if !s.Expect(',') || string(s.Key()) != "result" {
+		return false
+	}
+	return s.Err == nil && s.Peek() == open
+}
+
+// closes says whether b ends, spaces aside, with the bytes of tail (the last
+// of them at the end).
+func closes(b []byte, tail string) bool {
+	j := len(b) - 1
+	for t := len(tail) - 1; t >= 0; t-- {
+		for j >= 0 && isSpace(b[j]) {
+			j--
+		}
+		if j < 0 || b[j] != tail[t] {
+			return false
+		}
+		j--
+	}
+	return true
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
+
+// memberValue reads, at b[i] just after a string that may be a key, the
+// colon and a null or string value. isKey is false when no colon follows
+// (the string was a value). good is false for a value of another type, or a
+// string with an escaped quote, which the answer's full read must judge. v
+// is the string's bytes (nil for null); end is the index after the value.
+func memberValue(b []byte, i int) (v []byte, end int, isKey, good bool) {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	if i >= len(b) || b[i] != ':' {
+		return nil, i, false, false
+	}
+	i++
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	if bytes.HasPrefix(b[i:], []byte("null")) {
+		return nil, i + 4, true, true
+	}
+	if i >= len(b) || b[i] != '"' {
+		return nil, i, true, false
+	}
+	k := bytes.IndexByte(b[i+1:], '"')
+	if k < 0 {
+		return nil, i, true, false
+	}
+	v = b[i+1 : i+1+k]
+	if len(v) > 0 && v[len(v)-1] == '\\' {
+		return nil, i, true, false
+	}
+	return v, i + 2 + k, true, true
+}
+
+// topicsFrom reads, at b[i] just after the key "topics", the colon and the
+// array of strings, keeping its first and third elements. count is the
+// number of elements; good is false for anything but an array of strings
+// without escaped quotes (or a null, which is no topics), and end is the
+// index after the value.
+func topicsFrom(b []byte, i int, first, third *[]byte) (end, count int, good bool) {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	if i >= len(b) || b[i] != ':' {
+		return i, 0, false
+	}
+	i++
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	if bytes.HasPrefix(b[i:], []byte("null")) {
+		return i + 4, 0, true
+	}
+	if i >= len(b) || b[i] != '[' {
+		return i, 0, false
+	}
+	i++
+	for {
+		for i < len(b) && isSpace(b[i]) {
+			i++
+		}
+		if i < len(b) && b[i] == ']' && count == 0 {
+			return i + 1, 0, true
+		}
+		if i >= len(b) || b[i] != '"' {
+			return i, count, false
+		}
+		k := bytes.IndexByte(b[i+1:], '"')
+		if k < 0 {
+			return i, count, false
+		}
+		v := b[i+1 : i+1+k]
+		if len(v) > 0 && v[len(v)-1] == '\\' {
+			return i, count, false
+		}
+		switch count {
+		case 0:
+			*first = v
+		case 2:
+			*third = v
+		}
+		count++
+		i += 2 + k
+		for i < len(b) && isSpace(b[i]) {
+			i++
+		}
+		if i >= len(b) {
+			return i, count, false
+		}
+		switch b[i] {
+		case ',':
+			i++
+		case ']':
+			return i + 1, count, true
+		default:
+			return i, count, false
+		}
+	}
+}
