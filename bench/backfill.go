@@ -416,8 +416,8 @@ func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 		serve, scan, all float64
 		p                follow.RescanProgress
 	}
-	// cpu says, with the node in its own process (nodeCPU not nil), where
-	// each block's CPU went in the phase since the marks were taken.
+	// cpuMarks are the CPU times so far of the node (in its own process:
+	// nodeCPU not nil) and of this process; spent sums them over phases.
 	type cpuMarks struct{ node, user, sys time.Duration }
 	mark := func(nodeCPU func() time.Duration) cpuMarks {
 		var m cpuMarks
@@ -427,27 +427,27 @@ func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 		m.user, m.sys = selfCPU()
 		return m
 	}
-	cpu := func(how string, nodeCPU func() time.Duration, since cpuMarks, what string) {
+	spent := func(sum *cpuMarks, nodeCPU func() time.Duration, since cpuMarks) {
+		now := mark(nodeCPU)
+		sum.node += now.node - since.node
+		sum.user += now.user - since.user
+		sum.sys += now.sys - since.sys
+	}
+	// cpu says where each block's CPU went in the phases sum covers.
+	cpu := func(how string, nodeCPU func() time.Duration, sum cpuMarks, blocks uint64, what string) {
 		if nodeCPU == nil {
 			return
 		}
-		now := mark(nodeCPU)
-		per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(*blocks) }
+		per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(blocks) }
 		node := "not known (/proc gives no schedstat)"
-		if now.node > since.node {
-			node = fmt.Sprintf("%.0f µs", per(now.node-since.node))
+		if sum.node > 0 {
+			node = fmt.Sprintf("%.0f µs", per(sum.node))
 		}
 		fmt.Fprintf(progress, "backfill [%s]: CPU per block %s: the node %s; this process %.0f µs (%.0f user, %.0f system)\n", how, what,
-			node, per(now.user+now.sys-since.user-since.sys), per(now.user-since.user), per(now.sys-since.sys))
+			node, per(sum.user+sum.sys), per(sum.user), per(sum.sys))
 	}
 	measure := func(url, how string, nodeCPU func() time.Duration) (rates, error) {
 		var r rates
-		fmt.Fprintf(progress, "backfill [%s]: the node's own serving rate (raw HTTP clients, nothing decoded)…\n", how)
-		var served int64
-		m := mark(nodeCPU)
-		r.serve, served = serveRate(url, 0, *blocks-1, *fetchers)
-		fmt.Fprintf(progress, "backfill [%s]: %.0f blocks/s, %.0f MB/s\n", how, r.serve, float64(served)/1e6/(float64(*blocks)/r.serve))
-		cpu(how, nodeCPU, m, "served to readers that decode nothing")
 		client, err := evm.Dial(ctx, url)
 		if err != nil {
 			return r, err
@@ -464,13 +464,38 @@ func runBackfill(args []string, progress io.Writer) ([]Result, error) {
 				client, m, &follow.KafkaPublisher{P: prod}, db)
 			return float64(*blocks) / time.Since(start).Seconds(), p, err
 		}
-		fmt.Fprintf(progress, "backfill [%s]: rescan for new addresses (a few matches per block at most: the scan's cost)…\n", how)
-		m = mark(nodeCPU)
-		if r.scan, _, err = rescan(nobody{}); err != nil {
-			return r, err
+		// The node's serving rate and the rescan's are measured in turns,
+		// serve, rescan, rescan, serve: the machine's speed drifts from
+		// one second to the next, and in this order a steady drift weighs
+		// on both alike. Each figure is its two phases' blocks over their time.
+		var serveTime, scanTime float64
+		var served int64
+		var serveCPU, scanCPU cpuMarks
+		for _, phase := range []string{"serve", "rescan", "rescan", "serve"} {
+			m := mark(nodeCPU)
+			if phase == "serve" {
+				fmt.Fprintf(progress, "backfill [%s]: the node's own serving rate (raw HTTP clients, nothing decoded)…\n", how)
+				rate, n := serveRate(url, 0, *blocks-1, *fetchers)
+				spent(&serveCPU, nodeCPU, m)
+				serveTime += float64(*blocks) / rate
+				served += n
+				fmt.Fprintf(progress, "backfill [%s]: %.0f blocks/s, %.0f MB/s\n", how, rate, float64(n)/1e6/(float64(*blocks)/rate))
+				continue
+			}
+			fmt.Fprintf(progress, "backfill [%s]: rescan for new addresses (a few matches per block at most: the scan's cost)…\n", how)
+			rate, _, err := rescan(nobody{})
+			if err != nil {
+				return r, err
+			}
+			spent(&scanCPU, nodeCPU, m)
+			scanTime += float64(*blocks) / rate
+			fmt.Fprintf(progress, "backfill [%s]: %.0f blocks/s\n", how, rate)
 		}
-		cpu(how, nodeCPU, m, "rescanned (the scan's cost)")
-		fmt.Fprintf(progress, "backfill [%s]: %.0f blocks/s, %.2fx the node\n", how, r.scan, r.scan/r.serve)
+		r.serve, r.scan = float64(2**blocks)/serveTime, float64(2**blocks)/scanTime
+		cpu(how, nodeCPU, serveCPU, 2**blocks, "served to readers that decode nothing")
+		cpu(how, nodeCPU, scanCPU, 2**blocks, "rescanned (the scan's cost)")
+		fmt.Fprintf(progress, "backfill [%s]: the node served %.0f blocks/s (%.0f MB/s), the rescan read %.0f: %.2fx the node\n",
+			how, r.serve, float64(served)/1e6/serveTime, r.scan, r.scan/r.serve)
 		fmt.Fprintf(progress, "backfill [%s]: rescan publishing every transfer (the heaviest case)…\n", how)
 		if r.all, r.p, err = rescan(everyone{}); err != nil {
 			return r, err

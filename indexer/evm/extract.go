@@ -2,6 +2,7 @@ package evm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -326,15 +327,25 @@ func (x *Extractor) parseReceipt(s *jsonscan.Scanner, ref chain.BlockRef, tx *tx
 // transferTopicHex is transferTopic as nodes send it.
 var transferTopicHex = []byte("0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef")
 
+// transferTopicWord is transferTopicHex's first eight digits as one word.
+var transferTopicWord = binary.LittleEndian.Uint64(transferTopicHex[2:10])
+
 // isTransferTopic says whether the raw topic is transferTopic, in any case.
 func isTransferTopic(raw []byte) bool {
+	if len(raw) != 66 {
+		return false
+	}
+	// Another event's topic, most often: its first eight digits, folded to
+	// lower case in one word (a digit is unchanged by the fold, and every
+	// spelling of Transfer's folds to its own), decide most.
+	if binary.LittleEndian.Uint64(raw[2:10])|0x2020202020202020 != transferTopicWord {
+		return false
+	}
 	if bytes.Equal(raw, transferTopicHex) {
 		return true
 	}
-	// Another event's topic, most often: four bytes decide it before a full decode.
 	var t [32]byte
-	return len(raw) == 66 && fixedHex(t[:4], raw[:10]) && [4]byte(t[:4]) == [4]byte(transferTopic[:4]) &&
-		fixedHex(t[:], raw) && t == transferTopic
+	return fixedHex(t[:], raw) && t == transferTopic
 }
 
 func (x *Extractor) parseLog(s *jsonscan.Scanner, out *chain.Block) {

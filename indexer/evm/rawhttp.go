@@ -59,7 +59,9 @@ func (h *rawHTTP) post(ctx context.Context, n uint64, buf *bytes.Buffer) error {
 	}
 	defer resp.Body.Close()
 	if resp.ContentLength > 0 && resp.ContentLength < maxAnswer {
-		buf.Grow(int(resp.ContentLength))
+		// The room for the read that finds the end too: ReadFrom grows a
+		// full buffer (a copy, and a fresh zeroed one) before reading again.
+		buf.Grow(int(resp.ContentLength) + bytes.MinRead)
 	}
 	if _, err := buf.ReadFrom(smallReads{io.LimitReader(resp.Body, maxAnswer+1)}); err != nil {
 		return err

@@ -87,7 +87,7 @@ func (x *Extractor) recipients(b []byte, n uint64, addrs [][20]byte) (ref chain.
 			i = end - 1
 			continue
 		}
-		if bytes.HasPrefix(b[i-3:], []byte(`"jsonrpc"`)) {
+		if b[i-1] == 's' && bytes.HasPrefix(b[i-3:], []byte(`"jsonrpc"`)) {
 			// The receipts' answer follows the block's ("}},{" before it).
 			if !closes(b[:i-3], "}},{") {
 				return ref, 0, out, false
@@ -137,7 +137,7 @@ func (x *Extractor) recipients(b []byte, n uint64, addrs [][20]byte) (ref chain.
 			break
 		}
 		i += k
-		if i >= 9 && bytes.HasPrefix(rb[i-9:], []byte(`"contractAddress"`)) {
+		if i >= 9 && rb[i-1] == 't' && bytes.HasPrefix(rb[i-9:], []byte(`"contractAddress"`)) {
 			nreceipts++
 		}
 	}
@@ -151,10 +151,13 @@ func (x *Extractor) recipients(b []byte, n uint64, addrs [][20]byte) (ref chain.
 			break
 		}
 		i += k
-		if i >= 6 && bytes.HasPrefix(rb[i-6:], []byte(`"jsonrpc"`)) {
-			return ref, 0, out, false // a third answer
+		if i < 6 || rb[i-1] != 'o' {
+			if i >= 6 && rb[i-1] == 'r' && bytes.HasPrefix(rb[i-6:], []byte(`"jsonrpc"`)) {
+				return ref, 0, out, false // a third answer
+			}
+			continue
 		}
-		if i < 3 || !bytes.HasPrefix(rb[i-3:], []byte(`"topics"`)) {
+		if !bytes.HasPrefix(rb[i-3:], []byte(`"topics"`)) {
 			continue
 		}
 		var first, third []byte
@@ -163,10 +166,12 @@ func (x *Extractor) recipients(b []byte, n uint64, addrs [][20]byte) (ref chain.
 			return ref, 0, out, false
 		}
 		i = end - 1
-		var topic [32]byte
-		if count >= 3 && isTransferTopic(first) && fixedHex(topic[:], third) {
-			// The extractor skips a log whose topic is not 32 bytes of hex.
-			out = append(out, [20]byte(topic[12:]))
+		// The recipient is the topic's low 20 bytes. (The extractor
+		// skips a log whose topic is not 32 bytes of hex; its high 12
+		// bytes are not read here, which can only add a recipient.)
+		var a [20]byte
+		if count >= 3 && len(third) == 66 && isTransferTopic(first) && rawHex(a[:], third[26:]) {
+			out = append(out, a)
 		}
 	}
 	for _, to := range tos {

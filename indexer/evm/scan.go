@@ -44,7 +44,15 @@ func fixedHex(dst, b []byte) bool {
 	if !ok || len(h) != 2*len(dst) {
 		return false
 	}
-	h = h[:2*len(dst)]
+	return rawHex(dst, h)
+}
+
+// rawHex decodes len(dst) bytes from the hex digits h (no 0x; exactly
+// twice as many).
+func rawHex(dst, h []byte) bool {
+	if len(h) != 2*len(dst) {
+		return false
+	}
 	// One check at the end: an invalid digit is 0xff in hexVal, and any
 	// such byte survives the or.
 	var bad byte
