@@ -15,24 +15,33 @@ import (
 // watched: most blocks hold none of the addresses a rescan looks for, and
 // extracting them was three quarters of its CPU (go run ./bench backfill).
 //
-// It does not walk the answer's structure. It hops from one 'o' to the next
-// with IndexByte ('o' is no hex digit and in none of the literals, so it
-// appears only in keys: a few times per transaction, receipt or log), and
-// reads the members it needs where it lands: "to" in the block, "topics",
-// "blockHash" and "contractAddress" in the receipts, and the second
-// "jsonrpc", which begins the receipts' answer. What makes that sound:
+// It does not walk the answer's structure. In the block it hops from one
+// 'o' to the next with IndexByte ('o' is no hex digit and in none of the
+// literals, so it lands only in keys, a few times a transaction) and reads
+// each "to" where it lands, up to the "jsonrpc" of the receipts' answer. In
+// the receipts it hops from one 'p' to the next (in "topics", once a log,
+// and in "type") and counts the receipts by their one 'A' (in
+// "contractAddress"). What makes that sound:
 //   - Every key the extractor would read as "to" or "topics" is those bytes
 //     in the answer, opening quote to closing quote (jsonscan keeps escapes
 //     as they are), so none is missed, and the value after it is the one the
 //     extractor reads. The addresses found are a superset of the recipients
 //     the extractor would emit: failed transactions, removed logs, zero
 //     values and logs with other data are in it.
+//   - The receipts' answer begins at the first "jsonrpc" after the block's
+//     transactions with "}},{" before it, and no "jsonrpc" follows in the
+//     receipts (a 'p' is in it): a block that imitates that header inside
+//     a transaction is refused, for the real one follows. (An answer whose
+//     receipts' part had no "jsonrpc" member, which JSON-RPC 2.0 requires,
+//     could hide the transactions after such an imitation; the extractor
+//     would read them. A node that lies can hide a transfer from both.)
 //   - The answer must have the usual shape, checked where it is cheap: the
 //     block's answer (id 1) first and an object with number, hash,
 //     parentHash and timestamp before its transactions, the receipts' (id 2)
 //     an array, nothing after it; as many receipts (each has one
-//     "contractAddress") as transactions (each has one "to"), and every
-//     receipt's and log's blockHash this block's, as the extraction checks.
+//     "contractAddress") as transactions (each has one "to"), and the first
+//     blockHash in the receipts this block's (the array is one call's
+//     answer, for one block; the extraction checks each receipt's).
 //     An answer otherwise shaped, an escaped quote where a value is read, a
 //     recipient that is not 20 bytes of hex, or a block fetched without full
 //     transactions returns ok false: the caller reads the answer in full,
@@ -105,8 +114,7 @@ func (x *Extractor) recipients(b []byte, n uint64, addrs [][20]byte) (ref chain.
 		}
 	}
 	// The receipts: nothing after them but the closing brackets, and their
-	// block this one. One receipt's blockHash says it (the array is the
-	// answer of one call, for one block); the extraction checks each.
+	// block this one.
 	if !closes(b, "]}]") {
 		return ref, 0, out, false
 	}
