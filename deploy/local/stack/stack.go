@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -420,7 +421,10 @@ func (s *Stack) run(ctx context.Context, name string, fn func(context.Context) e
 	go func() {
 		defer s.wg.Done()
 		if err := fn(ctx); err != nil && ctx.Err() == nil {
-			s.errc <- fmt.Errorf("%s: %w", name, err)
+			if !strings.HasPrefix(err.Error(), name+": ") { // a daemon that names itself ("ledgerd: listen …")
+				err = fmt.Errorf("%s: %w", name, err)
+			}
+			s.errc <- err
 			s.cancel()
 		}
 	}()
