@@ -149,8 +149,6 @@ func Rescan(ctx context.Context, cfg RescanConfig, src BlockFetcher, m Matcher, 
 	return p, err
 }
 
-// retrying retries a failed fetch a few times (a node's hiccup) before a
-// rescan gives up on the block.
 // recipientsOnly fetches blocks for the recipients want wants.
 type recipientsOnly struct {
 	src  RecipientFetcher
@@ -161,6 +159,8 @@ func (r recipientsOnly) FetchBlock(ctx context.Context, n uint64) (*chain.Block,
 	return r.src.FetchBlockFor(ctx, n, r.want)
 }
 
+// retrying retries a failed fetch a few times (a node's hiccup) before a
+// rescan gives up on the block.
 type retrying struct{ BlockFetcher }
 
 func (r retrying) FetchBlock(ctx context.Context, n uint64) (*chain.Block, error) {
