@@ -98,12 +98,9 @@ func (x *Extractor) recipients(b []byte, n uint64, addrs [][20]byte) (ref chain.
 		}
 		if b[i-1] == 's' && bytes.HasPrefix(b[i-3:], []byte(`"jsonrpc"`)) {
 			// The receipts' answer follows the block's ("}},{" before it).
-			if !closes(b[:i-3], "}},{") {
+			_, open, ok := tailAt(b[:i-3], "}},{")
+			if !ok {
 				return ref, 0, out, false
-			}
-			open := i - 4
-			for isSpace(b[open]) {
-				open--
 			}
 			s := jsonscan.Scanner{B: b, Pos: open}
 			if !answerHeader(&s, 2, '[') {
@@ -115,15 +112,8 @@ func (x *Extractor) recipients(b []byte, n uint64, addrs [][20]byte) (ref chain.
 	}
 	// The receipts: nothing after them but the closing brackets, and their
 	// block this one.
-	if !closes(b, "]}]") {
-		return ref, 0, out, false
-	}
-	j := len(b)
-	for range 3 {
-		for j--; isSpace(b[j]); j-- {
-		}
-	}
-	if j < rstart {
+	j, _, ok := tailAt(b, "]}]")
+	if !ok || j < rstart {
 		return ref, 0, out, false
 	}
 	rb := b[:j] // the receipts, without their closing bracket
@@ -235,55 +225,79 @@ func answerHeader(s *jsonscan.Scanner, id uint64, open byte) bool {
 	return s.Err == nil && s.Peek() == open
 }
 
-// closes says whether b ends, spaces aside, with the bytes of tail (the last
-// of them at the end).
-func closes(b []byte, tail string) bool {
+// tailAt says whether b ends, spaces aside, with the bytes of tail (the
+// last of them at the end), and where its first and last bytes are.
+func tailAt(b []byte, tail string) (first, last int, ok bool) {
 	j := len(b) - 1
 	for t := len(tail) - 1; t >= 0; t-- {
 		for j >= 0 && isSpace(b[j]) {
 			j--
 		}
 		if j < 0 || b[j] != tail[t] {
-			return false
+			return 0, 0, false
 		}
+		if t == len(tail)-1 {
+			last = j
+		}
+		first = j
 		j--
 	}
-	return true
+	return first, last, true
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
 
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// afterColon reads, at b[i] just after a string that may be a key, the
+// colon and the spaces around it, and returns where the value begins; ok
+// is false when no colon follows (the string was a value).
+func afterColon(b []byte, i int) (int, bool) {
+	i = skipSpace(b, i)
+	if i >= len(b) || b[i] != ':' {
+		return i, false
+	}
+	return skipSpace(b, i+1), true
+}
+
+// rawString reads the string at b[i]: its bytes and the index after it. ok
+// is false for no string there, or one with an escaped quote, which the
+// answer's full read must judge.
+func rawString(b []byte, i int) (v []byte, end int, ok bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, i, false
+	}
+	k := bytes.IndexByte(b[i+1:], '"')
+	if k < 0 {
+		return nil, i, false
+	}
+	v = b[i+1 : i+1+k]
+	if len(v) > 0 && v[len(v)-1] == '\\' {
+		return nil, i, false
+	}
+	return v, i + 2 + k, true
+}
+
 // memberValue reads, at b[i] just after a string that may be a key, the
 // colon and a null or string value. isKey is false when no colon follows
 // (the string was a value). good is false for a value of another type, or a
-// string with an escaped quote, which the answer's full read must judge. v
-// is the string's bytes (nil for null); end is the index after the value.
+// string with an escaped quote. v is the string's bytes (nil for null); end
+// is the index after the value.
 func memberValue(b []byte, i int) (v []byte, end int, isKey, good bool) {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	if i >= len(b) || b[i] != ':' {
+	i, isKey = afterColon(b, i)
+	if !isKey {
 		return nil, i, false, false
-	}
-	i++
-	for i < len(b) && isSpace(b[i]) {
-		i++
 	}
 	if bytes.HasPrefix(b[i:], []byte("null")) {
 		return nil, i + 4, true, true
 	}
-	if i >= len(b) || b[i] != '"' {
-		return nil, i, true, false
-	}
-	k := bytes.IndexByte(b[i+1:], '"')
-	if k < 0 {
-		return nil, i, true, false
-	}
-	v = b[i+1 : i+1+k]
-	if len(v) > 0 && v[len(v)-1] == '\\' {
-		return nil, i, true, false
-	}
-	return v, i + 2 + k, true, true
+	v, end, good = rawString(b, i)
+	return v, end, true, good
 }
 
 // topicsFrom reads, at b[i] just after the key "topics", the colon and the
@@ -292,15 +306,9 @@ func memberValue(b []byte, i int) (v []byte, end int, isKey, good bool) {
 // without escaped quotes (or a null, which is no topics), and end is the
 // index after the value.
 func topicsFrom(b []byte, i int, first, third *[]byte) (end, count int, good bool) {
-	for i < len(b) && isSpace(b[i]) {
-		i++
-	}
-	if i >= len(b) || b[i] != ':' {
+	i, ok := afterColon(b, i)
+	if !ok {
 		return i, 0, false
-	}
-	i++
-	for i < len(b) && isSpace(b[i]) {
-		i++
 	}
 	if bytes.HasPrefix(b[i:], []byte("null")) {
 		return i + 4, 0, true
@@ -308,23 +316,13 @@ func topicsFrom(b []byte, i int, first, third *[]byte) (end, count int, good boo
 	if i >= len(b) || b[i] != '[' {
 		return i, 0, false
 	}
-	i++
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, 0, true
+	}
 	for {
-		for i < len(b) && isSpace(b[i]) {
-			i++
-		}
-		if i < len(b) && b[i] == ']' && count == 0 {
-			return i + 1, 0, true
-		}
-		if i >= len(b) || b[i] != '"' {
-			return i, count, false
-		}
-		k := bytes.IndexByte(b[i+1:], '"')
-		if k < 0 {
-			return i, count, false
-		}
-		v := b[i+1 : i+1+k]
-		if len(v) > 0 && v[len(v)-1] == '\\' {
+		v, end, ok := rawString(b, i)
+		if !ok {
 			return i, count, false
 		}
 		switch count {
@@ -334,16 +332,13 @@ func topicsFrom(b []byte, i int, first, third *[]byte) (end, count int, good boo
 			*third = v
 		}
 		count++
-		i += 2 + k
-		for i < len(b) && isSpace(b[i]) {
-			i++
-		}
+		i = skipSpace(b, end)
 		if i >= len(b) {
 			return i, count, false
 		}
 		switch b[i] {
 		case ',':
-			i++
+			i = skipSpace(b, i+1)
 		case ']':
 			return i + 1, count, true
 		default:

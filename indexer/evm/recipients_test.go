@@ -13,7 +13,6 @@ import (
 	"github.com/holiman/uint256"
 
 	"github.com/inflowhq/inflow/indexer/evm/fixturerpc"
-	"github.com/inflowhq/inflow/pkg/chain"
 	devevm "github.com/inflowhq/inflow/pkg/devnet/evm"
 )
 
@@ -152,20 +151,7 @@ func TestRecipientsRefused(t *testing.T) {
 // extraction of the same answers in the same run: what a rescan pays for
 // a block that holds none of its addresses, against what it paid.
 func BenchmarkRecipients(b *testing.B) {
-	var answers [][]byte
-	var numbers []uint64
-	var size int64
-	for _, blocks := range fixtureChains(b) {
-		for _, fb := range blocks {
-			var c bytes.Buffer
-			if err := json.Compact(&c, batch(fb.Block, fb.Receipts)); err != nil {
-				b.Fatal(err)
-			}
-			answers = append(answers, c.Bytes())
-			numbers = append(numbers, fb.Number)
-			size += int64(c.Len())
-		}
-	}
+	answers, numbers, size := compactAnswers(b)
 	b.Run("recipients", func(b *testing.B) {
 		var x Extractor
 		var addrs [][20]byte
@@ -179,18 +165,7 @@ func BenchmarkRecipients(b *testing.B) {
 			}
 		}
 	})
-	b.Run("extract", func(b *testing.B) {
-		var x Extractor
-		out := &chain.Block{}
-		b.SetBytes(size)
-		for b.Loop() {
-			for _, a := range answers {
-				if !x.extractInPlace(a, out) {
-					b.Fatal("not read in place")
-				}
-			}
-		}
-	})
+	b.Run("extract", func(b *testing.B) { benchExtract(b, answers, size) })
 }
 
 // TestFetchBlockFor: the real client over JSON-RPC, against every recorded
