@@ -953,6 +953,19 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 	for _, v := range violations {
 		fmt.Fprintln(progress, "soak: VIOLATION:", v)
 	}
+	if len(violations) > 0 {
+		// What the daemons say of themselves, for a run whose folder is
+		// gone (CI's): a halted chain is in /readyz, the cause in the
+		// logs' last warnings.
+		for _, o := range []struct{ name, addr string }{{"indexer", idxOps}, {"ledgerd", ledgerHTTP}} {
+			fmt.Fprintf(progress, "soak: %s /readyz: %s\n", o.name, readyz(hc, o.addr))
+		}
+		for _, p := range []*proc{indexer, ledgerd, brk} {
+			for _, l := range lastWarnings(p.log, 25) {
+				fmt.Fprintf(progress, "soak: %s log: %s\n", p.name, l)
+			}
+		}
+	}
 
 	zero := len(violations) == 0
 	minFaults := 0
@@ -1105,3 +1118,63 @@ func b2f(b bool) float64 {
 
 // syscallZero probes whether a process is alive.
 var syscallZero = syscall.Signal(0)
+
+// readyz is a daemon's /readyz answer on one line, or why there is none.
+func readyz(hc *http.Client, addr string) string {
+	resp, err := hc.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp.Status + " " + strings.Join(strings.Fields(string(b)), " ")
+}
+
+// lastWarnings are the last n lines of a log that are not INFO, each cut
+// to 400 bytes, with a count of how many times each was said in a row.
+func lastWarnings(path string, n int) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	var last string
+	repeat := 0
+	flush := func() {
+		if last == "" {
+			return
+		}
+		if repeat > 1 {
+			last += fmt.Sprintf(" (×%d)", repeat)
+		}
+		out = append(out, last)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if l == "" || strings.Contains(l, "level=INFO") {
+			continue
+		}
+		if len(l) > 400 {
+			l = l[:400] + "…"
+		}
+		// The same message again, its time aside, is counted, not kept.
+		key := l
+		if i := strings.IndexByte(l, ' '); i > 0 && strings.HasPrefix(l, "time=") {
+			key = l[i+1:]
+		}
+		lastKey := last
+		if i := strings.IndexByte(last, ' '); i > 0 && strings.HasPrefix(last, "time=") {
+			lastKey = last[i+1:]
+		}
+		if key == lastKey {
+			repeat++
+			continue
+		}
+		flush()
+		last, repeat = l, 1
+	}
+	flush()
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return out
+}

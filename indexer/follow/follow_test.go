@@ -31,10 +31,14 @@ type fakeChain struct {
 	forks     int
 	finalized uint64
 	failFetch map[uint64]int // number → failures left
+	// skipFetch: numbers a fetch answers ErrSkipped for though they
+	// hold a block (a node whose view of the slot is older than the
+	// block, or a cached skip list): answers left.
+	skipFetch map[uint64]int
 }
 
 func newFakeChain() *fakeChain {
-	c := &fakeChain{canon: map[uint64]*chain.Block{}, failFetch: map[uint64]int{}}
+	c := &fakeChain{canon: map[uint64]*chain.Block{}, failFetch: map[uint64]int{}, skipFetch: map[uint64]int{}}
 	c.canon[0] = &chain.Block{Ref: chain.BlockRef{Number: 0, Hash: chain.Hash{0xee}}}
 	return c
 }
@@ -95,6 +99,10 @@ func (c *fakeChain) FetchBlock(ctx context.Context, n uint64) (*chain.Block, err
 	}
 	if n > c.head {
 		return nil, ErrNotFound
+	}
+	if c.skipFetch[n] > 0 {
+		c.skipFetch[n]--
+		return nil, ErrSkipped
 	}
 	b, ok := c.canon[n]
 	if !ok {
@@ -250,6 +258,9 @@ func TestScenarios(t *testing.T) {
 				return "ok"
 			case "fail-fetch":
 				fc.failFetch[uint64(intArg("n", 0))] = intArg("times", 1)
+				return "ok"
+			case "say-skipped":
+				fc.skipFetch[uint64(intArg("n", 0))] = intArg("times", 1)
 				return "ok"
 			case "fail-publish":
 				pub.fail = intArg("times", 1)
