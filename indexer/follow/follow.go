@@ -398,7 +398,8 @@ func (f *Follower) advance(ctx context.Context) (bool, error) {
 		// shortening reorgs), then look at finality.
 		if err := f.verifyTip(ctx); err != nil {
 			if errors.Is(err, errReorgDetected) {
-				return true, f.reorg(ctx)
+				undone, err := f.reorg(ctx)
+				return undone > 0, err
 			}
 			return false, err
 		}
@@ -431,7 +432,12 @@ func (f *Follower) advance(ctx context.Context) (bool, error) {
 		}
 	}
 	if reorged {
-		return true, f.reorg(ctx)
+		// A walk that undid nothing is no progress unless blocks before
+		// the mismatch were published: the follower waits for the next
+		// head before it reads again, instead of asking a node that keeps
+		// contradicting itself in a tight loop.
+		undone, err := f.reorg(ctx)
+		return undone > 0 || len(recs) > 0, err
 	}
 	f.skipTo = next + uint64(len(blocks))
 	if err := f.finality(ctx); err != nil {
@@ -612,8 +618,9 @@ func (f *Follower) verifyTip(ctx context.Context) error {
 }
 
 // reorg finds the common ancestor, publishes the disconnections newest first
-// and rewinds the window to the ancestor.
-func (f *Follower) reorg(ctx context.Context) error {
+// and rewinds the window to the ancestor. It returns how many blocks it
+// disconnected.
+func (f *Follower) reorg(ctx context.Context) (int, error) {
 	var gone []chain.BlockRef
 	found := false
 	for i := len(f.window) - 1; i >= 0; i-- {
@@ -622,7 +629,7 @@ func (f *Follower) reorg(ctx context.Context) error {
 		switch {
 		case errors.Is(err, ErrSkipped), errors.Is(err, ErrNotFound):
 		case err != nil:
-			return fmt.Errorf("reorg walk at %d: %w", w.Number, err)
+			return 0, fmt.Errorf("reorg walk at %d: %w", w.Number, err)
 		case ref.Hash == w.Hash:
 			found = true
 		}
@@ -631,11 +638,11 @@ func (f *Follower) reorg(ctx context.Context) error {
 		}
 		gone = append(gone, w)
 		if len(gone) > f.cfg.MaxReorgDepth && !f.acceptDeep.Load() {
-			return fmt.Errorf("%w: more than %d blocks replaced below #%d (max %d)", ErrReorgTooDeep, len(gone)-1, f.window[len(f.window)-1].Number, f.cfg.MaxReorgDepth)
+			return 0, fmt.Errorf("%w: more than %d blocks replaced below #%d (max %d)", ErrReorgTooDeep, len(gone)-1, f.window[len(f.window)-1].Number, f.cfg.MaxReorgDepth)
 		}
 	}
 	if !found {
-		return fmt.Errorf("%w: no common ancestor within the %d-block window", ErrReorgTooDeep, len(f.window))
+		return 0, fmt.Errorf("%w: no common ancestor within the %d-block window", ErrReorgTooDeep, len(f.window))
 	}
 	if len(gone) == 0 {
 		// The tip is canonical, so the block that did not extend it names
@@ -649,24 +656,24 @@ func (f *Follower) reorg(ctx context.Context) error {
 				"tip", f.window[len(f.window)-1].Number, "was_next", f.skipTo)
 		}
 		f.skipTo = 0
-		return nil
+		return 0, nil
 	}
 	recs := make([]*events.Record, len(gone))
 	for i, g := range gone {
 		recs[i] = &events.Record{Type: events.TypeBlockDisconnected, Chain: f.cfg.Chain, Family: f.cfg.Family, Number: g.Number, Hash: g.Hash}
 	}
 	if err := f.pub.Publish(ctx, recs); err != nil {
-		return fmt.Errorf("publish %d disconnections: %w", len(recs), err)
+		return 0, fmt.Errorf("publish %d disconnections: %w", len(recs), err)
 	}
 	b := f.db.NewBatch()
 	defer b.Close()
 	for _, g := range gone {
 		if err := b.Delete(f.windowKey(g.Number), nil); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("store rewind: %w", err)
+		return 0, fmt.Errorf("store rewind: %w", err)
 	}
 	f.setWindow(f.window[:len(f.window)-len(gone)])
 	f.skipTo = 0
@@ -677,7 +684,7 @@ func (f *Follower) reorg(ctx context.Context) error {
 	f.metrics.reorgDepth.Observe(float64(len(gone)))
 	anc := f.window[len(f.window)-1]
 	f.log.Warn("reorg", "depth", len(gone), "ancestor", anc.Number, "from", gone[0].Number)
-	return nil
+	return len(gone), nil
 }
 
 // finality publishes Finalized when the chain's finality passes a published block.

@@ -336,7 +336,9 @@ func TestScenarios(t *testing.T) {
 			case "run":
 				ctx := context.Background()
 				var errs []string
+				steps := 0
 				for i := 0; i < 50; i++ {
+					steps++
 					progressed, err := f.step(ctx)
 					if err != nil {
 						errs = append(errs, err.Error())
@@ -367,6 +369,10 @@ func TestScenarios(t *testing.T) {
 				}
 				tip, _ := f.Checkpoint()
 				out = append(out, fmt.Sprintf("checkpoint=%d", tip.Number))
+				if d.HasArg("steps") {
+					// How many rounds ran before one made no progress.
+					out = append(out, fmt.Sprintf("steps=%d", steps))
+				}
 				return strings.Join(out, "\n")
 			}
 			t.Fatalf("unknown command %s", d.Cmd)
