@@ -185,6 +185,11 @@ type Follower struct {
 	wake       chan struct{}
 	lastHead   uint64
 	lastMove   time.Time
+	// lastTip and tipSince: the checkpoint, and since when it has been
+	// there with numbers after it to read (checkpointStuck).
+	lastTip    chain.BlockRef
+	tipSince   time.Time
+	now        func() time.Time
 	acceptDeep atomic.Bool // the next reorg deeper than the maximum is applied once
 	// needReconcile: check the chain topic against the checkpoint before
 	// the next round (after a load, and after ErrRecordsLost).
@@ -206,7 +211,7 @@ func New(cfg Config, src Source, m Matcher, pub Publisher, db *pebble.DB, log *s
 		log = slog.New(slog.DiscardHandler)
 	}
 	f := &Follower{cfg: cfg, src: src, match: m, pub: pub, db: db,
-		log: log.With("chain", string(cfg.Chain)), wake: make(chan struct{}, 1)}
+		log: log.With("chain", string(cfg.Chain)), wake: make(chan struct{}, 1), now: time.Now}
 	var err error
 	if f.metrics, err = newMetrics(reg, cfg.Chain); err != nil {
 		return nil, err
@@ -392,6 +397,7 @@ func (f *Follower) advance(ctx context.Context) (bool, error) {
 	}
 	if tip, ok := f.tip(); ok {
 		f.metrics.lag.Set(max(0, float64(head)-float64(tip.Number)))
+		f.checkpointStuck(tip, head, next)
 	}
 	if next > head {
 		// Nothing new: make sure the tip is still canonical (same-height or
@@ -444,6 +450,23 @@ func (f *Follower) advance(ctx context.Context) (bool, error) {
 		f.log.Warn("finality check failed", "err", err)
 	}
 	return true, nil
+}
+
+// checkpointStuck warns, once a stall timeout, while the checkpoint stays
+// where it is with numbers after it to read: the node's head moves, but
+// the follower cannot go on (a publisher failing, a node that contradicts
+// itself). The stall watchdog watches the node's head only.
+func (f *Follower) checkpointStuck(tip chain.BlockRef, head, next uint64) {
+	now := f.now()
+	if tip != f.lastTip || next > head || f.tipSince.IsZero() {
+		f.lastTip, f.tipSince = tip, now
+		return
+	}
+	if since := now.Sub(f.tipSince); since > f.cfg.StallTimeout {
+		f.log.Warn("the checkpoint has not moved though the node's head is past it",
+			"checkpoint", tip.Number, "head", head, "since", since.Round(time.Second))
+		f.tipSince = now
+	}
 }
 
 // next is the first number not yet looked at.

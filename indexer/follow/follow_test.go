@@ -209,11 +209,13 @@ func TestScenarios(t *testing.T) {
 				}
 				return a
 			}}))
+		clock := time.Unix(1_700_000_000, 0)
 		newFollower := func() {
 			c := cfg
 			if f, err = New(c, src, watch, pub, db, log, nil); err != nil {
 				t.Fatal(err)
 			}
+			f.now = func() time.Time { return clock }
 			if err := f.load(); err != nil {
 				t.Fatal(err)
 			}
@@ -258,6 +260,15 @@ func TestScenarios(t *testing.T) {
 				return "ok"
 			case "fail-fetch":
 				fc.failFetch[uint64(intArg("n", 0))] = intArg("times", 1)
+				return "ok"
+			case "wait":
+				// The follower's clock moves on (it reads no real time in
+				// a round but the stall watch's).
+				dur, err := time.ParseDuration(d.CmdArgs[0].Key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				clock = clock.Add(dur)
 				return "ok"
 			case "say-skipped":
 				fc.skipFetch[uint64(intArg("n", 0))] = intArg("times", 1)
