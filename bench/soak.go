@@ -315,6 +315,7 @@ type sentTransfer struct {
 	currency string
 	amount   string
 	ref      string
+	failing  bool // sent to fail in its block: never a deposit
 }
 
 type soakDeposit struct {
@@ -569,13 +570,24 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 				to = c.pool[*refs+rng.IntN(4)] // an address bound to no one
 			}
 			cur, amt := c.amount(rng)
-			h, err := c.dn.Transfer(to, cur, amt)
+			var h string
+			var err error
+			failing := c.failing != nil && rng.IntN(12) == 0
+			if failing {
+				// Now and then one that fails in its block (a token
+				// transfer the sender cannot cover, out of energy on
+				// Tron): its fee is paid, and it must credit nothing.
+				h, err = c.failing(rng, to)
+				cur, amt = c.refCur, "(sent to fail)"
+			} else {
+				h, err = c.dn.Transfer(to, cur, amt)
+			}
 			if err != nil {
 				trafficErr = fmt.Errorf("%s: %w", c.id, err)
 				return
 			}
 			sentMu.Lock()
-			sent = append(sent, sentTransfer{chain: c, tx: c.normTx(h), to: to, currency: cur, amount: amt, ref: c.refOf[c.norm(to)]})
+			sent = append(sent, sentTransfer{chain: c, tx: c.normTx(h), to: to, currency: cur, amount: amt, ref: c.refOf[c.norm(to)], failing: failing})
 			sentMu.Unlock()
 			if _, err := c.dn.Mine(1); err != nil {
 				trafficErr = fmt.Errorf("%s: %w", c.id, err)
@@ -688,11 +700,10 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 	}
 	mineAll(4)
 
-	// The model, from the chain alone: the transfers whose transaction is
-	// in the canonical chain.
 	// The model, from the chains alone: the transfers whose transaction is
-	// in the canonical chain. (Asked again once everything settled: the
-	// healing blocks could not reorganise, but the check is cheap.)
+	// in the canonical chain and did not fail there. (Asked again once
+	// everything settled: the healing blocks could not reorganise, but the
+	// check is cheap.)
 	model := func() map[string]sentTransfer {
 		out := map[string]sentTransfer{}
 		for _, s := range sent {
@@ -775,6 +786,20 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 		if d.Status != "orphaned" {
 			k := c.key(c.normTx(d.TxHash))
 			live[k] = append(live[k], d)
+		}
+	}
+	// The transfers sent to fail: the chain must hold them as failed (or
+	// not at all, reorganised away with drop), never as paid.
+	failedOnChain := 0
+	for _, s := range sent {
+		if !s.failing {
+			continue
+		}
+		switch mined, failed := s.chain.status(s.tx); {
+		case mined && failed:
+			failedOnChain++
+		case mined:
+			violate("transfer %s was sent to fail and the chain holds it as paid: the soak's traffic is wrong", s.chain.key(s.tx))
 		}
 	}
 	missing, twice, extra, notDone := 0, 0, 0, 0
@@ -918,6 +943,12 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 			time.Sleep(time.Second)
 		}
 	}
+	// What the daemons say of themselves, read before they stop: printed
+	// with the violations, for a run whose folder is gone (CI's).
+	var readiness []string
+	for _, o := range []struct{ name, addr string }{{"indexer", idxOps}, {"ledgerd", ledgerHTTP}} {
+		readiness = append(readiness, fmt.Sprintf("soak: %s /readyz: %s", o.name, readyz(hc, o.addr)))
+	}
 	// Rebuilding ledgerd from the chain topics at offset 0, over a copy of
 	// its registry, gives the same state.
 	indexer.signal(syscall.SIGTERM)
@@ -954,11 +985,10 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 		fmt.Fprintln(progress, "soak: VIOLATION:", v)
 	}
 	if len(violations) > 0 {
-		// What the daemons say of themselves, for a run whose folder is
-		// gone (CI's): a halted chain is in /readyz, the cause in the
-		// logs' last warnings.
-		for _, o := range []struct{ name, addr string }{{"indexer", idxOps}, {"ledgerd", ledgerHTTP}} {
-			fmt.Fprintf(progress, "soak: %s /readyz: %s\n", o.name, readyz(hc, o.addr))
+		// A halted chain is in /readyz, the cause in the logs' last
+		// warnings.
+		for _, l := range readiness {
+			fmt.Fprintln(progress, l)
 		}
 		for _, p := range []*proc{indexer, ledgerd, brk} {
 			for _, l := range lastWarnings(p.log, 25) {
@@ -985,6 +1015,7 @@ func runSoak(args []string, progress io.Writer) ([]Result, error) {
 		{Name: "soak_faults_min_per_kind", Value: float64(minFaults), Unit: "faults", Target: ">= 50 per kind (10m run)", Met: ptrBool(minFaults >= 50)},
 		{Name: "soak_transfers", Value: float64(len(sent)), Unit: "transfers"},
 		{Name: "soak_transfers_on_chain", Value: float64(len(canonical)), Unit: "transfers"},
+		{Name: "soak_transfers_failed_on_chain", Value: float64(failedOnChain), Unit: "transfers"},
 		{Name: "soak_deposits_missing", Value: float64(missing), Unit: "deposits"},
 		{Name: "soak_deposits_credited_twice", Value: float64(twice), Unit: "deposits"},
 		{Name: "soak_deposits_without_transfer", Value: float64(extra), Unit: "deposits"},
@@ -1130,8 +1161,10 @@ func readyz(hc *http.Client, addr string) string {
 	return resp.Status + " " + strings.Join(strings.Fields(string(b)), " ")
 }
 
-// lastWarnings are the last n lines of a log that are not INFO, each cut
-// to 400 bytes, with a count of how many times each was said in a row.
+// lastWarnings are the last n lines of a log that are not INFO (nor
+// ledgerd's failed webhook attempts, which the soak's receiver causes),
+// each cut to 400 bytes, with a count of how many times each was said in
+// a row.
 func lastWarnings(path string, n int) []string {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -1150,7 +1183,9 @@ func lastWarnings(path string, n int) []string {
 		out = append(out, last)
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if l == "" || strings.Contains(l, "level=INFO") {
+		// The webhook receiver's own faults make ledgerd warn on every
+		// attempt they fail: those would push everything else out.
+		if l == "" || strings.Contains(l, "level=INFO") || strings.Contains(l, `msg="webhook attempt failed"`) {
 			continue
 		}
 		if len(l) > 400 {

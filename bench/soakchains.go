@@ -23,15 +23,19 @@ type soakChain struct {
 	protocol string // the pool's protocol
 	fam      chain.Family
 	dn       devnet.Chain
-	// included reports whether a transaction (as normTx writes it) is in
-	// the chain's canonical chain: the model's one question.
-	included func(tx string) bool
-	amount   func(r *mrand.Rand) (currency, amount string)
-	refCur   string   // the references' currency
-	rpc      []string // the indexer's nodes
-	pool     []string // imported: refs bound, then 4 bound to no one
-	bound    []string
-	refOf    map[string]string // norm(address) → reference
+	// status reports whether a transaction (as normTx writes it) is in
+	// the chain's canonical chain, and whether it failed there (its fee
+	// paid, nothing moved): the model's one question.
+	status func(tx string) (mined, failed bool)
+	// failing sends a transfer to to that the chain mines as failed; nil
+	// where the family has none (Bitcoin).
+	failing func(r *mrand.Rand, to string) (tx string, err error)
+	amount  func(r *mrand.Rand) (currency, amount string)
+	refCur  string   // the references' currency
+	rpc     []string // the indexer's nodes
+	pool    []string // imported: refs bound, then 4 bound to no one
+	bound   []string
+	refOf   map[string]string // norm(address) → reference
 }
 
 // norm is an address as the soak compares it: EVM's without its checksum.
@@ -52,6 +56,13 @@ func (c *soakChain) normTx(tx string) string {
 }
 
 func (c *soakChain) key(tx string) string { return string(c.id) + "/" + tx }
+
+// included: the transaction is in the canonical chain and did not fail,
+// so its transfer is a deposit.
+func (c *soakChain) included(tx string) bool {
+	mined, failed := c.status(tx)
+	return mined && !failed
+}
 
 func chainIDs(cs []*soakChain) []string {
 	var out []string
@@ -113,7 +124,8 @@ func startSoakChains(refs int, noBitcoin bool, progress io.Writer) (chains []*so
 			}
 			return "USDT", decimal(r, 1, 100, 2)
 		}}
-	c.included = func(tx string) bool { _, ok := evm.TxBlock("0x" + tx); return ok }
+	c.status = func(tx string) (bool, bool) { _, mined, failed := evm.TxStatus("0x" + tx); return mined, failed }
+	c.failing = func(_ *mrand.Rand, to string) (string, error) { return evm.TransferFailing(to) }
 	for i := 0; i < 3; i++ {
 		f, err := newFaultyRPC(evm.URL(), evm.Head, "eth_blockNumber")
 		if err != nil {
@@ -138,7 +150,8 @@ func startSoakChains(refs int, noBitcoin bool, progress io.Writer) (chains []*so
 			}
 			return "USDT", decimal(r, 1, 100, 2)
 		}}
-	c.included = func(tx string) bool { _, ok := tr.TxBlock(tx); return ok }
+	c.status = func(tx string) (bool, bool) { _, mined, failed := tr.TxStatus(tx); return mined, failed }
+	c.failing = func(r *mrand.Rand, to string) (string, error) { return tr.TransferFailing(to, r.IntN(2) == 0) }
 	chains = append(chains, c)
 
 	sol, err := devsol.Start(devsol.Config{})
@@ -160,7 +173,10 @@ func startSoakChains(refs int, noBitcoin bool, progress io.Writer) (chains []*so
 			}
 			return "USDT", decimal(r, 1, 100, 2)
 		}}
-	c.included = func(tx string) bool { _, mined, failed := sol.TxStatus(tx); return mined && !failed }
+	c.status = func(tx string) (bool, bool) { _, mined, failed := sol.TxStatus(tx); return mined, failed }
+	c.failing = func(r *mrand.Rand, to string) (string, error) {
+		return sol.TransferFailing(to, uint64(1+r.IntN(100_000_000)))
+	}
 	chains = append(chains, c)
 
 	if noBitcoin {
@@ -181,7 +197,7 @@ func startSoakChains(refs int, noBitcoin bool, progress io.Writer) (chains []*so
 		amount: func(r *mrand.Rand) (string, string) {
 			return "BTC", fmt.Sprintf("0.%05d", 1000+r.IntN(90000))
 		}}
-	c.included = func(tx string) bool { _, ok := btc.TxHeight(tx); return ok }
+	c.status = func(tx string) (bool, bool) { _, ok := btc.TxHeight(tx); return ok, false }
 	chains = append(chains, c)
 	return chains, nodes, closeAll, nil
 }

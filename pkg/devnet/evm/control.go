@@ -51,3 +51,19 @@ func (d *Devnet) Transfer(to, currency, amount string) (string, error) {
 	}
 	return h.Hex(), nil
 }
+
+// TransferFailing sends a USDT transfer to to that reverts in its block:
+// more than the sender holds. Its gas is paid; nothing moves and no
+// Transfer log is written, so it credits nothing. It returns the
+// transaction hash.
+func (d *Devnet) TransferFailing(to string) (string, error) {
+	a, err := chain.ParseAddress(chain.FamilyEVM, to)
+	if err != nil {
+		return "", fmt.Errorf("%w: to: %v", devnet.ErrBadAddress, err)
+	}
+	h, err := d.Send(common.BytesToAddress(a.Bytes()), "USDT", new(uint256.Int).Lsh(uint256.NewInt(1), 255))
+	if err != nil {
+		return "", err
+	}
+	return h.Hex(), nil
+}

@@ -564,6 +564,22 @@ func (d *Devnet) HeaderHash(n uint64) (chain.Hash, error) {
 	return chain.Hash(h.Hash()), nil
 }
 
+// TxStatus returns the canonical block holding a transaction (0x-hex
+// hash), whether one does, and whether the transaction failed there (its
+// receipt's status 0: reverted, its gas paid, nothing moved).
+func (d *Devnet) TxStatus(hash string) (block uint64, mined, failed bool) {
+	bc := d.eth.BlockChain()
+	lookup, tx := bc.GetCanonicalTransaction(common.HexToHash(hash))
+	if tx == nil || lookup == nil || bc.GetCanonicalHash(lookup.BlockIndex) != lookup.BlockHash {
+		return 0, false, false
+	}
+	rs := bc.GetReceiptsByHash(lookup.BlockHash)
+	if lookup.Index >= uint64(len(rs)) {
+		return lookup.BlockIndex, true, false
+	}
+	return lookup.BlockIndex, true, rs[lookup.Index].Status == types.ReceiptStatusFailed
+}
+
 // TxBlock returns the number of the canonical block holding a transaction
 // (0x-hex hash), if one does.
 func (d *Devnet) TxBlock(hash string) (uint64, bool) {

@@ -3,6 +3,7 @@ package evm
 import (
 	"context"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,9 +55,26 @@ func TestTransfersAndTokens(t *testing.T) {
 	if _, err := d.Send(to, "DOGE", uint256.NewInt(1)); err == nil {
 		t.Error("unknown currency accepted")
 	}
+	failing, err := d.TransferFailing(to.Hex())
+	if err != nil {
+		t.Fatal(err)
+	}
 	head, err := d.Mine(1)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The failing transfer is mined, reverted, with no log.
+	if r, err := c.TransactionReceipt(ctx, common.HexToHash(failing)); err != nil || r.Status != types.ReceiptStatusFailed ||
+		r.BlockNumber.Uint64() != head || len(r.Logs) != 0 || r.GasUsed == 0 {
+		t.Fatalf("failing transfer's receipt: %+v %v", r, err)
+	}
+	for h, wantFailed := range map[string]bool{failing: true, usdtTx.Hex(): false, ethTx.Hex(): false} {
+		if n, mined, failed := d.TxStatus(h); n != head || !mined || failed != wantFailed {
+			t.Errorf("TxStatus(%s) = %d %v %v, want %d mined failed=%v", h, n, mined, failed, head, wantFailed)
+		}
+	}
+	if _, mined, _ := d.TxStatus("0x" + strings.Repeat("ab", 32)); mined {
+		t.Error("TxStatus of a transaction the chain never saw: mined")
 	}
 	for _, h := range []common.Hash{ethTx, usdtTx} {
 		r, err := c.TransactionReceipt(ctx, h)

@@ -559,6 +559,27 @@ func (d *Devnet) reorgLocked(depth int, drop bool) (uint64, error) {
 	return uint64(len(d.blocks) - 1), nil
 }
 
+// TxStatus returns the canonical block holding a transaction (hex id),
+// whether one does, and whether the transaction failed there (its info's
+// result FAILED: REVERT or OUT_OF_ENERGY, the fee charged, nothing moved).
+func (d *Devnet) TxStatus(id string) (block uint64, mined, failed bool) {
+	want, err := hex.DecodeString(strings.TrimPrefix(id, "0x"))
+	if err != nil {
+		return 0, false, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, b := range slices.Backward(d.blocks) {
+		for i, tx := range b.ext.Transactions {
+			if string(tx.Txid) == string(want) {
+				failed := i < len(b.infos) && b.infos[i].Result == core.TransactionInfo_FAILED
+				return uint64(b.number()), true, failed
+			}
+		}
+	}
+	return 0, false, false
+}
+
 // TxBlock returns the number of the canonical block holding a
 // transaction (hex id), if one does.
 func (d *Devnet) TxBlock(id string) (uint64, bool) {

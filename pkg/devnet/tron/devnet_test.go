@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"math/big"
+	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/crypto"
@@ -139,6 +140,15 @@ func TestWireFaithful(t *testing.T) {
 		if tx.Ret[0].ContractRet != want {
 			t.Errorf("failed transfer %s: ret %v", id, tx.Ret)
 		}
+		if n, mined, failed := d.TxStatus(id); n != head || !mined || !failed {
+			t.Errorf("TxStatus(%s) = %d %v %v, want %d mined failed", id, n, mined, failed, head)
+		}
+	}
+	if n, mined, failed := d.TxStatus(ids["USDT"]); n != head || !mined || failed {
+		t.Errorf("TxStatus(USDT transfer) = %d %v %v, want %d mined, not failed", n, mined, failed, head)
+	}
+	if _, mined, _ := d.TxStatus(strings.Repeat("ab", 32)); mined {
+		t.Error("TxStatus of a transaction the chain never saw: mined")
 	}
 	acct, _ := w.GetAccount(ctx, &core.Account{Address: DevAddresses(1)[0].Bytes()})
 	if acct.Balance != 12_500_000 || acct.AssetV2[BTTID] != 3_000_000 {
