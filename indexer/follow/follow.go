@@ -668,12 +668,12 @@ func (f *Follower) reorg(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("%w: no common ancestor within the %d-block window", ErrReorgTooDeep, len(f.window))
 	}
 	if len(gone) == 0 {
-		// The tip is canonical, so the block that did not extend it names
-		// a parent after it: a number the node had said was skipped (a
-		// node that answered from an older fork, or from a stale list of
-		// skipped slots). Nothing to undo, but the numbers after the tip
-		// are read again: going on from past them would meet the same
-		// parent for ever.
+		// The tip is canonical after all: the node changed its mind back,
+		// or the block that did not extend the tip names a parent after
+		// it, a number the node had said was skipped (answered from an
+		// older fork, or from a stale list of skipped slots). Nothing to
+		// undo, but the numbers after the tip are read again: going on
+		// from past them would meet the same parent for ever.
 		if f.skipTo > f.window[len(f.window)-1].Number+1 {
 			f.log.Warn("a block's parent is a number passed over as skipped; reading the numbers after the tip again",
 				"tip", f.window[len(f.window)-1].Number, "was_next", f.skipTo)
