@@ -583,18 +583,6 @@ func (d *Devnet) TxStatus(id string) (block uint64, mined, failed bool) {
 // TxBlock returns the number of the canonical block holding a
 // transaction (hex id), if one does.
 func (d *Devnet) TxBlock(id string) (uint64, bool) {
-	want, err := hex.DecodeString(strings.TrimPrefix(id, "0x"))
-	if err != nil {
-		return 0, false
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, b := range slices.Backward(d.blocks) {
-		for _, tx := range b.ext.Transactions {
-			if string(tx.Txid) == string(want) {
-				return uint64(b.number()), true
-			}
-		}
-	}
-	return 0, false
+	n, mined, _ := d.TxStatus(id)
+	return n, mined
 }
