@@ -262,8 +262,11 @@ func TestScenarios(t *testing.T) {
 				fc.failFetch[uint64(intArg("n", 0))] = intArg("times", 1)
 				return "ok"
 			case "wait":
-				// The follower's clock moves on (it reads no real time in
-				// a round but the stall watch's).
+				// The follower's clock moves on: in a round, only the
+				// checkpoint watch reads it.
+				if len(d.CmdArgs) != 1 {
+					t.Fatalf("wait takes one duration, as in wait 61s")
+				}
 				dur, err := time.ParseDuration(d.CmdArgs[0].Key)
 				if err != nil {
 					t.Fatal(err)
