@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/inflowhq/inflow/indexer/follow"
+	"github.com/inflowhq/inflow/indexer/indexertest"
 	"github.com/inflowhq/inflow/pkg/chain"
 	devsol "github.com/inflowhq/inflow/pkg/devnet/solana"
 	"github.com/inflowhq/inflow/pkg/events"
@@ -31,18 +32,27 @@ func (m *memLog) Publish(_ context.Context, recs []*events.Record) error {
 	return nil
 }
 
-// chain is the blocks the log leaves connected, by slot.
-func (m *memLog) chain() map[uint64]chain.Hash {
+// chain is the blocks the log leaves connected, by slot, applied as a
+// consumer applies them (indexertest.Replay).
+func (m *memLog) chain(t *testing.T) map[uint64]chain.Hash {
+	t.Helper()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := map[uint64]chain.Hash{}
-	for _, r := range m.recs {
-		switch r.Type {
-		case events.TypeBlockConnected:
-			out[r.Number] = r.Hash
-		case events.TypeBlockDisconnected:
-			delete(out, r.Number)
+	raw := make([][]byte, len(m.recs))
+	for i, r := range m.recs {
+		b, err := r.Marshal()
+		if err != nil {
+			t.Fatal(err)
 		}
+		raw[i] = b
+	}
+	tip, _, err := indexertest.Replay(m.recs, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[uint64]chain.Hash{}
+	for _, b := range tip {
+		out[b.Number] = b.Hash
 	}
 	return out
 }
@@ -160,7 +170,7 @@ func TestFollowAcrossChangedSkips(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The log leaves exactly the devnet's blocks from `from` to the head.
-	got := pub.chain()
+	got := pub.chain(t)
 	for s := from; s <= head; s++ {
 		want, ok := d.BlockHash(s)
 		if h, have := got[s]; ok != have || ok && h != want {

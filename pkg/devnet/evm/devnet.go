@@ -568,32 +568,14 @@ func (d *Devnet) HeaderHash(n uint64) (chain.Hash, error) {
 // hash), whether one does, and whether the transaction failed there (its
 // receipt's status 0: reverted, its gas paid, nothing moved).
 func (d *Devnet) TxStatus(hash string) (block uint64, mined, failed bool) {
-	lookup := d.canonicalTx(hash)
-	if lookup == nil {
+	bc := d.eth.BlockChain()
+	lookup, tx := bc.GetCanonicalTransaction(common.HexToHash(hash))
+	if tx == nil || lookup == nil || bc.GetCanonicalHash(lookup.BlockIndex) != lookup.BlockHash {
 		return 0, false, false
 	}
-	rs := d.eth.BlockChain().GetReceiptsByHash(lookup.BlockHash)
+	rs := bc.GetReceiptsByHash(lookup.BlockHash)
 	if lookup.Index >= uint64(len(rs)) {
 		return lookup.BlockIndex, true, false
 	}
 	return lookup.BlockIndex, true, rs[lookup.Index].Status == types.ReceiptStatusFailed
-}
-
-// TxBlock returns the number of the canonical block holding a transaction
-// (0x-hex hash), if one does.
-func (d *Devnet) TxBlock(hash string) (uint64, bool) {
-	if lookup := d.canonicalTx(hash); lookup != nil {
-		return lookup.BlockIndex, true
-	}
-	return 0, false
-}
-
-// canonicalTx is where a transaction is in the canonical chain, or nil.
-func (d *Devnet) canonicalTx(hash string) *rawdb.LegacyTxLookupEntry {
-	bc := d.eth.BlockChain()
-	lookup, tx := bc.GetCanonicalTransaction(common.HexToHash(hash))
-	if tx == nil || lookup == nil || bc.GetCanonicalHash(lookup.BlockIndex) != lookup.BlockHash {
-		return nil
-	}
-	return lookup
 }
